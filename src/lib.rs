@@ -1,0 +1,53 @@
+//! `runbook`: a declarative runbook engine for PostgreSQL operations.
+//!
+//! The data flows one way: command line → source → loader (YAML to raw types) → validate
+//! (checked `Playbook`) → the commands.
+
+pub mod cli;
+mod commands;
+pub mod diagnostic;
+pub mod duration;
+pub mod facts;
+pub mod loader;
+pub mod markdown;
+pub mod param;
+pub mod playbook;
+pub mod raw;
+pub mod show;
+pub mod source;
+pub mod spans;
+pub mod sql_literal;
+pub mod sql_safety;
+pub mod template;
+pub mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use clap::error::ErrorKind;
+
+use cli::{Cli, Command};
+
+/// Exit code for command-line usage errors (sysexits' EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
+    let code = match cli.command {
+        Command::Validate { playbooks } => commands::validate(&playbooks),
+        Command::List => commands::list(),
+        Command::Show { playbook } => commands::show(&playbook),
+        Command::Schema => commands::schema(),
+    };
+    ExitCode::from(code)
+}

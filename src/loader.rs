@@ -1,0 +1,296 @@
+//! YAML text to raw serde types, with every problem located at `file:line:column`.
+//!
+//! The text is parsed once by serde_yaml (syntax errors, alias bombs, duplicate keys) into a
+//! generic value, then the top level, each param and each step are deserialized separately
+//! through `serde_path_to_error`, so one broken step does not hide the others. Positions come
+//! from `Spans`. serde_yaml is used only here: swapping it for a maintained fork is a one-file
+//! change.
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+use crate::diagnostic::{Diagnostic, Location, did_you_mean};
+use crate::raw::{RawParam, RawPlaybook, RawStep};
+use crate::source::Source;
+use crate::spans::{Path, Spans};
+
+/// A playbook read into raw types, with what is needed to point at any part of it.
+#[derive(Debug)]
+pub struct Document {
+    pub source: Source,
+    pub spans: Spans,
+    pub playbook: RawPlaybook,
+    /// Each param, `None` where it did not deserialize (already reported).
+    pub params: Vec<(String, Option<RawParam>)>,
+    /// Each step, `None` where it did not deserialize (already reported).
+    pub steps: Vec<Option<RawStep>>,
+}
+
+impl Document {
+    /// The position of the key naming `path` (underlining the key).
+    pub fn key_location(&self, path: &Path) -> Option<Location> {
+        locate_key(&self.spans, path)
+    }
+
+    /// The position of the value at `path` (underlining to the end of its line).
+    pub fn value_location(&self, path: &Path) -> Option<Location> {
+        self.spans.value(path).map(|span| Location {
+            line: span.start.line,
+            column: span.start.column,
+            width: 0,
+        })
+    }
+}
+
+/// Reads `source` into a `Document`; `None` when the file is not a playbook at all.
+pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let value: Value = match serde_yaml::from_str(&source.text) {
+        Ok(value) => value,
+        Err(error) => {
+            diagnostics.push(syntax_error(&error, &Spans::of(&source.text)));
+            return (None, diagnostics);
+        }
+    };
+    let spans = Spans::of(&source.text);
+    let Value::Mapping(mapping) = &value else {
+        let found = describe_value(&value);
+        diagnostics.push(Diagnostic::error(
+            format!("a playbook is a YAML mapping with `version` and `steps`; found {found}"),
+            Some(Location {
+                line: 1,
+                column: 1,
+                width: 0,
+            }),
+        ));
+        return (None, diagnostics);
+    };
+    let steps_value = mapping.get("steps").cloned();
+    let playbook: Option<RawPlaybook> =
+        deserialize(value.clone(), &Path::root(), &spans, &mut diagnostics);
+    let steps = match (&playbook, steps_value) {
+        (Some(playbook), _) => deserialize_steps(&playbook.steps, &spans, &mut diagnostics),
+        // The top level is broken, but its steps can still be checked.
+        (None, Some(Value::Sequence(steps))) => {
+            deserialize_steps(&steps, &spans, &mut diagnostics);
+            return (None, diagnostics);
+        }
+        (None, _) => return (None, diagnostics),
+    };
+    let Some(playbook) = playbook else {
+        return (None, diagnostics);
+    };
+    let params = playbook
+        .params
+        .iter()
+        .map(|(name, value)| {
+            let path = Path::root().key("params").key(name);
+            let param = deserialize(value.clone(), &path, &spans, &mut diagnostics);
+            (name.clone(), param)
+        })
+        .collect();
+    let document = Document {
+        source,
+        spans,
+        playbook,
+        params,
+        steps,
+    };
+    (Some(document), diagnostics)
+}
+
+fn deserialize_steps(
+    steps: &[Value],
+    spans: &Spans,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Option<RawStep>> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let path = Path::root().key("steps").index(index);
+            deserialize(value.clone(), &path, spans, diagnostics)
+        })
+        .collect()
+}
+
+/// Deserializes `value` (found at `base`) into `T`, reporting a failure at its position.
+fn deserialize<T: DeserializeOwned>(
+    value: Value,
+    base: &Path,
+    spans: &Spans,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let context = describe_context(base, &value);
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            let mut path = base.clone();
+            for segment in error.path().iter() {
+                path = match segment {
+                    serde_path_to_error::Segment::Seq { index } => path.index(*index),
+                    serde_path_to_error::Segment::Map { key } => path.key(key),
+                    serde_path_to_error::Segment::Enum { .. }
+                    | serde_path_to_error::Segment::Unknown => path,
+                };
+            }
+            diagnostics.push(type_error(
+                &error.into_inner().to_string(),
+                &path,
+                &context,
+                spans,
+            ));
+            None
+        }
+    }
+}
+
+/// Turns serde's wording into ours, and finds where to point.
+fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagnostic {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates = backticked(expected);
+        let hint = did_you_mean(key, candidates.iter().map(String::as_str));
+        let where_ = if context.is_empty() {
+            String::new()
+        } else {
+            format!(" in {context}")
+        };
+        // serde_path_to_error may already have stepped onto the unknown key.
+        let key_path = if path.last_key() == Some(key) {
+            path.clone()
+        } else {
+            path.key(key)
+        };
+        let location = locate_key(spans, &key_path);
+        return Diagnostic::error(format!("unknown key `{key}`{where_}{hint}"), location);
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        let where_ = if context.is_empty() {
+            "the playbook".to_owned()
+        } else {
+            context.to_owned()
+        };
+        let location = locate_key(spans, path);
+        return Diagnostic::error(format!("{where_} has no `{key}`"), location);
+    }
+    let field = if path.is_root() {
+        "the playbook".to_owned()
+    } else {
+        format!("`{path}`")
+    };
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates = backticked(expected);
+        let hint = did_you_mean(value, candidates.iter().map(String::as_str));
+        let choices = candidates
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Diagnostic::error(
+            format!("`{value}` is not a valid value for {field} (expected one of {choices}){hint}"),
+            value_location(spans, path),
+        );
+    }
+    let detail = if message.starts_with("data did not match any variant of untagged enum") {
+        "expected a number, or a percentage such as \"20%\"".to_owned()
+    } else {
+        message
+            .strip_prefix("invalid type: ")
+            .map(|rest| rest.replace(", expected", "; expected"))
+            .map(|rest| format!("found {rest}"))
+            .unwrap_or_else(|| message.to_owned())
+    };
+    Diagnostic::error(
+        format!("invalid value for {field}: {detail}"),
+        value_location(spans, path),
+    )
+}
+
+fn locate_key(spans: &Spans, path: &Path) -> Option<Location> {
+    let width = match path.last_key() {
+        Some(key) => key.chars().count(),
+        None => 0,
+    };
+    spans.key(path).map(|position| Location {
+        line: position.line,
+        column: position.column,
+        width,
+    })
+}
+
+fn value_location(spans: &Spans, path: &Path) -> Option<Location> {
+    spans.value(path).map(|span| Location {
+        line: span.start.line,
+        column: span.start.column,
+        width: 0,
+    })
+}
+
+/// "step `idle_candidates`" for a step, "param `x`" for a param, nothing at the top.
+fn describe_context(path: &Path, value: &Value) -> String {
+    let text = path.to_string();
+    if text.starts_with("steps[") {
+        match value.get("id").and_then(Value::as_str) {
+            Some(id) => format!("step `{id}`"),
+            None => format!("`{text}`"),
+        }
+    } else if let Some(name) = text.strip_prefix("params.") {
+        format!("param `{name}`")
+    } else {
+        String::new()
+    }
+}
+
+fn describe_value(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "an empty document",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a sequence",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// The names between backticks in serde's "expected one of `a`, `b`".
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn syntax_error(error: &serde_yaml::Error, spans: &Spans) -> Diagnostic {
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    let location = error.location().map(|location| Location {
+        line: location.line(),
+        column: location.column(),
+        width: 1,
+    });
+    // serde_yaml points a duplicate key at its mapping; point at the second occurrence.
+    if let Some((_, rest)) = message.split_once("duplicate entry with key \"")
+        && let Some(key) = rest.strip_suffix('"')
+        && let Some((path, position)) = spans.duplicate(key)
+    {
+        return Diagnostic::error(
+            format!("duplicate key `{key}`: `{path}` is given twice"),
+            Some(Location {
+                line: position.line,
+                column: position.column,
+                width: key.chars().count(),
+            }),
+        );
+    }
+    let message = message
+        .strip_prefix("EOF while parsing a value")
+        .map(|_| "the file is empty; a playbook needs `version` and `steps`".to_owned())
+        .unwrap_or_else(|| format!("invalid YAML: {message}"));
+    Diagnostic::error(message, location)
+}

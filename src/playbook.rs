@@ -1,0 +1,147 @@
+//! The checked playbook: what validation guarantees, so the executor never re-checks it.
+//!
+//! Every template here compiled, every expression parsed and names only what its scope holds,
+//! every `check` was judged read-only, and each step has exactly one kind. Durations and row
+//! limits are parsed; defaults are of their param's type.
+
+use crate::duration::Duration;
+use crate::param::Param;
+pub use crate::raw::{Approval, OnError};
+
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    /// Slug: from `name:`, else the file stem.
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// Where it was read from, as errors name it.
+    pub source: String,
+    /// Default `statement_timeout` of every step.
+    pub timeout: Duration,
+    pub params: Vec<Param>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    /// A text template.
+    pub title: Option<String>,
+    /// A text template.
+    pub description: Option<String>,
+    pub kind: StepKind,
+    /// Guard expression.
+    pub when: Option<String>,
+    pub requires: Requirements,
+    pub assess: Vec<Assessment>,
+    /// `statement_timeout` for this step; `None`: the playbook's.
+    pub timeout: Option<Duration>,
+    pub on_error: OnError,
+    /// Result columns, where the SQL parser could tell.
+    pub columns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Read-only SQL template, run in a READ ONLY transaction.
+    Check {
+        sql: String,
+    },
+    Action(Action),
+    /// Text template: a recommendation for a human.
+    Manual {
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// SQL template that changes the server.
+    pub sql: String,
+    /// Read-only SQL template shown at the approval prompt.
+    pub preview: Option<String>,
+    pub approval: Approval,
+    pub max_rows: Option<MaxRows>,
+    pub transaction: Transaction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    /// In a transaction, committed on success and rolled back on error.
+    Wrapped,
+    /// Outside a transaction block (`transaction: false`).
+    Autocommit,
+}
+
+/// The most rows an action may act on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxRows {
+    Count(u64),
+    /// A percentage of client connections.
+    Percent(f64),
+}
+
+/// Facts a step needs; unmet, the step is skipped with the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirements {
+    pub server_version: Option<u32>,
+    pub superuser: bool,
+    pub relations: Vec<String>,
+    pub extensions: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Requirements {
+    pub fn is_empty(&self) -> bool {
+        *self == Requirements::default()
+    }
+}
+
+/// How bad a finding is. Ordered: the worst wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// Whether an assessment is evaluated once per result row or once for the whole result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Names a result column: evaluated for each row.
+    Row,
+    /// Names only `row_count`, params, facts and steps: evaluated once.
+    Aggregate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub severity: Severity,
+    /// Expression.
+    pub condition: String,
+    /// Text template.
+    pub message: Option<String>,
+    /// Text template.
+    pub recommendation: Option<String>,
+    pub scope: Scope,
+}
+
+impl Step {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            StepKind::Check { .. } => "check",
+            StepKind::Action(_) => "action",
+            StepKind::Manual { .. } => "manual",
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `runbook show`: a playbook rendered as the runbook a human would read.
+//!
+//! The documentation is generated from the playbook itself, so it cannot drift from what runs.
+//! Titles are rendered with the params' defaults where they need nothing else; SQL is shown as
+//! written, templates included, since that is what a reviewer must check.
+
+use std::fmt::Write as _;
+
+use minijinja::Value;
+
+use crate::markdown::{code, fenced, table};
+use crate::param::Param;
+use crate::playbook::{
+    Action, Approval, MaxRows, Playbook, Requirements, Scope, Step, StepKind, Transaction,
+};
+use crate::template::{self, TemplateKind};
+
+pub fn render(playbook: &Playbook) -> String {
+    let mut out = String::new();
+    let defaults = defaults(&playbook.params);
+    let _ = writeln!(out, "# {}\n", text(&playbook.title, &defaults));
+    if let Some(description) = &playbook.description {
+        let _ = writeln!(out, "{}\n", text(description, &defaults).trim_end());
+    }
+    let steps = playbook.steps.len();
+    let _ = writeln!(
+        out,
+        "Playbook {} from {} · {steps} step{} · statement timeout {}\n",
+        code(&playbook.name),
+        code(&playbook.source),
+        if steps == 1 { "" } else { "s" },
+        playbook.timeout
+    );
+    if !playbook.params.is_empty() {
+        out.push_str("## Parameters\n\n");
+        out.push_str(&params_table(&playbook.params));
+        let _ = writeln!(out, "\nSet with `--var NAME=VALUE`.\n");
+    }
+    out.push_str("## Steps\n");
+    for (index, step) in playbook.steps.iter().enumerate() {
+        out.push('\n');
+        out.push_str(&render_step(index + 1, step, &defaults));
+    }
+    out
+}
+
+fn params_table(params: &[Param]) -> String {
+    let rows: Vec<Vec<String>> = params
+        .iter()
+        .map(|param| {
+            let kind = match param.kind {
+                crate::param::ParamType::List => format!("list of {}", param.items.name()),
+                kind => kind.name().to_owned(),
+            };
+            let default = match (&param.default, param.required) {
+                (_, true) => "required".to_owned(),
+                (Some(default), false) => default.to_string(),
+                (None, false) => "none (NULL)".to_owned(),
+            };
+            let mut description = param.description.clone().unwrap_or_default();
+            if !param.choices.is_empty() {
+                let choices: Vec<String> = param.choices.iter().map(ToString::to_string).collect();
+                description = format!("{description} (one of: {})", choices.join(", "))
+                    .trim()
+                    .to_owned();
+            }
+            vec![param.name.clone(), kind, default, description]
+        })
+        .collect();
+    table(&["name", "type", "default", "description"], &rows)
+}
+
+fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
+    let mut out = String::new();
+    let title = step
+        .title
+        .as_deref()
+        .map_or_else(|| step.id.clone(), |t| text(t, defaults));
+    let _ = writeln!(out, "### {number}. {title}\n");
+    let _ = writeln!(out, "{} step {}\n", kind_label(step), code(&step.id));
+    if let Some(description) = &step.description {
+        let _ = writeln!(out, "{}\n", text(description, defaults).trim_end());
+    }
+    let mut facts = Vec::new();
+    if let Some(when) = &step.when {
+        facts.push(format!("**Runs only when** {}", code(when)));
+    }
+    if !step.requires.is_empty() {
+        facts.push(format!("**Requires** {}", requirements(&step.requires)));
+    }
+    if let Some(timeout) = step.timeout {
+        facts.push(format!("**Statement timeout** {timeout}"));
+    }
+    for fact in &facts {
+        let _ = writeln!(out, "- {fact}");
+    }
+    if !facts.is_empty() {
+        out.push('\n');
+    }
+    match &step.kind {
+        StepKind::Check { sql } => out.push_str(&fenced("sql", sql)),
+        StepKind::Action(action) => out.push_str(&render_action(step, action)),
+        StepKind::Manual { text: manual } => {
+            for line in text(manual, defaults).trim_end().lines() {
+                let _ = writeln!(out, "> {line}");
+            }
+        }
+    }
+    if !step.assess.is_empty() {
+        out.push_str("\nAssessment:\n\n");
+        for assessment in &step.assess {
+            let per = match assessment.scope {
+                Scope::Row => " for any row",
+                Scope::Aggregate => "",
+            };
+            let mut line = format!(
+                "- **{}**{per} when {}",
+                assessment.severity.label(),
+                code(&assessment.condition)
+            );
+            if let Some(message) = &assessment.message {
+                let _ = write!(line, ": {}", message.trim());
+            }
+            if let Some(recommendation) = &assessment.recommendation {
+                let _ = write!(line, " — {}", recommendation.trim());
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+fn render_action(step: &Step, action: &Action) -> String {
+    let mut out = String::new();
+    if let Some(preview) = &action.preview {
+        out.push_str("Preview, shown before approval:\n\n");
+        out.push_str(&fenced("sql", preview));
+        out.push('\n');
+    }
+    out.push_str(&fenced("sql", &action.sql));
+    out.push('\n');
+    let approval = match action.approval {
+        Approval::Required => "required — approve at the prompt, or with `--yes`".to_owned(),
+        Approval::Confirm => format!(
+            "confirm — type {} at the prompt; `--yes` does not approve it",
+            code(&step.id)
+        ),
+    };
+    let _ = writeln!(out, "- **Approval** {approval}");
+    match action.max_rows {
+        Some(MaxRows::Count(n)) => {
+            let _ = writeln!(
+                out,
+                "- **Refuses to run** when the preview has more than {n} rows"
+            );
+        }
+        Some(MaxRows::Percent(p)) => {
+            let _ = writeln!(
+                out,
+                "- **Refuses to run** when the preview has more than {p}% of client connections"
+            );
+        }
+        None => {}
+    }
+    if action.transaction == Transaction::Autocommit {
+        let _ = writeln!(out, "- Runs outside a transaction block");
+    }
+    out
+}
+
+fn kind_label(step: &Step) -> &'static str {
+    match &step.kind {
+        StepKind::Check { .. } => "Read-only check,",
+        StepKind::Action(_) => "**Action** (changes the server),",
+        StepKind::Manual { .. } => "Manual",
+    }
+}
+
+fn requirements(requires: &Requirements) -> String {
+    let mut parts = Vec::new();
+    if let Some(version) = requires.server_version {
+        parts.push(format!("PostgreSQL {version} or later"));
+    }
+    if requires.superuser {
+        parts.push("a superuser".to_owned());
+    }
+    let named = |what: &str, names: &[String]| {
+        let names: Vec<String> = names.iter().map(|n| code(n)).collect();
+        format!("{what} {}", names.join(", "))
+    };
+    if !requires.relations.is_empty() {
+        parts.push(named("relations", &requires.relations));
+    }
+    if !requires.extensions.is_empty() {
+        parts.push(named("extensions", &requires.extensions));
+    }
+    if !requires.roles.is_empty() {
+        parts.push(named("membership in", &requires.roles));
+    }
+    parts.join("; ")
+}
+
+fn defaults(params: &[Param]) -> Value {
+    let params: Vec<(String, Value)> = params
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), p.default.as_ref()?.to_value())))
+        .collect();
+    minijinja::context! { params => Value::from_iter(params) }
+}
+
+/// A text template rendered with the params' defaults, or as written if it needs more.
+fn text(source: &str, defaults: &Value) -> String {
+    let mut env = template::environment();
+    template::compile(&mut env, "show.txt", TemplateKind::Text, source)
+        .and_then(|()| template::render(&env, "show.txt", defaults))
+        .unwrap_or_else(|_| source.to_owned())
+}

@@ -1,0 +1,234 @@
+//! Finding a playbook's text: a path, `./playbooks/NAME[.yaml]`, or a built-in playbook.
+//!
+//! The lookup order lets a team override a built-in playbook by dropping a file of the same name
+//! into `./playbooks`, while `runbook run daily-monitoring` works from any directory.
+
+use std::path::{Path, PathBuf};
+use std::{fs, io};
+
+use thiserror::Error;
+
+use crate::diagnostic::did_you_mean;
+
+include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
+
+/// Playbook files larger than this are refused before parsing.
+const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    BuiltIn,
+}
+
+/// A playbook's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// How errors name it: the path as given, or `built-in:NAME`.
+    pub name: String,
+    /// The file stem: the playbook's name unless it sets `name:`.
+    pub stem: String,
+    pub text: String,
+    pub origin: Origin,
+    line_starts: Vec<usize>,
+}
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error(
+        "playbook `{name}` not found: no such file, no `./playbooks/{name}.yaml`, and no built-in playbook of that name{hint} (built-in: {built_in})"
+    )]
+    NotFound {
+        name: String,
+        hint: String,
+        built_in: String,
+    },
+    #[error("cannot read `{path}`: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("`{path}` is {size} bytes; playbooks larger than {max} bytes are refused")]
+    TooLarge { path: String, size: u64, max: u64 },
+    #[error("{path}:{line}:{column}: the file is not UTF-8 text (invalid byte at offset {offset})")]
+    NotUtf8 {
+        path: String,
+        line: usize,
+        column: usize,
+        offset: usize,
+    },
+}
+
+impl Source {
+    /// A source from text in memory (tests, built-ins).
+    pub fn text(name: &str, text: &str) -> Source {
+        let stem = Path::new(name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(name)
+            .to_owned();
+        Source::new(name.to_owned(), stem, text.to_owned(), Origin::BuiltIn)
+    }
+
+    fn new(name: String, stem: String, text: String, origin: Origin) -> Source {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source {
+            name,
+            stem,
+            text,
+            origin,
+            line_starts,
+        }
+    }
+
+    /// Finds PLAYBOOK: an existing path, else `./playbooks/NAME[.yaml|.yml]`, else a built-in.
+    pub fn locate(argument: &str) -> Result<Source, SourceError> {
+        let path = Path::new(argument);
+        if path.is_file() {
+            return Source::read(path, argument);
+        }
+        let bare = argument
+            .strip_suffix(".yaml")
+            .or_else(|| argument.strip_suffix(".yml"))
+            .unwrap_or(argument);
+        let is_name = !bare.is_empty() && !bare.contains(['/', '\\']);
+        if is_name {
+            for candidate in [
+                format!("playbooks/{bare}.yaml"),
+                format!("playbooks/{bare}.yml"),
+                format!("playbooks/{bare}"),
+            ] {
+                if Path::new(&candidate).is_file() {
+                    return Source::read(Path::new(&candidate), &candidate);
+                }
+            }
+            if let Some(source) = Source::built_in(bare) {
+                return Ok(source);
+            }
+        }
+        Err(SourceError::NotFound {
+            name: bare.to_owned(),
+            hint: did_you_mean(bare, BUILT_IN.iter().map(|(name, _)| *name)),
+            built_in: BUILT_IN
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    pub fn built_in(name: &str) -> Option<Source> {
+        BUILT_IN
+            .iter()
+            .find(|(stem, _)| *stem == name)
+            .map(|(stem, text)| {
+                Source::new(
+                    format!("built-in:{stem}"),
+                    (*stem).to_owned(),
+                    (*text).to_owned(),
+                    Origin::BuiltIn,
+                )
+            })
+    }
+
+    pub fn read(path: &Path, shown_as: &str) -> Result<Source, SourceError> {
+        let read_error = |source| SourceError::Read {
+            path: shown_as.to_owned(),
+            source,
+        };
+        let size = fs::metadata(path).map_err(read_error)?.len();
+        if size > MAX_BYTES {
+            return Err(SourceError::TooLarge {
+                path: shown_as.to_owned(),
+                size,
+                max: MAX_BYTES,
+            });
+        }
+        let bytes = fs::read(path).map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|error| {
+            let offset = error.utf8_error().valid_up_to();
+            let before = &error.as_bytes()[..offset];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1;
+            SourceError::NotUtf8 {
+                path: shown_as.to_owned(),
+                line,
+                column,
+                offset,
+            }
+        })?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("playbook")
+            .to_owned();
+        Ok(Source::new(
+            shown_as.to_owned(),
+            stem,
+            text,
+            Origin::File(path.to_owned()),
+        ))
+    }
+
+    /// The text of a 1-based line, without its line break.
+    pub fn line(&self, line: usize) -> Option<&str> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| next - 1);
+        self.text.get(start..end).map(|s| s.trim_end_matches('\r'))
+    }
+
+    /// Every playbook `list` shows: `./playbooks/*.yaml` first, then built-ins not overridden.
+    pub fn all() -> Vec<Result<Source, SourceError>> {
+        let mut found = Vec::new();
+        let mut local = Vec::new();
+        if let Ok(dir) = fs::read_dir("playbooks") {
+            let mut paths: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+            paths.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+            paths.sort();
+            for path in paths {
+                let shown = path.display().to_string();
+                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                    local.push(stem.to_owned());
+                }
+                found.push(Source::read(&path, &shown));
+            }
+        }
+        for (stem, _) in BUILT_IN {
+            if !local.iter().any(|l| l == stem) {
+                found.extend(Source::built_in(stem).map(Ok));
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_one_based() {
+        let source = Source::text("x.yaml", "a\r\nb\n\nc");
+        assert_eq!(source.line(1), Some("a"));
+        assert_eq!(source.line(2), Some("b"));
+        assert_eq!(source.line(3), Some(""));
+        assert_eq!(source.line(4), Some("c"));
+        assert_eq!(source.line(5), None);
+        assert_eq!(source.line(0), None);
+    }
+
+    #[test]
+    fn built_ins_are_embedded() {
+        assert!(Source::built_in("daily-monitoring").is_some());
+        assert!(Source::built_in("nope").is_none());
+    }
+}
