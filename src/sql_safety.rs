@@ -19,8 +19,9 @@
 //! listed function call is a finding. That fallback can only err on the side
 //! of refusing, which is the right side for a safety check.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::{ControlFlow, Range};
+use std::sync::OnceLock;
 
 use sqlparser::ast::{
     CopyTarget, DataType, Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
@@ -40,27 +41,50 @@ pub struct Finding {
     pub offset: Option<usize>,
 }
 
-/// Returns every reason `sql` (a minijinja template source) is not a read-only query. Empty = read-only.
-pub fn write_findings(sql: &str) -> Vec<Finding> {
+/// What validation needs to know of one SQL template, from a single parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// Every reason the SQL is not read-only; empty when it is.
+    pub findings: Vec<Finding>,
+    /// The result columns of the last statement, when the parser can tell (see `result_columns`).
+    pub columns: Option<Vec<String>>,
+}
+
+/// Judges `sql` (a minijinja template source) and names its result columns, parsing it once.
+pub fn analyze(sql: &str) -> Analysis {
     let src = Source::new(blank_template(sql));
     let Some(tokens) = tokenize(&src.text) else {
-        return fallback_findings(&scan(&src.text));
+        return Analysis {
+            findings: fallback_findings(&scan(&src.text)),
+            columns: None,
+        };
     };
     let lex = lex_tokens(&tokens, &src);
     match parse_with_ranges(&src, tokens) {
-        Some(statements) => ast_findings(&src, &lex, &statements),
-        None => fallback_findings(&lex),
+        Some(statements) => Analysis {
+            findings: ast_findings(&src, &lex, &statements),
+            columns: match statements.last() {
+                Some((Statement::Query(query), _)) => set_expr_columns(&query.body),
+                _ => None,
+            },
+        },
+        None => Analysis {
+            findings: fallback_findings(&lex),
+            columns: None,
+        },
     }
 }
 
-/// The result column names of the LAST statement of `sql`, when the parser can tell
-/// (no `*`/`t.*` wildcard, parse succeeded). None when it cannot tell.
+/// Returns every reason `sql` (a minijinja template source) is not a read-only query.
+/// Empty = read-only.
+pub fn write_findings(sql: &str) -> Vec<Finding> {
+    analyze(sql).findings
+}
+
+/// The result column names of the LAST statement of `sql`, when the parser can tell (no
+/// `*`/`t.*` wildcard, parse succeeded). None when it cannot tell.
 pub fn result_columns(sql: &str) -> Option<Vec<String>> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, &blank_template(sql)).ok()?;
-    match statements.last()? {
-        Statement::Query(query) => set_expr_columns(&query.body),
-        _ => None,
-    }
+    analyze(sql).columns
 }
 
 // ---------------------------------------------------------------------------
@@ -147,13 +171,23 @@ const FUNCTIONS: &[(Effect, &str)] = &[
 
 /// The listed function `name` refers to; quoted names match case-sensitively, as in PostgreSQL.
 fn listed_function(name: &str, quoted: bool) -> Option<(&'static str, Effect)> {
-    let matches = |listed: &&str| match quoted {
-        true => *listed == name,
-        false => listed.eq_ignore_ascii_case(name),
+    static BY_NAME: OnceLock<HashMap<&'static str, Effect>> = OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        FUNCTIONS
+            .iter()
+            .flat_map(|(effect, names)| names.split_whitespace().map(|name| (name, *effect)))
+            .collect()
+    });
+    let lookup = |key: &str| {
+        by_name
+            .get_key_value(key)
+            .map(|(name, effect)| (*name, *effect))
     };
-    FUNCTIONS
-        .iter()
-        .find_map(|(effect, names)| Some((names.split_whitespace().find(matches)?, *effect)))
+    if quoted || !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        lookup(name)
+    } else {
+        lookup(&name.to_ascii_lowercase())
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -201,6 +201,19 @@ pub fn render(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<Str
     lookup(env, name)?.render(ctx.clone())
 }
 
+/// Compiles `source` without keeping it, and returns the names it reads (as
+/// `referenced_names` does). Validation uses this: it needs the verdict, not the template.
+pub fn compile_names(
+    env: &Environment<'static>,
+    name: &str,
+    kind: TemplateKind,
+    source: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let name = template_name(name, kind);
+    let template = env.template_from_named_str(&name, source)?;
+    Ok(without_globals(env, template.undeclared_variables(true)))
+}
+
 /// Names a template reads, as dotted paths (`params.idle_after`, `steps.x.rows`),
 /// from `Template::undeclared_variables(true)`, minus names that start with an
 /// environment global (`range`, `namespace`, ...).

@@ -20,7 +20,7 @@ use crate::playbook::{
 };
 use crate::raw::{RawAssessment, RawMaxRows, RawParam, RawRequires, RawStep};
 use crate::spans::Path;
-use crate::sql_safety;
+use crate::sql_safety::{self, Analysis};
 use crate::template::{self, TemplateKind};
 
 /// Statement timeout when neither the step nor the playbook sets one.
@@ -144,10 +144,11 @@ impl<'a> Validator<'a> {
             let location = self.document.key_location(&root.key("steps"));
             self.error("the playbook has no steps", location);
         }
+        let analyses = analyze_sql(&self.document.steps);
         let mut steps = Vec::new();
-        for (index, raw) in self.document.steps.iter().enumerate() {
+        for ((index, raw), analysis) in self.document.steps.iter().enumerate().zip(analyses) {
             let Some(raw) = raw else { continue };
-            if let Some(step) = self.step(index, raw) {
+            if let Some(step) = self.step(index, raw, analysis) {
                 steps.push(step);
             }
             self.earlier.entry(raw.id.clone()).or_insert(None);
@@ -244,19 +245,15 @@ impl<'a> Validator<'a> {
         ok.then_some(param)
     }
 
-    fn step(&mut self, index: usize, raw: &RawStep) -> Option<Step> {
+    fn step(&mut self, index: usize, raw: &RawStep, analysis: Option<Analysis>) -> Option<Step> {
         let path = Path::root().key("steps").index(index);
         let id = raw.id.as_str();
         let mut ok = self.step_id(&path, id);
         let kind = self.step_kind(&path, raw)?;
         ok &= self.keys_apply(&path, raw, &kind);
         let place = |what: &str| format!("`{what}` of step `{id}`");
-        let (sql_key, sql) = match &kind {
-            StepKind::Check { sql } => ("check", Some(sql.as_str())),
-            StepKind::Action(action) => ("action", Some(action.sql.as_str())),
-            StepKind::Manual { .. } => ("manual", None),
-        };
-        let columns = sql.and_then(sql_safety::result_columns);
+        let is_manual = matches!(kind, StepKind::Manual { .. });
+        let columns = analysis.as_ref().and_then(|a| a.columns.clone());
         let has_preview = matches!(
             &kind,
             StepKind::Action(Action {
@@ -277,7 +274,8 @@ impl<'a> Validator<'a> {
         match &kind {
             StepKind::Check { sql } => {
                 ok &= self.template(&path.key("check"), sql, TemplateKind::Sql, &plain("check"));
-                ok &= self.read_only(&path.key("check"), sql, "check");
+                let findings = analysis.map(|a| a.findings).unwrap_or_default();
+                ok &= self.read_only(&path.key("check"), sql, "check", &findings);
             }
             StepKind::Action(action) => {
                 if let Some(preview) = &action.preview {
@@ -287,7 +285,8 @@ impl<'a> Validator<'a> {
                         TemplateKind::Sql,
                         &plain("preview"),
                     );
-                    ok &= self.read_only(&path.key("preview"), preview, "preview");
+                    let findings = sql_safety::write_findings(preview);
+                    ok &= self.read_only(&path.key("preview"), preview, "preview", &findings);
                 }
                 let scope = NameScope {
                     place: place("action"),
@@ -311,7 +310,7 @@ impl<'a> Validator<'a> {
                 .is_some();
         }
         let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
-        let assessment_columns = (sql_key != "manual").then_some(columns.as_deref());
+        let assessment_columns = (!is_manual).then_some(columns.as_deref());
         let mut assess = Vec::new();
         for (i, raw_assessment) in raw.assess.iter().flatten().enumerate() {
             let scope = NameScope {
@@ -584,29 +583,14 @@ impl<'a> Validator<'a> {
 
     /// Compiles a template and checks its names; warns about raw interpolation into SQL.
     fn template(&mut self, path: &Path, text: &str, kind: TemplateKind, scope: &NameScope) -> bool {
-        let name = path.to_string();
-        if let Err(error) = template::compile(&mut self.env, &name, kind, text) {
-            let location = self.template_error_location(path, text, &error);
-            self.error(
-                format!(
-                    "template error in {}: {}",
-                    scope.place,
-                    template_message(&error)
-                ),
-                location,
-            );
-            return false;
-        }
-        let names = match template::referenced_names(&self.env, &name) {
+        let names = match template::compile_names(&self.env, &path.to_string(), kind, text) {
             Ok(names) => names,
             Err(error) => {
+                let location = self.template_error_location(path, text, &error);
+                let message = template_message(&error);
                 self.error(
-                    format!(
-                        "template error in {}: {}",
-                        scope.place,
-                        template_message(&error)
-                    ),
-                    None,
+                    format!("template error in {}: {message}", scope.place),
+                    location,
                 );
                 return false;
             }
@@ -758,9 +742,14 @@ impl<'a> Validator<'a> {
     }
 
     /// Rejects SQL that writes or signals where only reading is allowed.
-    fn read_only(&mut self, path: &Path, sql: &str, key: &str) -> bool {
-        let findings = sql_safety::write_findings(sql);
-        for finding in &findings {
+    fn read_only(
+        &mut self,
+        path: &Path,
+        sql: &str,
+        key: &str,
+        findings: &[sql_safety::Finding],
+    ) -> bool {
+        for finding in findings {
             let offset = finding.offset.unwrap_or(0);
             let width = sql[offset.min(sql.len())..]
                 .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
@@ -850,6 +839,38 @@ impl NameScope<'_> {
             preview: false,
         }
     }
+}
+
+/// Parses the SQL of every check and action (the costliest part of validation) on all cores.
+fn analyze_sql(steps: &[Option<RawStep>]) -> Vec<Option<Analysis>> {
+    fn sql(step: &Option<RawStep>) -> Option<&str> {
+        let step = step.as_ref()?;
+        step.check.as_deref().or(step.action.as_deref())
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = steps.len().div_ceil(threads).max(64);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = steps
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|s| sql(s).map(sql_safety::analyze))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// minijinja's message without its own location suffix, which we replace with ours.
