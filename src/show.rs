@@ -201,11 +201,11 @@ fn requirements(requires: &Requirements) -> String {
 }
 
 fn defaults(params: &[Param]) -> Value {
-    let params: Vec<(String, Value)> = params
+    let params: std::collections::BTreeMap<String, Value> = params
         .iter()
         .filter_map(|p| Some((p.name.clone(), p.default.as_ref()?.to_value())))
         .collect();
-    minijinja::context! { params => Value::from_iter(params) }
+    minijinja::context! { params => Value::from(params) }
 }
 
 /// A text template rendered with the params' defaults, or as written if it needs more.

@@ -1,0 +1,153 @@
+//! `show`, `list` and `schema` on real files and on the built-in playbooks.
+
+mod common;
+
+use common::Test;
+
+const SMALL: &str = r#"# yaml-language-server: $schema=../schema/playbook.schema.json
+version: 1
+name: small
+title: Idle sessions
+description: Finds idle sessions.
+params:
+  idle_after: { type: duration, default: 1h, description: Idle time before termination }
+  roles: { type: list, default: [postgres] }
+steps:
+  - id: idle
+    title: Idle longer than {{ params.idle_after }}
+    check: |
+      SELECT pid FROM pg_stat_activity
+      WHERE state = 'idle' AND state_change < now() - {{ params.idle_after }}
+    assess:
+      - warning: row_count > 0
+        message: "{{ row_count }} idle sessions"
+  - id: terminate
+    when: steps.idle.row_count > 0
+    requires: { server_version: 13, roles: [pg_signal_backend] }
+    action: SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid
+    approval: confirm
+    max_rows: 5
+  - id: advice
+    manual: Set `idle_session_timeout`.
+"#;
+
+#[test]
+fn show_renders_a_readable_runbook() {
+    Test::new()
+        .playbook("small.yaml", SMALL)
+        .args(["show", "small.yaml"])
+        .run()
+        .code(0)
+        .stderr("")
+        .stdout(
+            r#"# Idle sessions
+
+Finds idle sessions.
+
+Playbook `small` from `small.yaml` · 3 steps · statement timeout 30s
+
+## Parameters
+
+| name | type | default | description |
+| --- | --- | --- | --- |
+| idle_after | duration | 1h | Idle time before termination |
+| roles | list of string | [postgres] |  |
+
+Set with `--var NAME=VALUE`.
+
+## Steps
+
+### 1. Idle longer than 1h
+
+Read-only check, step `idle`
+
+```sql
+SELECT pid FROM pg_stat_activity
+WHERE state = 'idle' AND state_change < now() - {{ params.idle_after }}
+```
+
+Assessment:
+
+- **WARNING** when `row_count > 0`: {{ row_count }} idle sessions
+
+### 2. terminate
+
+**Action** (changes the server), step `terminate`
+
+- **Runs only when** `steps.idle.row_count > 0`
+- **Requires** PostgreSQL 13 or later; membership in `pg_signal_backend`
+
+```sql
+SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid
+```
+
+- **Approval** confirm — type `terminate` at the prompt; `--yes` does not approve it
+- **Refuses to run** when the preview has more than 5 rows
+
+### 3. advice
+
+Manual step `advice`
+
+> Set `idle_session_timeout`.
+"#,
+        );
+}
+
+#[test]
+fn show_of_an_invalid_playbook_fails_with_its_errors() {
+    let outcome = Test::new()
+        .playbook("bad.yaml", "version: 1\nsteps: []\n")
+        .args(["show", "bad.yaml"])
+        .run()
+        .code(1);
+    assert!(outcome.stdout.is_empty());
+    assert!(
+        outcome
+            .stderr
+            .starts_with("error: the playbook has no steps\n --> bad.yaml:2:1\n"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn show_works_on_every_built_in_playbook() {
+    let outcome = Test::new().args(["show", "daily-monitoring"]).run().code(0);
+    assert!(
+        outcome
+            .stdout
+            .starts_with("# Daily connection monitoring\n")
+    );
+    assert!(outcome.stdout.contains("from `built-in:daily-monitoring`"));
+}
+
+#[test]
+fn list_shows_local_playbooks_first_and_built_ins_not_overridden() {
+    Test::new()
+        .playbook("playbooks/small.yaml", SMALL)
+        .playbook("playbooks/broken.yaml", "version: 1\n")
+        .args(["list"])
+        .run()
+        .code(0)
+        .stdout(
+            "NAME              SOURCE                 STEPS  TITLE\n\
+             broken            playbooks/broken.yaml      -  (invalid: run `runbook validate`)\n\
+             small             playbooks/small.yaml       3  Idle sessions\n\
+             daily-monitoring  built-in                   4  Daily connection monitoring\n",
+        );
+}
+
+#[test]
+fn a_local_playbook_overrides_the_built_in_of_the_same_name() {
+    let local = SMALL.replace("name: small", "name: daily-monitoring");
+    let outcome = Test::new()
+        .playbook("playbooks/daily-monitoring.yaml", &local)
+        .args(["show", "daily-monitoring"])
+        .run()
+        .code(0);
+    assert!(
+        outcome.stdout.starts_with("# Idle sessions\n"),
+        "{}",
+        outcome.stdout
+    );
+}
