@@ -13,6 +13,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a playbook against a server: checks, guards, assessments, approved actions, and a
+    /// report of what was checked and done.
+    ///
+    /// Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (invalid playbook or variables,
+    /// connection failure, a step error), 4 stopped by the operator or an action not approved.
+    Run(RunArgs),
     /// Check playbooks without a database: schema, names, templates, read-only checks.
     ///
     /// Exits 0 when every playbook is valid, 1 otherwise. Every problem is reported, each at
@@ -32,4 +38,49 @@ pub enum Command {
     },
     /// Print the JSON Schema of the playbook format (for editor completion).
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Playbook path or name (`./playbooks/NAME.yaml`, then built-in).
+    #[arg(value_name = "PLAYBOOK")]
+    pub playbook: String,
+    /// Server to connect to (`postgres://user@host:port/db`). Default: `DATABASE_URL`, else the
+    /// PG* variables, ~/.pgpass and the local socket, like psql.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Set a playbook param, e.g. `--var idle_after=15m --var database=app`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Run checks and previews only; never run an action. The report says what would have run.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Approve `approval: required` actions without asking (never `confirm` ones).
+    #[arg(long)]
+    pub yes: bool,
+    /// Where to write the report: a path, or `-` for standard output.
+    /// Default: `./runbook-reports/<name>-<UTC time>.md`.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: ReportFormat,
+    /// Run only these steps (comma-separated ids); the others are skipped.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
+    /// No progress display and no summary line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Rows of each step shown in the report.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub report_rows: usize,
+    /// Name recorded as the operator in the report and journal. Default: the OS user.
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
 }

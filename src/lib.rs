@@ -3,21 +3,30 @@
 //! The data flows one way: command line → source → loader (YAML to raw types) → validate
 //! (checked `Playbook`) → the commands.
 
+pub mod approval;
 pub mod cli;
 mod commands;
 pub mod diagnostic;
 pub mod duration;
+pub mod executor;
 pub mod facts;
+pub mod gather;
 pub mod loader;
 pub mod markdown;
+pub mod outcome;
 pub mod param;
 pub mod playbook;
+pub mod progress;
 pub mod raw;
+pub mod report;
+pub mod rows;
+mod run;
 pub mod show;
 pub mod source;
 pub mod spans;
 pub mod sql_literal;
 pub mod sql_safety;
+pub mod target;
 pub mod template;
 pub mod validate;
 
@@ -30,6 +39,9 @@ use cli::{Cli, Command};
 
 /// Exit code for command-line usage errors (sysexits' EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
+
+/// Exit code when a run could not finish as asked (monitoring plugins' UNKNOWN).
+pub const EXIT_UNKNOWN: u8 = 3;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -44,6 +56,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Validate { playbooks } => commands::validate(&playbooks),
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),

@@ -1,0 +1,153 @@
+//! Gathering the facts of a run in one round trip.
+//!
+//! One statement reads every fact `facts.rs` names, plus what the playbook's `requires` guards
+//! need (which relations exist, which roles the connected role belongs to), so guards are
+//! decided without further queries.
+
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+use serde_json::{Map, Value as Json};
+
+use crate::playbook::Playbook;
+use crate::sql_literal;
+use crate::target::{Limits, QueryError, Session, Wrap};
+
+/// The facts of a run, as JSON (templates see them as `facts.*`).
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub json: Map<String, Json>,
+    /// Which of the relations named in `requires` exist.
+    pub relations: Map<String, Json>,
+    /// Roles the connected role is a member of (directly or not).
+    pub roles: Vec<String>,
+}
+
+impl Facts {
+    pub fn get(&self, name: &str) -> Option<&Json> {
+        self.json.get(name)
+    }
+
+    pub fn int(&self, name: &str) -> i64 {
+        self.get(name).and_then(Json::as_i64).unwrap_or(0)
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name).and_then(Json::as_bool).unwrap_or(false)
+    }
+
+    pub fn text(&self, name: &str) -> String {
+        self.get(name)
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    pub fn extensions(&self) -> Vec<String> {
+        self.get("extensions")
+            .and_then(Json::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn relation_exists(&self, name: &str) -> bool {
+        self.relations
+            .get(name)
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// Reads the facts; `Err` when the statement fails (the run cannot go on without them).
+pub async fn gather(session: &mut Session, playbook: &Playbook) -> Result<Facts, QueryError> {
+    let relations: BTreeSet<&str> = playbook
+        .steps
+        .iter()
+        .flat_map(|step| step.requires.relations.iter().map(String::as_str))
+        .collect();
+    let sql = facts_sql(&relations);
+    let mut text = None;
+    let limits = Limits {
+        statement_timeout: StdDuration::from_secs(10),
+        lock_timeout: StdDuration::from_secs(5),
+    };
+    session
+        .run(&sql, Wrap::ReadOnly, limits, |_, row, _| {
+            text = row.into_iter().next().flatten();
+            Ok(())
+        })
+        .await?;
+    let parsed: Json = text
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Json::Null);
+    let Json::Object(mut json) = parsed else {
+        return Err(QueryError {
+            message: "the facts query returned no row (is the connected role in `pg_roles`?)"
+                .to_owned(),
+            sqlstate: None,
+            detail: None,
+            hint: None,
+            connection_lost: false,
+        });
+    };
+    let relations = match json.remove("relations") {
+        Some(Json::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let roles = match json.remove("roles") {
+        Some(Json::Array(names)) => names
+            .iter()
+            .filter_map(Json::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Facts {
+        json,
+        relations,
+        roles,
+    })
+}
+
+/// One statement returning every fact as a JSON object.
+fn facts_sql(relations: &BTreeSet<&str>) -> String {
+    let relations = relations
+        .iter()
+        .filter_map(|name| {
+            let literal = sql_literal::literal(&minijinja::Value::from(*name)).ok()?;
+            Some(format!("{literal}, to_regclass({literal}) IS NOT NULL"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT json_build_object(
+  'server_version', current_setting('server_version_num')::int / 10000,
+  'server_version_num', current_setting('server_version_num')::int,
+  'current_user', current_user,
+  'superuser', r.rolsuper,
+  'database', current_database(),
+  'max_connections', current_setting('max_connections')::int,
+  'superuser_reserved_connections', current_setting('superuser_reserved_connections')::int,
+  'reserved_connections', coalesce(current_setting('reserved_connections', true)::int, 0),
+  'usable_connections', current_setting('max_connections')::int
+      - current_setting('superuser_reserved_connections')::int
+      - coalesce(current_setting('reserved_connections', true)::int, 0),
+  'extensions', (SELECT coalesce(json_agg(extname ORDER BY extname), '[]') FROM pg_extension),
+  'in_recovery', pg_is_in_recovery(),
+  'backend_pid', pg_backend_pid(),
+  'can_read_all_stats', r.rolsuper OR pg_has_role('pg_read_all_stats', 'MEMBER'),
+  'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'MEMBER'),
+  'roles', (SELECT coalesce(json_agg(rolname ORDER BY rolname), '[]') FROM pg_roles
+            WHERE pg_has_role(current_user, oid, 'MEMBER')),
+  'relations', json_build_object({relations})
+)::text
+FROM pg_roles AS r WHERE r.rolname = current_user"
+    )
+}

@@ -1,0 +1,157 @@
+//! What happened in a run: the record the executor's events build, and that the report renders.
+//!
+//! These types are the JSON report (`--format json`) as they are, and the source of
+//! `schema/report.schema.json`, so a machine reading the report and a human reading the
+//! Markdown see the same facts. Nothing here is re-derived by the report: it only renders.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// The result of one run of a playbook.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunRecord {
+    /// Report format version.
+    pub report_version: u32,
+    /// The playbook's name (slug).
+    pub playbook: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// Where the playbook was read from.
+    pub source: String,
+    /// The server, as `user@host:port/database` — never with a password.
+    pub target: String,
+    /// Who ran it: the OS user, or `--operator`.
+    pub operator: String,
+    pub mode: Mode,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// The worst step status, or `UNKNOWN` when the run could not finish.
+    pub status: Status,
+    /// Exit code of the run.
+    pub exit_code: u8,
+    /// Parameter values used, as given on the command line or defaulted.
+    pub params: Vec<ParamRecord>,
+    /// Facts gathered from the server, when it was reached.
+    pub facts: Option<serde_json::Value>,
+    /// Things the reader must know about the whole run (missing privileges, connection
+    /// failure, interruption).
+    pub notes: Vec<String>,
+    /// Why the run could not finish, when it could not.
+    pub error: Option<String>,
+    pub steps: Vec<StepRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ParamRecord {
+    pub name: String,
+    /// The value as a user would write it (`1h`, `[a, b]`); `null` when unset.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Checks and approved actions run.
+    Live,
+    /// Checks and previews run; actions never do.
+    DryRun,
+}
+
+/// The state of a step or a run. Ordered by how bad it is for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Ran, and nothing to report.
+    Ok,
+    /// Did not run: a guard was false, or it was not selected.
+    Skipped,
+    /// Did not run: the run stopped before it.
+    NotRun,
+    /// A recommendation for a human.
+    Manual,
+    Warning,
+    Critical,
+    /// Failed: an error, so its result is unknown.
+    Unknown,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Skipped => "SKIPPED",
+            Status::NotRun => "NOT RUN",
+            Status::Manual => "MANUAL",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StepRecord {
+    pub id: String,
+    /// Rendered title (or the id).
+    pub title: String,
+    /// `check`, `action` or `manual`.
+    pub kind: String,
+    pub status: Status,
+    /// One line saying why the step has its status.
+    pub message: Option<String>,
+    pub duration_ms: u64,
+    /// The guard decisions, in the order they were taken.
+    pub guards: Vec<GuardRecord>,
+    /// The SQL that ran (or would have), rendered.
+    pub sql: Option<String>,
+    /// Column names of the result.
+    pub columns: Vec<String>,
+    /// The first rows, as text exactly as psql shows them (`null` for NULL).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// How many rows the SQL returned in all.
+    pub row_count: u64,
+    /// Whether `rows` holds fewer rows than `row_count`.
+    pub rows_truncated: bool,
+    pub assessments: Vec<AssessmentRecord>,
+    pub error: Option<ErrorRecord>,
+    /// The text of a manual step.
+    pub manual: Option<String>,
+    /// What to do about it: recommendations of the assessments that held.
+    pub recommendations: Vec<String>,
+}
+
+/// A guard decision: a requirement or a `when` expression, and whether it held.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GuardRecord {
+    /// What was checked, e.g. `when: steps.x.row_count > 0` or ``relation `pg_tviews_queue` ``.
+    pub guard: String,
+    pub passed: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// An assessment that was evaluated.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AssessmentRecord {
+    /// `OK`, `WARNING` or `CRITICAL`.
+    pub severity: Status,
+    pub condition: String,
+    /// Whether the condition held (for per-row conditions: for at least one row).
+    pub held: bool,
+    /// For per-row conditions: how many rows it held for.
+    pub matching_rows: Option<u64>,
+    pub message: Option<String>,
+    pub recommendation: Option<String>,
+}
+
+/// A failed step: PostgreSQL's error fields where the server produced it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorRecord {
+    pub message: String,
+    /// SQLSTATE, e.g. `25006`.
+    pub sqlstate: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}

@@ -1,0 +1,61 @@
+//! The progress display: a spinner per step with its elapsed time, on a terminal only.
+//!
+//! It is a listener like the report: it shows what the executor says, nothing more. When
+//! stderr is not a terminal (cron, CI, pipes) or with `--quiet` it draws nothing at all.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::executor::{Event, Listener};
+
+pub struct Progress {
+    enabled: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(enabled: bool) -> Progress {
+        Progress { enabled, bar: None }
+    }
+
+    /// The current spinner, so a prompt can suspend it.
+    pub fn bar(&self) -> Option<&ProgressBar> {
+        self.bar.as_ref()
+    }
+}
+
+impl Listener for Progress {
+    fn on(&mut self, event: &Event) {
+        if !self.enabled {
+            return;
+        }
+        match event {
+            Event::StepStarted {
+                index,
+                total,
+                title,
+                ..
+            } => {
+                let bar = ProgressBar::new_spinner();
+                let style = ProgressStyle::with_template("{spinner} [{prefix}] {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                bar.set_style(style);
+                bar.set_prefix(format!("{}/{total}", index + 1));
+                bar.set_message(title.to_string());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                self.bar = Some(bar);
+            }
+            Event::StepFinished { record, .. } => {
+                if let Some(bar) = self.bar.take() {
+                    let message = record.message.as_deref().unwrap_or("");
+                    bar.finish_with_message(format!(
+                        "{} {} — {message}",
+                        record.status.label(),
+                        record.title
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Result rows as text, typed only where expressions need it.
+//!
+//! Rows arrive as text through the simple protocol and are kept as text: the report shows
+//! exactly what psql would. Expressions and templates get typed values, decided by the
+//! column's PostgreSQL type: integers and numerics become numbers (a numeric that does not
+//! fit a float stays text), booleans booleans, intervals durations, and the rest text.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::Value;
+
+use crate::duration::Duration;
+
+/// How a column's text becomes a value for expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Integer,
+    Number,
+    Boolean,
+    Interval,
+    Text,
+}
+
+impl ColumnKind {
+    /// From the PostgreSQL type name sqlx reports (`INT4`, `NUMERIC`, `BOOL`, ...).
+    pub fn of(type_name: &str) -> ColumnKind {
+        match type_name.to_ascii_uppercase().as_str() {
+            "INT2" | "INT4" | "INT8" | "OID" | "SMALLINT" | "INT" | "INTEGER" | "BIGINT" => {
+                ColumnKind::Integer
+            }
+            "FLOAT4" | "FLOAT8" | "NUMERIC" | "REAL" | "DOUBLE PRECISION" => ColumnKind::Number,
+            "BOOL" | "BOOLEAN" => ColumnKind::Boolean,
+            "INTERVAL" => ColumnKind::Interval,
+            _ => ColumnKind::Text,
+        }
+    }
+
+    /// The value expressions see for a cell of this kind.
+    pub fn value(self, text: Option<&str>) -> Value {
+        let Some(text) = text else {
+            return Value::from(());
+        };
+        match self {
+            ColumnKind::Integer => text
+                .parse::<i64>()
+                .map_or_else(|_| Value::from(text), Value::from),
+            ColumnKind::Number => match text.parse::<f64>() {
+                Ok(number) if number.is_finite() => Value::from(number),
+                _ => Value::from(text),
+            },
+            ColumnKind::Boolean => match text {
+                "t" | "true" => Value::from(true),
+                "f" | "false" => Value::from(false),
+                other => Value::from(other),
+            },
+            ColumnKind::Interval => {
+                Duration::parse_postgres(text).map_or_else(|| Value::from(text), Duration::to_value)
+            }
+            ColumnKind::Text => Value::from(text),
+        }
+    }
+}
+
+/// The columns of a result: names and kinds, shared by all its rows.
+#[derive(Debug, Clone, Default)]
+pub struct Columns(Arc<Vec<(String, ColumnKind)>>);
+
+impl Columns {
+    pub fn new(columns: Vec<(String, ColumnKind)>) -> Columns {
+        Columns(Arc::new(columns))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// A row as a map of column name to typed value.
+    pub fn row_value(&self, row: &[Option<String>]) -> BTreeMap<String, Value> {
+        self.0
+            .iter()
+            .zip(row)
+            .map(|((name, kind), text)| (name.clone(), kind.value(text.as_deref())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_typed_by_their_column() {
+        assert_eq!(ColumnKind::of("INT8").value(Some("42")), Value::from(42));
+        assert_eq!(
+            ColumnKind::of("NUMERIC").value(Some("12.50")),
+            Value::from(12.5)
+        );
+        assert_eq!(
+            ColumnKind::of("NUMERIC").value(Some("NaN")),
+            Value::from("NaN")
+        );
+        assert_eq!(ColumnKind::of("BOOL").value(Some("t")), Value::from(true));
+        assert_eq!(ColumnKind::of("TEXT").value(Some("t")), Value::from("t"));
+        assert_eq!(ColumnKind::of("INT4").value(None), Value::from(()));
+        let interval = ColumnKind::of("INTERVAL").value(Some("01:00:00"));
+        assert_eq!(
+            Duration::from_value(&interval),
+            Some(Duration::from_secs(3600))
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! The database a run acts on: one connection, opened like `psql` opens it, and the one way
+//! SQL is sent through it.
+//!
+//! Everything goes through the simple query protocol (`raw_sql`): values arrive as text, so
+//! every PostgreSQL type is shown exactly as psql shows it, and a check costs one round trip —
+//! `BEGIN READ ONLY; SET LOCAL ...; <check>; ROLLBACK` is a single message. Rows are streamed
+//! to a callback, so a check returning millions of rows does not hold them in memory.
+//!
+//! A password never leaves this module: the target is named `user@host:port/database`, and
+//! every error text is scrubbed of the password before it is returned.
+
+use std::str::FromStr;
+use std::time::{Duration as StdDuration, Instant};
+
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgRow};
+use sqlx::{
+    AssertSqlSafe, Column, ConnectOptions, Connection, Either, PgConnection, Row, TypeInfo,
+    ValueRef,
+};
+use thiserror::Error;
+
+use crate::rows::{ColumnKind, Columns};
+
+/// Default bound on connecting, retries included (`PGCONNECT_TIMEOUT` overrides it).
+const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
+/// How to reach the server, resolved from `--database-url`, `DATABASE_URL` or libpq's variables.
+#[derive(Clone)]
+pub struct Endpoint {
+    options: PgConnectOptions,
+    /// `user@host:port/database`, safe to print.
+    pub display: String,
+    /// Secrets to scrub from any text that leaves this module.
+    secrets: Vec<String>,
+    connect_timeout: StdDuration,
+}
+
+/// A failed connection attempt, with a message that names the target but not the password.
+#[derive(Debug, Error)]
+#[error("cannot connect to `{target}`: {reason}")]
+pub struct ConnectError {
+    pub target: String,
+    pub reason: String,
+}
+
+/// An SQL error, with PostgreSQL's fields where the server sent them.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct QueryError {
+    pub message: String,
+    pub sqlstate: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The connection is gone (or in an unknown state): nothing more can run on it.
+    pub connection_lost: bool,
+}
+
+/// How a statement is wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrap {
+    /// In a READ ONLY transaction that is rolled back: checks and previews.
+    ReadOnly,
+    /// In a transaction committed on success: actions.
+    Transaction,
+    /// Alone, outside a transaction block (`transaction: false`).
+    Autocommit,
+}
+
+/// Limits a statement runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub statement_timeout: StdDuration,
+    pub lock_timeout: StdDuration,
+}
+
+/// The result of a statement, after its rows were streamed.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub columns: Columns,
+    pub row_count: u64,
+}
+
+impl Endpoint {
+    /// `url` from `--database-url` or `DATABASE_URL`; otherwise the PG* variables, ~/.pgpass and
+    /// the local socket, as psql does.
+    pub fn resolve(url: Option<&str>, application_name: &str) -> Result<Endpoint, ConnectError> {
+        let mut secrets: Vec<String> = std::env::var("PGPASSWORD")
+            .ok()
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+        let options = match url {
+            Some(url) => {
+                if let Some(password) = url_password(url) {
+                    secrets.push(password);
+                }
+                PgConnectOptions::from_str(url).map_err(|error| ConnectError {
+                    target: redact(&redact_url(url), &secrets),
+                    reason: redact(&format!("invalid connection URL: {error}"), &secrets),
+                })?
+            }
+            None => PgConnectOptions::new(),
+        };
+        let options = options.application_name(application_name);
+        let display = describe(&options);
+        let connect_timeout = std::env::var("PGCONNECT_TIMEOUT")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .map_or(DEFAULT_CONNECT_TIMEOUT, StdDuration::from_secs);
+        Ok(Endpoint {
+            options,
+            display,
+            secrets,
+            connect_timeout,
+        })
+    }
+
+    /// Scrubs every known secret from `text`.
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+
+    /// Connects, retrying transient failures (refused, too many connections, starting up)
+    /// with backoff until the connect timeout.
+    pub async fn connect(&self) -> Result<Session, ConnectError> {
+        let deadline = Instant::now() + self.connect_timeout;
+        let mut delay = StdDuration::from_millis(100);
+        loop {
+            let attempt = tokio::time::timeout(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(StdDuration::from_millis(100)),
+                self.options.connect(),
+            )
+            .await;
+            let error = match attempt {
+                Ok(Ok(connection)) => {
+                    return Ok(Session {
+                        connection: Some(connection),
+                        secrets: self.secrets.clone(),
+                    });
+                }
+                Ok(Err(error)) => error,
+                Err(_) => {
+                    return Err(self.connect_error(format!(
+                        "no answer within {} s (PGCONNECT_TIMEOUT)",
+                        self.connect_timeout.as_secs()
+                    )));
+                }
+            };
+            let sqlstate = sqlstate_of(&error);
+            let transient = matches!(sqlstate.as_deref(), Some("53300" | "57P03"))
+                || matches!(error, sqlx::Error::Io(_));
+            if !transient || Instant::now() + delay >= deadline {
+                return Err(self.connect_error(explain_connect_error(
+                    &error,
+                    sqlstate.as_deref(),
+                    self.connect_timeout,
+                    transient,
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(StdDuration::from_secs(2));
+        }
+    }
+
+    fn connect_error(&self, reason: String) -> ConnectError {
+        ConnectError {
+            target: self.display.clone(),
+            reason: self.redact(&reason),
+        }
+    }
+}
+
+/// One server connection for the whole run.
+pub struct Session {
+    connection: Option<PgConnection>,
+    secrets: Vec<String>,
+}
+
+impl Session {
+    pub fn is_alive(&self) -> bool {
+        self.connection.is_some()
+    }
+
+    /// Runs `sql` wrapped as asked, streaming each row to `on_row` (with `true` when the row
+    /// starts a new result set: only the last set is the step's result). `on_row` may fail the
+    /// statement by returning an error message.
+    pub async fn run(
+        &mut self,
+        sql: &str,
+        wrap: Wrap,
+        limits: Limits,
+        mut on_row: impl FnMut(&Columns, Vec<Option<String>>, bool) -> Result<(), String>,
+    ) -> Result<Summary, QueryError> {
+        let script = script(sql, wrap, limits);
+        let secrets = self.secrets.clone();
+        let Some(connection) = self.connection.as_mut() else {
+            return Err(QueryError::lost(
+                "the connection to the server was lost earlier in the run",
+            ));
+        };
+        // The server enforces statement_timeout; this only guards against a server that no
+        // longer answers at all.
+        let client_timeout = limits.statement_timeout + StdDuration::from_secs(10);
+        let outcome = tokio::time::timeout(client_timeout, async {
+            let mut summary = Summary::default();
+            let mut stream = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(&mut *connection);
+            let mut set_complete = false;
+            let mut callback_error = None;
+            while let Some(item) = stream.try_next().await? {
+                match item {
+                    Either::Left(_) => set_complete = summary.row_count > 0 || set_complete,
+                    Either::Right(row) => {
+                        let new_set = set_complete || summary.columns.is_empty();
+                        if new_set {
+                            // A new result set: only the last one is the step's result.
+                            summary = Summary {
+                                columns: columns_of(&row),
+                                row_count: 0,
+                            };
+                            set_complete = false;
+                        }
+                        summary.row_count += 1;
+                        if callback_error.is_none()
+                            && let Err(message) = on_row(&summary.columns, texts_of(&row), new_set)
+                        {
+                            callback_error = Some(message);
+                        }
+                    }
+                }
+            }
+            Ok::<_, sqlx::Error>((summary, callback_error))
+        })
+        .await;
+        match outcome {
+            Ok(Ok((summary, None))) => Ok(summary),
+            Ok(Ok((_, Some(message)))) => {
+                self.rollback(wrap).await;
+                Err(QueryError::plain(message))
+            }
+            Ok(Err(error)) => {
+                let error = query_error(&error, &secrets);
+                if error.connection_lost {
+                    self.connection = None;
+                } else {
+                    self.rollback(wrap).await;
+                }
+                Err(error)
+            }
+            Err(_) => {
+                // The connection's state is unknown: do not reuse it.
+                self.connection = None;
+                Err(QueryError::lost(&format!(
+                    "the server did not answer within {} s; the connection was abandoned",
+                    client_timeout.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// Leaves an aborted transaction so the next step starts clean.
+    async fn rollback(&mut self, wrap: Wrap) {
+        if wrap == Wrap::Autocommit {
+            return;
+        }
+        if let Some(connection) = self.connection.as_mut()
+            && sqlx::raw_sql(AssertSqlSafe("ROLLBACK".to_owned()))
+                .execute(&mut *connection)
+                .await
+                .is_err()
+        {
+            self.connection = None;
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.close().await;
+        }
+    }
+}
+
+impl QueryError {
+    fn plain(message: String) -> QueryError {
+        QueryError {
+            message,
+            sqlstate: None,
+            detail: None,
+            hint: None,
+            connection_lost: false,
+        }
+    }
+
+    fn lost(message: &str) -> QueryError {
+        QueryError {
+            connection_lost: true,
+            ..QueryError::plain(message.to_owned())
+        }
+    }
+}
+
+/// The single message sent for a statement: its wrapping and limits around it. The SQL sits on
+/// lines of its own so a trailing `--` comment cannot swallow what follows.
+fn script(sql: &str, wrap: Wrap, limits: Limits) -> String {
+    let statement_ms = limits.statement_timeout.as_millis().max(1);
+    let lock_ms = limits.lock_timeout.as_millis().max(1);
+    let sql = sql.trim_end();
+    match wrap {
+        Wrap::ReadOnly => format!(
+            "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\n{sql}\n;\nROLLBACK;"
+        ),
+        Wrap::Transaction => format!(
+            "BEGIN;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\n{sql}\n;\nCOMMIT;"
+        ),
+        Wrap::Autocommit => format!(
+            "SET statement_timeout = {statement_ms};\nSET lock_timeout = {lock_ms};\n{sql}\n;\nRESET statement_timeout;\nRESET lock_timeout;"
+        ),
+    }
+}
+
+fn columns_of(row: &PgRow) -> Columns {
+    Columns::new(
+        row.columns()
+            .iter()
+            .map(|column| {
+                (
+                    column.name().to_owned(),
+                    ColumnKind::of(column.type_info().name()),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn texts_of(row: &PgRow) -> Vec<Option<String>> {
+    (0..row.len())
+        .map(|i| {
+            let value = row.try_get_raw(i).ok()?;
+            if value.is_null() {
+                return None;
+            }
+            value.as_str().ok().map(str::to_owned)
+        })
+        .collect()
+}
+
+fn sqlstate_of(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(database) => database.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
+fn query_error(error: &sqlx::Error, secrets: &[String]) -> QueryError {
+    let scrub = |text: &str| redact(text, secrets);
+    if let sqlx::Error::Database(database) = error {
+        let pg = database.try_downcast_ref::<PgDatabaseError>();
+        let sqlstate = database.code().map(|c| c.into_owned());
+        // 57P01 admin_shutdown / terminated by administrator: the session is gone.
+        let connection_lost = matches!(sqlstate.as_deref(), Some("57P01" | "57P02" | "57P03"));
+        return QueryError {
+            message: scrub(database.message()),
+            sqlstate,
+            detail: pg.and_then(PgDatabaseError::detail).map(scrub),
+            hint: pg.and_then(PgDatabaseError::hint).map(scrub),
+            connection_lost,
+        };
+    }
+    QueryError {
+        message: scrub(&format!("the connection to the server was lost: {error}")),
+        sqlstate: None,
+        detail: None,
+        hint: None,
+        connection_lost: true,
+    }
+}
+
+fn explain_connect_error(
+    error: &sqlx::Error,
+    sqlstate: Option<&str>,
+    timeout: StdDuration,
+    retried: bool,
+) -> String {
+    let base = match error {
+        sqlx::Error::Database(database) => database.message().to_owned(),
+        other => other.to_string(),
+    };
+    let retried = if retried {
+        format!(" (retried for {} s)", timeout.as_secs())
+    } else {
+        String::new()
+    };
+    match sqlstate {
+        Some("53300") => format!(
+            "{base}{retried}. Every connection slot open to this role is taken; the last \
+             `superuser_reserved_connections` slots are kept for superusers (and \
+             `reserved_connections` ones for `pg_use_reserved_connections` members on \
+             PostgreSQL 16+): connect as a superuser to get in, e.g. to run the emergency playbook"
+        ),
+        Some("57P03") => format!("{base}{retried}: the server is starting up or shutting down"),
+        _ => format!("{base}{retried}"),
+    }
+}
+
+/// `user@host:port/database` — what the run acts on, never with a password.
+fn describe(options: &PgConnectOptions) -> String {
+    let place = match options.get_socket() {
+        Some(socket) => format!("{}:{}", socket.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    let database = options.get_database().unwrap_or(options.get_username());
+    format!("{}@{place}/{database}", options.get_username())
+}
+
+/// The password of a `postgres://user:password@host/db` URL, percent-decoded forms too.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// A URL with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url_password(url) {
+        Some(password) => url.replacen(&format!(":{password}@"), ":***@", 1),
+        None => url.to_owned(),
+    }
+}
+
+/// `text` with every secret (and its percent-decoded form) replaced by `***`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets {
+        for form in [secret.clone(), percent_decode(secret)] {
+            if form.len() >= 2 {
+                text = text.replace(&form, "***");
+            }
+        }
+    }
+    text
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_found_and_scrubbed() {
+        let url = "postgres://alice:s%3Acret@db.example:5433/app?sslmode=disable";
+        assert_eq!(url_password(url).as_deref(), Some("s%3Acret"));
+        assert_eq!(
+            redact_url(url),
+            "postgres://alice:***@db.example:5433/app?sslmode=disable"
+        );
+        let secrets = vec!["s%3Acret".to_owned()];
+        assert_eq!(
+            redact("failed for s:cret and s%3Acret", &secrets),
+            "failed for *** and ***"
+        );
+        assert_eq!(url_password("postgres://alice@host/db"), None);
+        assert_eq!(url_password("postgres:///db?host=/tmp"), None);
+    }
+
+    #[test]
+    fn a_check_is_one_message_with_its_limits() {
+        let limits = Limits {
+            statement_timeout: StdDuration::from_secs(30),
+            lock_timeout: StdDuration::from_secs(5),
+        };
+        assert_eq!(
+            script("SELECT 1 -- trailing comment\n", Wrap::ReadOnly, limits),
+            "BEGIN READ ONLY;\nSET LOCAL statement_timeout = 30000;\nSET LOCAL lock_timeout = 5000;\nSELECT 1 -- trailing comment\n;\nROLLBACK;"
+        );
+    }
+}
