@@ -560,8 +560,7 @@ mod tests {
             reason: "the server is PostgreSQL 15.4".to_owned(),
         }];
         step.sql = Some(
-            "SELECT pid, usename, query\nFROM pg_stat_activity\nWHERE state = 'idle'\n"
-                .to_owned(),
+            "SELECT pid, usename, query\nFROM pg_stat_activity\nWHERE state = 'idle'\n".to_owned(),
         );
         step.columns = vec!["pid".to_owned(), "usename".to_owned(), "query".to_owned()];
         step.rows = vec![
@@ -610,10 +609,16 @@ mod tests {
             "Increase `max_connections` (requires a restart)\nif utilization stays above 80%.\n"
                 .to_owned(),
         );
-        let mut cancel = step("cancel_jobs", "Cancel stuck jobs", "action", Status::Unknown);
+        let mut cancel = step(
+            "cancel_jobs",
+            "Cancel stuck jobs",
+            "action",
+            Status::Unknown,
+        );
         cancel.message = Some("the step failed".to_owned());
         cancel.duration_ms = 3;
-        cancel.sql = Some("UPDATE app.jobs SET state = 'cancelled'\nWHERE state = 'stuck'".to_owned());
+        cancel.sql =
+            Some("UPDATE app.jobs SET state = 'cancelled'\nWHERE state = 'stuck'".to_owned());
         cancel.error = Some(ErrorRecord {
             message: "cannot execute UPDATE in a read-only transaction".to_owned(),
             sqlstate: Some("25006".to_owned()),

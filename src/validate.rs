@@ -654,7 +654,16 @@ impl<'a> Validator<'a> {
     fn is_column(&self, name: &str, scope: &NameScope) -> bool {
         let head = name.split('.').next().unwrap_or(name);
         scope.columns.is_some()
-            && !["params", "facts", "steps", "row_count", "rows", "preview"].contains(&head)
+            && ![
+                "params",
+                "facts",
+                "steps",
+                "row_count",
+                "rows",
+                "matching_rows",
+                "preview",
+            ]
+            .contains(&head)
             && !self.globals.iter().any(|g| g == head)
     }
 
@@ -683,7 +692,7 @@ impl<'a> Validator<'a> {
                 None => Ok(()),
                 Some(step) => self.check_step_name(step, parts.next()),
             },
-            "row_count" | "rows" if scope.columns.is_some() => Ok(()),
+            "row_count" | "rows" | "matching_rows" if scope.columns.is_some() => Ok(()),
             "preview" if scope.preview => Ok(()),
             _ if self.globals.iter().any(|g| g == head) => Ok(()),
             _ => match scope.columns {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,342 @@
+//! `runbook run` against the local PostgreSQL: exit codes, guards, assessments, errors, the
+//! one-connection rule and the report.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::Test;
+use common::db::{Database, wait_for};
+
+/// A playbook whose severity is set from the command line.
+const THRESHOLDS: &str = r#"version: 1
+name: thresholds
+params:
+  n: { type: integer, default: 0 }
+steps:
+  - id: value
+    check: SELECT {{ params.n }}::int AS n
+    assess:
+      - critical: n > 2
+        message: "n is {{ n }}, above 2"
+      - warning: n > 1
+        message: "n is {{ n }}, above 1"
+"#;
+
+fn run_thresholds(db: &Database, n: i32) -> common::Outcome {
+    Test::new()
+        .playbook("thresholds.yaml", THRESHOLDS)
+        .args([
+            "run",
+            "thresholds.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "report.md",
+        ])
+        .args(["--var".to_owned(), format!("n={n}")])
+        .run()
+}
+
+#[test]
+fn exit_codes_follow_the_monitoring_plugin_convention() {
+    let db = Database::new();
+    run_thresholds(&db, 0).code(0);
+    let warning = run_thresholds(&db, 2).code(1);
+    assert!(
+        warning
+            .stderr
+            .contains("thresholds: WARNING — 1 step, 1 warning — report: report.md"),
+        "{}",
+        warning.stderr
+    );
+    let critical = run_thresholds(&db, 3).code(2);
+    let report = fs::read_to_string(critical.dir.join("report.md")).unwrap();
+    assert!(report.starts_with("# thresholds — CRITICAL\n"), "{report}");
+    assert!(
+        report.contains("| 1 | `value` | check | **CRITICAL** |"),
+        "{report}"
+    );
+    assert!(report.contains("n is 3, above 2"), "{report}");
+    Test::new()
+        .playbook(
+            "broken.yaml",
+            "version: 1\nsteps:\n  - id: boom\n    check: SELECT 1/0 AS x\n",
+        )
+        .args([
+            "run",
+            "broken.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.md",
+        ])
+        .run()
+        .code(3);
+}
+
+#[test]
+fn a_failed_step_records_sqlstate_and_the_run_goes_on() {
+    let db = Database::new();
+    let yaml = "version: 1\nname: errors\nsteps:\n  - id: boom\n    check: SELECT 1/0 AS x\n  - id: after\n    check: SELECT 1 AS one\n";
+    let outcome = Test::new()
+        .playbook("errors.yaml", yaml)
+        .args([
+            "run",
+            "errors.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(3);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "UNKNOWN");
+    assert_eq!(steps[0]["error"]["sqlstate"], "22012");
+    assert_eq!(steps[0]["error"]["message"], "division by zero");
+    assert!(steps[0]["sql"].as_str().unwrap().contains("SELECT 1/0"));
+    assert_eq!(
+        steps[1]["status"], "OK",
+        "on_error: continue is the default for checks"
+    );
+    assert_eq!(report["exit_code"], 3);
+}
+
+#[test]
+fn on_error_abort_stops_the_run() {
+    let db = Database::new();
+    let yaml = "version: 1\nsteps:\n  - id: boom\n    check: SELECT 1/0 AS x\n    on_error: abort\n  - id: after\n    check: SELECT 1 AS one\n";
+    let outcome = Test::new()
+        .playbook("abort.yaml", yaml)
+        .args([
+            "run",
+            "abort.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(3);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["steps"][1]["status"], "NOT_RUN");
+}
+
+#[test]
+fn a_check_cannot_write_even_through_a_function() {
+    let db = Database::new();
+    db.psql(
+        "CREATE TABLE audit (note text);
+         CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO audit VALUES ('written'); SELECT 1 $$;",
+    );
+    let outcome = Test::new()
+        .playbook(
+            "sneaky.yaml",
+            "version: 1\nsteps:\n  - id: sneaky\n    check: SELECT sneaky() AS result\n",
+        )
+        .args([
+            "run",
+            "sneaky.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(3);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["steps"][0]["error"]["sqlstate"], "25006",
+        "read_only_sql_transaction"
+    );
+    assert_eq!(db.psql("SELECT count(*) FROM audit"), "0");
+}
+
+#[test]
+fn the_run_holds_exactly_one_connection() {
+    let db = Database::new();
+    let yaml = "version: 1\nname: one-connection\nsteps:\n  - id: sleep\n    check: SELECT pg_sleep(2) AS slept\n";
+    let test = Test::new().playbook("one.yaml", yaml).args([
+        "run",
+        "one.yaml",
+        "--database-url",
+        &db.url(),
+        "--report",
+        "r.md",
+    ]);
+    let runner = std::thread::spawn(move || test.run().code(0).code);
+    let count = || {
+        db.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:one-connection'")
+    };
+    wait_for("the run to connect", Duration::from_secs(10), || {
+        count() != "0"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(), "1");
+    assert_eq!(runner.join().unwrap(), 0);
+}
+
+#[test]
+fn guards_skip_with_their_reason() {
+    let db = Database::new();
+    let yaml = r#"version: 1
+name: guards
+steps:
+  - id: queue
+    requires: { relations: [pg_tviews_queue] }
+    check: SELECT count(*) AS pending FROM pg_tviews_queue
+  - id: modern
+    requires: { server_version: 99 }
+    check: SELECT 1 AS one
+  - id: counted
+    check: SELECT 3 AS n
+  - id: only_if_many
+    when: steps.counted.n > 5
+    check: SELECT 1 AS one
+  - id: if_few
+    when: steps.counted.n <= 5 and steps.queue.status == 'SKIPPED'
+    check: SELECT 1 AS one
+"#;
+    let outcome = Test::new()
+        .playbook("guards.yaml", yaml)
+        .args([
+            "run",
+            "guards.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(0);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "SKIPPED");
+    assert_eq!(
+        steps[0]["message"],
+        "relation `pg_tviews_queue` does not exist"
+    );
+    assert_eq!(steps[1]["status"], "SKIPPED");
+    assert!(
+        steps[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("requires PostgreSQL 99 or later; the server is 1")
+    );
+    assert_eq!(steps[3]["status"], "SKIPPED");
+    assert_eq!(steps[3]["guards"][0]["reason"], "the condition is false");
+    assert_eq!(steps[4]["status"], "OK");
+
+    db.psql("CREATE TABLE pg_tviews_queue (processed_at timestamptz)");
+    let outcome = Test::new()
+        .playbook("guards.yaml", yaml)
+        .args([
+            "run",
+            "guards.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+            "--only",
+            "queue",
+        ])
+        .run()
+        .code(0);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["steps"][0]["status"], "OK");
+    assert_eq!(report["steps"][1]["message"], "not selected with `--only`");
+}
+
+#[test]
+fn unknown_only_id_is_a_usage_error() {
+    let outcome = Test::new()
+        .playbook("t.yaml", THRESHOLDS)
+        .args(["run", "t.yaml", "--only", "valeu"])
+        .run()
+        .code(64);
+    assert_eq!(
+        outcome.stderr,
+        "error: `--only valeu`: playbook `thresholds` has no step `valeu`; did you mean `value`? (steps: value)\n"
+    );
+}
+
+#[test]
+fn invalid_vars_exit_3_before_connecting() {
+    let outcome = Test::new()
+        .playbook("t.yaml", THRESHOLDS)
+        .args([
+            "run",
+            "t.yaml",
+            "--var",
+            "n=many",
+            "--var",
+            "m=1",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/x",
+        ])
+        .run()
+        .code(3);
+    assert_eq!(
+        outcome.stderr,
+        "error: invalid value for param `n` (integer): `many` is not an integer\nerror: unknown param `m` in `--var` (params: n)\n"
+    );
+}
+
+#[test]
+fn per_row_assessments_count_matching_rows() {
+    let db = Database::new();
+    let yaml = r#"version: 1
+steps:
+  - id: series
+    check: SELECT g AS n, (g % 2 = 0) AS even FROM generate_series(1, 10) AS g
+    assess:
+      - warning: even and n > 6
+        message: "{{ matching_rows }} even rows above 6, first {{ n }}"
+      - ok: row_count == 10
+        message: all ten
+"#;
+    let outcome = Test::new()
+        .playbook("rows.yaml", yaml)
+        .args([
+            "run",
+            "rows.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+            "--report-rows",
+            "3",
+        ])
+        .run()
+        .code(1);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let step = &report["steps"][0];
+    assert_eq!(step["message"], "2 even rows above 6, first 8");
+    assert_eq!(step["row_count"], 10);
+    assert_eq!(step["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(step["rows_truncated"], true);
+    assert_eq!(step["rows"][0], serde_json::json!(["1", "f"]));
+    assert_eq!(step["assessments"][0]["matching_rows"], 2);
+    assert_eq!(step["assessments"][1]["held"], true);
+}
