@@ -58,6 +58,9 @@ pub struct RunArgs {
     /// Approve `approval: required` actions without asking (never `confirm` ones).
     #[arg(long)]
     pub yes: bool,
+    /// Ask before every step: continue, skip or abort (stepping through an incident).
+    #[arg(long)]
+    pub step: bool,
     /// Where to write the report: a path, or `-` for standard output.
     /// Default: `./runbook-reports/<name>-<UTC time>.md`.
     #[arg(long, value_name = "PATH")]

@@ -6,13 +6,18 @@
 //! `Approver`; a dry run takes the same path and only the approver's answer differs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use minijinja::{Environment, Value};
 
-use crate::approval::{Approver, Decision, Request};
+use crate::approval::{Approver, Decision, Preview, Request, StepChoice};
 use crate::gather::Facts;
-use crate::outcome::{AssessmentRecord, ErrorRecord, GuardRecord, Mode, Status, StepRecord};
+use crate::journal::{Entry, Journal};
+use crate::outcome::{
+    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, Status, StepRecord,
+};
 use crate::playbook::{
     Action, Assessment, MaxRows, OnError, Playbook, Scope, Severity, Step, StepKind, Transaction,
 };
@@ -24,6 +29,10 @@ use crate::template::{self, TemplateKind};
 /// are counted, not kept, so memory does not grow with the result.
 pub const KEPT_ROWS: usize = 10_000;
 
+/// Namespace of the session advisory lock that keeps two responders from acting at once
+/// (`runb` in ASCII); the second key is `hashtext(<playbook name>)`.
+const LOCK_NAMESPACE: i32 = 0x7275_6e62;
+
 /// What the executor tells its listeners.
 pub enum Event<'a> {
     StepStarted {
@@ -32,6 +41,8 @@ pub enum Event<'a> {
         step: &'a Step,
         title: &'a str,
     },
+    /// The operator is about to be asked (a progress display must get out of the way).
+    Asking,
     StepFinished {
         index: usize,
         record: &'a StepRecord,
@@ -49,13 +60,22 @@ pub struct Settings {
     pub only: Option<Vec<String>>,
     /// Rows of each step shown in the report.
     pub report_rows: usize,
+    /// `--step`: ask before every step.
+    pub step_through: bool,
+    /// Who runs it, for the journal.
+    pub operator: String,
+    pub target: String,
+    /// Set by Ctrl-C: stop at the next opportunity.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 /// How the run ended, besides its step records.
 #[derive(Debug, Default)]
 pub struct Ending {
-    /// The operator stopped the run, or an action was not approved.
+    /// The operator stopped the run (abort, Ctrl-C).
     pub stopped: bool,
+    /// An action was refused (not approved, `max_rows`, another responder): exit 4.
+    pub refused: bool,
     /// The connection was lost or a step aborted the run.
     pub error: Option<String>,
 }
@@ -70,6 +90,9 @@ pub struct Executor<'p> {
     steps: BTreeMap<String, Value>,
     /// Rows and first row of the step being finished, for `remember`.
     pending: Option<(Value, BTreeMap<String, Value>)>,
+    journal: Option<Journal>,
+    /// Whether this run holds the playbook's advisory lock.
+    locked: bool,
 }
 
 /// A query's rows as the executor keeps them.
@@ -92,6 +115,7 @@ impl<'p> Executor<'p> {
         settings: Settings,
         params: Value,
         facts: &'p Facts,
+        journal: Option<Journal>,
     ) -> Executor<'p> {
         let facts_value = Value::from(minijinja::value::Serde(&facts.json));
         Executor {
@@ -103,6 +127,8 @@ impl<'p> Executor<'p> {
             facts_value,
             steps: BTreeMap::new(),
             pending: None,
+            journal,
+            locked: false,
         }
     }
 
@@ -127,17 +153,36 @@ impl<'p> Executor<'p> {
                 });
             }
             let started = Instant::now();
+            if self.interrupted() {
+                ending.stopped = true;
+            }
             let mut record = if ending.stopped || ending.error.is_some() {
                 not_run(step, &title, "the run stopped before this step")
             } else if !session.is_alive() {
                 not_run(step, &title, "the connection to the server was lost")
             } else {
-                self.step(step, &title, session, approver, &mut ending)
-                    .await
+                match self.ask_before(step, &title, approver, listeners) {
+                    StepChoice::Continue => {
+                        self.step(step, &title, session, approver, listeners, &mut ending)
+                            .await
+                    }
+                    StepChoice::Skip => skipped(step, &title, "skipped by the operator (`--step`)"),
+                    StepChoice::Abort => {
+                        ending.stopped = true;
+                        not_run(step, &title, "aborted by the operator (`--step`)")
+                    }
+                }
             };
             record.duration_ms = elapsed_ms(started);
+            if self.interrupted() && record.status == Status::Unknown {
+                record.message = Some(
+                    "interrupted by the operator (Ctrl-C); the query was cancelled".to_owned(),
+                );
+                ending.stopped = true;
+            }
             if record.status == Status::Unknown
                 && step.on_error == OnError::Abort
+                && !ending.stopped
                 && ending.error.is_none()
             {
                 ending.error = Some(format!(
@@ -148,6 +193,7 @@ impl<'p> Executor<'p> {
             if let Some(error) = &record.error
                 && !session.is_alive()
                 && ending.error.is_none()
+                && !ending.stopped
             {
                 ending.error = Some(format!("step `{}`: {}", step.id, error.message));
             }
@@ -163,21 +209,41 @@ impl<'p> Executor<'p> {
         (records, ending)
     }
 
+    fn interrupted(&self) -> bool {
+        self.settings.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// `--step`: continue, skip or abort before each step.
+    fn ask_before(
+        &self,
+        step: &Step,
+        title: &str,
+        approver: &mut dyn Approver,
+        listeners: &mut [&mut dyn Listener],
+    ) -> StepChoice {
+        if !self.settings.step_through {
+            return StepChoice::Continue;
+        }
+        for listener in listeners.iter_mut() {
+            listener.on(&Event::Asking);
+        }
+        approver.before_step(step, title)
+    }
+
     async fn step(
         &mut self,
         step: &Step,
         title: &str,
         session: &mut Session,
         approver: &mut dyn Approver,
+        listeners: &mut [&mut dyn Listener],
         ending: &mut Ending,
     ) -> StepRecord {
         let mut record = blank(step, title);
         if let Some(only) = &self.settings.only
             && !only.iter().any(|id| id == &step.id)
         {
-            record.status = Status::Skipped;
-            record.message = Some("not selected with `--only`".to_owned());
-            return record;
+            return skipped(step, title, "not selected with `--only`");
         }
         match self.guards(step, &mut record.guards) {
             Ok(true) => {}
@@ -201,8 +267,12 @@ impl<'p> Executor<'p> {
             }
             StepKind::Check { sql } => self.check(step, sql, record, session).await,
             StepKind::Action(action) => {
-                self.action(step, action, record, session, approver, ending)
-                    .await
+                let mut asked = Asked {
+                    approver,
+                    listeners,
+                    ending,
+                };
+                self.action(step, action, record, session, &mut asked).await
             }
         }
     }
@@ -312,12 +382,7 @@ impl<'p> Executor<'p> {
         let (collected, row_count) = match result {
             Ok(result) => result,
             Err(error) => {
-                let record_error = ErrorRecord {
-                    message: error.message.clone(),
-                    sqlstate: error.sqlstate.clone(),
-                    detail: error.detail.clone(),
-                    hint: error.hint.clone(),
-                };
+                let record_error = error_record(&error);
                 return failed(record, error.message, Some(record_error));
             }
         };
@@ -436,13 +501,13 @@ impl<'p> Executor<'p> {
         action: &Action,
         mut record: StepRecord,
         session: &mut Session,
-        approver: &mut dyn Approver,
-        ending: &mut Ending,
+        asked: &mut Asked<'_, '_>,
     ) -> StepRecord {
         let mut ctx = self.context(None);
-        let mut preview_rows = None;
-        if let Some(preview) = &action.preview {
-            let rendered = match self.render_sql(&format!("{}.preview", step.id), preview, &ctx) {
+        let mut preview = None;
+        if let Some(preview_sql) = &action.preview {
+            let rendered = match self.render_sql(&format!("{}.preview", step.id), preview_sql, &ctx)
+            {
                 Ok(rendered) => rendered,
                 Err(message) => return failed(record, message, None),
             };
@@ -455,18 +520,27 @@ impl<'p> Executor<'p> {
                 .await
             {
                 Ok((collected, row_count)) => {
+                    if row_count > KEPT_ROWS as u64 {
+                        return refused(
+                            record,
+                            asked.ending,
+                            format!(
+                                "refused: the preview has {row_count} rows, more than the {KEPT_ROWS} an action can be shown and act on"
+                            ),
+                        );
+                    }
                     let rows: Vec<Value> = collected
                         .kept
                         .iter()
                         .map(|r| Value::from(collected.columns.row_value(r)))
                         .collect();
-                    let preview_value = BTreeMap::from([
+                    let value = BTreeMap::from([
                         ("rows".to_owned(), Value::from(rows)),
                         ("row_count".to_owned(), Value::from(row_count)),
                     ]);
                     ctx = merge(
                         &ctx,
-                        &BTreeMap::from([("preview".to_owned(), Value::from(preview_value))]),
+                        &BTreeMap::from([("preview".to_owned(), Value::from(value))]),
                     );
                     record.columns = collected.columns.names();
                     record.rows = collected
@@ -477,18 +551,10 @@ impl<'p> Executor<'p> {
                         .collect();
                     record.row_count = row_count;
                     record.rows_truncated = (record.rows.len() as u64) < row_count;
-                    preview_rows = Some((
-                        row_count,
-                        collected.kept.len() < KEPT_ROWS || row_count as usize <= KEPT_ROWS,
-                    ));
+                    preview = Some((collected, row_count));
                 }
                 Err(error) => {
-                    let detail = ErrorRecord {
-                        message: error.message.clone(),
-                        sqlstate: error.sqlstate.clone(),
-                        detail: error.detail.clone(),
-                        hint: error.hint.clone(),
-                    };
+                    let detail = error_record(&error);
                     return failed(
                         record,
                         format!("preview failed: {}", error.message),
@@ -502,36 +568,79 @@ impl<'p> Executor<'p> {
             Err(message) => return failed(record, message, None),
         };
         record.sql = Some(rendered.clone());
-        if let (Some(limit), Some((row_count, _))) = (action.max_rows, preview_rows) {
-            let allowed = match limit {
-                MaxRows::Count(n) => n,
-                MaxRows::Percent(p) => {
-                    ((self.client_connections() as f64) * p / 100.0).floor() as u64
-                }
-            };
-            if row_count > allowed {
-                record.status = Status::NotRun;
-                record.message = Some(format!(
+        let allowed = action.max_rows.map(|limit| match limit {
+            MaxRows::Count(n) => n,
+            MaxRows::Percent(p) => ((self.client_connections() as f64) * p / 100.0).floor() as u64,
+        });
+        if let (Some(allowed), Some((_, row_count))) = (allowed, &preview)
+            && *row_count > allowed
+        {
+            return refused(
+                record,
+                asked.ending,
+                format!(
                     "refused: the preview has {row_count} rows, more than `max_rows` allows ({allowed})"
-                ));
-                ending.stopped = true;
-                return record;
-            }
+                ),
+            );
         }
+        if self.settings.mode == Mode::Live
+            && let Err(reason) = self.lock(session).await
+        {
+            return refused(record, asked.ending, reason);
+        }
+        let preview_view = preview
+            .as_ref()
+            .map(|(collected, row_count)| (collected.columns.names(), collected, *row_count));
+        let shown_rows: Vec<Vec<Option<String>>> = preview_view
+            .as_ref()
+            .map(|(_, collected, _)| {
+                collected
+                    .kept
+                    .iter()
+                    .take(self.settings.report_rows)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let request = Request {
             step,
             title: &record.title,
             sql: &rendered,
-            preview_rows: preview_rows.map(|(n, _)| n),
+            preview: preview_view
+                .as_ref()
+                .map(|(columns, _, row_count)| Preview {
+                    columns,
+                    rows: &shown_rows,
+                    row_count: *row_count,
+                }),
+            max_rows: allowed,
             approval: action.approval,
         };
-        let decision = approver.decide(&request, self.settings.mode);
+        for listener in asked.listeners.iter_mut() {
+            listener.on(&Event::Asking);
+        }
+        let decision = asked.approver.decide(&request, self.settings.mode);
+        let preview_rows = preview.as_ref().map(|(_, n)| *n);
+        record.approval = Some(self.approval_record(&decision, preview_rows));
+        if !matches!(decision, Decision::DryRun)
+            && let Err(error) = self.journal(step, &decision, &rendered, preview_rows)
+        {
+            return refused(
+                record,
+                asked.ending,
+                format!("refused: {error}; the action was not run without its audit trail"),
+            );
+        }
         match decision {
             Decision::Approved { .. } => {}
             Decision::DryRun => {
                 record.status = Status::Skipped;
-                record.message =
-                    Some("dry run: this action would have run the SQL below".to_owned());
+                record.message = Some(match preview_rows {
+                    Some(n) => {
+                        format!("dry run: would have run the SQL below on the {n} preview rows")
+                    }
+                    None => "dry run: would have run the SQL below".to_owned(),
+                });
                 return record;
             }
             Decision::Skipped { reason } => {
@@ -539,10 +648,11 @@ impl<'p> Executor<'p> {
                 record.message = Some(reason);
                 return record;
             }
-            Decision::Refused { reason } => {
+            Decision::Refused { reason } => return refused(record, asked.ending, reason),
+            Decision::Aborted { reason } => {
+                asked.ending.stopped = true;
                 record.status = Status::NotRun;
                 record.message = Some(reason);
-                ending.stopped = true;
                 return record;
             }
         }
@@ -563,6 +673,103 @@ impl<'p> Executor<'p> {
             record.rows_truncated = truncated;
         }
         record
+    }
+
+    /// Takes the playbook's session advisory lock, once; says who holds it when it cannot.
+    async fn lock(&mut self, session: &mut Session) -> Result<(), String> {
+        if self.locked {
+            return Ok(());
+        }
+        let name = crate::sql_literal::literal(&Value::from(self.playbook.name.as_str()))
+            .map_err(|e| e.to_string())?;
+        let limits = Limits {
+            statement_timeout: StdDuration::from_secs(5),
+            lock_timeout: StdDuration::from_secs(5),
+        };
+        let mut taken = false;
+        session
+            .run(
+                &format!("SELECT pg_try_advisory_lock({LOCK_NAMESPACE}, hashtext({name}))"),
+                Wrap::Autocommit,
+                limits,
+                |_, row, _| {
+                    taken = row.first().cloned().flatten().as_deref() == Some("t");
+                    Ok(())
+                },
+            )
+            .await
+            .map_err(|e| {
+                format!(
+                    "refused: cannot take the advisory lock of playbook `{}`: {}",
+                    self.playbook.name, e.message
+                )
+            })?;
+        if taken {
+            self.locked = true;
+            return Ok(());
+        }
+        let mut holder = String::from("an unknown session");
+        let _ = session
+            .run(
+                &format!(
+                    "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {LOCK_NAMESPACE}::oid AND l.objid = hashtext({name})::oid AND l.objsubid = 2"
+                ),
+                Wrap::ReadOnly,
+                limits,
+                |_, row, _| {
+                    let pid = row.first().cloned().flatten().unwrap_or_default();
+                    let app = row.get(1).cloned().flatten().unwrap_or_default();
+                    holder = format!("pid {pid} (application_name `{app}`)");
+                    Ok(())
+                },
+            )
+            .await;
+        Err(format!(
+            "refused: another run of playbook `{}` is acting on this server: {holder} holds its advisory lock",
+            self.playbook.name
+        ))
+    }
+
+    fn approval_record(&self, decision: &Decision, preview_rows: Option<u64>) -> ApprovalRecord {
+        let (word, by, reason) = describe_decision(decision);
+        ApprovalRecord {
+            decision: word.to_owned(),
+            by,
+            operator: self.settings.operator.clone(),
+            role: self.facts.text("current_user"),
+            at: now(),
+            reason,
+            preview_rows,
+        }
+    }
+
+    /// Appends the decision to the journal, on disk, before anything runs.
+    fn journal(
+        &mut self,
+        step: &Step,
+        decision: &Decision,
+        sql: &str,
+        preview_rows: Option<u64>,
+    ) -> Result<(), String> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let (word, by, reason) = describe_decision(decision);
+        let entry = Entry {
+            at: now(),
+            playbook: self.playbook.name.clone(),
+            step: step.id.clone(),
+            decision: word.to_owned(),
+            by,
+            operator: self.settings.operator.clone(),
+            role: self.facts.text("current_user"),
+            target: self.settings.target.clone(),
+            sql: sql.to_owned(),
+            preview_rows,
+            reason,
+        };
+        journal.append(&entry).map_err(|e| e.to_string())
     }
 
     fn client_connections(&self) -> i64 {
@@ -722,6 +929,51 @@ fn render(
         .render(ctx)
 }
 
+/// What an action needs from the run to ask and to stop it.
+struct Asked<'a, 'l> {
+    approver: &'a mut dyn Approver,
+    listeners: &'a mut [&'l mut dyn Listener],
+    ending: &'a mut Ending,
+}
+
+fn describe_decision(decision: &Decision) -> (&'static str, String, Option<String>) {
+    match decision {
+        Decision::Approved { by } => ("approved", by.clone(), None),
+        Decision::Skipped { reason } => ("skipped", "operator".to_owned(), Some(reason.clone())),
+        Decision::Refused { reason } => ("refused", "nobody".to_owned(), Some(reason.clone())),
+        Decision::Aborted { reason } => ("aborted", "operator".to_owned(), Some(reason.clone())),
+        Decision::DryRun => ("dry-run", "--dry-run".to_owned(), None),
+    }
+}
+
+fn refused(mut record: StepRecord, ending: &mut Ending, reason: String) -> StepRecord {
+    ending.refused = true;
+    record.status = Status::NotRun;
+    record.message = Some(reason);
+    record
+}
+
+fn skipped(step: &Step, title: &str, reason: &str) -> StepRecord {
+    StepRecord {
+        status: Status::Skipped,
+        message: Some(reason.to_owned()),
+        ..blank(step, title)
+    }
+}
+
+fn error_record(error: &QueryError) -> ErrorRecord {
+    ErrorRecord {
+        message: error.message.clone(),
+        sqlstate: error.sqlstate.clone(),
+        detail: error.detail.clone(),
+        hint: error.hint.clone(),
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 fn merge(base: &Value, extra: &BTreeMap<String, Value>) -> Value {
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
     if let Ok(keys) = base.try_iter() {
@@ -755,6 +1007,7 @@ fn blank(step: &Step, title: &str) -> StepRecord {
         error: None,
         manual: None,
         recommendations: Vec::new(),
+        approval: None,
     }
 }
 

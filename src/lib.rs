@@ -11,6 +11,7 @@ pub mod duration;
 pub mod executor;
 pub mod facts;
 pub mod gather;
+pub mod journal;
 pub mod loader;
 pub mod markdown;
 pub mod outcome;

@@ -120,6 +120,26 @@ pub struct StepRecord {
     pub manual: Option<String>,
     /// What to do about it: recommendations of the assessments that held.
     pub recommendations: Vec<String>,
+    /// For actions: the approval decision, as it was journaled.
+    pub approval: Option<ApprovalRecord>,
+}
+
+/// Who decided whether an action ran, and when.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApprovalRecord {
+    /// `approved`, `skipped`, `refused`, `aborted` or `dry-run`.
+    pub decision: String,
+    /// `operator`, `--yes`, or nobody (with the reason).
+    pub by: String,
+    /// The OS user or `--operator`.
+    pub operator: String,
+    /// The database role the action ran as.
+    pub role: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+    pub reason: Option<String>,
+    /// Rows the preview returned, when there was one.
+    pub preview_rows: Option<u64>,
 }
 
 /// A guard decision: a requirement or a `when` expression, and whether it held.

@@ -46,6 +46,11 @@ impl Listener for Progress {
                 bar.enable_steady_tick(Duration::from_millis(100));
                 self.bar = Some(bar);
             }
+            Event::Asking => {
+                if let Some(bar) = &self.bar {
+                    bar.finish_and_clear();
+                }
+            }
             Event::StepFinished { record, .. } => {
                 if let Some(bar) = self.bar.take() {
                     let message = record.message.as_deref().unwrap_or("");

@@ -25,7 +25,8 @@ use thiserror::Error;
 
 use crate::markdown::{cell, code, fenced, table};
 use crate::outcome::{
-    AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
+    Status, StepRecord,
 };
 
 /// The directory reports go to when `--report` is not given.
@@ -106,10 +107,10 @@ pub fn markdown(record: &RunRecord) -> String {
         blocks.push(format!("{}\n", description.trim()));
     }
     for note in &record.notes {
-        blocks.push(format!("> **Note:** {}\n", cell(note.trim())));
+        blocks.push(format!("> **Note:** {}\n", inline(note)));
     }
     if let Some(error) = &record.error {
-        blocks.push(format!("**Error:** {}\n", cell(error.trim())));
+        blocks.push(format!("**Error:** {}\n", inline(error)));
     }
     if !record.params.is_empty() {
         blocks.push("## Parameters\n".to_owned());
@@ -173,7 +174,7 @@ fn summary(steps: &[StepRecord]) -> String {
     for (index, step) in steps.iter().enumerate() {
         let mut name = cell_code(&step.id);
         if step.title != step.id {
-            let _ = write!(name, " {}", cell(&single_line(&step.title)));
+            let _ = write!(name, " {}", heading(&step.title));
         }
         let status = match step.status {
             Status::Warning | Status::Critical | Status::Unknown => {
@@ -187,7 +188,7 @@ fn summary(steps: &[StepRecord]) -> String {
             index + 1,
             cell(&step.kind),
             ran_for(step).unwrap_or_else(|| "—".to_owned()),
-            cell(step.message.as_deref().unwrap_or_default().trim()),
+            inline(step.message.as_deref().unwrap_or_default()),
         );
     }
     out
@@ -220,6 +221,9 @@ fn step_blocks(number: usize, step: &StepRecord) -> Vec<String> {
     if !step.assessments.is_empty() {
         blocks.push(assessments(&step.assessments));
     }
+    if let Some(approval) = &step.approval {
+        blocks.push(approval_line(approval));
+    }
     if let Some(error) = &step.error {
         blocks.extend(error_blocks(error));
     }
@@ -236,8 +240,8 @@ fn guards(guards: &[GuardRecord]) -> String {
         let _ = writeln!(
             out,
             "- {verdict}: {} — {}",
-            code(&single_line(&guard.guard)),
-            cell(guard.reason.trim())
+            inline(&single_line(&guard.guard)),
+            inline(&guard.reason)
         );
     }
     out
@@ -290,30 +294,51 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
             _ => write!(out, "- **{severity}** {condition} held"),
         };
         if let Some(rows) = assessment.matching_rows {
-            let _ = write!(out, " (for {rows} row{})", if rows == 1 { "" } else { "s" });
+            let _ = write!(out, " (for {rows} row{})", plural(rows));
         }
         if let Some(message) = &assessment.message {
-            let _ = write!(out, ": {}", cell(message.trim()));
+            let _ = write!(out, ": {}", inline(message));
         }
         if let Some(recommendation) = &assessment.recommendation {
-            let _ = write!(out, " — {}", cell(recommendation.trim()));
+            let _ = write!(out, " — {}", inline(recommendation));
         }
         out.push('\n');
     }
     out
 }
 
+/// Who decided whether the action ran, and when: the journaled decision.
+fn approval_line(approval: &ApprovalRecord) -> String {
+    let mut out = format!(
+        "**Approval:** {} by {} at {} (operator {}, role {}",
+        inline(&approval.decision),
+        inline(&approval.by),
+        inline(&approval.at),
+        inline(&approval.operator),
+        inline(&approval.role)
+    );
+    if let Some(rows) = approval.preview_rows {
+        let _ = write!(out, ", preview of {rows} row{}", plural(rows));
+    }
+    out.push(')');
+    if let Some(reason) = &approval.reason {
+        let _ = write!(out, ": {}", inline(reason));
+    }
+    out.push('\n');
+    out
+}
+
 fn error_blocks(error: &ErrorRecord) -> Vec<String> {
-    let message = cell(error.message.trim());
+    let message = inline(&error.message);
     let mut blocks = vec![match &error.sqlstate {
         Some(sqlstate) => format!("**Error** {}: {message}\n", code(&single_line(sqlstate))),
         None => format!("**Error:** {message}\n"),
     }];
     if let Some(detail) = &error.detail {
-        blocks.push(format!("**Detail:** {}\n", cell(detail.trim())));
+        blocks.push(format!("**Detail:** {}\n", inline(detail)));
     }
     if let Some(hint) = &error.hint {
-        blocks.push(format!("**Hint:** {}\n", cell(hint.trim())));
+        blocks.push(format!("**Hint:** {}\n", inline(hint)));
     }
     blocks
 }
@@ -324,7 +349,7 @@ fn recommendations(steps: &[StepRecord]) -> String {
     for step in steps {
         let id = code(&single_line(&step.id));
         for recommendation in &step.recommendations {
-            let _ = writeln!(out, "- {id}: {}", cell(recommendation.trim()));
+            let _ = writeln!(out, "- {id}: {}", inline(recommendation));
         }
         if let (Status::Manual, Some(manual)) = (step.status, &step.manual) {
             // Continuation lines are indented to stay inside the list item.
@@ -375,9 +400,56 @@ fn single_line(text: &str) -> String {
     text.trim().replace("\r\n", " ").replace(['\n', '\r'], " ")
 }
 
-/// Heading text: one line, escaped like a table cell.
+/// Heading text: prose on one line.
 fn heading(text: &str) -> String {
-    cell(&single_line(text))
+    inline(&single_line(text))
+}
+
+fn plural(count: u64) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+/// Prose from the playbook or the server, safe anywhere, tables included: balanced code spans
+/// stay code (names are written as `name`), everything else is escaped like a table cell. A
+/// code span holding a pipe or a line break is escaped as text: no table cell can hold those.
+fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.trim();
+    while let Some(start) = rest.find('`') {
+        let fence = backtick_run(&rest[start..]);
+        let after = &rest[start + fence..];
+        match closing_run(after, fence) {
+            Some(end) if !after[..end].contains(['|', '\n', '\r']) => {
+                out.push_str(&cell(&rest[..start]));
+                out.push_str(&rest[start..start + fence + end + fence]);
+                rest = &after[end + fence..];
+            }
+            _ => {
+                out.push_str(&cell(&rest[..start + fence]));
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&cell(rest));
+    out
+}
+
+fn backtick_run(text: &str) -> usize {
+    text.len() - text.trim_start_matches('`').len()
+}
+
+/// Where the run of exactly `fence` backticks that closes a code span starts.
+fn closing_run(text: &str, fence: usize) -> Option<usize> {
+    let mut offset = 0;
+    while let Some(found) = text[offset..].find('`') {
+        let at = offset + found;
+        let run = backtick_run(&text[at..]);
+        if run == fence {
+            return Some(at);
+        }
+        offset = at + run;
+    }
+    None
 }
 
 /// Inline code inside a table cell, where a pipe would end the cell even inside code.
@@ -385,9 +457,9 @@ fn cell_code(text: &str) -> String {
     code(&single_line(text)).replace('|', "\\|")
 }
 
-/// Escaped text as a paragraph of its own, unable to start a heading, list, quote or rule.
+/// Prose as a paragraph of its own, unable to start a heading, list, quote or rule.
 fn paragraph(text: &str) -> String {
-    let escaped = cell(text.trim());
+    let escaped = inline(text);
     if escaped.starts_with(['#', '-', '+', '*', '=', '_', '~', ':']) {
         return format!("\\{escaped}");
     }
@@ -508,10 +580,6 @@ fn sync_directory(directory: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{
-        AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord, Status,
-        StepRecord,
-    };
 
     fn step(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
         StepRecord {
@@ -531,6 +599,7 @@ mod tests {
             error: None,
             manual: None,
             recommendations: Vec::new(),
+            approval: None,
         }
     }
 
@@ -619,6 +688,15 @@ mod tests {
         cancel.duration_ms = 3;
         cancel.sql =
             Some("UPDATE app.jobs SET state = 'cancelled'\nWHERE state = 'stuck'".to_owned());
+        cancel.approval = Some(ApprovalRecord {
+            decision: "approved".to_owned(),
+            by: "--yes".to_owned(),
+            operator: "alice".to_owned(),
+            role: "app_admin".to_owned(),
+            at: "2026-11-26T14:10:01Z".to_owned(),
+            reason: None,
+            preview_rows: Some(2),
+        });
         cancel.error = Some(ErrorRecord {
             message: "cannot execute UPDATE in a read-only transaction".to_owned(),
             sqlstate: Some("25006".to_owned()),

@@ -10,19 +10,24 @@ use std::time::{Instant, SystemTime};
 
 use minijinja::Value;
 
-use crate::approval::Unattended;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::approval::{Approver, Terminal, Unattended};
 use crate::cli::{ReportFormat, RunArgs};
 use crate::commands::Checked;
 use crate::diagnostic::did_you_mean;
 use crate::executor::{Ending, Executor, Listener, Settings};
 use crate::gather::{self, Facts};
+use crate::journal::{self, Journal};
 use crate::outcome::{Mode, ParamRecord, RunRecord, Status, StepRecord};
 use crate::param::{self, ParamValue};
 use crate::playbook::Playbook;
+use crate::playbook::StepKind;
 use crate::progress::Progress;
 use crate::report::{self, Destination, Format};
 use crate::source::Source;
-use crate::target::Endpoint;
+use crate::target::{Endpoint, Limits, Wrap};
 use crate::{EXIT_UNKNOWN, EXIT_USAGE};
 
 /// Exit code when an action was not approved or the operator stopped the run.
@@ -122,11 +127,36 @@ async fn run_playbook(
     };
     let application_name = format!("runbook:{}", playbook.name);
     let destination = destination(args, &record);
+    // The audit trail must be writable before anything can be approved.
+    let has_actions = playbook
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Action(_)));
+    let journal = if has_actions && mode == Mode::Live {
+        match Journal::open(&journal_path(&destination, &record, args)) {
+            Ok(journal) => Some(journal),
+            Err(error) => {
+                eprintln!("error: {error}; nothing was run");
+                return EXIT_UNKNOWN;
+            }
+        }
+    } else {
+        None
+    };
     let (steps, ending) = match Endpoint::resolve(args.database_url.as_deref(), &application_name) {
         Err(error) => (Vec::new(), failure(error.to_string())),
         Ok(endpoint) => {
             record.target = endpoint.display.clone();
-            execute(playbook, args, mode, values, &endpoint, &mut record).await
+            execute(
+                playbook,
+                args,
+                mode,
+                values,
+                &endpoint,
+                &mut record,
+                journal,
+            )
+            .await
         }
     };
     record.steps = if steps.is_empty() {
@@ -150,6 +180,7 @@ async fn execute(
     values: &indexmap::IndexMap<String, ParamValue>,
     endpoint: &Endpoint,
     record: &mut RunRecord,
+    journal: Option<Journal>,
 ) -> (Vec<StepRecord>, Ending) {
     let mut session = match endpoint.connect().await {
         Ok(session) => session,
@@ -167,22 +198,93 @@ async fn execute(
     };
     record.facts = Some(serde_json::Value::Object(facts.json.clone()));
     record.notes.extend(privilege_notes(playbook, &facts));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_interrupts(
+        interrupted.clone(),
+        endpoint.clone(),
+        facts.int("backend_pid"),
+    ));
     let settings = Settings {
         mode,
         only: args.only.clone(),
         report_rows: args.report_rows,
+        step_through: args.step,
+        operator: record.operator.clone(),
+        target: record.target.clone(),
+        interrupted: interrupted.clone(),
     };
-    let mut executor = Executor::new(playbook, settings, params_value(playbook, values), &facts);
-    let mut approver = Unattended {
-        assume_yes: args.yes,
+    let mut executor = Executor::new(
+        playbook,
+        settings,
+        params_value(playbook, values),
+        &facts,
+        journal,
+    );
+    let mut terminal;
+    let mut unattended;
+    let approver: &mut dyn Approver = match Terminal::detect(args.yes) {
+        Some(found) => {
+            terminal = found;
+            &mut terminal
+        }
+        None => {
+            unattended = Unattended {
+                assume_yes: args.yes,
+            };
+            &mut unattended
+        }
     };
     let mut progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
     let mut listeners: [&mut dyn Listener; 1] = [&mut progress];
-    let result = executor
-        .run(&mut session, &mut approver, &mut listeners)
-        .await;
+    let (steps, mut ending) = executor.run(&mut session, approver, &mut listeners).await;
+    watcher.abort();
+    if interrupted.load(Ordering::SeqCst) {
+        ending.stopped = true;
+        record
+            .notes
+            .push("the run was interrupted by the operator (Ctrl-C)".to_owned());
+    }
     session.close().await;
-    result
+    (steps, ending)
+}
+
+/// First Ctrl-C: flag the run and cancel the engine's running query from a short side
+/// connection (sqlx cannot send a cancel request). Second Ctrl-C: exit at once; the journal
+/// is already on disk.
+async fn watch_interrupts(interrupted: Arc<AtomicBool>, endpoint: Endpoint, backend_pid: i64) {
+    loop {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        if interrupted.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: exiting now");
+            std::process::exit(i32::from(EXIT_STOPPED));
+        }
+        eprintln!("\ninterrupted: cancelling the running query (Ctrl-C again to exit at once)");
+        if let Ok(mut side) = endpoint.connect().await {
+            let limits = Limits {
+                statement_timeout: std::time::Duration::from_secs(5),
+                lock_timeout: std::time::Duration::from_secs(1),
+            };
+            let sql = format!("SELECT pg_cancel_backend({backend_pid})");
+            let _ = side
+                .run(&sql, Wrap::Autocommit, limits, |_, _, _| Ok(()))
+                .await;
+            side.close().await;
+        }
+    }
+}
+
+/// The journal beside the report (for a report on stdout, where the default report would be).
+fn journal_path(
+    destination: &Destination,
+    record: &RunRecord,
+    args: &RunArgs,
+) -> std::path::PathBuf {
+    match destination {
+        Destination::File(path) => journal::beside(path),
+        Destination::Stdout => journal::beside(&report::default_path(record, format(args))),
+    }
 }
 
 /// The params as templates see them: every declared param, unset ones as none (NULL in SQL).
@@ -229,8 +331,8 @@ fn privilege_notes(playbook: &Playbook, facts: &Facts) -> Vec<String> {
 
 fn failure(message: String) -> Ending {
     Ending {
-        stopped: false,
         error: Some(message),
+        ..Ending::default()
     }
 }
 
@@ -261,6 +363,7 @@ fn not_run(playbook: &Playbook, ending: &Ending) -> Vec<StepRecord> {
             error: None,
             manual: None,
             recommendations: Vec::new(),
+            approval: None,
         })
         .collect()
 }
@@ -268,7 +371,7 @@ fn not_run(playbook: &Playbook, ending: &Ending) -> Vec<StepRecord> {
 /// The run's status and exit code: stopped 4; a run that could not finish 3; else CRITICAL 2,
 /// a failed step 3, WARNING 1, OK 0.
 fn verdict(steps: &[StepRecord], ending: &Ending) -> (Status, u8) {
-    if ending.stopped {
+    if ending.stopped || ending.refused {
         return (worst(steps).max(Status::Ok), EXIT_STOPPED);
     }
     if ending.error.is_some() {

@@ -294,6 +294,7 @@ impl<'a> Validator<'a> {
                     preview: has_preview,
                 };
                 ok &= self.template(&path.key("action"), &action.sql, TemplateKind::Sql, &scope);
+                ok &= self.spares_own_session(&path.key("action"), action);
             }
             StepKind::Manual { text } => {
                 ok &= self.template(
@@ -493,9 +494,22 @@ impl<'a> Validator<'a> {
         ];
         for (key, list) in lists {
             for (i, name) in list.iter().flatten().enumerate() {
-                if name.trim().is_empty() {
+                let valid = if key == "relations" {
+                    is_relation_name(name)
+                } else {
+                    !name.trim().is_empty()
+                };
+                if !valid {
                     let location = self.document.value_location(&path.key(key).index(i));
-                    self.error(format!("empty name in `requires.{key}`"), location);
+                    let what = if key == "relations" {
+                        "a relation name such as `pg_tviews_queue` or `schema.table`"
+                    } else {
+                        "a name"
+                    };
+                    self.error(
+                        format!("`{name}` in `requires.{key}` is not {what}"),
+                        location,
+                    );
                 }
             }
         }
@@ -750,6 +764,25 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// An action that signals sessions must visibly spare the engine's own: its SQL or its
+    /// preview must exclude `pg_backend_pid()`.
+    fn spares_own_session(&mut self, path: &Path, action: &Action) -> bool {
+        let lower = action.sql.to_ascii_lowercase();
+        let signals = ["pg_terminate_backend", "pg_cancel_backend"]
+            .iter()
+            .any(|f| lower.contains(f));
+        let excluded = |sql: &str| sql.to_ascii_lowercase().contains("pg_backend_pid()");
+        if !signals || excluded(&action.sql) || action.preview.as_deref().is_some_and(excluded) {
+            return true;
+        }
+        let location = self.document.value_location(path);
+        self.error(
+            "an action that signals sessions must exclude the engine's own session: add `pid <> pg_backend_pid()` to the action or its preview",
+            location,
+        );
+        false
+    }
+
     /// Rejects SQL that writes or signals where only reading is allowed.
     fn read_only(
         &mut self,
@@ -886,6 +919,19 @@ fn analyze_sql(steps: &[Option<RawStep>]) -> Vec<Option<Analysis>> {
 fn template_message(error: &minijinja::Error) -> String {
     let detail = error.detail().map(|d| format!(": {d}")).unwrap_or_default();
     format!("{}{detail}", error.kind())
+}
+
+/// `name` or `schema.name`, unquoted identifiers (what `to_regclass` reads without error).
+fn is_relation_name(name: &str) -> bool {
+    let part = |p: &str| {
+        let mut chars = p.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    (1..=2).contains(&parts.len()) && parts.iter().all(|p| part(p))
 }
 
 /// `a_b`: lower-case letters, digits and `_`, starting with a letter.

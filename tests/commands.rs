@@ -24,7 +24,7 @@ steps:
   - id: terminate
     when: steps.idle.row_count > 0
     requires: { server_version: 13, roles: [pg_signal_backend] }
-    action: SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid
+    action: SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid WHERE pid <> pg_backend_pid()
     approval: confirm
     max_rows: 5
   - id: advice
@@ -78,7 +78,7 @@ Assessment:
 - **Requires** PostgreSQL 13 or later; membership in `pg_signal_backend`
 
 ```sql
-SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid
+SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid WHERE pid <> pg_backend_pid()
 ```
 
 - **Approval** confirm — type `terminate` at the prompt; `--yes` does not approve it
