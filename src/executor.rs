@@ -156,10 +156,10 @@ impl<'p> Executor<'p> {
             if self.interrupted() {
                 ending.stopped = true;
             }
-            let mut record = if ending.stopped || ending.error.is_some() {
-                not_run(step, &title, "the run stopped before this step")
-            } else if !session.is_alive() {
+            let mut record = if !session.is_alive() {
                 not_run(step, &title, "the connection to the server was lost")
+            } else if ending.stopped || ending.error.is_some() {
+                not_run(step, &title, "the run stopped before this step")
             } else {
                 match self.ask_before(step, &title, approver, listeners) {
                     StepChoice::Continue => {

@@ -340,3 +340,51 @@ steps:
     assert_eq!(step["assessments"][0]["matching_rows"], 2);
     assert_eq!(step["assessments"][1]["held"], true);
 }
+
+#[test]
+fn a_lost_connection_fails_the_step_marks_the_rest_not_run_and_keeps_the_report() {
+    let db = Database::new();
+    let name = format!("lost-{}", db.name.replace('_', "-"));
+    let yaml = format!(
+        "version: 1\nname: {name}\nsteps:\n  - id: sleep\n    check: SELECT pg_sleep(5) AS slept\n  - id: after\n    check: SELECT 1 AS one\n"
+    );
+    let test = Test::new().playbook("lost.yaml", &yaml).args([
+        "run",
+        "lost.yaml",
+        "--database-url",
+        &db.url(),
+        "--report",
+        "r.json",
+        "--format",
+        "json",
+    ]);
+    let runner = std::thread::spawn(move || test.run());
+    let sleeping = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep%'"
+    );
+    wait_for("the step to start", Duration::from_secs(10), || {
+        db.psql(&sleeping) == "1"
+    });
+    db.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'runbook:{name}'"
+    ));
+    let outcome = runner.join().unwrap().code(3);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["steps"][0]["status"], "UNKNOWN");
+    assert_eq!(
+        report["steps"][0]["error"]["sqlstate"], "57P01",
+        "admin_shutdown"
+    );
+    assert_eq!(report["steps"][1]["status"], "NOT_RUN");
+    assert_eq!(
+        report["steps"][1]["message"],
+        "the connection to the server was lost"
+    );
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("step `sleep`: terminating connection due to administrator command")
+    );
+}
