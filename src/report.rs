@@ -419,12 +419,17 @@ fn inline(text: &str) -> String {
         let fence = backtick_run(&rest[start..]);
         let after = &rest[start + fence..];
         match closing_run(after, fence) {
-            Some(end) if !after[..end].contains(['|', '\n', '\r']) => {
+            Some(end) => {
+                let span = &rest[start..start + fence + end + fence];
                 out.push_str(&cell(&rest[..start]));
-                out.push_str(&rest[start..start + fence + end + fence]);
+                if span.contains(['|', '\n', '\r']) {
+                    out.push_str(&cell(span));
+                } else {
+                    out.push_str(span);
+                }
                 rest = &after[end + fence..];
             }
-            _ => {
+            None => {
                 out.push_str(&cell(&rest[..start + fence]));
                 rest = after;
             }
@@ -624,7 +629,7 @@ mod tests {
         step.message = Some("3 idle connections older than 1h".to_owned());
         step.duration_ms = 12;
         step.guards = vec![GuardRecord {
-            guard: "requires: server_version 13".to_owned(),
+            guard: "server_version >= 13".to_owned(),
             passed: true,
             reason: "the server is PostgreSQL 15.4".to_owned(),
         }];
@@ -738,8 +743,310 @@ mod tests {
         }
     }
 
+    const SNAPSHOT: &str = r##"# Connection Cleanup — UNKNOWN
+
+| | |
+| --- | --- |
+| Playbook | `connection-cleanup` (playbooks/connection-cleanup.yaml) |
+| Target | alice@db1.example.com:5432/app |
+| Operator | alice |
+| Mode | live |
+| Started | 2026-11-26T14:10:00Z |
+| Duration | 1.2 s |
+| Status | **UNKNOWN** (exit 3) |
+
+Finds idle sessions and **terminates** them.
+
+> **Note:** `alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden
+
+**Error:** step `cancel_jobs` failed and has `on_error: abort`
+
+## Parameters
+
+| name | value |
+| --- | --- |
+| idle_after | 1h |
+| database | _unset_ |
+
+## Summary
+
+| # | step | kind | status | duration | message |
+| --- | --- | --- | --- | --- | --- |
+| 1 | `idle_candidates` Idle connections older than 1h | check | **WARNING** | 12 ms | 3 idle connections older than 1h |
+| 2 | `queue_backlog` pg_tviews queue backlog | check | SKIPPED | — | relation `pg_tviews_queue` does not exist |
+| 3 | `raise_limit` Raise max_connections | manual | MANUAL | — |  |
+| 4 | `cancel_jobs` Cancel stuck jobs | action | **UNKNOWN** | 3 ms | the step failed |
+| 5 | `recheck` | check | NOT RUN | — | the run stopped before this step |
+
+## Steps
+
+### 1. Idle connections older than 1h — WARNING
+
+`idle_candidates` · check · 12 ms
+
+3 idle connections older than 1h
+
+Guards:
+
+- passed: server_version &gt;= 13 — the server is PostgreSQL 15.4
+
+```sql
+SELECT pid, usename, query
+FROM pg_stat_activity
+WHERE state = 'idle'
+```
+
+| pid | usename | query |
+| --- | --- | --- |
+| 4242 | app | a\|b<br>c&lt;script&gt;\`x\` |
+| 4243 | _NULL_ | SELECT 1 |
+
+_showing first 2 of 3 rows_
+
+Assessments:
+
+- **WARNING** `row_count > 0` held: 3 idle connections older than 1h — Terminate them with `terminate_idle`.
+- **WARNING** `usename IS NULL` held (for 1 row): a session without a user
+- OK `idle_for > interval '1 day'` did not hold (would be CRITICAL)
+
+### 2. pg_tviews queue backlog — SKIPPED
+
+`queue_backlog` · check
+
+relation `pg_tviews_queue` does not exist
+
+Guards:
+
+- failed: relation `pg_tviews_queue` — no such relation in database `app`
+
+### 3. Raise max_connections — MANUAL
+
+`raise_limit` · manual
+
+> Increase `max_connections` (requires a restart)
+> if utilization stays above 80%.
+
+### 4. Cancel stuck jobs — UNKNOWN
+
+`cancel_jobs` · action · 3 ms
+
+the step failed
+
+```sql
+UPDATE app.jobs SET state = 'cancelled'
+WHERE state = 'stuck'
+```
+
+**Approval:** approved by --yes at 2026-11-26T14:10:01Z (operator alice, role app_admin, preview of 2 rows)
+
+**Error** `25006`: cannot execute UPDATE in a read-only transaction
+
+**Detail:** The server is a hot standby.
+
+**Hint:** Run the playbook against the primary.
+
+### 5. recheck — NOT RUN
+
+`recheck` · check
+
+the run stopped before this step
+
+## Recommendations
+
+- `idle_candidates`: Terminate them with `terminate_idle`.
+- `raise_limit`: Increase `max_connections` (requires a restart)
+  if utilization stays above 80%.
+"##;
+
     #[test]
-    fn print_markdown() {
-        print!("{}", markdown(&record()));
+    fn markdown_report_renders_every_part_of_the_record() {
+        let markdown = markdown(&record());
+        assert!(
+            markdown == SNAPSHOT,
+            "the Markdown report changed:\n{markdown}"
+        );
+        assert_eq!(render(&record(), Format::Markdown), markdown);
+    }
+
+    #[test]
+    fn dry_runs_say_so_and_unset_parts_are_left_out() {
+        let mut record = record();
+        record.mode = Mode::DryRun;
+        record.description = None;
+        record.notes.clear();
+        record.error = None;
+        record.params.clear();
+        let markdown = markdown(&record);
+        assert!(markdown.contains("| Mode | dry run — no action was run |\n"));
+        for absent in [
+            "Finds idle",
+            "**Note:**",
+            "**Error:** step",
+            "## Parameters",
+        ] {
+            assert!(!markdown.contains(absent), "{absent} in:\n{markdown}");
+        }
+    }
+
+    #[test]
+    fn json_report_is_the_record() {
+        let text = render(&record(), Format::Json);
+        assert!(text.ends_with("}\n"));
+        assert_eq!(text, json(&record()));
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["status"], "UNKNOWN");
+        assert_eq!(value["mode"], "live");
+        assert_eq!(value["steps"][4]["status"], "NOT_RUN");
+        assert_eq!(value["steps"][0]["rows"][1][1], serde_json::Value::Null);
+        assert_eq!(value["steps"][3]["error"]["sqlstate"], "25006");
+    }
+
+    #[test]
+    fn default_path_uses_the_start_to_the_second() {
+        let mut record = record();
+        assert_eq!(
+            default_path(&record, Format::Markdown),
+            Path::new("runbook-reports/connection-cleanup-20261126T141000Z.md")
+        );
+        record.started_at = "2026-11-26T14:10:00.123456Z".to_owned();
+        assert_eq!(
+            default_path(&record, Format::Json),
+            Path::new("runbook-reports/connection-cleanup-20261126T141000Z.json")
+        );
+        record.playbook = "../etc/passwd".to_owned();
+        assert_eq!(
+            default_path(&record, Format::Json),
+            Path::new("runbook-reports/..-etc-passwd-20261126T141000Z.json")
+        );
+    }
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        let cases = [
+            (0, "0 ms"),
+            (350, "350 ms"),
+            (1234, "1.2 s"),
+            (59_999, "59.9 s"),
+            (60_000, "1 min"),
+            (125_000, "2 min 5 s"),
+            (3_600_000, "1 h"),
+            (3_780_000, "1 h 3 min"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(human_duration(ms), text, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn prose_keeps_code_spans_and_escapes_everything_else() {
+        assert_eq!(
+            inline("role `app` <b>x</b> & a|b"),
+            "role `app` &lt;b&gt;x&lt;/b&gt; &amp; a\\|b"
+        );
+        assert_eq!(inline("`<b>` and ``a`b``"), "`<b>` and ``a`b``");
+        // A lone backtick cannot swallow what follows.
+        assert_eq!(inline("a ` b"), "a \\` b");
+        assert_eq!(inline("``a` b"), "\\`\\`a\\` b");
+        // No code span in a table can hold a pipe or a line break.
+        assert_eq!(inline("`a|b` `c\nd`"), "\\`a\\|b\\` \\`c<br>d\\`");
+    }
+
+    #[test]
+    fn headings_are_one_line_and_inert() {
+        let mut record = record();
+        record.title = "Cleanup\n# <img src=x onerror=alert(1)> | `x`".to_owned();
+        record.steps[4].title = "two\nlines <i>".to_owned();
+        let markdown = markdown(&record);
+        assert!(
+            markdown.starts_with(
+                "# Cleanup # &lt;img src=x onerror=alert(1)&gt; \\| `x` — UNKNOWN\n\n"
+            )
+        );
+        assert!(markdown.contains("\n### 5. two lines &lt;i&gt; — NOT RUN\n"));
+        assert!(markdown.contains("| 5 | `recheck` two lines &lt;i&gt; | check |"));
+    }
+
+    #[test]
+    fn paragraphs_cannot_start_a_block() {
+        assert_eq!(paragraph("# not a heading"), "\\# not a heading");
+        assert_eq!(paragraph("- not a list"), "\\- not a list");
+        assert_eq!(paragraph("> not a quote"), "&gt; not a quote");
+        assert_eq!(paragraph("12. not a list"), "12\\. not a list");
+        assert_eq!(paragraph("3) not a list"), "3\\) not a list");
+        assert_eq!(paragraph("3.5 s"), "3.5 s");
+        assert_eq!(paragraph("  ---  "), "\\---");
+    }
+
+    #[test]
+    fn row_counts_are_said_when_the_step_ran() {
+        let mut ran = step("x", "x", "check", Status::Ok);
+        ran.sql = Some("SELECT 1 WHERE false".to_owned());
+        assert_eq!(result_rows(&ran), ["_no rows_\n"]);
+        ran.columns = vec!["a".to_owned()];
+        ran.rows = vec![vec![Some("1".to_owned())]];
+        ran.row_count = 1;
+        assert_eq!(result_rows(&ran), ["| a |\n| --- |\n| 1 |\n", "_1 row_\n"]);
+        ran.row_count = 7;
+        assert_eq!(result_rows(&ran)[1], "_7 rows_\n");
+        let skipped = step("y", "y", "check", Status::Skipped);
+        assert!(result_rows(&skipped).is_empty());
+    }
+
+    #[test]
+    fn column_names_are_escaped_too() {
+        let mut step = step("x", "x", "check", Status::Ok);
+        step.columns = vec!["a|b".to_owned(), "<c>".to_owned()];
+        step.rows = vec![vec![Some("1".to_owned()), None]];
+        step.row_count = 1;
+        assert!(result_rows(&step)[0].starts_with("| a\\|b | &lt;c&gt; |\n"));
+    }
+
+    #[test]
+    fn write_replaces_the_report_atomically_for_its_owner_only() {
+        let directory = tempfile::tempdir().unwrap();
+        let reports = directory.path().join("runbook-reports");
+        let path = reports.join("cleanup.md");
+        let destination = Destination::File(path.clone());
+        write("first\n", &destination).unwrap();
+        write("# second\n| a |\n", &destination).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "# second\n| a |\n");
+        let names: Vec<_> = fs::read_dir(&reports)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["cleanup.md"], "no temporary file is left behind");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn write_under_a_regular_file_is_an_error_naming_the_path() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("not-a-directory");
+        fs::write(&file, "").unwrap();
+        let path = file.join("report.md");
+        let error = write("text", &Destination::File(path.clone())).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "cannot create the directory `{}` for the report `{}`: ",
+                file.display(),
+                path.display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn write_needs_a_file_name() {
+        let error = write("text", &Destination::File(PathBuf::from("/"))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot write the report to `/`: it does not name a file"
+        );
     }
 }
