@@ -388,3 +388,191 @@ fn a_lost_connection_fails_the_step_marks_the_rest_not_run_and_keeps_the_report(
             .starts_with("step `sleep`: terminating connection due to administrator command")
     );
 }
+
+/// Replaces what changes from run to run (times, durations) so a report compares exactly.
+fn normalize(report: &str, db: &Database) -> String {
+    let mut out = String::new();
+    for line in report.lines() {
+        let line = if line.starts_with("| Started |") {
+            "| Started | <time> |".to_owned()
+        } else if line.starts_with("| Duration |") {
+            "| Duration | <duration> |".to_owned()
+        } else {
+            line.replace(&db.name, "<db>")
+        };
+        out.push_str(&mask_ms(&line));
+        out.push('\n');
+    }
+    out
+}
+
+/// `12 ms` → `N ms`.
+fn mask_ms(line: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            if c == ' ' && rest.starts_with("ms") {
+                out.push('N');
+            } else {
+                out.push_str(&digits);
+            }
+            digits.clear();
+        }
+        out.push(c);
+    }
+    out.push_str(&digits);
+    out
+}
+
+const REPORTED: &str = r#"version: 1
+name: reported
+title: Reported checks
+params:
+  limit: { type: integer, default: 1 }
+steps:
+  - id: numbers
+    title: Numbers above {{ params.limit }}
+    check: SELECT g AS n, CASE WHEN g = 2 THEN 'a|b' END AS note FROM generate_series(1, 3) AS g WHERE g > {{ params.limit }}
+    assess:
+      - warning: n > 2
+        message: "{{ matching_rows }} number above 2"
+        recommendation: Look at it.
+  - id: queue
+    requires: { relations: [pg_tviews_queue] }
+    check: SELECT count(*) AS pending FROM pg_tviews_queue
+  - id: advice
+    manual: Use a pooler.
+"#;
+
+#[test]
+fn the_markdown_report_of_a_real_run_reads_exactly_so() {
+    let db = Database::new();
+    let outcome = Test::new()
+        .playbook("reported.yaml", REPORTED)
+        .args([
+            "run",
+            "reported.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.md",
+            "--operator",
+            "alice",
+        ])
+        .run()
+        .code(1);
+    let report = fs::read_to_string(outcome.dir.join("r.md")).unwrap();
+    assert_eq!(
+        normalize(&report, &db),
+        r#"# Reported checks — WARNING
+
+| | |
+| --- | --- |
+| Playbook | `reported` (reported.yaml) |
+| Target | root@/var/run/postgresql:5432/<db> |
+| Operator | alice |
+| Mode | live |
+| Started | <time> |
+| Duration | <duration> |
+| Status | **WARNING** (exit 1) |
+
+## Parameters
+
+| name | value |
+| --- | --- |
+| limit | 1 |
+
+## Summary
+
+| # | step | kind | status | duration | message |
+| --- | --- | --- | --- | --- | --- |
+| 1 | `numbers` Numbers above 1 | check | **WARNING** | N ms | 1 number above 2 |
+| 2 | `queue` | check | SKIPPED | — | relation `pg_tviews_queue` does not exist |
+| 3 | `advice` | manual | MANUAL | — |  |
+
+## Steps
+
+### 1. Numbers above 1 — WARNING
+
+`numbers` · check · N ms
+
+1 number above 2
+
+```sql
+SELECT g AS n, CASE WHEN g = 2 THEN 'a|b' END AS note FROM generate_series(1, 3) AS g WHERE g > 1
+```
+
+| n | note |
+| --- | --- |
+| 2 | a\|b |
+| 3 | _NULL_ |
+
+_2 rows_
+
+Assessments:
+
+- **WARNING** `n > 2` held (for 1 row): 1 number above 2 — Look at it.
+
+### 2. queue — SKIPPED
+
+`queue` · check
+
+relation `pg_tviews_queue` does not exist
+
+Guards:
+
+- failed: relation `pg_tviews_queue` — relation `pg_tviews_queue` does not exist
+
+### 3. advice — MANUAL
+
+`advice` · manual
+
+> Use a pooler.
+
+## Recommendations
+
+- `numbers`: Look at it.
+- `advice`: Use a pooler.
+"#
+    );
+}
+
+#[test]
+fn the_json_report_of_a_real_run_conforms_to_its_schema() {
+    let db = Database::new();
+    let outcome = Test::new()
+        .playbook("reported.yaml", REPORTED)
+        .args([
+            "run",
+            "reported.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(1);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(common::root().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["facts"]["current_user"], "root");
+    assert_eq!(report["facts"]["database"], db.name);
+}
