@@ -351,3 +351,100 @@ fn an_unwritable_report_directory_stops_the_run_before_any_action() {
     );
     assert!(alive(&db, victim.pid));
 }
+
+#[test]
+fn two_concurrent_runs_one_is_refused_by_the_advisory_lock() {
+    let db = Database::new();
+    let name = format!("lock-{}", db.name.replace('_', "-"));
+    // The first run acts, then keeps its session (and the lock) while a check sleeps.
+    let yaml = format!(
+        "version: 1\nname: {name}\nsteps:\n  - id: act\n    action: SELECT 1 AS done\n  - id: linger\n    check: SELECT pg_sleep(4) AS slept\n"
+    );
+    let first = Test::new().playbook("lock.yaml", &yaml).args([
+        "run",
+        "lock.yaml",
+        "--yes",
+        "--database-url",
+        &db.url(),
+        "--report",
+        "r.json",
+        "--format",
+        "json",
+    ]);
+    let first = std::thread::spawn(move || first.run());
+    let lingering = format!(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep%'"
+    );
+    wait_for(
+        "the first run to hold the lock",
+        Duration::from_secs(10),
+        || !db.psql(&lingering).is_empty(),
+    );
+    let holder = db.psql(&lingering);
+    let second = Test::new()
+        .playbook("lock.yaml", &yaml)
+        .args([
+            "run",
+            "lock.yaml",
+            "--yes",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(4);
+    assert_eq!(
+        report(&second)["steps"][0]["message"],
+        format!(
+            "refused: another run of playbook `{name}` is acting on this server: pid {holder} (application_name `runbook:{name}`) holds its advisory lock"
+        )
+    );
+    let first = first.join().unwrap().code(0);
+    assert_eq!(
+        report(&first)["steps"][0]["approval"]["decision"],
+        "approved"
+    );
+}
+
+#[test]
+fn the_journal_entry_survives_a_kill_right_after_approval() {
+    let db = Database::new();
+    let name = format!("killed-{}", db.name.replace('_', "-"));
+    let yaml = format!(
+        "version: 1\nname: {name}\nsteps:\n  - id: slow\n    action: SELECT pg_sleep(30) AS slept\n"
+    );
+    let test = Test::new().playbook("slow.yaml", &yaml);
+    let dir = test.dir().to_owned();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args([
+            "run",
+            "slow.yaml",
+            "--yes",
+            "--quiet",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.md",
+        ])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(30)%'"
+    );
+    wait_for("the action to run", Duration::from_secs(10), || {
+        db.psql(&running) == "1"
+    });
+    child.kill().unwrap(); // SIGKILL: no cleanup, no report
+    child.wait().unwrap();
+    let journal = fs::read_to_string(dir.join("r.journal.jsonl")).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["decision"], "approved");
+    assert_eq!(entry["step"], "slow");
+    assert_eq!(entry["by"], "--yes");
+    drop(test);
+}
