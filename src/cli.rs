@@ -47,7 +47,7 @@ pub struct RunArgs {
     pub playbook: String,
     /// Server to connect to (`postgres://user@host:port/db`). Default: `DATABASE_URL`, else the
     /// PG* variables, ~/.pgpass and the local socket, like psql.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Set a playbook param, e.g. `--var idle_after=15m --var database=app`.
     #[arg(long = "var", value_name = "NAME=VALUE")]

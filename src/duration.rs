@@ -4,10 +4,10 @@
 //! Design choice: a single signed integer keeps comparison, hashing and the SQL
 //! rendering exact (no floating point anywhere on the way to SQL). Calendar units
 //! are deliberately absent from the playbook syntax: a day is always 24 hours
-//! here. The SQL literal does write whole days as `days`, which PostgreSQL keeps
-//! as a separate field; `now() - interval '2 days'` is therefore a calendar
-//! subtraction (23 or 25 hours across a daylight-saving change), which is what
-//! an operator writing `2d` means.
+//! here, and the SQL literal never uses PostgreSQL's `days` field (which is a
+//! calendar day, 23 or 25 hours across a daylight-saving change): `2d` and `48h`
+//! both render as `interval '48 hours'`, elapsed time, which is what "idle for
+//! more than 2d" means.
 //!
 //! A `Duration` is also a minijinja object: it renders as `1h30m` in text
 //! templates, as `interval '1 hour 30 minutes'` in SQL templates (see
@@ -150,7 +150,7 @@ impl Duration {
         } else {
             let sign = if self.micros < 0 { "-" } else { "" };
             let mut first = true;
-            for (count, unit) in split_units(self.micros.unsigned_abs()) {
+            for (count, unit) in split_units(self.micros.unsigned_abs(), &UNITS[1..]) {
                 if !first {
                     out.push(' ');
                 }
@@ -228,9 +228,9 @@ impl Duration {
 }
 
 /// Splits an absolute number of microseconds into non-zero (count, unit) parts.
-fn split_units(mut rest: u64) -> Vec<(u64, Unit)> {
+fn split_units(mut rest: u64, units: &[Unit]) -> Vec<(u64, Unit)> {
     let mut parts = Vec::new();
-    for unit in UNITS {
+    for &unit in units {
         let count = rest / unit.micros;
         rest %= unit.micros;
         if count > 0 {
@@ -293,12 +293,12 @@ fn parse_pg_time(token: &str) -> Option<i64> {
         let scale = 10_i64.pow(6 - fraction.len() as u32);
         micros = fraction.parse::<i64>().ok()? * scale;
     }
-    let total = hours
-        .checked_mul(MICROS_PER_HOUR)?
-        .checked_add(minutes * MICROS_PER_MIN)?
-        .checked_add(whole_seconds * MICROS_PER_SEC)?
-        .checked_add(micros)?;
-    Some(if negative { -total } else { total })
+    // In i128: the magnitude of i64::MIN itself does not fit an i64.
+    let total = i128::from(hours) * i128::from(MICROS_PER_HOUR)
+        + i128::from(minutes * MICROS_PER_MIN)
+        + i128::from(whole_seconds * MICROS_PER_SEC)
+        + i128::from(micros);
+    i64::try_from(if negative { -total } else { total }).ok()
 }
 
 impl FromStr for Duration {
@@ -409,7 +409,7 @@ impl fmt::Display for Duration {
         if self.micros < 0 {
             f.write_str("-")?;
         }
-        for (count, unit) in split_units(self.micros.unsigned_abs()) {
+        for (count, unit) in split_units(self.micros.unsigned_abs(), &UNITS) {
             write!(f, "{count}{}", unit.suffix)?;
         }
         Ok(())
@@ -549,13 +549,14 @@ mod tests {
     fn sql_literals() {
         assert_eq!(d("1h").to_sql_literal(), "interval '1 hour'");
         assert_eq!(d("1h30m").to_sql_literal(), "interval '1 hour 30 minutes'");
-        assert_eq!(d("2d").to_sql_literal(), "interval '2 days'");
-        assert_eq!(d("1w").to_sql_literal(), "interval '7 days'");
+        assert_eq!(d("2d").to_sql_literal(), "interval '48 hours'");
+        assert_eq!(d("1w").to_sql_literal(), "interval '168 hours'");
+        assert_eq!(d("24h").to_sql_literal(), "interval '24 hours'");
         assert_eq!(d("500ms").to_sql_literal(), "interval '500 milliseconds'");
         assert_eq!(d("0").to_sql_literal(), "interval '0 seconds'");
         assert_eq!(d("1s").to_sql_literal(), "interval '1 second'");
         assert_eq!(d("1m").to_sql_literal(), "interval '1 minute'");
-        assert_eq!(d("1d").to_sql_literal(), "interval '1 day'");
+        assert_eq!(d("1d").to_sql_literal(), "interval '24 hours'");
         assert_eq!(
             d("-1h30m").to_sql_literal(),
             "interval '-1 hour -30 minutes'"
@@ -566,7 +567,7 @@ mod tests {
         );
         assert_eq!(
             Duration::from_micros(i64::MIN).to_sql_literal(),
-            "interval '-106751991 days -4 hours -54 seconds -775 milliseconds -808 microseconds'"
+            "interval '-2562047788 hours -54 seconds -775 milliseconds -808 microseconds'"
         );
     }
 

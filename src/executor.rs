@@ -316,7 +316,7 @@ impl<'p> Executor<'p> {
                 ))
             })
             .collect();
-        let base = self.context(None);
+        let base = self.base();
         let mut collected = Collected {
             columns: Columns::default(),
             kept: Vec::new(),
@@ -332,7 +332,9 @@ impl<'p> Executor<'p> {
                 }
                 if !per_row.is_empty() {
                     let values = columns.row_value(&row);
-                    let ctx = merge(&base, &values);
+                    let mut scope = base.clone();
+                    scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    let ctx = Value::from(scope);
                     for (i, expression) in &per_row {
                         match expression.eval(&ctx) {
                             Ok(held) if held.is_true() => {
@@ -520,6 +522,12 @@ impl<'p> Executor<'p> {
                 .await
             {
                 Ok((collected, row_count)) => {
+                    if row_count == 0 {
+                        record.status = Status::Skipped;
+                        record.message =
+                            Some("the preview has no rows: nothing to act on".to_owned());
+                        return record;
+                    }
                     if row_count > KEPT_ROWS as u64 {
                         return refused(
                             record,
@@ -852,7 +860,7 @@ impl<'p> Executor<'p> {
                 "the condition is false"
             }
             .to_owned();
-            push(format!("when: {when}"), held, reason);
+            push(format!("`when: {when}`"), held, reason);
             return Ok(held);
         }
         Ok(true)
@@ -864,6 +872,15 @@ impl<'p> Executor<'p> {
             statement_timeout,
             lock_timeout: statement_timeout.min(StdDuration::from_secs(10)),
         }
+    }
+
+    /// `params`, `facts` and `steps`, as a map to extend per row.
+    fn base(&self) -> BTreeMap<String, Value> {
+        BTreeMap::from([
+            ("params".to_owned(), self.params.clone()),
+            ("facts".to_owned(), self.facts_value.clone()),
+            ("steps".to_owned(), Value::from(self.steps.clone())),
+        ])
     }
 
     /// `params`, `facts` and `steps`, plus `extra` names.

@@ -74,6 +74,8 @@ pub enum Status {
     Critical,
     /// Failed: an error, so its result is unknown.
     Unknown,
+    /// The run as a whole: stopped by the operator, or an action was not approved (exit 4).
+    Stopped,
 }
 
 impl Status {
@@ -86,6 +88,7 @@ impl Status {
             Status::Warning => "WARNING",
             Status::Critical => "CRITICAL",
             Status::Unknown => "UNKNOWN",
+            Status::Stopped => "STOPPED",
         }
     }
 }

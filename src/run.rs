@@ -182,6 +182,9 @@ async fn execute(
     record: &mut RunRecord,
     journal: Option<Journal>,
 ) -> (Vec<StepRecord>, Ending) {
+    // Installed before anything can prompt: until a handler exists, SIGINT kills the process
+    // without a report.
+    let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let mut session = match endpoint.connect().await {
         Ok(session) => session,
         Err(error) => return (Vec::new(), failure(error.to_string())),
@@ -199,11 +202,14 @@ async fn execute(
     record.facts = Some(serde_json::Value::Object(facts.json.clone()));
     record.notes.extend(privilege_notes(playbook, &facts));
     let interrupted = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_interrupts(
-        interrupted.clone(),
-        endpoint.clone(),
-        facts.int("backend_pid"),
-    ));
+    let watcher = sigint.ok().map(|sigint| {
+        tokio::spawn(watch_interrupts(
+            sigint,
+            interrupted.clone(),
+            endpoint.clone(),
+            facts.int("backend_pid"),
+        ))
+    });
     let settings = Settings {
         mode,
         only: args.only.clone(),
@@ -237,7 +243,9 @@ async fn execute(
     let mut progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
     let mut listeners: [&mut dyn Listener; 1] = [&mut progress];
     let (steps, mut ending) = executor.run(&mut session, approver, &mut listeners).await;
-    watcher.abort();
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     if interrupted.load(Ordering::SeqCst) {
         ending.stopped = true;
         record
@@ -251,9 +259,14 @@ async fn execute(
 /// First Ctrl-C: flag the run and cancel the engine's running query from a short side
 /// connection (sqlx cannot send a cancel request). Second Ctrl-C: exit at once; the journal
 /// is already on disk.
-async fn watch_interrupts(interrupted: Arc<AtomicBool>, endpoint: Endpoint, backend_pid: i64) {
+async fn watch_interrupts(
+    mut sigint: tokio::signal::unix::Signal,
+    interrupted: Arc<AtomicBool>,
+    endpoint: Endpoint,
+    backend_pid: i64,
+) {
     loop {
-        if tokio::signal::ctrl_c().await.is_err() {
+        if sigint.recv().await.is_none() {
             return;
         }
         if interrupted.swap(true, Ordering::SeqCst) {
@@ -372,7 +385,7 @@ fn not_run(playbook: &Playbook, ending: &Ending) -> Vec<StepRecord> {
 /// a failed step 3, WARNING 1, OK 0.
 fn verdict(steps: &[StepRecord], ending: &Ending) -> (Status, u8) {
     if ending.stopped || ending.refused {
-        return (worst(steps).max(Status::Ok), EXIT_STOPPED);
+        return (Status::Stopped, EXIT_STOPPED);
     }
     if ending.error.is_some() {
         return (Status::Unknown, EXIT_UNKNOWN);

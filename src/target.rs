@@ -92,11 +92,11 @@ impl Endpoint {
             .collect();
         let options = match url {
             Some(url) => {
-                if let Some(password) = url_password(url) {
-                    secrets.push(password);
-                }
+                secrets.extend(url_password(url));
+                secrets.extend(query_password(url));
+                // An unparsable URL is never echoed: where its password sits cannot be known.
                 PgConnectOptions::from_str(url).map_err(|error| ConnectError {
-                    target: redact(&redact_url(url), &secrets),
+                    target: "the connection URL (not shown: it could not be parsed)".to_owned(),
                     reason: redact(&format!("invalid connection URL: {error}"), &secrets),
                 })?
             }
@@ -125,7 +125,8 @@ impl Endpoint {
     /// Connects, retrying transient failures (refused, too many connections, starting up)
     /// with backoff until the connect timeout.
     pub async fn connect(&self) -> Result<Session, ConnectError> {
-        let deadline = Instant::now() + self.connect_timeout;
+        let started = Instant::now();
+        let deadline = started + self.connect_timeout;
         let mut delay = StdDuration::from_millis(100);
         loop {
             let attempt = tokio::time::timeout(
@@ -157,7 +158,7 @@ impl Endpoint {
                 return Err(self.connect_error(explain_connect_error(
                     &error,
                     sqlstate.as_deref(),
-                    self.connect_timeout,
+                    started.elapsed(),
                     transient,
                 )));
             }
@@ -382,7 +383,7 @@ fn query_error(error: &sqlx::Error, secrets: &[String]) -> QueryError {
 fn explain_connect_error(
     error: &sqlx::Error,
     sqlstate: Option<&str>,
-    timeout: StdDuration,
+    waited: StdDuration,
     retried: bool,
 ) -> String {
     let base = match error {
@@ -390,7 +391,7 @@ fn explain_connect_error(
         other => other.to_string(),
     };
     let retried = if retried {
-        format!(" (retried for {} s)", timeout.as_secs())
+        format!(" (retried for {:.1} s)", waited.as_secs_f64())
     } else {
         String::new()
     };
@@ -423,6 +424,16 @@ fn url_password(url: &str) -> Option<String> {
     let userinfo = authority.rsplit_once('@')?.0;
     let password = userinfo.split_once(':')?.1;
     (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// The value of a `password=` query parameter, which libpq and sqlx accept too.
+fn query_password(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("password="))
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
 }
 
 /// A URL with its password replaced by `***`.

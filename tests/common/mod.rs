@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod db;
 
 use std::fs;
@@ -16,6 +17,7 @@ pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    env_remove: Vec<String>,
     stdin: Option<String>,
 }
 
@@ -32,6 +34,7 @@ impl Test {
             dir: tempfile::tempdir().expect("a temporary directory"),
             args: Vec::new(),
             env: Vec::new(),
+            env_remove: Vec::new(),
             stdin: None,
         }
     }
@@ -68,13 +71,22 @@ impl Test {
         self
     }
 
+    /// Removes an inherited environment variable (one set with `env` still applies).
+    pub fn env_remove(mut self, name: &str) -> Test {
+        self.env_remove.push(name.to_owned());
+        self
+    }
+
     pub fn run(self) -> Outcome {
         let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
         command
             .args(&self.args)
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+            .stdin(Stdio::null());
+        for name in &self.env_remove {
+            command.env_remove(name);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let output: Output = command.output().expect("run the runbook binary");
         Outcome {
             code: output.status.code().unwrap_or(-1),

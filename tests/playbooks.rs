@@ -1,0 +1,1141 @@
+//! The built-in playbooks against real sessions.
+//!
+//! Each test opens its sessions with psql in a database of its own and scopes the playbooks
+//! to it (`--var database=<db>`): `pg_stat_activity` is cluster-wide and tests run in
+//! parallel. Ages are shortened through the params (`--var idle_after=2s`), and the tests
+//! sleep past them so the sessions they mean to be old are.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use common::db::{Database, SOCKET, Session, admin, wait_for};
+use common::{Outcome, Test};
+use serde_json::Value;
+
+/// The age the tests pass for every age param.
+const AGE: &str = "2s";
+/// How long the tests sleep so that their old sessions are older than `AGE`.
+const PAST_AGE: Duration = Duration::from_millis(2500);
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The built-in playbooks, by name.
+const PLAYBOOKS: &[&str] = &[
+    "daily-monitoring",
+    "connection-cleanup",
+    "pool-optimization",
+    "tview-connections",
+    "emergency",
+    "troubleshooting",
+];
+
+/// A live run of a playbook with actions takes that playbook's advisory lock, which is
+/// cluster-wide and keyed by the playbook's name: two tests running the same built-in
+/// playbook live at once would refuse each other, so live runs take turns.
+static LIVE: Mutex<()> = Mutex::new(());
+
+fn live() -> MutexGuard<'static, ()> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A login role of the test's own (roles are cluster-wide), dropped at the end.
+struct Role {
+    name: String,
+}
+
+impl Role {
+    fn new() -> Role {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "runbook_role_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        admin(&format!("CREATE ROLE {name} LOGIN"));
+        Role { name }
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-X", "-q", "-h", SOCKET, "-d", "postgres", "-c"])
+            .arg(format!("DROP ROLE IF EXISTS {}", self.name))
+            .output();
+    }
+}
+
+/// The state of a session of `db` as `state|wait_event_type`, empty when it is gone.
+fn activity(db: &Database, pid: i32) -> String {
+    admin(&format!(
+        "SELECT coalesce(state, '') || '|' || coalesce(wait_event_type, '') FROM pg_stat_activity WHERE pid = {pid} AND datname = '{}'",
+        db.name
+    ))
+}
+
+fn alive(db: &Database, pid: i32) -> bool {
+    !activity(db, pid).is_empty()
+}
+
+fn wait_state(db: &Database, session: &Session, expected: &str) {
+    wait_for(
+        &format!("session {} to be `{expected}`", session.pid),
+        PATIENCE,
+        || activity(db, session.pid) == expected,
+    );
+}
+
+fn wait_gone(db: &Database, pid: i32) {
+    wait_for(&format!("session {pid} to end"), PATIENCE, || {
+        !alive(db, pid)
+    });
+}
+
+/// Pids of the server's long-lived background processes (not client backends).
+fn background_pids() -> BTreeSet<i32> {
+    admin(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type IN ('checkpointer', 'background writer', 'walwriter', 'autovacuum launcher', 'logical replication launcher')",
+    )
+    .lines()
+    .map(|pid| pid.parse().unwrap())
+    .collect()
+}
+
+fn background_alive(pids: &BTreeSet<i32>) -> bool {
+    pids.iter().all(|pid| {
+        admin(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+        )) == "1"
+    })
+}
+
+/// Sessions in every state the playbooks tell apart, in one database.
+struct Scene {
+    /// Idle, older than `AGE`.
+    idle_old: [Session; 2],
+    /// Idle, older than `AGE`, of the test's protected role.
+    protected: Session,
+    /// Idle, older than `AGE`, as `postgres` (protected by default).
+    postgres: Session,
+    /// `BEGIN; SELECT 1;`: idle in transaction.
+    in_transaction: Session,
+    /// `BEGIN; SELECT 1/0;`: idle in transaction (aborted).
+    aborted: Session,
+    /// `BEGIN; LOCK TABLE t;`: idle in transaction, holding the lock `waiter` waits for.
+    holder: Session,
+    /// `SELECT * FROM t`: active, waiting on a lock.
+    waiter: Session,
+    /// `SELECT pg_sleep(60)`: active, a long query.
+    sleeper: Session,
+    /// Idle since just before the run: younger than `AGE`.
+    young: Session,
+    /// With `tview`: idle, application_name `tview-refresher` (its last query does not say so).
+    tview_worker: Option<Session>,
+    /// With `tview`: active, a long query whose text says REFRESH.
+    refresher: Option<Session>,
+}
+
+impl Scene {
+    fn open(db: &Database, role: &Role, tview: bool) -> Scene {
+        db.psql("CREATE TABLE t (x int)");
+        let idle_old = [db.session(), db.session()];
+        let protected = db.session_as(&role.name);
+        let postgres = db.session_as("postgres");
+        let mut in_transaction = db.session();
+        in_transaction.send("BEGIN; SELECT 1;");
+        let mut aborted = db.session();
+        aborted.send("BEGIN; SELECT 1/0;");
+        let mut holder = db.session();
+        holder.send("BEGIN; LOCK TABLE t;");
+        wait_state(db, &holder, "idle in transaction|Client");
+        let mut waiter = db.session();
+        waiter.send("SELECT * FROM t;");
+        let mut sleeper = db.session();
+        sleeper.send("SELECT pg_sleep(60);");
+        let (tview_worker, refresher) = if tview {
+            let mut worker = db.session();
+            worker.send("SET application_name = 'tview-refresher';");
+            assert_eq!(worker.query("SELECT 1;"), "1");
+            let mut refresher = db.session();
+            refresher.send("SELECT pg_sleep(60) AS \"REFRESH\";");
+            wait_state(db, &refresher, "active|Timeout");
+            (Some(worker), Some(refresher))
+        } else {
+            (None, None)
+        };
+        wait_state(db, &in_transaction, "idle in transaction|Client");
+        wait_state(db, &aborted, "idle in transaction (aborted)|Client");
+        wait_state(db, &waiter, "active|Lock");
+        wait_state(db, &sleeper, "active|Timeout");
+        std::thread::sleep(PAST_AGE);
+        let young = db.session();
+        Scene {
+            idle_old,
+            protected,
+            postgres,
+            in_transaction,
+            aborted,
+            holder,
+            waiter,
+            sleeper,
+            young,
+            tview_worker,
+            refresher,
+        }
+    }
+
+    /// Makes `young` young again (its `state_change` now), right before a run that must see it
+    /// so: waiting for a turn can take longer than `AGE`.
+    fn freshen(&mut self) {
+        assert_eq!(self.young.query("SELECT 1;"), "1");
+    }
+
+    fn all(&self) -> Vec<&Session> {
+        let mut all: Vec<&Session> = self.idle_old.iter().collect();
+        all.extend([
+            &self.protected,
+            &self.postgres,
+            &self.in_transaction,
+            &self.aborted,
+            &self.holder,
+            &self.waiter,
+            &self.sleeper,
+            &self.young,
+        ]);
+        all.extend(self.tview_worker.iter());
+        all.extend(self.refresher.iter());
+        all
+    }
+
+    fn assert_all_alive(&self, db: &Database) {
+        for session in self.all() {
+            assert!(alive(db, session.pid), "session {} survives", session.pid);
+        }
+    }
+
+    /// `protected_roles` with the test's role added to the default ones.
+    fn protected_roles(role: &Role) -> String {
+        format!("protected_roles=postgres,pg_tviews_admin,{}", role.name)
+    }
+}
+
+fn pids<'a>(sessions: impl IntoIterator<Item = &'a Session>) -> BTreeSet<i32> {
+    sessions.into_iter().map(|s| s.pid).collect()
+}
+
+/// `runbook run PLAYBOOK` scoped to the test's database, with a JSON report.
+fn run(db: &Database, playbook: &str, vars: &[String], flags: &[&str]) -> Outcome {
+    run_as(db, None, playbook, vars, flags)
+}
+
+/// The same, connected as `user` (default: the OS user, a superuser here).
+fn run_as(
+    db: &Database,
+    user: Option<&str>,
+    playbook: &str,
+    vars: &[String],
+    flags: &[&str],
+) -> Outcome {
+    let url = match user {
+        Some(user) => format!("{}&user={user}", db.url()),
+        None => db.url(),
+    };
+    let mut args: Vec<String> = [
+        "run",
+        playbook,
+        "--database-url",
+        &url,
+        "--report",
+        "r.json",
+        "--format",
+        "json",
+        "--var",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.push(format!("database={}", db.name));
+    for var in vars {
+        args.push("--var".to_owned());
+        args.push(var.clone());
+    }
+    args.extend(flags.iter().map(|s| (*s).to_owned()));
+    Test::new().args(args).run()
+}
+
+fn json_report(outcome: &Outcome) -> Value {
+    serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap()
+}
+
+fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step `{id}` in the report"))
+}
+
+/// The values of one column of a step's rows (NULL as `None`).
+fn column(step: &Value, name: &str) -> Vec<Option<String>> {
+    let index = step["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("step `{}` has no column `{name}`", step["id"]));
+    step["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[index].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A column of the step's first row.
+fn cell(step: &Value, name: &str) -> String {
+    column(step, name)
+        .into_iter()
+        .next()
+        .flatten()
+        .unwrap_or_else(|| panic!("step `{}` has no value of `{name}`", step["id"]))
+}
+
+fn pid_column(step: &Value) -> BTreeSet<i32> {
+    column(step, "pid")
+        .into_iter()
+        .map(|pid| pid.unwrap().parse().unwrap())
+        .collect()
+}
+
+fn ages() -> Vec<String> {
+    [
+        "stale_after",
+        "idle_after",
+        "idle_in_transaction_after",
+        "long_query_after",
+    ]
+    .iter()
+    .map(|name| format!("{name}={AGE}"))
+    .collect()
+}
+
+/// Only the age params a playbook has.
+fn ages_for(names: &[&str]) -> Vec<String> {
+    ages()
+        .into_iter()
+        .filter(|var| names.iter().any(|n| var.starts_with(&format!("{n}="))))
+        .collect()
+}
+
+/// No step reported the engine's own session.
+fn engine_untouched(report: &Value) {
+    let own = report["facts"]["backend_pid"].as_i64().unwrap().to_string();
+    for step in report["steps"].as_array().unwrap() {
+        let has_pid = step["columns"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "pid"));
+        if has_pid {
+            assert!(
+                !column(step, "pid").contains(&Some(own.clone())),
+                "step `{}` lists the engine's own session",
+                step["id"]
+            );
+        }
+    }
+}
+
+#[test]
+fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
+    let role = Role::new();
+    let db = Database::new();
+    let scene = Scene::open(&db, &role, false);
+
+    let outcome = run(
+        &db,
+        "daily-monitoring",
+        &[format!("long_query_after={AGE}")],
+        &[],
+    )
+    .code(1);
+    let report = json_report(&outcome);
+    let overview = step(&report, "overview");
+    assert_eq!(overview["status"], "WARNING");
+    for (name, expected) in [
+        ("total_connections", "10"),
+        ("active", "2"),
+        ("idle", "5"),
+        ("idle_in_transaction", "3"),
+        ("waiting_on_lock", "1"),
+        ("long_running_queries", "2"),
+    ] {
+        assert_eq!(cell(overview, name), expected, "{name}");
+    }
+    assert_eq!(
+        overview["message"],
+        "2 queries have been running longer than 2s"
+    );
+    let by_client = step(&report, "by_client");
+    let mut groups: Vec<(String, String, String)> = column(by_client, "usename")
+        .into_iter()
+        .zip(column(by_client, "state"))
+        .zip(column(by_client, "connections"))
+        .map(|((user, state), n)| (user.unwrap(), state.unwrap(), n.unwrap()))
+        .collect();
+    groups.sort();
+    let mut expected = vec![
+        ("postgres", "idle", "1"),
+        (role.name.as_str(), "idle", "1"),
+        ("root", "active", "2"),
+        ("root", "idle", "3"),
+        ("root", "idle in transaction", "2"),
+        ("root", "idle in transaction (aborted)", "1"),
+    ]
+    .into_iter()
+    .map(|(u, s, n)| (u.to_owned(), s.to_owned(), n.to_owned()))
+    .collect::<Vec<_>>();
+    expected.sort();
+    assert_eq!(groups, expected);
+    assert!(
+        column(by_client, "tview_connections")
+            .iter()
+            .all(|n| n.as_deref() == Some("0")),
+        "no session does TVIEW work, and the engine's own query is not counted"
+    );
+    let pool = step(&report, "pool");
+    assert_eq!(pool["status"], "OK");
+    assert_eq!(
+        cell(pool, "client_connections"),
+        "11",
+        "the scene's ten sessions and the engine's own"
+    );
+    assert_eq!(step(&report, "raise_limits")["status"], "SKIPPED");
+
+    let outcome = run(
+        &db,
+        "daily-monitoring",
+        &[
+            "idle_in_transaction_max=2".to_owned(),
+            "critical_percent=0".to_owned(),
+        ],
+        &[],
+    )
+    .code(2);
+    let report = json_report(&outcome);
+    let overview = step(&report, "overview");
+    assert_eq!(overview["status"], "WARNING");
+    assert_eq!(
+        overview["message"],
+        "3 sessions are idle in a transaction (more than 2)"
+    );
+    let pool = step(&report, "pool");
+    assert_eq!(pool["status"], "CRITICAL");
+    let usable = cell(pool, "usable_slots");
+    assert_eq!(
+        pool["message"].as_str().unwrap(),
+        format!(
+            "11 of {usable} usable slots in use ({}%)",
+            cell(pool, "utilization_percent")
+        )
+    );
+    assert_eq!(step(&report, "raise_limits")["status"], "MANUAL");
+    assert_eq!(report["exit_code"], 2);
+    scene.assert_all_alive(&db);
+}
+
+#[test]
+fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sessions() {
+    let role = Role::new();
+    let db = Database::new();
+    let mut scene = Scene::open(&db, &role, false);
+    let background = background_pids();
+    let mut vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
+    vars.push(Scene::protected_roles(&role));
+    let outcome = {
+        let _turn = live();
+        scene.freshen();
+        run(&db, "connection-cleanup", &vars, &["--yes"]).code(1)
+    };
+    let report = json_report(&outcome);
+
+    let stale = step(&report, "stale_sessions");
+    assert_eq!(stale["status"], "WARNING");
+    assert_eq!(
+        stale["message"],
+        "7 sessions idle or idle in a transaction for more than 2s"
+    );
+    let mut expected_stale = pids(&scene.idle_old);
+    expected_stale.extend(pids([
+        &scene.protected,
+        &scene.postgres,
+        &scene.in_transaction,
+        &scene.aborted,
+        &scene.holder,
+    ]));
+    assert_eq!(pid_column(stale), expected_stale);
+    assert_eq!(
+        column(stale, "protected")
+            .iter()
+            .filter(|p| p.as_deref() == Some("t"))
+            .count(),
+        2,
+        "the protected sessions are listed, and said to be protected"
+    );
+
+    assert_eq!(
+        pid_column(step(&report, "idle_candidates")),
+        pids(&scene.idle_old)
+    );
+    let terminate_idle = step(&report, "terminate_idle");
+    assert_eq!(terminate_idle["status"], "OK");
+    assert_eq!(terminate_idle["message"], "2 idle sessions terminated");
+    assert_eq!(terminate_idle["approval"]["decision"], "approved");
+    assert_eq!(terminate_idle["approval"]["by"], "--yes");
+    assert_eq!(terminate_idle["approval"]["preview_rows"], 2);
+    assert_eq!(pid_column(terminate_idle), pids(&scene.idle_old));
+    assert!(
+        column(terminate_idle, "terminated")
+            .iter()
+            .all(|t| t.as_deref() == Some("t"))
+    );
+
+    let in_transaction = pids([&scene.in_transaction, &scene.aborted, &scene.holder]);
+    let long = step(&report, "long_transactions");
+    assert_eq!(long["status"], "WARNING");
+    assert_eq!(
+        long["message"],
+        "3 sessions idle in a transaction open for more than 2s"
+    );
+    assert_eq!(pid_column(long), in_transaction);
+    assert_eq!(
+        pid_column(step(&report, "idle_in_transaction_candidates")),
+        in_transaction
+    );
+    let terminate = step(&report, "terminate_idle_in_transaction");
+    assert_eq!(terminate["status"], "OK");
+    assert_eq!(
+        terminate["message"],
+        "3 sessions idle in a transaction terminated"
+    );
+    assert_eq!(pid_column(terminate), in_transaction);
+    assert!(
+        column(terminate, "terminated")
+            .iter()
+            .all(|t| t.as_deref() == Some("t"))
+    );
+    let remedy = step(&report, "lasting_remedy");
+    assert_eq!(remedy["status"], "MANUAL");
+    assert!(
+        remedy["manual"]
+            .as_str()
+            .unwrap()
+            .contains("idle_in_transaction_session_timeout = 2000"),
+        "{}",
+        remedy["manual"]
+    );
+    assert_eq!(report["exit_code"], 1);
+    engine_untouched(&report);
+
+    for pid in pids(&scene.idle_old).union(&in_transaction) {
+        wait_gone(&db, *pid);
+    }
+    for survivor in [
+        &scene.protected,
+        &scene.postgres,
+        &scene.young,
+        &scene.sleeper,
+        &scene.waiter,
+    ] {
+        assert!(
+            alive(&db, survivor.pid),
+            "session {} survives",
+            survivor.pid
+        );
+    }
+    assert_eq!(
+        activity(&db, scene.sleeper.pid),
+        "active|Timeout",
+        "the long query was left alone"
+    );
+    assert!(
+        background_alive(&background),
+        "background processes survive"
+    );
+}
+
+#[test]
+fn cleanup_without_yes_and_without_a_terminal_terminates_nothing() {
+    let role = Role::new();
+    let db = Database::new();
+    let mut scene = Scene::open(&db, &role, false);
+    let mut vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
+    vars.push(Scene::protected_roles(&role));
+    let outcome = {
+        let _turn = live();
+        scene.freshen();
+        run(&db, "connection-cleanup", &vars, &[]).code(4)
+    };
+    let report = json_report(&outcome);
+    for id in ["terminate_idle", "terminate_idle_in_transaction"] {
+        let action = step(&report, id);
+        assert_eq!(action["status"], "NOT_RUN", "{id}");
+        assert_eq!(
+            action["message"], "not approved: no terminal to ask and no `--yes`",
+            "{id}"
+        );
+        assert_eq!(action["approval"]["decision"], "refused");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    scene.assert_all_alive(&db);
+}
+
+#[test]
+fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
+    let role = Role::new();
+    let db = Database::new();
+    let mut scene = Scene::open(&db, &role, false);
+    let mut vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
+    vars.push(Scene::protected_roles(&role));
+    scene.freshen();
+    let outcome = run(&db, "connection-cleanup", &vars, &["--dry-run", "--yes"]).code(1);
+    let report = json_report(&outcome);
+    assert_eq!(report["mode"], "dry-run");
+    let terminate_idle = step(&report, "terminate_idle");
+    assert_eq!(terminate_idle["status"], "SKIPPED");
+    assert_eq!(
+        terminate_idle["message"],
+        "dry run: would have run the SQL below on the 2 preview rows"
+    );
+    assert_eq!(pid_column(terminate_idle), pids(&scene.idle_old));
+    let sql = terminate_idle["sql"].as_str().unwrap();
+    assert!(sql.contains("pg_terminate_backend"), "{sql}");
+    for session in &scene.idle_old {
+        assert!(sql.contains(&session.pid.to_string()), "{sql}");
+    }
+    let terminate = step(&report, "terminate_idle_in_transaction");
+    assert_eq!(terminate["status"], "SKIPPED");
+    assert_eq!(
+        pid_column(terminate),
+        pids([&scene.in_transaction, &scene.aborted, &scene.holder])
+    );
+    assert!(
+        !outcome.dir.join("r.journal.jsonl").exists(),
+        "a dry run approves nothing"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    scene.assert_all_alive(&db);
+}
+
+#[test]
+fn cleanup_without_signal_privileges_skips_the_terminations_and_says_why() {
+    let role = Role::new();
+    let db = Database::new();
+    let scene = Scene::open(&db, &role, false);
+    let vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
+    let outcome = {
+        let _turn = live();
+        run_as(
+            &db,
+            Some(&role.name),
+            "connection-cleanup",
+            &vars,
+            &["--yes"],
+        )
+        .code(1)
+    };
+    let report = json_report(&outcome);
+    for id in ["terminate_idle", "terminate_idle_in_transaction"] {
+        let action = step(&report, id);
+        assert_eq!(action["status"], "SKIPPED", "{id}");
+        assert_eq!(
+            action["message"].as_str().unwrap(),
+            format!("`{}` is not a member of `pg_signal_backend`", role.name)
+        );
+    }
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("is not a member of `pg_read_all_stats`")),
+        "{notes:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    scene.assert_all_alive(&db);
+}
+
+#[test]
+fn cleanup_as_a_non_superuser_with_pg_signal_backend_spares_superusers_sessions() {
+    let operator = Role::new();
+    admin(&format!(
+        "GRANT pg_signal_backend, pg_read_all_stats TO {}",
+        operator.name
+    ));
+    let plain = Role::new();
+    let db = Database::new();
+    let victim = db.session_as(&plain.name);
+    let superuser = db.session();
+    std::thread::sleep(PAST_AGE);
+    let vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
+    let outcome = {
+        let _turn = live();
+        run_as(
+            &db,
+            Some(&operator.name),
+            "connection-cleanup",
+            &vars,
+            &["--yes"],
+        )
+        .code(1)
+    };
+    let report = json_report(&outcome);
+    assert_eq!(
+        pid_column(step(&report, "stale_sessions")),
+        pids([&victim, &superuser]),
+        "both are listed"
+    );
+    assert_eq!(
+        pid_column(step(&report, "idle_candidates")),
+        pids([&victim]),
+        "pg_signal_backend cannot signal a superuser's session: it is no candidate"
+    );
+    let terminate = step(&report, "terminate_idle");
+    assert_eq!(terminate["status"], "OK");
+    assert_eq!(terminate["message"], "1 idle sessions terminated");
+    assert_eq!(pid_column(terminate), pids([&victim]));
+    assert_eq!(report["notes"], serde_json::json!([]));
+    wait_gone(&db, victim.pid);
+    assert!(alive(&db, superuser.pid));
+}
+
+#[test]
+fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
+    let role = Role::new();
+    let db = Database::new();
+    let mut scene = Scene::open(&db, &role, true);
+    let mut vars = ages_for(&["idle_after", "long_query_after"]);
+    vars.push(Scene::protected_roles(&role));
+    scene.freshen();
+    let outcome = run(&db, "emergency", &vars, &["--dry-run"]).code(0);
+    let report = json_report(&outcome);
+    let assessment = step(&report, "critical_assessment");
+    assert_eq!(assessment["status"], "OK");
+    for (name, expected) in [
+        ("client_connections", "13"),
+        ("active", "3"),
+        ("idle", "6"),
+        ("idle_in_transaction", "3"),
+        ("waiting_on_lock", "1"),
+    ] {
+        assert_eq!(cell(assessment, name), expected, "{name}");
+    }
+    for id in ["pending_tview_refreshes", "post_pending_tview_refreshes"] {
+        assert_eq!(step(&report, id)["status"], "SKIPPED");
+        assert_eq!(
+            step(&report, id)["message"],
+            "relation `pg_tviews_queue` does not exist"
+        );
+    }
+    let worker = scene.tview_worker.as_ref().unwrap();
+    let mut idle = pids(&scene.idle_old);
+    idle.insert(worker.pid);
+    assert_eq!(pid_column(step(&report, "idle_candidates")), idle);
+    let terminate = step(&report, "terminate_idle");
+    assert_eq!(terminate["status"], "SKIPPED");
+    assert_eq!(
+        terminate["message"],
+        "dry run: would have run the SQL below on the 3 preview rows"
+    );
+    assert_eq!(pid_column(terminate), idle);
+    let long = pids([&scene.sleeper, &scene.waiter]);
+    assert_eq!(
+        pid_column(step(&report, "long_query_candidates")),
+        long,
+        "the TVIEW refresh and the protected roles are never cancelled"
+    );
+    let cancel = step(&report, "cancel_long_queries");
+    assert_eq!(cancel["status"], "SKIPPED");
+    assert_eq!(
+        cancel["message"],
+        "dry run: would have run the SQL below on the 2 preview rows"
+    );
+    assert_eq!(pid_column(cancel), long);
+    assert!(
+        cancel["sql"]
+            .as_str()
+            .unwrap()
+            .contains("pg_cancel_backend")
+    );
+    assert_eq!(step(&report, "post_emergency")["status"], "OK");
+    assert_eq!(step(&report, "after_the_emergency")["status"], "MANUAL");
+    engine_untouched(&report);
+    std::thread::sleep(Duration::from_millis(300));
+    scene.assert_all_alive(&db);
+    assert_eq!(activity(&db, scene.sleeper.pid), "active|Timeout");
+}
+
+#[test]
+fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
+    let role = Role::new();
+    let db = Database::new();
+    let mut scene = Scene::open(&db, &role, true);
+    let mut vars = ages_for(&["idle_after", "long_query_after"]);
+    vars.push(Scene::protected_roles(&role));
+    let _turn = live();
+    scene.freshen();
+    let outcome = run(&db, "emergency", &vars, &[]).code(4);
+    let report_plain = json_report(&outcome);
+    let outcome = run(&db, "emergency", &vars, &["--yes"]).code(4);
+    let report_yes = json_report(&outcome);
+    for id in ["terminate_idle", "cancel_long_queries"] {
+        let refused = step(&report_plain, id);
+        assert_eq!(refused["status"], "NOT_RUN", "{id}");
+        assert_eq!(
+            refused["message"], "not approved: no terminal to ask and no `--yes`",
+            "{id}"
+        );
+        let refused = step(&report_yes, id);
+        assert_eq!(refused["status"], "NOT_RUN", "{id}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("which `--yes` never gives"),
+            "{}",
+            refused["message"]
+        );
+    }
+    assert_eq!(step(&report_yes, "post_emergency")["status"], "OK");
+    std::thread::sleep(Duration::from_millis(300));
+    scene.assert_all_alive(&db);
+    assert_eq!(
+        activity(&db, scene.sleeper.pid),
+        "active|Timeout",
+        "nothing was cancelled"
+    );
+}
+
+#[test]
+fn pool_optimization_shows_patterns_settings_and_busy_clients() {
+    let role = Role::new();
+    let db = Database::new();
+    let scene = Scene::open(&db, &role, false);
+    let outcome = run(&db, "pool-optimization", &[], &[]).code(1);
+    let report = json_report(&outcome);
+    let patterns = step(&report, "connection_patterns");
+    assert_eq!(patterns["status"], "OK");
+    let opened: u32 = column(patterns, "connections_opened")
+        .into_iter()
+        .map(|n| n.unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(opened, 10, "the scene's sessions, all opened within 24h");
+    let settings = step(&report, "connection_settings");
+    assert!(column(settings, "name").contains(&Some("max_connections".to_owned())));
+    assert_eq!(step(&report, "pooler_configuration")["status"], "MANUAL");
+    let busy = step(&report, "busy_clients");
+    assert_eq!(busy["status"], "WARNING");
+    assert_eq!(busy["row_count"], 1);
+    assert_eq!(cell(busy, "usename"), "root");
+    assert_eq!(cell(busy, "connections"), "8");
+    assert_eq!(
+        cell(busy, "states"),
+        "active, idle, idle in transaction, idle in transaction (aborted)"
+    );
+    assert_eq!(
+        busy["message"],
+        "1 clients hold more than 5 connections (most: root from the local socket, 8)"
+    );
+    assert_eq!(step(&report, "application_tuning")["status"], "MANUAL");
+
+    let outcome = run(
+        &db,
+        "pool-optimization",
+        &["connections_per_client_max=8".to_owned()],
+        &[],
+    );
+    let report = json_report(&outcome);
+    assert_eq!(step(&report, "busy_clients")["row_count"], 0);
+    assert_eq!(step(&report, "application_tuning")["status"], "SKIPPED");
+    scene.assert_all_alive(&db);
+}
+
+#[test]
+fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
+    let role = Role::new();
+    let db = Database::new();
+    let scene = Scene::open(&db, &role, false);
+    let outcome = run(
+        &db,
+        "troubleshooting",
+        &[
+            "critical_percent=0".to_owned(),
+            "idle_per_client_max=2".to_owned(),
+        ],
+        &[],
+    )
+    .code(2);
+    let report = json_report(&outcome);
+    let exhaustion = step(&report, "pool_exhaustion");
+    assert_eq!(exhaustion["status"], "CRITICAL");
+    assert_eq!(cell(exhaustion, "client_connections"), "11");
+    assert_eq!(cell(exhaustion, "idle"), "5");
+    assert_eq!(cell(exhaustion, "idle_in_transaction"), "3");
+    assert_eq!(
+        step(&report, "pool_exhaustion_solutions")["status"],
+        "MANUAL"
+    );
+    let leaks = step(&report, "connection_leaks");
+    assert_eq!(leaks["status"], "WARNING");
+    assert_eq!(leaks["row_count"], 1);
+    assert_eq!(cell(leaks, "usename"), "root");
+    assert_eq!(cell(leaks, "idle_count"), "3");
+    assert_eq!(
+        leaks["message"],
+        "1 clients hold more than 2 idle connections (most: root from the local socket, 3)"
+    );
+    assert_eq!(
+        step(&report, "connection_leak_solutions")["status"],
+        "MANUAL"
+    );
+    let contention = step(&report, "tview_contention");
+    assert_eq!(cell(contention, "tview_connections"), "0");
+    let pending = step(&report, "tview_pending_refreshes");
+    assert_eq!(pending["status"], "SKIPPED");
+    assert_eq!(
+        pending["message"],
+        "relation `pg_tviews_queue` does not exist"
+    );
+    assert_eq!(
+        step(&report, "tview_contention_solutions")["status"],
+        "SKIPPED"
+    );
+
+    let outcome = run(&db, "troubleshooting", &[], &[]).code(0);
+    let report = json_report(&outcome);
+    assert_eq!(step(&report, "pool_exhaustion")["status"], "OK");
+    assert_eq!(step(&report, "connection_leaks")["row_count"], 0);
+    scene.assert_all_alive(&db);
+}
+
+#[test]
+fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
+    let db = Database::new();
+    let mut worker = db.session();
+    worker.send("SET application_name = 'tview-refresher';");
+    assert_eq!(worker.query("SELECT 1;"), "1");
+    let mut refresher = db.session();
+    refresher.send("SELECT pg_sleep(60) AS \"REFRESH\";");
+    let mut sleeper = db.session();
+    sleeper.send("SELECT pg_sleep(60);");
+    wait_state(&db, &refresher, "active|Timeout");
+    wait_state(&db, &sleeper, "active|Timeout");
+    std::thread::sleep(PAST_AGE);
+
+    let outcome = run(&db, "tview-connections", &[], &[]).code(0);
+    let report = json_report(&outcome);
+    assert_eq!(
+        pid_column(step(&report, "tview_sessions")),
+        pids([&worker, &refresher]),
+        "matched by application_name or, case-insensitively, by query; never the engine"
+    );
+    for (id, relation) in [
+        ("pending_refreshes", "pg_tviews_queue"),
+        ("refresh_times", "pg_tviews_metadata"),
+    ] {
+        let skipped = step(&report, id);
+        assert_eq!(skipped["status"], "SKIPPED", "{id}");
+        assert_eq!(
+            skipped["message"].as_str().unwrap(),
+            format!("relation `{relation}` does not exist")
+        );
+    }
+    let guidelines = step(&report, "guidelines");
+    assert_eq!(guidelines["status"], "OK");
+    assert_eq!(
+        guidelines["message"],
+        "connection usage is optimal for TVIEW work"
+    );
+    assert_eq!(cell(guidelines, "client_connections"), "3");
+    assert_eq!(cell(guidelines, "active_tview_queries"), "1");
+
+    db.psql(
+        "CREATE TABLE pg_tviews_queue (processed_at timestamptz);
+         INSERT INTO pg_tviews_queue SELECT NULL FROM generate_series(1, 150);
+         INSERT INTO pg_tviews_queue SELECT now() FROM generate_series(1, 20);
+         CREATE TABLE pg_tviews_metadata (last_refresh_duration_ms numeric, last_refreshed timestamptz);
+         INSERT INTO pg_tviews_metadata VALUES (100, now() - interval '10 minutes'),
+                                               (300, now() - interval '20 minutes'),
+                                               (5000, now() - interval '2 hours');",
+    );
+    let outcome = run(
+        &db,
+        "tview-connections",
+        &[
+            "tview_query_age_max=1s".to_owned(),
+            "pooler_connections_max=2".to_owned(),
+            "pressure_percent=0".to_owned(),
+        ],
+        &[],
+    )
+    .code(1);
+    let report = json_report(&outcome);
+    let pending = step(&report, "pending_refreshes");
+    assert_eq!(pending["status"], "WARNING");
+    assert_eq!(
+        pending["message"],
+        "150 TVIEW refreshes pending (more than 100)"
+    );
+    assert_eq!(
+        pending["recommendations"][0],
+        "Increase the TVIEW worker threads, and check that the workers get connections."
+    );
+    let times = step(&report, "refresh_times");
+    assert_eq!(times["status"], "OK");
+    assert_eq!(cell(times, "refreshed_tviews"), "2");
+    assert_eq!(cell(times, "avg_refresh_time_ms"), "200.0");
+    let pressure = step(&report, "connection_pressure");
+    assert_eq!(pressure["status"], "WARNING");
+    assert_eq!(cell(pressure, "active_connections"), "2");
+    let guidelines = step(&report, "guidelines");
+    assert_eq!(guidelines["status"], "WARNING");
+    let message = guidelines["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("3 client connections (more than 2); active TVIEW queries have run for "),
+        "{message}"
+    );
+    assert_eq!(
+        guidelines["recommendations"],
+        serde_json::json!([
+            "Use a connection pooler (pgbouncer).",
+            "Reduce the TVIEW query timeout (`statement_timeout` of the refresh role) and look at why they run long."
+        ])
+    );
+
+    let outcome = run(&db, "troubleshooting", &[], &[]).code(1);
+    let report = json_report(&outcome);
+    let contention = step(&report, "tview_contention");
+    assert_eq!(cell(contention, "tview_connections"), "2");
+    assert_eq!(cell(contention, "active"), "1");
+    assert_eq!(
+        step(&report, "tview_pending_refreshes")["status"],
+        "WARNING"
+    );
+    assert_eq!(
+        step(&report, "tview_contention_solutions")["status"],
+        "MANUAL"
+    );
+
+    let outcome = run(&db, "emergency", &[], &["--dry-run"]).code(1);
+    let report = json_report(&outcome);
+    assert_eq!(
+        step(&report, "pending_tview_refreshes")["message"],
+        "150 TVIEW refreshes pending (more than 100)"
+    );
+    assert_eq!(
+        step(&report, "post_pending_tview_refreshes")["status"],
+        "WARNING"
+    );
+    for session in [&worker, &refresher, &sleeper] {
+        assert!(alive(&db, session.pid));
+    }
+}
+
+#[test]
+fn dry_run_of_every_playbook_terminates_nothing() {
+    let role = Role::new();
+    let db = Database::new();
+    let scene = Scene::open(&db, &role, true);
+    for playbook in PLAYBOOKS {
+        let vars = match *playbook {
+            "daily-monitoring" => ages_for(&["long_query_after"]),
+            "connection-cleanup" => {
+                ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"])
+            }
+            "emergency" => ages_for(&["idle_after", "long_query_after"]),
+            _ => Vec::new(),
+        };
+        let outcome = run(&db, playbook, &vars, &["--dry-run", "--yes"]);
+        assert!(
+            [0, 1, 2].contains(&outcome.code),
+            "{playbook}: exit {}\n{}",
+            outcome.code,
+            outcome.stderr
+        );
+        let report = json_report(&outcome);
+        assert_eq!(report["mode"], "dry-run");
+        for step in report["steps"].as_array().unwrap() {
+            if step["kind"] == "action" {
+                assert_eq!(step["status"], "SKIPPED", "{playbook}: {}", step["id"]);
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    scene.assert_all_alive(&db);
+    assert_eq!(activity(&db, scene.sleeper.pid), "active|Timeout");
+    assert_eq!(
+        activity(&db, scene.in_transaction.pid),
+        "idle in transaction|Client"
+    );
+}
+
+#[test]
+fn every_playbook_shows_as_a_runbook() {
+    for playbook in PLAYBOOKS {
+        let outcome = Test::new().args(["show", playbook]).run().code(0);
+        let text =
+            fs::read_to_string(common::root().join(format!("playbooks/{playbook}.yaml"))).unwrap();
+        let title = text
+            .lines()
+            .find_map(|line| line.strip_prefix("title: "))
+            .unwrap();
+        assert!(
+            outcome.stdout.starts_with(&format!("# {title}\n")),
+            "{}",
+            outcome.stdout
+        );
+        assert!(
+            outcome
+                .stdout
+                .contains(&format!("from `built-in:{playbook}`"))
+        );
+        assert!(outcome.stdout.contains("| database | string |"));
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("  - id: ") {
+                assert!(
+                    outcome.stdout.contains(&format!("step `{id}`")),
+                    "{playbook}: step `{id}` is shown"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_playbook_names_the_seed_where_it_differs() {
+    for playbook in PLAYBOOKS {
+        let text =
+            fs::read_to_string(common::root().join(format!("playbooks/{playbook}.yaml"))).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schema/playbook.schema.json\n"),
+            "{playbook}"
+        );
+        assert!(
+            text.contains("# Seed differs: "),
+            "{playbook} notes where it deliberately differs from the seed"
+        );
+        let sql: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .collect();
+        assert!(
+            !sql.contains("pg_stat_bgwriter") && !sql.contains("'waiting'"),
+            "{playbook} keeps none of the seed's broken SQL"
+        );
+    }
+}

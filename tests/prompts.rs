@@ -1,0 +1,719 @@
+//! The operator at a terminal: the approval prompt, `approval: confirm`, `--yes` at a
+//! terminal, `--step`, and Ctrl-C during a running query or at a prompt. Each test drives the
+//! real binary in a PTY (so both stdin and stderr are terminals) against real sessions.
+
+mod common;
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::db::{Database, Session, wait_for};
+use expectrl::process::unix::WaitStatus;
+use expectrl::{ControlCode, Expect};
+
+/// How long any one expectation (a prompt, the end of the run) may take.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+const UP: &str = "\x1b[A";
+const DOWN: &str = "\x1b[B";
+const ENTER: &str = "\r";
+
+/// Terminates the victim's session once approved; `candidates` guards it, `after` counts.
+/// `pg_stat_activity` is cluster-wide and tests run in parallel, so every query is scoped to
+/// the test's own database.
+const PROMPTS: &str = r#"version: 1
+name: prompts
+params:
+  app: { type: string, default: victim }
+steps:
+  - id: candidates
+    check: |
+      SELECT pid, backend_start FROM pg_stat_activity
+      WHERE application_name = {{ params.app }} AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+        AND datname = current_database()
+  - id: terminate
+    when: steps.candidates.row_count > 0
+    preview: |
+      SELECT pid, backend_start, application_name FROM pg_stat_activity
+      WHERE application_name = {{ params.app }} AND pid <> pg_backend_pid()
+        AND datname = current_database()
+    action: |
+      SELECT a.pid, pg_terminate_backend(a.pid) AS terminated
+      FROM pg_stat_activity AS a
+      JOIN unnest({{ preview.rows | map(attribute='pid') | list }}::int[],
+                  {{ preview.rows | map(attribute='backend_start') | list }}::timestamptz[]) AS p(pid, backend_start)
+        ON a.pid = p.pid AND a.backend_start = p.backend_start
+      WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+    approval: required
+  - id: after
+    check: |
+      SELECT count(*) AS left FROM pg_stat_activity
+      WHERE application_name = {{ params.app }} AND datname = current_database()
+"#;
+
+/// Three checks, for `--step`.
+const WALK: &str = r#"version: 1
+name: walk
+steps:
+  - id: one
+    title: First look
+    check: SELECT 1 AS n
+  - id: two
+    title: Second look
+    check: SELECT 2 AS n
+  - id: three
+    title: Third look
+    check: SELECT 3 AS n
+"#;
+
+/// A check that sleeps on the server until it is cancelled.
+const SLEEPY: &str = r#"version: 1
+name: sleepy
+steps:
+  - id: nap
+    check: SELECT pg_sleep(60) AS slept
+  - id: later
+    check: SELECT 1 AS one
+"#;
+
+fn confirm_playbook() -> String {
+    PROMPTS.replace("approval: required", "approval: confirm")
+}
+
+/// Ctrl-C as the terminal sends it.
+fn ctrl_c() -> &'static str {
+    std::str::from_utf8(ControlCode::EndOfText.as_ref()).unwrap()
+}
+
+/// The binary running in a PTY, in its own working directory, with everything it wrote to
+/// the terminal kept as a transcript (escape sequences and carriage returns stripped).
+struct Pty {
+    session: expectrl::session::OsSession,
+    dir: tempfile::TempDir,
+    raw: Vec<u8>,
+    /// How far into the (stripped) transcript expectations have matched.
+    cursor: usize,
+    eof: bool,
+}
+
+impl Pty {
+    /// Runs `runbook run <playbook> --database-url .. --report r.json --format json <extra>`.
+    fn run(db: &Database, playbook: &str, extra: &[&str]) -> Pty {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        fs::write(dir.path().join("playbook.yaml"), playbook).expect("write the playbook");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(["run", "playbook.yaml", "--database-url", &db.url()])
+            .args(["--report", "r.json", "--format", "json"])
+            .args(["--operator", "tester"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("TERM", "xterm");
+        let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
+        Pty {
+            session,
+            dir,
+            raw: Vec::new(),
+            cursor: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads whatever the child has written so far; false when nothing was there.
+    fn pump(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        let mut buf = [0u8; 4096];
+        match self.session.try_read(&mut buf) {
+            Ok(0) => {
+                self.eof = true;
+                false
+            }
+            Ok(n) => {
+                self.raw.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => false,
+            Err(error) if error.raw_os_error() == Some(libc::EIO) => {
+                self.eof = true;
+                false
+            }
+            Err(error) => panic!("reading the PTY failed: {error}"),
+        }
+    }
+
+    /// Everything shown so far, without escape sequences or carriage returns.
+    fn screen(&self) -> String {
+        strip(&String::from_utf8_lossy(&self.raw))
+    }
+
+    /// Waits until `text` appears after the previous match; panics with the screen if it
+    /// does not within `TIMEOUT`.
+    fn expect(&mut self, text: &str) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if let Some(at) = screen[self.cursor..].find(text) {
+                self.cursor += at + text.len();
+                return;
+            }
+            if self.eof || start.elapsed() > TIMEOUT {
+                panic!(
+                    "expected {text:?} on the terminal ({}); after the last match it shows:\n{}",
+                    if self.eof {
+                        "the program ended"
+                    } else {
+                        "timed out"
+                    },
+                    &screen[self.cursor..]
+                );
+            }
+            if !self.pump() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Sends keys as typed.
+    fn send(&mut self, keys: &str) {
+        self.session.send(keys).expect("write to the PTY");
+    }
+
+    /// Chooses the highlighted item after pressing `moves`, and waits for the prompt to
+    /// report `chosen` as the answer.
+    fn choose(&mut self, prompt: &str, moves: &[&str], chosen: &str) {
+        for key in moves {
+            self.send(key);
+        }
+        self.send(ENTER);
+        self.expect(&format!("{prompt}: {chosen}"));
+    }
+
+    /// Types a line at an `Input` prompt.
+    fn type_line(&mut self, text: &str) {
+        self.send(text);
+        self.send(ENTER);
+    }
+
+    /// Reads until the child closes the terminal, then returns its exit code.
+    fn finish(&mut self) -> i32 {
+        let start = Instant::now();
+        while !self.eof {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "the program did not end; the screen shows:\n{}",
+                &self.screen()[self.cursor..]
+            );
+            if !self.pump() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        loop {
+            match self.session.get_process().status() {
+                Ok(WaitStatus::Exited(_, code)) => return code,
+                Ok(WaitStatus::StillAlive) => {
+                    assert!(
+                        start.elapsed() < TIMEOUT,
+                        "the program closed its terminal but did not exit"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!(
+                    "the program did not exit normally: {other:?}; the screen shows:\n{}",
+                    self.screen()
+                ),
+            }
+        }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn report(&self) -> serde_json::Value {
+        read_json(&self.path("r.json"))
+    }
+
+    /// The journal's lines, each parsed.
+    fn journal(&self) -> Vec<serde_json::Value> {
+        let text = fs::read_to_string(self.path("r.journal.jsonl")).expect("the journal exists");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read the report {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+/// Drops CSI (`ESC [ ... final`), OSC (`ESC ] ... BEL`) and two-byte escape sequences, and
+/// carriage returns, leaving the text as a reader sees it line by line.
+fn strip(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    for c in chars.by_ref() {
+                        if c == '\x07' {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An idle session with the given application_name.
+fn named(db: &Database, app: &str) -> Session {
+    let mut session = db.session();
+    assert_eq!(
+        session.query(&format!("SET application_name = '{app}'; SELECT 'ready';")),
+        "ready"
+    );
+    session
+}
+
+fn alive(db: &Database, pid: i32) -> bool {
+    db.psql(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+    )) == "1"
+}
+
+fn gone(db: &Database, pid: i32) {
+    wait_for(
+        "the terminated session to end",
+        Duration::from_secs(10),
+        || !alive(db, pid),
+    );
+}
+
+/// A database with a victim and a bystander session, idle.
+fn scene() -> (Database, Session, Session) {
+    let db = Database::new();
+    let victim = named(&db, "victim");
+    let bystander = named(&db, "bystander");
+    wait_for(
+        "the sessions to show their application_name",
+        Duration::from_secs(10),
+        || {
+            db.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('victim', 'bystander') \
+                 AND datname = current_database()",
+            ) == "2"
+        },
+    );
+    (db, victim, bystander)
+}
+
+/// Waits for the approval prompt of `terminate` and checks what it shows: the rendered SQL
+/// with the victim's pid, and the one preview row.
+fn expect_action_shown(pty: &mut Pty, victim: &Session) {
+    pty.expect("== Action `terminate`: terminate");
+    pty.expect("SQL that will run:");
+    pty.expect("SELECT a.pid, pg_terminate_backend(a.pid) AS terminated");
+    pty.expect(&format!("JOIN unnest(ARRAY[{}]::int[],", victim.pid));
+    pty.expect("Preview: 1 row\n");
+    pty.expect("pid");
+    pty.expect("backend_start");
+    pty.expect("application_name");
+    pty.expect(&format!("{} ", victim.pid));
+    pty.expect("victim");
+}
+
+fn journal_of(pty: &Pty) -> serde_json::Value {
+    let journal = pty.journal();
+    assert_eq!(journal.len(), 1, "one decision, one line: {journal:?}");
+    journal.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_playbooks_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let confirm = confirm_playbook();
+    for (name, text) in [
+        ("prompts", PROMPTS),
+        ("confirm", confirm.as_str()),
+        ("walk", WALK),
+        ("sleepy", SLEEPY),
+    ] {
+        let path = dir.path().join(format!("{name}.yaml"));
+        fs::write(&path, text).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn approving_at_the_prompt_terminates_the_previewed_session() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("Run this action?");
+    pty.expect("  approve\n> skip this step\n  abort the run");
+    // Up from the default "skip this step" to "approve".
+    pty.send(UP);
+    pty.expect("> approve\n  skip this step\n  abort the run");
+    pty.choose("Run this action?", &[], "approve");
+    pty.expect("prompts: OK — 3 steps — report: r.json");
+    let code = pty.finish();
+    assert!(
+        !pty.screen().contains("bystander"),
+        "the bystander is never shown:\n{}",
+        pty.screen()
+    );
+    assert_eq!(code, 0, "{}", pty.screen());
+
+    gone(&db, victim.pid);
+    assert!(alive(&db, bystander.pid), "the bystander survives");
+
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 0);
+    let step = &report["steps"][1];
+    assert_eq!(step["id"], "terminate");
+    assert_eq!(step["status"], "OK");
+    assert_eq!(step["approval"]["decision"], "approved");
+    assert_eq!(step["approval"]["by"], "operator");
+    assert_eq!(step["approval"]["operator"], "tester");
+    assert_eq!(step["approval"]["preview_rows"], 1);
+    assert_eq!(
+        step["rows"],
+        serde_json::json!([[victim.pid.to_string(), "t"]]),
+        "the action signalled the victim only"
+    );
+
+    let entry = journal_of(&pty);
+    assert_eq!(entry["step"], "terminate");
+    assert_eq!(entry["decision"], "approved");
+    assert_eq!(entry["by"], "operator");
+    assert_eq!(entry["operator"], "tester");
+    assert_eq!(entry["preview_rows"], 1);
+    assert_eq!(
+        entry["sql"], step["sql"],
+        "the journal holds the SQL that ran"
+    );
+    assert!(
+        entry["sql"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ARRAY[{}]::int[]", victim.pid))
+    );
+}
+
+#[test]
+fn enter_on_the_default_skips_the_action() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    pty.choose("Run this action?", &[], "skip this step");
+    pty.expect("prompts: OK — 3 steps, 1 skipped — report: r.json");
+    let code = pty.finish();
+    assert_eq!(
+        code,
+        0,
+        "a skipped action is not a failure\n{}",
+        pty.screen()
+    );
+
+    assert!(alive(&db, victim.pid), "the victim survives");
+    assert!(alive(&db, bystander.pid), "the bystander survives");
+
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 0);
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "SKIPPED");
+    assert_eq!(step["message"], "skipped by the operator");
+    assert_eq!(step["approval"]["decision"], "skipped");
+    assert_eq!(step["approval"]["by"], "operator");
+    assert_eq!(report["steps"][2]["status"], "OK", "the run went on");
+    assert_eq!(
+        report["steps"][2]["rows"],
+        serde_json::json!([["1"]]),
+        "the victim is still there when `after` counts"
+    );
+    let entry = journal_of(&pty);
+    assert_eq!(entry["decision"], "skipped");
+}
+
+#[test]
+fn abort_at_the_prompt_stops_the_run_with_exit_4() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    pty.send(DOWN);
+    pty.expect("  approve\n  skip this step\n> abort the run");
+    pty.choose("Run this action?", &[], "abort the run");
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+
+    assert!(alive(&db, victim.pid), "the victim survives");
+    assert!(alive(&db, bystander.pid), "the bystander survives");
+
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "NOT_RUN");
+    assert_eq!(step["message"], "aborted by the operator");
+    assert_eq!(step["approval"]["decision"], "aborted");
+    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
+    assert_eq!(
+        report["steps"][2]["message"],
+        "the run stopped before this step"
+    );
+    let entry = journal_of(&pty);
+    assert_eq!(entry["decision"], "aborted");
+}
+
+#[test]
+fn confirm_asks_again_after_a_wrong_id_and_runs_on_the_right_one() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, &confirm_playbook(), &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("This action needs confirmation.");
+    let prompt = "Type `terminate` to run this action (empty to skip, `abort` to stop the run)";
+    pty.expect(prompt);
+    pty.type_line("wrong");
+    pty.expect("`wrong` is not `terminate`; nothing was run.");
+    assert!(
+        alive(&db, victim.pid),
+        "a wrong answer runs nothing (the victim is still there while the prompt waits)"
+    );
+    pty.expect(prompt);
+    pty.type_line("terminate");
+    pty.expect(&format!("{prompt}: terminate"));
+    let code = pty.finish();
+    assert_eq!(code, 0, "{}", pty.screen());
+
+    gone(&db, victim.pid);
+    assert!(alive(&db, bystander.pid), "the bystander survives");
+
+    let report = pty.report();
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "OK");
+    assert_eq!(step["approval"]["decision"], "approved");
+    let by = step["approval"]["by"].as_str().unwrap();
+    assert!(by.contains("typed"), "by: {by}");
+    let entry = journal_of(&pty);
+    assert_eq!(entry["decision"], "approved");
+    assert_eq!(entry["by"], by);
+}
+
+#[test]
+fn yes_at_a_terminal_still_asks_for_a_confirm_action() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, &confirm_playbook(), &["--yes"]);
+    expect_action_shown(&mut pty, &victim);
+    assert!(
+        alive(&db, victim.pid),
+        "`--yes` did not terminate anything before the prompt"
+    );
+    pty.expect("Type `terminate` to run this action");
+    pty.type_line("");
+    let code = pty.finish();
+    assert_eq!(code, 0, "an empty answer skips\n{}", pty.screen());
+
+    assert!(alive(&db, victim.pid), "the victim survives");
+    assert!(alive(&db, bystander.pid), "the bystander survives");
+    let report = pty.report();
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "SKIPPED");
+    assert_eq!(step["approval"]["decision"], "skipped");
+    assert_ne!(step["approval"]["by"], "--yes");
+    assert_eq!(journal_of(&pty)["decision"], "skipped");
+}
+
+#[test]
+fn step_asks_before_every_step_and_skips_or_aborts() {
+    let db = Database::new();
+
+    let mut pty = Pty::run(&db, WALK, &["--step"]);
+    pty.expect("Next: First look (check `one`)");
+    pty.expect("> continue\n  skip\n  abort");
+    pty.choose("Next: First look (check `one`)", &[], "continue");
+    pty.expect("Next: Second look (check `two`)");
+    pty.expect("> continue");
+    pty.send(DOWN);
+    pty.expect("  continue\n> skip\n  abort");
+    pty.choose("Next: Second look (check `two`)", &[], "skip");
+    pty.expect("Next: Third look (check `three`)");
+    pty.choose("Next: Third look (check `three`)", &[], "continue");
+    let code = pty.finish();
+    assert_eq!(code, 0, "{}", pty.screen());
+    let report = pty.report();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "OK");
+    assert_eq!(steps[1]["status"], "SKIPPED");
+    let message = steps[1]["message"].as_str().unwrap();
+    assert!(message.contains("`--step`"), "message: {message}");
+    assert_eq!(steps[2]["status"], "OK");
+    assert_eq!(steps[2]["rows"], serde_json::json!([["3"]]));
+    assert!(
+        !pty.path("r.journal.jsonl").exists(),
+        "no actions, no journal"
+    );
+
+    let mut pty = Pty::run(&db, WALK, &["--step"]);
+    pty.expect("Next: First look (check `one`)");
+    pty.choose("Next: First look (check `one`)", &[], "continue");
+    pty.expect("Next: Second look (check `two`)");
+    pty.expect("> continue");
+    pty.send(DOWN);
+    pty.expect("> skip");
+    pty.send(DOWN);
+    pty.expect("  continue\n  skip\n> abort");
+    pty.choose("Next: Second look (check `two`)", &[], "abort");
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(
+        !pty.screen().contains("Third look (check"),
+        "nothing is asked after an abort:\n{}",
+        pty.screen()
+    );
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "OK");
+    assert_eq!(steps[1]["status"], "NOT_RUN");
+    assert!(
+        steps[1]["message"].as_str().unwrap().contains("`--step`"),
+        "{}",
+        steps[1]["message"]
+    );
+    assert_eq!(steps[2]["status"], "NOT_RUN");
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_query_and_exits_4() {
+    let db = Database::new();
+    let mut pty = Pty::run(&db, SLEEPY, &[]);
+    let sleeping = || {
+        db.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:sleepy' \
+             AND state = 'active' AND query LIKE '%pg_sleep%' AND datname = current_database()",
+        )
+    };
+    wait_for("the check to sleep on the server", TIMEOUT, || {
+        pty.pump();
+        sleeping() == "1"
+    });
+    let interrupted = Instant::now();
+    pty.send(ctrl_c());
+    wait_for(
+        "the sleeping query to be cancelled",
+        Duration::from_secs(2),
+        || sleeping() == "0",
+    );
+    let cancelled_after = interrupted.elapsed();
+    pty.expect("interrupted: cancelling the running query");
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "the run ended {:?} after Ctrl-C (the query was cancelled after {cancelled_after:?})",
+        interrupted.elapsed()
+    );
+
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let step = &report["steps"][0];
+    assert_eq!(step["status"], "UNKNOWN");
+    let message = step["message"].as_str().unwrap();
+    assert!(message.contains("interrupted"), "message: {message}");
+    assert_eq!(
+        report["steps"][1]["status"], "NOT_RUN",
+        "nothing runs after"
+    );
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("Ctrl-C"), "notes: {notes}");
+}
+
+#[test]
+fn ctrl_c_at_the_approval_prompt_aborts_and_runs_nothing() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    pty.send(ctrl_c());
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(alive(&db, victim.pid), "the victim survives");
+    assert!(alive(&db, bystander.pid), "the bystander survives");
+
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "NOT_RUN");
+    assert_eq!(step["message"], "aborted by the operator");
+    assert_eq!(step["approval"]["decision"], "aborted");
+    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
+    assert_eq!(journal_of(&pty)["decision"], "aborted");
+}
+
+#[test]
+fn ctrl_c_at_a_later_step_prompt_aborts_with_a_report() {
+    let db = Database::new();
+    let mut pty = Pty::run(&db, WALK, &["--step"]);
+    pty.expect("Next: First look (check `one`)");
+    pty.choose("Next: First look (check `one`)", &[], "continue");
+    pty.expect("Next: Second look (check `two`)");
+    pty.expect("> continue\n  skip\n  abort");
+    pty.send(ctrl_c());
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "OK");
+    assert_eq!(steps[1]["status"], "NOT_RUN");
+    assert_eq!(steps[1]["message"], "aborted by the operator (`--step`)");
+    assert_eq!(steps[2]["status"], "NOT_RUN");
+}
+
+#[test]
+fn ctrl_c_at_the_first_step_prompt_aborts_with_a_report() {
+    let db = Database::new();
+    let mut pty = Pty::run(&db, WALK, &["--step"]);
+    pty.expect("Next: First look (check `one`)");
+    pty.expect("> continue\n  skip\n  abort");
+    pty.send(ctrl_c());
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(pty.path("r.json").exists(), "the report is written");
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "NOT_RUN");
+    assert_eq!(steps[0]["message"], "aborted by the operator (`--step`)");
+    assert_eq!(steps[1]["status"], "NOT_RUN");
+    assert_eq!(steps[2]["status"], "NOT_RUN");
+}
