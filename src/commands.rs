@@ -7,7 +7,7 @@ use crate::loader;
 use crate::playbook::Playbook;
 use crate::raw::RawPlaybook;
 use crate::show;
-use crate::source::{Origin, Source};
+use crate::source::{Origin, Source, SourceError};
 use crate::validate::validate as check;
 
 /// Reads and checks one playbook; diagnostics are rendered against its source.
@@ -45,17 +45,31 @@ impl Checked {
 }
 
 pub fn validate(arguments: &[String]) -> u8 {
+    // Each playbook is checked on its own thread; results are printed in the order given.
+    let results: Vec<Result<Checked, SourceError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = arguments
+            .iter()
+            .map(|argument| scope.spawn(move || Source::locate(argument).map(Checked::of)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut failed = 0;
-    for argument in arguments {
-        let source = match Source::locate(argument) {
-            Ok(source) => source,
+    for result in results {
+        let checked = match result {
+            Ok(checked) => checked,
             Err(error) => {
                 eprintln!("error: {error}");
                 failed += 1;
                 continue;
             }
         };
-        let checked = Checked::of(source);
         if !checked.diagnostics.is_empty() {
             eprintln!("{}", checked.render_diagnostics());
         }
