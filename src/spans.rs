@@ -145,6 +145,9 @@ impl Spans {
     }
 }
 
+/// Nesting depth below which positions are recorded (a playbook needs about six).
+const MAX_DEPTH: usize = 32;
+
 enum Frame {
     Mapping {
         path: Path,
@@ -217,7 +220,12 @@ impl Recorder {
     }
 
     /// Records a node; returns its path when it is a value (not a key, not under a complex key).
+    /// Nothing deeper than `MAX_DEPTH` is recorded: no playbook key lives there, and copying
+    /// ever longer paths would make hostile nesting cost quadratic time.
     fn node(&mut self, scalar: Option<String>, position: Position, block: bool) -> Option<Path> {
+        if self.stack.len() > MAX_DEPTH {
+            return None;
+        }
         let value = ValueSpan {
             start: position,
             block,

@@ -1,0 +1,356 @@
+//! Reliability: timeouts, locks, hostile variables and hostile server text.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Test;
+use common::cluster::Cluster;
+use common::db::{Database, wait_for};
+
+fn json_report(outcome: &common::Outcome, name: &str) -> serde_json::Value {
+    let text = fs::read_to_string(outcome.dir.join(name)).expect("the report is written");
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+#[test]
+fn a_step_hitting_statement_timeout_fails_with_57014() {
+    let db = Database::new();
+    let yaml = "version: 1\nname: slow\nsteps:\n  - id: sleepy\n    check: SELECT pg_sleep(5) AS s\n    timeout: 1s\n  - id: after\n    check: SELECT 1 AS one\n";
+    let start = Instant::now();
+    let outcome = Test::new()
+        .playbook("slow.yaml", yaml)
+        .args([
+            "run",
+            "slow.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(3);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "the timeout cut the sleep short: {:?}",
+        start.elapsed()
+    );
+    let report = json_report(&outcome, "r.json");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "UNKNOWN");
+    assert_eq!(steps[0]["error"]["sqlstate"], "57014", "{report}");
+    assert_eq!(steps[1]["status"], "OK", "the next step still runs");
+    assert_eq!(report["exit_code"], 3);
+}
+
+#[test]
+fn a_step_blocked_on_a_lock_hits_lock_timeout() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+    let mut holder = db.session();
+    holder.send("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;");
+    wait_for("the lock to be held", Duration::from_secs(10), || {
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_locks WHERE pid = {} AND mode = 'AccessExclusiveLock' AND granted",
+            holder.pid
+        )) != "0"
+    });
+    let yaml = "version: 1\nname: locked\nsteps:\n  - id: blocked\n    check: SELECT count(*) AS n FROM t\n    timeout: 3s\n  - id: after\n    check: SELECT 1 AS one\n";
+    let start = Instant::now();
+    let outcome = Test::new()
+        .playbook("locked.yaml", yaml)
+        .args([
+            "run",
+            "locked.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(3);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "failed quickly: {elapsed:?}"
+    );
+    let report = json_report(&outcome, "r.json");
+    let steps = report["steps"].as_array().unwrap();
+    let sqlstate = steps[0]["error"]["sqlstate"].as_str().unwrap_or_default();
+    assert!(
+        sqlstate == "55P03" || sqlstate == "57014",
+        "lock or statement timeout, got {report}"
+    );
+    assert_eq!(steps[1]["status"], "OK");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted"),
+        "0",
+        "the engine's waiting lock request is gone"
+    );
+    drop(holder);
+}
+
+#[test]
+fn hostile_vars_never_change_the_sql_structure() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (x text); INSERT INTO t VALUES ('row')");
+    let yaml = r#"version: 1
+name: hostile
+params:
+  v: { type: string, default: "" }
+steps:
+  - id: lookup
+    check: SELECT count(*) AS n FROM t WHERE x = {{ params.v }}
+    assess:
+      - ok: n == 0
+        message: "no row equals {{ params.v }}"
+      - warning: n != 0
+        message: "a row equals {{ params.v }}"
+"#;
+    let hostile = [
+        "'; DROP TABLE t; --",
+        "$$",
+        "\\'",
+        "\\",
+        "é日本",
+        "line1\nline2",
+        "') OR true OR ('",
+        "row' OR 'a'='a",
+    ];
+    for value in hostile {
+        let outcome = Test::new()
+            .playbook("hostile.yaml", yaml)
+            .args([
+                "run",
+                "hostile.yaml",
+                "--database-url",
+                &db.url(),
+                "--report",
+                "r.json",
+                "--format",
+                "json",
+            ])
+            .args(["--var".to_owned(), format!("v={value}")])
+            .run();
+        assert_eq!(
+            outcome.code, 0,
+            "value {value:?}\n--- stdout\n{}\n--- stderr\n{}",
+            outcome.stdout, outcome.stderr
+        );
+        let report = json_report(&outcome, "r.json");
+        let step = &report["steps"][0];
+        assert_eq!(step["row_count"], 1, "value {value:?}: {report}");
+        assert_eq!(step["rows"][0][0], "0", "value {value:?}: {report}");
+        assert_eq!(step["status"], "OK", "value {value:?}: {report}");
+        assert_eq!(db.psql("SELECT count(*) FROM t"), "1", "value {value:?}");
+    }
+}
+
+#[test]
+fn server_text_cannot_break_the_markdown_report() {
+    let db = Database::new();
+    let yaml = r#"version: 1
+name: hostile-text
+steps:
+  - id: nasty
+    check: |
+      SELECT 'a|b' AS pipe, E'line1\nline2' AS nl, '`tick`' AS tick,
+             chr(60) || 'script>alert(1)' || chr(60) || '/script>' AS html,
+             E'x\n# heading' AS h
+"#;
+    let outcome = Test::new()
+        .playbook("text.yaml", yaml)
+        .args([
+            "run",
+            "text.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.md",
+        ])
+        .run()
+        .code(0);
+    let report = fs::read_to_string(outcome.dir.join("r.md")).unwrap();
+    // The SQL builds the hostile strings on the server, so they appear only as server text.
+    assert!(!report.contains("<script>"), "{report}");
+    assert!(
+        !report.lines().any(|line| line.starts_with("# heading")),
+        "{report}"
+    );
+    let unescaped_pipes = |line: &str| {
+        let chars: Vec<char> = line.chars().collect();
+        (0..chars.len())
+            .filter(|&i| chars[i] == '|' && (i == 0 || chars[i - 1] != '\\'))
+            .count()
+    };
+    let header = report
+        .lines()
+        .find(|line| line.starts_with('|') && line.contains("pipe") && line.contains("html"))
+        .unwrap_or_else(|| panic!("a row table header in\n{report}"));
+    let columns = unescaped_pipes(header);
+    assert_eq!(columns, 6, "five columns: {header}");
+    let row = report
+        .lines()
+        .find(|line| line.starts_with('|') && line.contains("line1"))
+        .unwrap_or_else(|| panic!("the row in\n{report}"));
+    assert_eq!(unescaped_pipes(row), columns, "{row}\n{report}");
+    assert!(
+        row.contains("line2"),
+        "the line break stays in the cell: {row}"
+    );
+}
+
+/// libpq's variables that would otherwise leak into the runs from the environment.
+const CONNECTION_VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGDATABASE",
+    "PGSERVICE",
+    "PGSSLMODE",
+    "PGOPTIONS",
+    "PGCONNECT_TIMEOUT",
+];
+
+fn clean(mut test: Test) -> Test {
+    for name in CONNECTION_VARIABLES {
+        test = test.env_remove(name);
+    }
+    let home = test.dir().display().to_string();
+    test.env("HOME", &home).env("PGCONNECT_TIMEOUT", "2")
+}
+
+/// An idle session of `app` on the cluster: a psql process kept open on its stdin.
+struct AppSession {
+    child: Child,
+    pid: i32,
+}
+
+impl AppSession {
+    fn open(cluster: &Cluster, password: &str) -> AppSession {
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-U", "app"])
+            .args(["-p", &cluster.port().to_string(), "-d", "postgres"])
+            .env("PGPASSWORD", password)
+            .env_remove("PGPASSFILE")
+            .env_remove("PGSERVICE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        writeln!(stdin, "SELECT pg_backend_pid();").expect("psql is alive");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("psql answers");
+        let pid = line.trim().parse().expect("a pid from the app session");
+        // Keep stdin open so the session stays idle.
+        child.stdin = Some(stdin);
+        AppSession { child, pid }
+    }
+}
+
+impl Drop for AppSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn connection_exhaustion() {
+    let cluster = Cluster::builder().setting("max_connections", "10").start();
+    let app_password = "App-Pa55-for-the-test";
+    cluster.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD '{app_password}'"),
+    );
+    assert_eq!(
+        cluster.psql("postgres", "SHOW superuser_reserved_connections"),
+        "3"
+    );
+    let sessions: Vec<AppSession> = (0..7)
+        .map(|_| AppSession::open(&cluster, app_password))
+        .collect();
+
+    // As `app`, every ordinary slot is taken: the run cannot connect, says why, and reports.
+    let tiny = "version: 1\nname: tiny\nsteps:\n  - id: one\n    check: SELECT 1 AS one\n";
+    let start = Instant::now();
+    let refused = clean(Test::new().playbook("tiny.yaml", tiny))
+        .args([
+            "run",
+            "tiny.yaml",
+            "--report",
+            "report.md",
+            "--database-url",
+        ])
+        .args([cluster.url("app", app_password, "postgres")])
+        .run()
+        .code(3);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "PGCONNECT_TIMEOUT bounds the retries: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        refused.stderr.contains("superuser_reserved_connections"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains(app_password), "{}", refused.stderr);
+    let report = fs::read_to_string(refused.dir.join("report.md")).expect("a report");
+    assert!(report.starts_with("# tiny — UNKNOWN\n"), "{report}");
+    assert!(
+        report.contains("superuser_reserved_connections"),
+        "{report}"
+    );
+
+    // The superuser gets in through a reserved slot and sees the emergency.
+    std::thread::sleep(Duration::from_millis(1500));
+    let emergency = clean(Test::new())
+        .args(["run", "emergency", "--dry-run", "--var", "idle_after=1s"])
+        .args(["--report", "e.json", "--format", "json", "--database-url"])
+        .args([cluster.url("postgres", cluster.password(), "postgres")])
+        .run()
+        .code(2);
+    let report = json_report(&emergency, "e.json");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["id"], "critical_assessment", "{report}");
+    assert_eq!(steps[0]["status"], "CRITICAL", "{report}");
+    let terminate = steps
+        .iter()
+        .find(|step| step["id"] == "terminate_idle")
+        .expect("the terminate_idle step");
+    let mut listed: Vec<i32> = terminate["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("preview rows in {terminate}"))
+        .iter()
+        .map(|row| row[0].as_str().unwrap().parse().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut expected: Vec<i32> = sessions.iter().map(|session| session.pid).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "{terminate}");
+    assert_eq!(
+        cluster.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'"
+        ),
+        "7",
+        "a dry run terminates nothing"
+    );
+}
