@@ -354,3 +354,50 @@ fn connection_exhaustion() {
         "a dry run terminates nothing"
     );
 }
+
+#[test]
+fn hostile_row_values_carried_into_later_sql_stay_literals() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (x text); INSERT INTO t VALUES ('row')");
+    // The first step's rows come from the server; the second interpolates them into its SQL.
+    let yaml = r#"version: 1
+name: hostile-rows
+steps:
+  - id: source
+    check: |
+      SELECT v FROM (VALUES ($q$'; DROP TABLE t; --$q$), ($q$') OR true OR ('$q$), ($q$$$ $q$),
+                            (E'back\\slash'), ('é日本')) AS s(v)
+  - id: use
+    check: SELECT count(*) AS n FROM t WHERE x = ANY({{ steps.source.rows | map(attribute='v') | list }})
+  - id: first
+    check: SELECT {{ steps.source.v }}::text AS echoed
+"#;
+    let outcome = Test::new()
+        .playbook("rows.yaml", yaml)
+        .args([
+            "run",
+            "rows.yaml",
+            "--database-url",
+            &db.url(),
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ])
+        .run()
+        .code(0);
+    let report = json_report(&outcome, "r.json");
+    assert_eq!(
+        report["steps"][1]["rows"][0][0], "0",
+        "no row matched; the values stayed literals"
+    );
+    assert_eq!(
+        report["steps"][2]["rows"][0][0], "'; DROP TABLE t; --",
+        "the value came back unchanged"
+    );
+    assert_eq!(
+        db.psql("SELECT count(*) FROM t"),
+        "1",
+        "the table is intact"
+    );
+}
