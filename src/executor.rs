@@ -76,6 +76,8 @@ pub struct Ending {
     pub stopped: bool,
     /// An action was refused (not approved, `max_rows`, another responder): exit 4.
     pub refused: bool,
+    /// What the report must say about the run as a whole (e.g. a reconnection).
+    pub notes: Vec<String>,
     /// The connection was lost or a step aborted the run.
     pub error: Option<String>,
 }
@@ -93,6 +95,8 @@ pub struct Executor<'p> {
     journal: Option<Journal>,
     /// Whether this run holds the playbook's advisory lock.
     locked: bool,
+    /// The step whose connection was lost, while the loss is not yet explained.
+    lost: Option<String>,
 }
 
 /// A query's rows as the executor keeps them.
@@ -129,6 +133,7 @@ impl<'p> Executor<'p> {
             pending: None,
             journal,
             locked: false,
+            lost: None,
         }
     }
 
@@ -155,6 +160,9 @@ impl<'p> Executor<'p> {
             let started = Instant::now();
             if self.interrupted() {
                 ending.stopped = true;
+            }
+            if !session.is_alive() && !ending.stopped {
+                self.recover(session, &mut ending).await;
             }
             let mut record = if !session.is_alive() {
                 not_run(step, &title, "the connection to the server was lost")
@@ -194,8 +202,9 @@ impl<'p> Executor<'p> {
                 && !session.is_alive()
                 && ending.error.is_none()
                 && !ending.stopped
+                && self.lost.is_none()
             {
-                ending.error = Some(format!("step `{}`: {}", step.id, error.message));
+                self.lost = Some(format!("step `{}`: {}", step.id, error.message));
             }
             self.remember(step, &record);
             for listener in listeners.iter_mut() {
@@ -206,7 +215,52 @@ impl<'p> Executor<'p> {
             }
             records.push(record);
         }
+        if let Some(lost) = self.lost.take() {
+            ending.error = Some(lost);
+        }
         (records, ending)
+    }
+
+    /// After a lost connection: reconnect once, and go on only if the server restarted (its
+    /// start time changed). The same start time means this run's own session was terminated
+    /// from outside: the run stops there, as a DBA who killed it would expect. Actions are
+    /// never retried: the step that failed stays failed.
+    async fn recover(&mut self, session: &mut Session, ending: &mut Ending) {
+        let Some(lost) = self.lost.take() else {
+            return;
+        };
+        let before = self
+            .facts
+            .get("server_started")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let restarted = match session.reconnect().await {
+            Ok(()) => {
+                let mut started = None;
+                let limits = Limits {
+                    statement_timeout: StdDuration::from_secs(5),
+                    lock_timeout: StdDuration::from_secs(1),
+                };
+                let sql = "SELECT pg_postmaster_start_time()::text";
+                let query = session
+                    .run(sql, Wrap::ReadOnly, limits, |_, row, _| {
+                        started = row.into_iter().next().flatten();
+                        Ok(())
+                    })
+                    .await;
+                query.is_ok() && started.is_some() && started != before
+            }
+            Err(_) => false,
+        };
+        if restarted {
+            self.locked = false;
+            ending.notes.push(format!(
+                "the connection was lost ({lost}); the server had restarted, so the run reconnected once and went on"
+            ));
+        } else {
+            session.abandon();
+            ending.error = Some(lost);
+        }
     }
 
     fn interrupted(&self) -> bool {

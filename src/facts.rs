@@ -33,6 +33,10 @@ pub const FACTS: &[(&str, &str)] = &[
         "the engine's own backend pid (never signalled)",
     ),
     (
+        "server_started",
+        "when the server last started (`pg_postmaster_start_time()`)",
+    ),
+    (
         "can_read_all_stats",
         "whether the role sees other sessions' state and query (`pg_read_all_stats`)",
     ),

@@ -142,6 +142,7 @@ fn facts_sql(relations: &BTreeSet<&str>) -> String {
   'extensions', (SELECT coalesce(json_agg(extname ORDER BY extname), '[]') FROM pg_extension),
   'in_recovery', pg_is_in_recovery(),
   'backend_pid', pg_backend_pid(),
+  'server_started', pg_postmaster_start_time()::text,
   'can_read_all_stats', r.rolsuper OR pg_has_role('pg_read_all_stats', 'MEMBER'),
   'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'MEMBER'),
   'roles', (SELECT coalesce(json_agg(rolname ORDER BY rolname), '[]') FROM pg_roles

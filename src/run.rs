@@ -164,6 +164,7 @@ async fn run_playbook(
     } else {
         steps
     };
+    record.notes.extend(ending.notes.iter().cloned());
     record.error = ending.error.clone();
     record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (status, code) = verdict(&record.steps, &ending);

@@ -141,6 +141,7 @@ impl Endpoint {
                     return Ok(Session {
                         connection: Some(connection),
                         secrets: self.secrets.clone(),
+                        endpoint: self.clone(),
                     });
                 }
                 Ok(Err(error)) => error,
@@ -179,11 +180,24 @@ impl Endpoint {
 pub struct Session {
     connection: Option<PgConnection>,
     secrets: Vec<String>,
+    endpoint: Endpoint,
 }
 
 impl Session {
     pub fn is_alive(&self) -> bool {
         self.connection.is_some()
+    }
+
+    /// Opens a new connection in place of a lost one.
+    pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        let fresh = self.endpoint.connect().await?;
+        self.connection = fresh.connection;
+        Ok(())
+    }
+
+    /// Drops the connection: nothing more runs on it.
+    pub fn abandon(&mut self) {
+        self.connection = None;
     }
 
     /// Runs `sql` wrapped as asked, streaming each row to `on_row` (with `true` when the row

@@ -401,3 +401,45 @@ steps:
         "the table is intact"
     );
 }
+
+#[test]
+fn after_a_server_restart_checks_reconnect_once_and_go_on() {
+    let cluster = Cluster::start();
+    let url = cluster.url("postgres", cluster.password(), "postgres");
+    let yaml = "version: 1\nname: restarted\nsteps:\n  - id: sleep\n    check: SELECT pg_sleep(5) AS slept\n  - id: after\n    check: SELECT 1 AS one\n";
+    let test = clean(Test::new())
+        .playbook("restart.yaml", yaml)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .args([
+            "run",
+            "restart.yaml",
+            "--database-url",
+            &url,
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+        ]);
+    let runner = std::thread::spawn(move || test.run());
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:restarted' AND query LIKE '%pg_sleep%'";
+    wait_for("the step to start", Duration::from_secs(20), || {
+        cluster.psql("postgres", sleeping) == "1"
+    });
+    cluster.restart();
+    let outcome = runner.join().unwrap().code(3);
+    let report = json_report(&outcome, "r.json");
+    assert_eq!(
+        report["steps"][0]["status"], "UNKNOWN",
+        "the interrupted step is not retried"
+    );
+    assert_eq!(
+        report["steps"][1]["status"], "OK",
+        "the next check ran on a new connection"
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("the server had restarted, so the run reconnected once"),
+        "{notes}"
+    );
+    assert!(report["error"].is_null(), "{}", report["error"]);
+}

@@ -194,6 +194,31 @@ impl Cluster {
             .to_owned()
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`), on the same port; panics if it fails.
+    pub fn restart(&self) {
+        let data = self.dir().join("data");
+        let output = as_postgres(self.dir(), &self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir().join("server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1",
+                self.port,
+                self.dir().display()
+            ))
+            .args(["-m", "fast", "-w", "-t", "60", "restart"])
+            .output()
+            .expect("run pg_ctl through runuser");
+        assert!(
+            output.status.success(),
+            "pg_ctl restart failed:\n{}\n--- server log\n{}",
+            both(&output),
+            self.log()
+        );
+    }
+
     /// The server's log so far (for assertion messages).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir().join("server.log")).unwrap_or_default()
