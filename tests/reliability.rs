@@ -443,3 +443,39 @@ fn after_a_server_restart_checks_reconnect_once_and_go_on() {
     );
     assert!(report["error"].is_null(), "{}", report["error"]);
 }
+
+#[test]
+fn the_password_is_in_neither_the_report_nor_the_journal_of_an_approved_action() {
+    let cluster = Cluster::start();
+    let password = cluster.password();
+    let url = cluster.url("postgres", password, "postgres");
+    let yaml = "version: 1\nname: journaled\nsteps:\n  - id: act\n    action: SELECT 1 AS done\n";
+    let outcome = clean(Test::new())
+        .playbook("act.yaml", yaml)
+        .args([
+            "run",
+            "act.yaml",
+            "--yes",
+            "--database-url",
+            &url,
+            "--report",
+            "r.md",
+        ])
+        .run()
+        .code(0);
+    let journal = fs::read_to_string(outcome.dir.join("r.journal.jsonl")).unwrap();
+    let report = fs::read_to_string(outcome.dir.join("r.md")).unwrap();
+    assert!(journal.contains("\"decision\":\"approved\""), "{journal}");
+    assert!(
+        journal.contains(&format!("postgres@127.0.0.1:{}/postgres", cluster.port())),
+        "{journal}"
+    );
+    for (what, text) in [
+        ("journal", &journal),
+        ("report", &report),
+        ("stdout", &outcome.stdout),
+        ("stderr", &outcome.stderr),
+    ] {
+        assert!(!text.contains(password), "the password is in the {what}");
+    }
+}
