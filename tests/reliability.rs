@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::Test;
 use common::cluster::Cluster;
 use common::db::{Database, wait_for};
+use common::pty::{ENTER, Pty};
 
 fn json_report(outcome: &common::Outcome, name: &str) -> serde_json::Value {
     let text = fs::read_to_string(outcome.dir.join(name)).expect("the report is written");
@@ -353,6 +354,42 @@ fn connection_exhaustion() {
         "7",
         "a dry run terminates nothing"
     );
+
+    // Live, at a terminal: the responder types the step id, the idle sessions go, and the
+    // ordinary role can connect again.
+    let emergency = fs::read_to_string(common::root().join("playbooks/emergency.yaml")).unwrap();
+    let url = cluster.url("postgres", cluster.password(), "postgres");
+    let mut pty = Pty::run_url(&url, &emergency, &["--var", "idle_after=1s"], &[]);
+    pty.expect("Type `terminate_idle` to run this action");
+    pty.send("terminate_idle");
+    pty.send(ENTER);
+    let code = pty.finish();
+    assert!(
+        code != 3 && code != 4,
+        "the emergency run ended with {code}:\n{}",
+        pty.screen()
+    );
+    let report = pty.report();
+    let terminate = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["id"] == "terminate_idle")
+        .expect("the terminate_idle step")
+        .clone();
+    assert_eq!(terminate["approval"]["decision"], "approved", "{terminate}");
+    wait_for("the app sessions to go", Duration::from_secs(10), || {
+        cluster.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'",
+        ) == "0"
+    });
+    drop(sessions);
+    clean(Test::new().playbook("tiny.yaml", tiny))
+        .args(["run", "tiny.yaml", "--report", "again.md", "--database-url"])
+        .args([cluster.url("app", app_password, "postgres")])
+        .run()
+        .code(0);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod db;
+pub mod pty;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,214 @@
+//! The real binary in a pseudo-terminal, for tests of its prompts (expectrl).
+
+use std::fs;
+use std::io::ErrorKind;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use expectrl::Expect;
+use expectrl::process::unix::WaitStatus;
+
+use super::db::Database;
+
+/// How long any expectation waits.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+pub const UP: &str = "\x1b[A";
+pub const DOWN: &str = "\x1b[B";
+pub const ENTER: &str = "\r";
+
+/// The binary running in a PTY, in its own working directory, with everything it wrote to
+/// the terminal kept as a transcript (escape sequences and carriage returns stripped).
+pub struct Pty {
+    session: expectrl::session::OsSession,
+    dir: tempfile::TempDir,
+    raw: Vec<u8>,
+    /// How far into the (stripped) transcript expectations have matched.
+    cursor: usize,
+    eof: bool,
+}
+
+impl Pty {
+    /// Runs `runbook run <playbook> --database-url .. --report r.json --format json <extra>`.
+    pub fn run(db: &Database, playbook: &str, extra: &[&str]) -> Pty {
+        Pty::run_url(&db.url(), playbook, extra, &[])
+    }
+
+    /// The same against any server, with extra environment variables.
+    pub fn run_url(url: &str, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Pty {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        fs::write(dir.path().join("playbook.yaml"), playbook).expect("write the playbook");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(["run", "playbook.yaml", "--database-url", url])
+            .args(["--report", "r.json", "--format", "json"])
+            .args(["--operator", "tester"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("TERM", "xterm")
+            .envs(env.iter().copied());
+        let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
+        Pty {
+            session,
+            dir,
+            raw: Vec::new(),
+            cursor: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads whatever the child has written so far; false when nothing was there.
+    pub fn pump(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        let mut buf = [0u8; 4096];
+        match self.session.try_read(&mut buf) {
+            Ok(0) => {
+                self.eof = true;
+                false
+            }
+            Ok(n) => {
+                self.raw.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => false,
+            Err(error) if error.raw_os_error() == Some(libc::EIO) => {
+                self.eof = true;
+                false
+            }
+            Err(error) => panic!("reading the PTY failed: {error}"),
+        }
+    }
+
+    /// Everything shown so far, without escape sequences or carriage returns.
+    pub fn screen(&self) -> String {
+        strip(&String::from_utf8_lossy(&self.raw))
+    }
+
+    /// Waits until `text` appears after the previous match; panics with the screen if it
+    /// does not within `TIMEOUT`.
+    pub fn expect(&mut self, text: &str) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if let Some(at) = screen[self.cursor..].find(text) {
+                self.cursor += at + text.len();
+                return;
+            }
+            if self.eof || start.elapsed() > TIMEOUT {
+                panic!(
+                    "expected {text:?} on the terminal ({}); after the last match it shows:\n{}",
+                    if self.eof {
+                        "the program ended"
+                    } else {
+                        "timed out"
+                    },
+                    &screen[self.cursor..]
+                );
+            }
+            if !self.pump() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Sends keys as typed.
+    pub fn send(&mut self, keys: &str) {
+        self.session.send(keys).expect("write to the PTY");
+    }
+
+    /// Chooses the highlighted item after pressing `moves`, and waits for the prompt to
+    /// report `chosen` as the answer.
+    pub fn choose(&mut self, prompt: &str, moves: &[&str], chosen: &str) {
+        for key in moves {
+            self.send(key);
+        }
+        self.send(ENTER);
+        self.expect(&format!("{prompt}: {chosen}"));
+    }
+
+    /// Types a line at an `Input` prompt.
+    pub fn type_line(&mut self, text: &str) {
+        self.send(text);
+        self.send(ENTER);
+    }
+
+    /// Reads until the child closes the terminal, then returns its exit code.
+    pub fn finish(&mut self) -> i32 {
+        let start = Instant::now();
+        while !self.eof {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "the program did not end; the screen shows:\n{}",
+                &self.screen()[self.cursor..]
+            );
+            if !self.pump() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        loop {
+            match self.session.get_process().status() {
+                Ok(WaitStatus::Exited(_, code)) => return code,
+                Ok(WaitStatus::StillAlive) => {
+                    assert!(
+                        start.elapsed() < TIMEOUT,
+                        "the program closed its terminal but did not exit"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!(
+                    "the program did not exit normally: {other:?}; the screen shows:\n{}",
+                    self.screen()
+                ),
+            }
+        }
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn report(&self) -> serde_json::Value {
+        let text = fs::read_to_string(self.path("r.json")).expect("the report exists");
+        serde_json::from_str(&text).expect("the report is JSON")
+    }
+
+    /// The journal's lines, each parsed.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        let text = fs::read_to_string(self.path("r.journal.jsonl")).expect("the journal exists");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+}
+
+/// Drops CSI (`ESC [ ... final`), OSC (`ESC ] ... BEL`) and two-byte escape sequences, and
+/// carriage returns, leaving the text as a reader sees it line by line.
+fn strip(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    for c in chars.by_ref() {
+                        if c == '\x07' {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
