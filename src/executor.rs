@@ -1061,25 +1061,7 @@ fn merge(base: &Value, extra: &BTreeMap<String, Value>) -> Value {
 }
 
 fn blank(step: &Step, title: &str) -> StepRecord {
-    StepRecord {
-        id: step.id.clone(),
-        title: title.to_owned(),
-        kind: step.kind_name().to_owned(),
-        status: Status::Ok,
-        message: None,
-        duration_ms: 0,
-        guards: Vec::new(),
-        sql: None,
-        columns: Vec::new(),
-        rows: Vec::new(),
-        row_count: 0,
-        rows_truncated: false,
-        assessments: Vec::new(),
-        error: None,
-        manual: None,
-        recommendations: Vec::new(),
-        approval: None,
-    }
+    StepRecord::new(&step.id, title, step.kind_name(), Status::Ok)
 }
 
 fn not_run(step: &Step, title: &str, reason: &str) -> StepRecord {

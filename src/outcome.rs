@@ -145,6 +145,31 @@ pub struct ApprovalRecord {
     pub preview_rows: Option<u64>,
 }
 
+impl StepRecord {
+    /// A step with nothing recorded yet but its identity and status.
+    pub fn new(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
+        StepRecord {
+            id: id.to_owned(),
+            title: title.to_owned(),
+            kind: kind.to_owned(),
+            status,
+            message: None,
+            duration_ms: 0,
+            guards: Vec::new(),
+            sql: None,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            row_count: 0,
+            rows_truncated: false,
+            assessments: Vec::new(),
+            error: None,
+            manual: None,
+            recommendations: Vec::new(),
+            approval: None,
+        }
+    }
+}
+
 /// A guard decision: a requirement or a `when` expression, and whether it held.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct GuardRecord {

@@ -587,25 +587,7 @@ mod tests {
     use super::*;
 
     fn step(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
-        StepRecord {
-            id: id.to_owned(),
-            title: title.to_owned(),
-            kind: kind.to_owned(),
-            status,
-            message: None,
-            duration_ms: 0,
-            guards: Vec::new(),
-            sql: None,
-            columns: Vec::new(),
-            rows: Vec::new(),
-            row_count: 0,
-            rows_truncated: false,
-            assessments: Vec::new(),
-            error: None,
-            manual: None,
-            recommendations: Vec::new(),
-            approval: None,
-        }
+        StepRecord::new(id, title, kind, status)
     }
 
     fn assessment(severity: Status, condition: &str, held: bool) -> AssessmentRecord {

@@ -361,23 +361,13 @@ fn not_run(playbook: &Playbook, ending: &Ending) -> Vec<StepRecord> {
         .steps
         .iter()
         .map(|step| StepRecord {
-            id: step.id.clone(),
-            title: step.title.clone().unwrap_or_else(|| step.id.clone()),
-            kind: step.kind_name().to_owned(),
-            status: Status::NotRun,
             message: Some(reason.to_owned()),
-            duration_ms: 0,
-            guards: Vec::new(),
-            sql: None,
-            columns: Vec::new(),
-            rows: Vec::new(),
-            row_count: 0,
-            rows_truncated: false,
-            assessments: Vec::new(),
-            error: None,
-            manual: None,
-            recommendations: Vec::new(),
-            approval: None,
+            ..StepRecord::new(
+                &step.id,
+                step.title.as_deref().unwrap_or(&step.id),
+                step.kind_name(),
+                Status::NotRun,
+            )
         })
         .collect()
 }
