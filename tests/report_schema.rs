@@ -19,25 +19,7 @@ fn schema() -> Value {
 }
 
 fn step(id: &str, kind: &str, status: Status) -> StepRecord {
-    StepRecord {
-        id: id.to_owned(),
-        title: id.to_owned(),
-        kind: kind.to_owned(),
-        status,
-        message: None,
-        duration_ms: 0,
-        guards: Vec::new(),
-        sql: None,
-        columns: Vec::new(),
-        rows: Vec::new(),
-        row_count: 0,
-        rows_truncated: false,
-        assessments: Vec::new(),
-        error: None,
-        manual: None,
-        recommendations: Vec::new(),
-        approval: None,
-    }
+    StepRecord::new(id, id, kind, status)
 }
 
 fn record() -> RunRecord {
