@@ -62,10 +62,6 @@ fn wait_named(db: &Database, app: &str, count: usize) {
     );
 }
 
-fn report(outcome: &common::Outcome) -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap()
-}
-
 /// The playbook under a name of this test's own: the advisory lock is cluster-wide, keyed by
 /// the playbook name, and tests run in parallel.
 fn playbook(db: &Database) -> String {
@@ -100,7 +96,7 @@ fn yes_terminates_exactly_the_previewed_sessions() {
         gone(&db, victim.pid);
     }
     assert!(alive(&db, bystander.pid), "the bystander survives");
-    let report = report(&outcome);
+    let report = outcome.json("r.json");
     let step = &report["steps"][0];
     assert_eq!(step["status"], "OK");
     assert_eq!(step["row_count"], 2);
@@ -149,7 +145,7 @@ fn without_a_terminal_and_without_yes_nothing_is_terminated() {
     let outcome = run(&db, &[]).code(4);
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(&db, victim.pid));
-    let report = report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(report["steps"][0]["status"], "NOT_RUN");
     assert_eq!(
         report["steps"][0]["message"],
@@ -189,7 +185,7 @@ fn yes_never_approves_a_confirm_action() {
         .code(4);
     assert!(alive(&db, victim.pid));
     assert!(
-        report(&outcome)["steps"][0]["message"]
+        outcome.json("r.json")["steps"][0]["message"]
             .as_str()
             .unwrap()
             .contains("which `--yes` never gives")
@@ -204,7 +200,7 @@ fn dry_run_terminates_nothing_and_says_what_would_have_run() {
     let outcome = run(&db, &["--dry-run", "--yes"]).code(0);
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(&db, victim.pid));
-    let report = report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(report["mode"], "dry-run");
     let step = &report["steps"][0];
     assert_eq!(step["status"], "SKIPPED");
@@ -236,7 +232,7 @@ fn max_rows_refuses_a_larger_preview() {
         assert!(alive(&db, victim.pid));
     }
     assert_eq!(
-        report(&outcome)["steps"][0]["message"],
+        outcome.json("r.json")["steps"][0]["message"],
         "refused: the preview has 4 rows, more than `max_rows` allows (3)"
     );
 }
@@ -287,7 +283,7 @@ steps:
         "the new session behind the reused pid survives"
     );
     assert_eq!(
-        report(&outcome)["steps"][0]["row_count"],
+        outcome.json("r.json")["steps"][0]["row_count"],
         0,
         "nothing was signalled"
     );
@@ -308,7 +304,7 @@ fn a_second_responder_is_refused_by_the_advisory_lock() {
     assert_eq!(taken, "t");
     let outcome = run(&db, &["--yes"]).code(4);
     assert!(alive(&db, victim.pid));
-    let message = report(&outcome)["steps"][0]["message"]
+    let message = outcome.json("r.json")["steps"][0]["message"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -397,14 +393,14 @@ fn two_concurrent_runs_one_is_refused_by_the_advisory_lock() {
         .run()
         .code(4);
     assert_eq!(
-        report(&second)["steps"][0]["message"],
+        second.json("r.json")["steps"][0]["message"],
         format!(
             "refused: another run of playbook `{name}` is acting on this server: pid {holder} (application_name `runbook:{name}`) holds its advisory lock"
         )
     );
     let first = first.join().unwrap().code(0);
     assert_eq!(
-        report(&first)["steps"][0]["approval"]["decision"],
+        first.json("r.json")["steps"][0]["approval"]["decision"],
         "approved"
     );
 }

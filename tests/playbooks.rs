@@ -268,10 +268,6 @@ fn run_as(
     Test::new().args(args).run()
 }
 
-fn json_report(outcome: &Outcome) -> Value {
-    serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap()
-}
-
 fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["steps"]
         .as_array()
@@ -363,7 +359,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .code(1);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let overview = step(&report, "overview");
     assert_eq!(overview["status"], "WARNING");
     for (name, expected) in [
@@ -426,7 +422,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .code(2);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let overview = step(&report, "overview");
     assert_eq!(overview["status"], "WARNING");
     assert_eq!(
@@ -461,7 +457,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
         scene.freshen();
         run(&db, "connection-cleanup", &vars, &["--yes"]).code(1)
     };
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
 
     let stale = step(&report, "stale_sessions");
     assert_eq!(stale["status"], "WARNING");
@@ -580,7 +576,7 @@ fn cleanup_without_yes_and_without_a_terminal_terminates_nothing() {
         scene.freshen();
         run(&db, "connection-cleanup", &vars, &[]).code(4)
     };
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     for id in ["terminate_idle", "terminate_idle_in_transaction"] {
         let action = step(&report, id);
         assert_eq!(action["status"], "NOT_RUN", "{id}");
@@ -603,7 +599,7 @@ fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
     vars.push(Scene::protected_roles(&role));
     scene.freshen();
     let outcome = run(&db, "connection-cleanup", &vars, &["--dry-run", "--yes"]).code(1);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(report["mode"], "dry-run");
     let terminate_idle = step(&report, "terminate_idle");
     assert_eq!(terminate_idle["status"], "SKIPPED");
@@ -648,7 +644,7 @@ fn cleanup_without_signal_privileges_skips_the_terminations_and_says_why() {
         )
         .code(1)
     };
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     for id in ["terminate_idle", "terminate_idle_in_transaction"] {
         let action = step(&report, id);
         assert_eq!(action["status"], "SKIPPED", "{id}");
@@ -693,7 +689,7 @@ fn cleanup_as_a_non_superuser_with_pg_signal_backend_spares_superusers_sessions(
         )
         .code(1)
     };
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(
         pid_column(step(&report, "stale_sessions")),
         pids([&victim, &superuser]),
@@ -722,7 +718,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     vars.push(Scene::protected_roles(&role));
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &["--dry-run"]).code(0);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let assessment = step(&report, "critical_assessment");
     assert_eq!(assessment["status"], "OK");
     for (name, expected) in [
@@ -789,9 +785,9 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     let _turn = live();
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &[]).code(4);
-    let report_plain = json_report(&outcome);
+    let report_plain = outcome.json("r.json");
     let outcome = run(&db, "emergency", &vars, &["--yes"]).code(4);
-    let report_yes = json_report(&outcome);
+    let report_yes = outcome.json("r.json");
     for id in ["terminate_idle", "cancel_long_queries"] {
         let refused = step(&report_plain, id);
         assert_eq!(refused["status"], "NOT_RUN", "{id}");
@@ -826,7 +822,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     let db = Database::new();
     let scene = Scene::open(&db, &role, false);
     let outcome = run(&db, "pool-optimization", &[], &[]).code(1);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let patterns = step(&report, "connection_patterns");
     assert_eq!(patterns["status"], "OK");
     let opened: u32 = column(patterns, "connections_opened")
@@ -858,7 +854,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
         &["connections_per_client_max=8".to_owned()],
         &[],
     );
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(step(&report, "busy_clients")["row_count"], 0);
     assert_eq!(step(&report, "application_tuning")["status"], "SKIPPED");
     scene.assert_all_alive(&db);
@@ -879,7 +875,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         &[],
     )
     .code(2);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let exhaustion = step(&report, "pool_exhaustion");
     assert_eq!(exhaustion["status"], "CRITICAL");
     assert_eq!(cell(exhaustion, "client_connections"), "11");
@@ -916,7 +912,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
     );
 
     let outcome = run(&db, "troubleshooting", &[], &[]).code(0);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(step(&report, "pool_exhaustion")["status"], "OK");
     assert_eq!(step(&report, "connection_leaks")["row_count"], 0);
     scene.assert_all_alive(&db);
@@ -937,7 +933,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     std::thread::sleep(PAST_AGE);
 
     let outcome = run(&db, "tview-connections", &[], &[]).code(0);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(
         pid_column(step(&report, "tview_sessions")),
         pids([&worker, &refresher]),
@@ -983,7 +979,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         &[],
     )
     .code(1);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let pending = step(&report, "pending_refreshes");
     assert_eq!(pending["status"], "WARNING");
     assert_eq!(
@@ -1018,7 +1014,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     );
 
     let outcome = run(&db, "troubleshooting", &[], &[]).code(1);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     let contention = step(&report, "tview_contention");
     assert_eq!(cell(contention, "tview_connections"), "2");
     assert_eq!(cell(contention, "active"), "1");
@@ -1032,7 +1028,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     );
 
     let outcome = run(&db, "emergency", &[], &["--dry-run"]).code(1);
-    let report = json_report(&outcome);
+    let report = outcome.json("r.json");
     assert_eq!(
         step(&report, "pending_tview_refreshes")["message"],
         "150 TVIEW refreshes pending (more than 100)"
@@ -1067,7 +1063,7 @@ fn dry_run_of_every_playbook_terminates_nothing() {
             outcome.code,
             outcome.stderr
         );
-        let report = json_report(&outcome);
+        let report = outcome.json("r.json");
         assert_eq!(report["mode"], "dry-run");
         for step in report["steps"].as_array().unwrap() {
             if step["kind"] == "action" {

@@ -12,11 +12,6 @@ use common::cluster::Cluster;
 use common::db::{Database, wait_for};
 use common::pty::{ENTER, Pty};
 
-fn json_report(outcome: &common::Outcome, name: &str) -> serde_json::Value {
-    let text = fs::read_to_string(outcome.dir.join(name)).expect("the report is written");
-    serde_json::from_str(&text).expect("the report is JSON")
-}
-
 #[test]
 fn a_step_hitting_statement_timeout_fails_with_57014() {
     let db = Database::new();
@@ -41,7 +36,7 @@ fn a_step_hitting_statement_timeout_fails_with_57014() {
         "the timeout cut the sleep short: {:?}",
         start.elapsed()
     );
-    let report = json_report(&outcome, "r.json");
+    let report = outcome.json("r.json");
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "UNKNOWN");
     assert_eq!(steps[0]["error"]["sqlstate"], "57014", "{report}");
@@ -82,7 +77,7 @@ fn a_step_blocked_on_a_lock_hits_lock_timeout() {
         elapsed < Duration::from_secs(10),
         "failed quickly: {elapsed:?}"
     );
-    let report = json_report(&outcome, "r.json");
+    let report = outcome.json("r.json");
     let steps = report["steps"].as_array().unwrap();
     let sqlstate = steps[0]["error"]["sqlstate"].as_str().unwrap_or_default();
     assert!(
@@ -145,7 +140,7 @@ steps:
             "value {value:?}\n--- stdout\n{}\n--- stderr\n{}",
             outcome.stdout, outcome.stderr
         );
-        let report = json_report(&outcome, "r.json");
+        let report = outcome.json("r.json");
         let step = &report["steps"][0];
         assert_eq!(step["row_count"], 1, "value {value:?}: {report}");
         assert_eq!(step["rows"][0][0], "0", "value {value:?}: {report}");
@@ -328,7 +323,7 @@ fn connection_exhaustion() {
         .args([cluster.url("postgres", cluster.password(), "postgres")])
         .run()
         .code(2);
-    let report = json_report(&emergency, "e.json");
+    let report = emergency.json("e.json");
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["id"], "critical_assessment", "{report}");
     assert_eq!(steps[0]["status"], "CRITICAL", "{report}");
@@ -423,7 +418,7 @@ steps:
         ])
         .run()
         .code(0);
-    let report = json_report(&outcome, "r.json");
+    let report = outcome.json("r.json");
     assert_eq!(
         report["steps"][1]["rows"][0][0], "0",
         "no row matched; the values stayed literals"
@@ -464,7 +459,7 @@ fn after_a_server_restart_checks_reconnect_once_and_go_on() {
     });
     cluster.restart();
     let outcome = runner.join().unwrap().code(3);
-    let report = json_report(&outcome, "r.json");
+    let report = outcome.json("r.json");
     assert_eq!(
         report["steps"][0]["status"], "UNKNOWN",
         "the interrupted step is not retried"

@@ -94,8 +94,7 @@ fn a_failed_step_records_sqlstate_and_the_run_goes_on() {
         ])
         .run()
         .code(3);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "UNKNOWN");
     assert_eq!(steps[0]["error"]["sqlstate"], "22012");
@@ -126,8 +125,7 @@ fn on_error_abort_stops_the_run() {
         ])
         .run()
         .code(3);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     assert_eq!(report["steps"][1]["status"], "NOT_RUN");
 }
 
@@ -155,8 +153,7 @@ fn a_check_cannot_write_even_through_a_function() {
         ])
         .run()
         .code(3);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     assert_eq!(
         report["steps"][0]["error"]["sqlstate"], "25006",
         "read_only_sql_transaction"
@@ -223,8 +220,7 @@ steps:
         ])
         .run()
         .code(0);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "SKIPPED");
     assert_eq!(
@@ -259,8 +255,7 @@ steps:
         ])
         .run()
         .code(0);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     assert_eq!(report["steps"][0]["status"], "OK");
     assert_eq!(report["steps"][1]["message"], "not selected with `--only`");
 }
@@ -329,8 +324,7 @@ steps:
         ])
         .run()
         .code(1);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     let step = &report["steps"][0];
     assert_eq!(step["message"], "2 even rows above 6, first 8");
     assert_eq!(step["row_count"], 10);
@@ -369,8 +363,7 @@ fn a_lost_connection_fails_the_step_marks_the_rest_not_run_and_keeps_the_report(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'runbook:{name}'"
     ));
     let outcome = runner.join().unwrap().code(3);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     assert_eq!(report["steps"][0]["status"], "UNKNOWN");
     assert_eq!(
         report["steps"][0]["error"]["sqlstate"], "57P01",
@@ -561,8 +554,7 @@ fn the_json_report_of_a_real_run_conforms_to_its_schema() {
         ])
         .run()
         .code(1);
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(outcome.dir.join("r.json")).unwrap()).unwrap();
+    let report = outcome.json("r.json");
     let schema: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(common::root().join("schema/report.schema.json")).unwrap(),
     )

@@ -109,6 +109,15 @@ impl Outcome {
         self
     }
 
+    /// A JSON report the run wrote in its working directory (`--report NAME --format json`).
+    pub fn json(&self, name: &str) -> serde_json::Value {
+        let path = self.dir.join(name);
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read the report {}: {e}", path.display()));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the report {} is JSON: {e}", path.display()))
+    }
+
     pub fn stdout(self, expected: &str) -> Outcome {
         assert_eq!(self.stdout, expected);
         self
