@@ -1,33 +1,36 @@
 //! `runbook`: a declarative runbook engine for PostgreSQL operations.
 //!
-//! The data flows one way: command line → source → loader (YAML to raw types) → validate
-//! (checked `Playbook`) → the commands.
+//! The data flows one way, and the modules are named after its stages:
+//!
+//! `cli` → `config` (the command line, decided once) → `source`/`loader` (YAML to raw types)
+//! → `validate` (the checked `playbook`) → `engine` (steps against a `target`, asking the
+//! `approval` seam) → `events` → `outputs` (the run record, reports, journal, progress).
 
-pub mod approval;
-pub mod cli;
+mod approval;
+mod cli;
+mod clock;
 mod commands;
+mod config;
 pub mod diagnostic;
 pub mod duration;
-pub mod executor;
+mod engine;
+mod events;
+mod exit;
 pub mod facts;
-pub mod gather;
-pub mod journal;
+mod interrupt;
 pub mod loader;
 pub mod markdown;
-pub mod outcome;
+pub mod outputs;
 pub mod param;
 pub mod playbook;
-pub mod progress;
 pub mod raw;
-pub mod report;
-pub mod rows;
 mod run;
 pub mod show;
 pub mod source;
 pub mod spans;
 pub mod sql_literal;
 pub mod sql_safety;
-pub mod target;
+mod target;
 pub mod template;
 pub mod validate;
 
@@ -38,12 +41,6 @@ use clap::error::ErrorKind;
 
 use cli::{Cli, Command};
 
-/// Exit code for command-line usage errors (sysexits' EX_USAGE).
-pub const EXIT_USAGE: u8 = 64;
-
-/// Exit code when a run could not finish as asked (monitoring plugins' UNKNOWN).
-pub const EXIT_UNKNOWN: u8 = 3;
-
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -52,7 +49,7 @@ pub fn main() -> ExitCode {
             let _ = error.print();
             return match error.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                _ => ExitCode::from(EXIT_USAGE),
+                _ => ExitCode::from(exit::USAGE),
             };
         }
     };

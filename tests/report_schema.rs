@@ -5,17 +5,17 @@
 
 use std::path::Path;
 
-use runbook::outcome::{
+use runbook::outputs::record::{
     ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
     Status, StepRecord,
 };
-use runbook::report;
+use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
 
 const SCHEMA: &str = "schema/report.schema.json";
 
 fn schema() -> Value {
-    serde_json::from_str(&report::schema_json()).unwrap()
+    serde_json::from_str(&schema_json()).unwrap()
 }
 
 fn step(id: &str, kind: &str, status: Status) -> StepRecord {
@@ -96,7 +96,7 @@ fn record() -> RunRecord {
 #[test]
 fn committed_report_schema_matches_the_library() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA);
-    let generated = report::schema_json();
+    let generated = schema_json();
     if std::env::var_os("RUNBOOK_UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
@@ -110,7 +110,7 @@ fn committed_report_schema_matches_the_library() {
 #[test]
 fn json_reports_conform_to_the_schema() {
     let validator = jsonschema::validator_for(&schema()).unwrap();
-    let report: Value = serde_json::from_str(&report::json(&record())).unwrap();
+    let report: Value = serde_json::from_str(&Json.render(&record())).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(&report)
         .map(|error| format!("{} at {}", error, error.instance_path()))
@@ -124,7 +124,7 @@ type Breakage = fn(&mut Value);
 #[test]
 fn the_schema_rejects_broken_reports() {
     let validator = jsonschema::validator_for(&schema()).unwrap();
-    let report: Value = serde_json::from_str(&report::json(&record())).unwrap();
+    let report: Value = serde_json::from_str(&Json.render(&record())).unwrap();
     let breakages: [(&str, Breakage); 4] = [
         ("an unknown status", |r| r["status"] = json!("MAYBE")),
         ("an unknown step status", |r| {

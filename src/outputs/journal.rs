@@ -4,12 +4,16 @@
 //! an approval still leaves the decision on disk. The file is created readable by its owner
 //! only: it holds the SQL that ran, with other users' data in it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use thiserror::Error;
+
+use super::file::private;
+use crate::approval::Decision;
+use crate::events::{Event, Listener, Veto};
 
 /// One decision, as it is journaled.
 #[derive(Debug, Clone, Serialize)]
@@ -41,13 +45,16 @@ pub struct JournalError {
 
 pub struct Journal {
     file: File,
-    pub path: PathBuf,
+    path: PathBuf,
+    playbook: String,
+    /// The target, once the engine reached it.
+    target: String,
 }
 
 impl Journal {
     /// Opens (creating, 0600) the journal for appending; fails early so that no action runs
     /// without its audit trail.
-    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+    pub fn open(path: &Path, playbook: &str) -> Result<Journal, JournalError> {
         let error = |source| JournalError {
             path: path.display().to_string(),
             source,
@@ -55,22 +62,21 @@ impl Journal {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(error)?;
         }
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(path).map_err(error)?;
+        let file = private()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(error)?;
         Ok(Journal {
             file,
             path: path.to_owned(),
+            playbook: playbook.to_owned(),
+            target: String::new(),
         })
     }
 
     /// Appends one decision and waits until it is on disk.
-    pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+    fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
         let error = |source| JournalError {
             path: self.path.display().to_string(),
             source,
@@ -82,9 +88,39 @@ impl Journal {
     }
 }
 
-/// The journal beside a report: `x.md` → `x.journal.jsonl`.
-pub fn beside(report: &Path) -> PathBuf {
-    report.with_extension("journal.jsonl")
+impl Listener for Journal {
+    /// A decision is on disk when this returns; if it cannot be, the action must not run. A
+    /// dry run's answer is no decision and is not journaled.
+    fn on(&mut self, event: &Event) -> Result<(), Veto> {
+        match event {
+            Event::Target { name } => self.target = (*name).to_owned(),
+            Event::Decided {
+                step,
+                decision,
+                sql,
+                approval,
+            } if !matches!(decision, Decision::DryRun) => {
+                let entry = Entry {
+                    at: approval.at.clone(),
+                    playbook: self.playbook.clone(),
+                    step: step.id.clone(),
+                    decision: approval.decision.clone(),
+                    by: approval.by.clone(),
+                    operator: approval.operator.clone(),
+                    role: approval.role.clone(),
+                    target: self.target.clone(),
+                    sql: (*sql).to_owned(),
+                    preview_rows: approval.preview_rows,
+                    reason: approval.reason.clone(),
+                };
+                self.append(&entry).map_err(|error| Veto {
+                    reason: error.to_string(),
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +144,7 @@ mod tests {
             preview_rows: Some(2),
             reason: None,
         };
-        let mut journal = Journal::open(&path).unwrap();
+        let mut journal = Journal::open(&path, "cleanup").unwrap();
         journal.append(&entry).unwrap();
         journal.append(&entry).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -124,9 +160,5 @@ mod tests {
                 0o600
             );
         }
-        assert_eq!(
-            beside(Path::new("r/x.md")),
-            PathBuf::from("r/x.journal.jsonl")
-        );
     }
 }

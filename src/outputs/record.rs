@@ -1,4 +1,5 @@
-//! What happened in a run: the record the executor's events build, and that the report renders.
+//! What happened in a run: the record the engine's events build (see `recorder`), and that
+//! every report renders.
 //!
 //! These types are the JSON report (`--format json`) as they are, and the source of
 //! `schema/report.schema.json`, so a machine reading the report and a human reading the

@@ -1,13 +1,13 @@
 //! The progress display: a spinner per step with its elapsed time, on a terminal only.
 //!
-//! It is a listener like the report: it shows what the executor says, nothing more. When
+//! It is a listener like the run record: it shows what the executor says, nothing more. When
 //! stderr is not a terminal (cron, CI, pipes) or with `--quiet` it draws nothing at all.
 
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::executor::{Event, Listener};
+use crate::events::{Event, Listener, Veto};
 
 pub struct Progress {
     enabled: bool,
@@ -18,17 +18,12 @@ impl Progress {
     pub fn new(enabled: bool) -> Progress {
         Progress { enabled, bar: None }
     }
-
-    /// The current spinner, so a prompt can suspend it.
-    pub fn bar(&self) -> Option<&ProgressBar> {
-        self.bar.as_ref()
-    }
 }
 
 impl Listener for Progress {
-    fn on(&mut self, event: &Event) {
+    fn on(&mut self, event: &Event) -> Result<(), Veto> {
         if !self.enabled {
-            return;
+            return Ok(());
         }
         match event {
             Event::StepStarted {
@@ -61,6 +56,8 @@ impl Listener for Progress {
                     ));
                 }
             }
+            _ => {}
         }
+        Ok(())
     }
 }

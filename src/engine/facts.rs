@@ -1,20 +1,21 @@
 //! Gathering the facts of a run in one round trip.
 //!
-//! One statement reads every fact `facts.rs` names, plus what the playbook's `requires` guards
-//! need (which relations exist, which roles the connected role belongs to), so guards are
-//! decided without further queries.
+//! One statement reads every fact `crate::facts` names, plus what the playbook's `requires`
+//! guards need (which relations exist, which roles the connected role belongs to), so guards
+//! are decided without further queries.
 
 use std::collections::BTreeSet;
-use std::time::Duration as StdDuration;
 
 use serde_json::{Map, Value as Json};
 
-use crate::playbook::Playbook;
+use super::{Engine, RunError};
+use crate::events::Event;
+use crate::playbook::{Playbook, StepKind};
 use crate::sql_literal;
-use crate::target::{Limits, QueryError, Session, Wrap};
+use crate::target::{Limits, QueryError, Target, Wrap};
 
 /// The facts of a run, as JSON (templates see them as `facts.*`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Facts {
     pub json: Map<String, Json>,
     /// Which of the relations named in `requires` exist.
@@ -64,8 +65,53 @@ impl Facts {
     }
 }
 
+impl Engine<'_> {
+    /// Reads the server's facts and puts them in scope; returns the engine's own backend pid
+    /// (so a Ctrl-C can cancel its query). The run cannot go on without them.
+    pub async fn gather(&mut self, target: &mut impl Target) -> Result<i64, RunError> {
+        let facts = read(target, self.playbook)
+            .await
+            .map_err(|error| RunError::Facts {
+                message: error.to_string(),
+            })?;
+        self.scope
+            .set_facts(minijinja::Value::from(minijinja::value::Serde(&facts.json)));
+        let notes = privilege_notes(self.playbook, &facts);
+        self.emit(&Event::FactsGathered {
+            facts: &facts,
+            notes: &notes,
+        });
+        self.facts = facts;
+        Ok(self.facts.int("backend_pid"))
+    }
+}
+
+/// Notes for the report when the role cannot see what the checks count.
+fn privilege_notes(playbook: &Playbook, facts: &Facts) -> Vec<String> {
+    if facts.flag("can_read_all_stats") {
+        return Vec::new();
+    }
+    let readers: Vec<String> = playbook
+        .steps
+        .iter()
+        .filter(|step| match &step.kind {
+            StepKind::Check { sql } => sql.contains("pg_stat_activity"),
+            _ => false,
+        })
+        .map(|step| format!("`{}`", step.id))
+        .collect();
+    if readers.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "the role `{}` is not a member of `pg_read_all_stats`: other roles' sessions show no state or query, so the counts of {} come out low",
+        facts.text("current_user"),
+        readers.join(", ")
+    )]
+}
+
 /// Reads the facts; `Err` when the statement fails (the run cannot go on without them).
-pub async fn gather(session: &mut Session, playbook: &Playbook) -> Result<Facts, QueryError> {
+async fn read(target: &mut impl Target, playbook: &Playbook) -> Result<Facts, QueryError> {
     let relations: BTreeSet<&str> = playbook
         .steps
         .iter()
@@ -73,12 +119,8 @@ pub async fn gather(session: &mut Session, playbook: &Playbook) -> Result<Facts,
         .collect();
     let sql = facts_sql(&relations);
     let mut text = None;
-    let limits = Limits {
-        statement_timeout: StdDuration::from_secs(10),
-        lock_timeout: StdDuration::from_secs(5),
-    };
-    session
-        .run(&sql, Wrap::ReadOnly, limits, |_, row, _| {
+    target
+        .run(&sql, Wrap::ReadOnly, Limits::short(10, 5), |_, row, _| {
             text = row.into_iter().next().flatten();
             Ok(())
         })
@@ -88,14 +130,9 @@ pub async fn gather(session: &mut Session, playbook: &Playbook) -> Result<Facts,
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or(Json::Null);
     let Json::Object(mut json) = parsed else {
-        return Err(QueryError {
-            message: "the facts query returned no row (is the connected role in `pg_roles`?)"
-                .to_owned(),
-            sqlstate: None,
-            detail: None,
-            hint: None,
-            connection_lost: false,
-        });
+        return Err(QueryError::plain(
+            "the facts query returned no row (is the connected role in `pg_roles`?)".to_owned(),
+        ));
     };
     let relations = match json.remove("relations") {
         Some(Json::Object(map)) => map,

@@ -1,5 +1,4 @@
-//! The database a run acts on: one connection, opened like `psql` opens it, and the one way
-//! SQL is sent through it.
+//! The real target: one sqlx connection, opened like `psql` opens it.
 //!
 //! Everything goes through the simple query protocol (`raw_sql`): values arrive as text, so
 //! every PostgreSQL type is shown exactly as psql shows it, and a check costs one round trip —
@@ -15,12 +14,13 @@ use std::time::{Duration as StdDuration, Instant};
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgRow};
 use sqlx::{
-    AssertSqlSafe, Column, ConnectOptions, Connection, Either, PgConnection, Row, TypeInfo,
+    AssertSqlSafe, Column, ConnectOptions, Connection, Either, PgConnection, Row as _, TypeInfo,
     ValueRef,
 };
-use thiserror::Error;
 
-use crate::rows::{ColumnKind, Columns};
+use super::redact::{query_password, redact, url_password};
+use super::rows::{ColumnKind, Columns};
+use super::{ConnectError, Limits, QueryError, Row, Summary, Target, Wrap};
 
 /// Default bound on connecting, retries included (`PGCONNECT_TIMEOUT` overrides it).
 const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -34,51 +34,6 @@ pub struct Endpoint {
     /// Secrets to scrub from any text that leaves this module.
     secrets: Vec<String>,
     connect_timeout: StdDuration,
-}
-
-/// A failed connection attempt, with a message that names the target but not the password.
-#[derive(Debug, Error)]
-#[error("cannot connect to `{target}`: {reason}")]
-pub struct ConnectError {
-    pub target: String,
-    pub reason: String,
-}
-
-/// An SQL error, with PostgreSQL's fields where the server sent them.
-#[derive(Debug, Clone, Error)]
-#[error("{message}")]
-pub struct QueryError {
-    pub message: String,
-    pub sqlstate: Option<String>,
-    pub detail: Option<String>,
-    pub hint: Option<String>,
-    /// The connection is gone (or in an unknown state): nothing more can run on it.
-    pub connection_lost: bool,
-}
-
-/// How a statement is wrapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wrap {
-    /// In a READ ONLY transaction that is rolled back: checks and previews.
-    ReadOnly,
-    /// In a transaction committed on success: actions.
-    Transaction,
-    /// Alone, outside a transaction block (`transaction: false`).
-    Autocommit,
-}
-
-/// Limits a statement runs under.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub statement_timeout: StdDuration,
-    pub lock_timeout: StdDuration,
-}
-
-/// The result of a statement, after its rows were streamed.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub columns: Columns,
-    pub row_count: u64,
 }
 
 impl Endpoint {
@@ -140,7 +95,6 @@ impl Endpoint {
                 Ok(Ok(connection)) => {
                     return Ok(Session {
                         connection: Some(connection),
-                        secrets: self.secrets.clone(),
                         endpoint: self.clone(),
                     });
                 }
@@ -168,6 +122,23 @@ impl Endpoint {
         }
     }
 
+    /// Cancels the query running in backend `pid` from a short side connection (sqlx cannot
+    /// send a cancel request); best effort.
+    pub async fn cancel_backend(&self, pid: i64) {
+        if let Ok(mut side) = self.connect().await {
+            let sql = format!("SELECT pg_cancel_backend({pid})");
+            let _ = side
+                .run(
+                    &sql,
+                    Wrap::Autocommit,
+                    Limits::short(5, 1),
+                    |_, _, _| Ok(()),
+                )
+                .await;
+            side.close().await;
+        }
+    }
+
     fn connect_error(&self, reason: String) -> ConnectError {
         ConnectError {
             target: self.display.clone(),
@@ -179,39 +150,22 @@ impl Endpoint {
 /// One server connection for the whole run.
 pub struct Session {
     connection: Option<PgConnection>,
-    secrets: Vec<String>,
     endpoint: Endpoint,
 }
 
-impl Session {
-    pub fn is_alive(&self) -> bool {
+impl Target for Session {
+    fn is_alive(&self) -> bool {
         self.connection.is_some()
     }
 
-    /// Opens a new connection in place of a lost one.
-    pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
-        let fresh = self.endpoint.connect().await?;
-        self.connection = fresh.connection;
-        Ok(())
-    }
-
-    /// Drops the connection: nothing more runs on it.
-    pub fn abandon(&mut self) {
-        self.connection = None;
-    }
-
-    /// Runs `sql` wrapped as asked, streaming each row to `on_row` (with `true` when the row
-    /// starts a new result set: only the last set is the step's result). `on_row` may fail the
-    /// statement by returning an error message.
-    pub async fn run(
+    async fn run(
         &mut self,
         sql: &str,
         wrap: Wrap,
         limits: Limits,
-        mut on_row: impl FnMut(&Columns, Vec<Option<String>>, bool) -> Result<(), String>,
+        on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
     ) -> Result<Summary, QueryError> {
         let script = script(sql, wrap, limits);
-        let secrets = self.secrets.clone();
         let Some(connection) = self.connection.as_mut() else {
             return Err(QueryError::lost(
                 "the connection to the server was lost earlier in the run",
@@ -220,36 +174,8 @@ impl Session {
         // The server enforces statement_timeout; this only guards against a server that no
         // longer answers at all.
         let client_timeout = limits.statement_timeout + StdDuration::from_secs(10);
-        let outcome = tokio::time::timeout(client_timeout, async {
-            let mut summary = Summary::default();
-            let mut stream = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(&mut *connection);
-            let mut set_complete = false;
-            let mut callback_error = None;
-            while let Some(item) = stream.try_next().await? {
-                match item {
-                    Either::Left(_) => set_complete = summary.row_count > 0 || set_complete,
-                    Either::Right(row) => {
-                        let new_set = set_complete || summary.columns.is_empty();
-                        if new_set {
-                            // A new result set: only the last one is the step's result.
-                            summary = Summary {
-                                columns: columns_of(&row),
-                                row_count: 0,
-                            };
-                            set_complete = false;
-                        }
-                        summary.row_count += 1;
-                        if callback_error.is_none()
-                            && let Err(message) = on_row(&summary.columns, texts_of(&row), new_set)
-                        {
-                            callback_error = Some(message);
-                        }
-                    }
-                }
-            }
-            Ok::<_, sqlx::Error>((summary, callback_error))
-        })
-        .await;
+        let outcome =
+            tokio::time::timeout(client_timeout, stream(connection, script, on_row)).await;
         match outcome {
             Ok(Ok((summary, None))) => Ok(summary),
             Ok(Ok((_, Some(message)))) => {
@@ -257,7 +183,7 @@ impl Session {
                 Err(QueryError::plain(message))
             }
             Ok(Err(error)) => {
-                let error = query_error(&error, &secrets);
+                let error = query_error(&error, &self.endpoint.secrets);
                 if error.connection_lost {
                     self.connection = None;
                 } else {
@@ -276,6 +202,18 @@ impl Session {
         }
     }
 
+    async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        let fresh = self.endpoint.connect().await?;
+        self.connection = fresh.connection;
+        Ok(())
+    }
+
+    fn abandon(&mut self) {
+        self.connection = None;
+    }
+}
+
+impl Session {
     /// Leaves an aborted transaction so the next step starts clean.
     async fn rollback(&mut self, wrap: Wrap) {
         if wrap == Wrap::Autocommit {
@@ -299,23 +237,40 @@ impl Session {
     }
 }
 
-impl QueryError {
-    fn plain(message: String) -> QueryError {
-        QueryError {
-            message,
-            sqlstate: None,
-            detail: None,
-            hint: None,
-            connection_lost: false,
+/// Sends the script and streams its rows; the callback's first error is returned beside the
+/// summary (the statement still runs to its end, so the connection stays usable).
+async fn stream(
+    connection: &mut PgConnection,
+    script: String,
+    mut on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
+) -> Result<(Summary, Option<String>), sqlx::Error> {
+    let mut summary = Summary::default();
+    let mut stream = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(&mut *connection);
+    let mut set_complete = false;
+    let mut callback_error = None;
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            Either::Left(_) => set_complete = summary.row_count > 0 || set_complete,
+            Either::Right(row) => {
+                let new_set = set_complete || summary.columns.is_empty();
+                if new_set {
+                    // A new result set: only the last one is the step's result.
+                    summary = Summary {
+                        columns: columns_of(&row),
+                        row_count: 0,
+                    };
+                    set_complete = false;
+                }
+                summary.row_count += 1;
+                if callback_error.is_none()
+                    && let Err(message) = on_row(&summary.columns, texts_of(&row), new_set)
+                {
+                    callback_error = Some(message);
+                }
+            }
         }
     }
-
-    fn lost(message: &str) -> QueryError {
-        QueryError {
-            connection_lost: true,
-            ..QueryError::plain(message.to_owned())
-        }
-    }
+    Ok((summary, callback_error))
 }
 
 /// The single message sent for a statement: its wrapping and limits around it. The SQL sits on
@@ -351,7 +306,7 @@ fn columns_of(row: &PgRow) -> Columns {
     )
 }
 
-fn texts_of(row: &PgRow) -> Vec<Option<String>> {
+fn texts_of(row: &PgRow) -> Row {
     (0..row.len())
         .map(|i| {
             let value = row.try_get_raw(i).ok()?;
@@ -431,85 +386,9 @@ fn describe(options: &PgConnectOptions) -> String {
     format!("{}@{place}/{database}", options.get_username())
 }
 
-/// The password of a `postgres://user:password@host/db` URL, percent-decoded forms too.
-fn url_password(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let password = userinfo.split_once(':')?.1;
-    (!password.is_empty()).then(|| password.to_owned())
-}
-
-/// The value of a `password=` query parameter, which libpq and sqlx accept too.
-fn query_password(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("password="))
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-}
-
-/// A URL with its password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    match url_password(url) {
-        Some(password) => url.replacen(&format!(":{password}@"), ":***@", 1),
-        None => url.to_owned(),
-    }
-}
-
-/// `text` with every secret (and its percent-decoded form) replaced by `***`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets {
-        for form in [secret.clone(), percent_decode(secret)] {
-            if form.len() >= 2 {
-                text = text.replace(&form, "***");
-            }
-        }
-    }
-    text
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_found_and_scrubbed() {
-        let url = "postgres://alice:s%3Acret@db.example:5433/app?sslmode=disable";
-        assert_eq!(url_password(url).as_deref(), Some("s%3Acret"));
-        assert_eq!(
-            redact_url(url),
-            "postgres://alice:***@db.example:5433/app?sslmode=disable"
-        );
-        let secrets = vec!["s%3Acret".to_owned()];
-        assert_eq!(
-            redact("failed for s:cret and s%3Acret", &secrets),
-            "failed for *** and ***"
-        );
-        assert_eq!(url_password("postgres://alice@host/db"), None);
-        assert_eq!(url_password("postgres:///db?host=/tmp"), None);
-    }
 
     #[test]
     fn a_check_is_one_message_with_its_limits() {

@@ -1,0 +1,99 @@
+//! Who approves an action, and who says whether to go on: the seam between the engine and the
+//! operator.
+//!
+//! The engine asks; an [`Approver`] answers. Without a terminal the answer is no (fail closed,
+//! [`Unattended`]), `--yes` approves `required` actions but never `confirm` ones, and at a
+//! terminal the operator sees the rendered SQL and the preview rows before choosing
+//! ([`Terminal`]). A dry run is [`DryRun`] wrapped around either: it is the only code that
+//! knows about dry runs, and the engine takes the same path whatever the answer.
+//!
+//! Answers are futures, so a prompt (which blocks on the terminal) runs on a blocking thread
+//! and never stalls the runtime: the Ctrl-C watcher and, later, other targets keep going.
+
+mod dry_run;
+mod terminal;
+mod unattended;
+
+use futures_util::future::LocalBoxFuture;
+
+pub use dry_run::DryRun;
+pub use terminal::Terminal;
+pub use unattended::Unattended;
+
+use crate::playbook::{Approval, Step};
+
+/// What the operator is asked to approve.
+pub struct Request<'a> {
+    pub step: &'a Step,
+    pub title: &'a str,
+    /// The rendered SQL that will run.
+    pub sql: &'a str,
+    /// The preview's columns and first rows, and how many rows it returned in all.
+    pub preview: Option<Preview<'a>>,
+    /// The most rows the action may act on, when it says.
+    pub max_rows: Option<u64>,
+    pub approval: Approval,
+}
+
+pub struct Preview<'a> {
+    pub columns: &'a [String],
+    pub rows: &'a [Vec<Option<String>>],
+    pub row_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Run it; `by` says how (`--yes`, or the operator at the prompt).
+    Approved { by: String },
+    /// The operator chose to skip it; the run goes on.
+    Skipped { reason: String },
+    /// Not approved (no terminal, or `--yes` on a `confirm` action): the action does not
+    /// run, the run goes on, and exits 4.
+    Refused { reason: String },
+    /// The operator aborted the run: nothing more runs; exit 4.
+    Aborted { reason: String },
+    /// A rehearsal: show what would have run.
+    DryRun,
+}
+
+impl Decision {
+    /// The journal's words for it: decision, who decided, and why.
+    pub fn describe(&self) -> (&'static str, String, Option<String>) {
+        match self {
+            Decision::Approved { by } => ("approved", by.clone(), None),
+            Decision::Skipped { reason } => {
+                ("skipped", "operator".to_owned(), Some(reason.clone()))
+            }
+            Decision::Refused { reason } => ("refused", "nobody".to_owned(), Some(reason.clone())),
+            Decision::Aborted { reason } => {
+                ("aborted", "operator".to_owned(), Some(reason.clone()))
+            }
+            Decision::DryRun => ("dry-run", "--dry-run".to_owned(), None),
+        }
+    }
+}
+
+/// The answer to `--step`'s question before a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepChoice {
+    Continue,
+    Skip,
+    Abort,
+}
+
+pub trait Approver {
+    fn decide<'a>(&'a mut self, request: &'a Request<'a>) -> LocalBoxFuture<'a, Decision>;
+
+    /// With `--step`: asked before every step.
+    fn before_step<'a>(
+        &'a mut self,
+        step: &'a Step,
+        title: &'a str,
+    ) -> LocalBoxFuture<'a, StepChoice>;
+
+    /// Whether this approver ever approves. One that cannot (a rehearsal) needs no advisory
+    /// lock against other responders: it will not act.
+    fn can_approve(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,156 @@
+//! The command line of `run`, decided once: clap's [`RunArgs`] become a [`RunConfig`] here, and
+//! nothing downstream reads clap types or asks whether stderr is a terminal again (ripgrep's
+//! `LowArgs` → `HiArgs`).
+//!
+//! This is also the only place `--dry-run` is read: a dry run gets an approver that rehearses
+//! (`approval::DryRun`) and no journal, and everything else takes the path of a live run.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::approval::{Approver, DryRun, Terminal, Unattended};
+use crate::cli::{ReportFormat, RunArgs};
+use crate::engine::{Pace, Settings};
+use crate::outputs::record::Mode;
+use crate::outputs::{self, Destination, Json, Markdown, Output, Report};
+
+pub struct RunConfig {
+    /// The playbook's path or name.
+    pub playbook: String,
+    /// `--database-url` or `DATABASE_URL`; else libpq's conventions.
+    pub database_url: Option<String>,
+    /// `--var NAME=VALUE`, as given.
+    pub vars: Vec<String>,
+    pub mode: Mode,
+    /// `--yes`.
+    pub assume_yes: bool,
+    pub pace: Pace,
+    pub report: ReportConfig,
+    pub only: Option<Vec<String>>,
+    pub report_rows: usize,
+    pub operator: String,
+    /// Both standard input and standard error are terminals: the operator can be asked.
+    pub interactive: bool,
+    /// A progress display on stderr (a terminal, and not `--quiet`).
+    pub progress: bool,
+    /// The summary line on stderr (not `--quiet`).
+    pub summary: bool,
+}
+
+/// `--report` and `--format`.
+pub struct ReportConfig {
+    pub path: ReportPath,
+    pub format: ReportFormat,
+}
+
+pub enum ReportPath {
+    /// `./runbook-reports/<name>-<UTC time>.<ext>`.
+    Default,
+    Stdout,
+    File(PathBuf),
+}
+
+/// What `--dry-run` changes: who answers approvals, and whether decisions are journaled.
+pub struct Gate {
+    pub approver: Box<dyn Approver>,
+    /// Where the audit journal goes, for a run that can decide anything.
+    pub journal: Option<PathBuf>,
+}
+
+impl RunConfig {
+    pub fn new(args: RunArgs) -> RunConfig {
+        let stderr_terminal = std::io::stderr().is_terminal();
+        RunConfig {
+            playbook: args.playbook,
+            database_url: args.database_url,
+            vars: args.vars,
+            mode: if args.dry_run {
+                Mode::DryRun
+            } else {
+                Mode::Live
+            },
+            assume_yes: args.yes,
+            pace: if args.step {
+                Pace::StepByStep
+            } else {
+                Pace::Straight
+            },
+            report: ReportConfig {
+                path: match args.report.as_deref() {
+                    None => ReportPath::Default,
+                    Some("-") => ReportPath::Stdout,
+                    Some(path) => ReportPath::File(path.into()),
+                },
+                format: args.format,
+            },
+            only: args.only,
+            report_rows: args.report_rows,
+            operator: args.operator.unwrap_or_else(os_user),
+            interactive: std::io::stdin().is_terminal() && stderr_terminal,
+            progress: !args.quiet && stderr_terminal,
+            summary: !args.quiet,
+        }
+    }
+
+    /// The engine's settings.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            only: self.only.clone(),
+            report_rows: self.report_rows,
+            pace: self.pace,
+            operator: self.operator.clone(),
+        }
+    }
+
+    /// The report of a run of `playbook` started at `started_at`.
+    pub fn report(&self, playbook: &str, started_at: &str) -> Report {
+        let output: Box<dyn Output> = match self.report.format {
+            ReportFormat::Markdown => Box::new(Markdown),
+            ReportFormat::Json => Box::new(Json),
+        };
+        let destination = match &self.report.path {
+            ReportPath::Default => {
+                Destination::File(outputs::default_path(playbook, started_at, output.as_ref()))
+            }
+            ReportPath::Stdout => Destination::Stdout,
+            ReportPath::File(path) => Destination::File(path.clone()),
+        };
+        Report {
+            output,
+            destination,
+        }
+    }
+
+    /// Who approves, and where decisions are journaled: beside the report (for a report on
+    /// stdout, beside where the default report would be).
+    pub fn gate(&self, report: &Report, playbook: &str, started_at: &str) -> Gate {
+        let answering: Box<dyn Approver> = if self.interactive {
+            Box::new(Terminal::new(self.assume_yes))
+        } else {
+            Box::new(Unattended {
+                assume_yes: self.assume_yes,
+            })
+        };
+        let beside = match &report.destination {
+            Destination::File(path) => path.clone(),
+            Destination::Stdout => {
+                outputs::default_path(playbook, started_at, report.output.as_ref())
+            }
+        };
+        match self.mode {
+            Mode::Live => Gate {
+                approver: answering,
+                journal: Some(outputs::file::beside(&beside)),
+            },
+            Mode::DryRun => Gate {
+                approver: Box::new(DryRun(answering)),
+                journal: None,
+            },
+        }
+    }
+}
+
+/// The OS user running the engine.
+fn os_user() -> String {
+    whoami::username().unwrap_or_else(|_| "unknown".to_owned())
+}

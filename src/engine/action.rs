@@ -1,0 +1,277 @@
+//! An action, in the order that keeps it safe: preview (what it will act on) → render → blast
+//! radius (`max_rows`) → the advisory lock → approval → the decision on disk (listeners can
+//! veto) → run. Whatever stops it on the way, the record says where and why.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+
+use super::check::Queried;
+use super::context::Kept;
+use super::{Engine, Finished, KEPT_ROWS, Refusal, StepError, failed};
+use crate::approval::{Decision, Preview, Request};
+use crate::events::Event;
+use crate::outputs::record::{ApprovalRecord, Status, StepRecord};
+use crate::playbook::{Action, MaxRows, Step, Transaction};
+use crate::target::{Target, Wrap};
+
+/// Where an action stopped before running, when it did.
+enum Halt {
+    /// The step ends with this record (skipped, failed).
+    Record(StepRecord),
+    Refused(Refusal),
+}
+
+impl Engine<'_> {
+    pub(super) async fn action(
+        &mut self,
+        step: &Step,
+        action: &Action,
+        mut record: StepRecord,
+        target: &mut impl Target,
+    ) -> Finished {
+        let preview = match self.preview(step, action, &mut record, target).await {
+            Ok(preview) => preview,
+            Err(halt) => return self.halted(record, halt),
+        };
+        let mut ctx = self.scope.value();
+        if let Some(preview) = &preview {
+            let kept = Kept::of(&preview.columns, &preview.kept);
+            let value = BTreeMap::from([
+                ("rows".to_owned(), kept.rows),
+                ("row_count".to_owned(), Value::from(preview.row_count)),
+            ]);
+            ctx = self.scope.with(&BTreeMap::from([(
+                "preview".to_owned(),
+                Value::from(value),
+            )]));
+        }
+        let rendered = match self
+            .scope
+            .sql(&format!("{}.action", step.id), &action.sql, &ctx)
+        {
+            Ok(rendered) => rendered,
+            Err(error) => return failed(record, &error).into(),
+        };
+        record.sql = Some(rendered.clone());
+        let decision = match self
+            .approve(
+                step,
+                action,
+                &rendered,
+                preview.as_ref(),
+                &mut record,
+                target,
+            )
+            .await
+        {
+            Ok(decision) => decision,
+            Err(refusal) => return self.halted(record, Halt::Refused(refusal)),
+        };
+        if let Some(halt) = self.unless_approved(decision, preview.as_ref(), &mut record) {
+            return self.halted(record, halt);
+        }
+        self.execute(step, action, &rendered, record, target).await
+    }
+
+    /// Runs the preview, if any: `Ok(None)` without one; a preview with no rows skips the
+    /// action, one with more rows than can be shown refuses it.
+    async fn preview(
+        &mut self,
+        step: &Step,
+        action: &Action,
+        record: &mut StepRecord,
+        target: &mut impl Target,
+    ) -> Result<Option<Queried>, Halt> {
+        let Some(preview_sql) = &action.preview else {
+            return Ok(None);
+        };
+        let ctx = self.scope.value();
+        let rendered = self
+            .scope
+            .sql(&format!("{}.preview", step.id), preview_sql, &ctx)
+            .map_err(|error| Halt::Record(failed(record.clone(), &error)))?;
+        let queried = self
+            .query(target, step, &[], &rendered, Wrap::ReadOnly)
+            .await
+            .map_err(|error| {
+                let error = match error {
+                    StepError::Query { source } => StepError::Preview { source },
+                    other => other,
+                };
+                Halt::Record(failed(record.clone(), &error))
+            })?;
+        if queried.row_count == 0 {
+            record.status = Status::Skipped;
+            record.message = Some("the preview has no rows: nothing to act on".to_owned());
+            return Err(Halt::Record(record.clone()));
+        }
+        if queried.row_count > KEPT_ROWS as u64 {
+            return Err(Halt::Refused(Refusal::PreviewTooLarge {
+                row_count: queried.row_count,
+                kept: KEPT_ROWS,
+            }));
+        }
+        self.show_rows(record, &queried);
+        Ok(Some(queried))
+    }
+
+    /// Blast radius, lock, then the approver's answer, recorded and heard by the listeners
+    /// before anything runs.
+    async fn approve(
+        &mut self,
+        step: &Step,
+        action: &Action,
+        rendered: &str,
+        preview: Option<&Queried>,
+        record: &mut StepRecord,
+        target: &mut impl Target,
+    ) -> Result<Decision, Refusal> {
+        let allowed = action.max_rows.map(|limit| match limit {
+            MaxRows::Count(n) => n,
+            MaxRows::Percent(p) => {
+                let usable = self.facts.int("usable_connections").max(1);
+                ((usable as f64) * p / 100.0).floor() as u64
+            }
+        });
+        if let (Some(allowed), Some(preview)) = (allowed, preview)
+            && preview.row_count > allowed
+        {
+            return Err(Refusal::MaxRows {
+                row_count: preview.row_count,
+                allowed,
+            });
+        }
+        // A run that cannot act does not keep other responders out.
+        if self.approver.can_approve() {
+            self.lock(target).await?;
+        }
+        let columns = preview.map(|p| p.columns.names()).unwrap_or_default();
+        let shown: Vec<Vec<Option<String>>> = preview
+            .map(|p| {
+                p.kept
+                    .iter()
+                    .take(self.settings.report_rows)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let request = Request {
+            step,
+            title: &record.title,
+            sql: rendered,
+            preview: preview.map(|p| Preview {
+                columns: &columns,
+                rows: &shown,
+                row_count: p.row_count,
+            }),
+            max_rows: allowed,
+            approval: action.approval,
+        };
+        self.emit(&Event::Asking);
+        let decision = self.approver.decide(&request).await;
+        let approval = self.approval_record(&decision, preview.map(|p| p.row_count));
+        let heard = self.decided(&Event::Decided {
+            step,
+            decision: &decision,
+            sql: rendered,
+            approval: &approval,
+        });
+        record.approval = Some(approval);
+        heard.map_err(|veto| Refusal::NoAuditTrail {
+            reason: veto.reason,
+        })?;
+        Ok(decision)
+    }
+
+    /// `None` when approved; otherwise how the step ends.
+    fn unless_approved(
+        &mut self,
+        decision: Decision,
+        preview: Option<&Queried>,
+        record: &mut StepRecord,
+    ) -> Option<Halt> {
+        let (status, message) = match decision {
+            Decision::Approved { .. } => return None,
+            Decision::Refused { reason } => {
+                return Some(Halt::Refused(Refusal::NotApproved { reason }));
+            }
+            Decision::DryRun => (
+                Status::Skipped,
+                match preview {
+                    Some(p) => format!(
+                        "dry run: would have run the SQL below on the {} preview rows",
+                        p.row_count
+                    ),
+                    None => "dry run: would have run the SQL below".to_owned(),
+                },
+            ),
+            Decision::Skipped { reason } => (Status::Skipped, reason),
+            Decision::Aborted { reason } => {
+                self.ending.stopped = true;
+                (Status::NotRun, reason)
+            }
+        };
+        record.status = status;
+        record.message = Some(message);
+        Some(Halt::Record(record.clone()))
+    }
+
+    /// Runs the approved SQL; the preview's rows stay in the record when the action failed
+    /// without a result of its own.
+    async fn execute(
+        &mut self,
+        step: &Step,
+        action: &Action,
+        rendered: &str,
+        record: StepRecord,
+        target: &mut impl Target,
+    ) -> Finished {
+        let wrap = match action.transaction {
+            Transaction::Wrapped => Wrap::Transaction,
+            Transaction::Autocommit => Wrap::Autocommit,
+        };
+        let result = self.query(target, step, &step.assess, rendered, wrap).await;
+        let (columns, rows, truncated) = (
+            record.columns.clone(),
+            record.rows.clone(),
+            record.rows_truncated,
+        );
+        let mut finished = self.assessed(step, record, result);
+        let record = &mut finished.record;
+        if record.status == Status::Unknown && record.columns.is_empty() {
+            record.columns = columns;
+            record.rows = rows;
+            record.rows_truncated = truncated;
+        }
+        finished
+    }
+
+    fn halted(&mut self, record: StepRecord, halt: Halt) -> Finished {
+        match halt {
+            Halt::Record(record) => record.into(),
+            Halt::Refused(refusal) => {
+                self.ending.refused = true;
+                StepRecord {
+                    status: Status::NotRun,
+                    message: Some(refusal.to_string()),
+                    ..record
+                }
+                .into()
+            }
+        }
+    }
+
+    fn approval_record(&self, decision: &Decision, preview_rows: Option<u64>) -> ApprovalRecord {
+        let (word, by, reason) = decision.describe();
+        ApprovalRecord {
+            decision: word.to_owned(),
+            by,
+            operator: self.settings.operator.clone(),
+            role: self.facts.text("current_user"),
+            at: self.clock.stamp(),
+            reason,
+            preview_rows,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Assessing a query's result: each assessment is evaluated (per-row ones already were, while
+//! the rows streamed), the worst severity that held is the step's status, and the messages of
+//! that severity are its message.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+
+use super::check::{Queried, RowMatches};
+use super::context::Kept;
+use super::{Engine, Finished, StepError, failed};
+use crate::outputs::record::{AssessmentRecord, Status, StepRecord};
+use crate::playbook::{Assessment, Scope as AssessScope, Severity, Step};
+
+impl Engine<'_> {
+    /// Records a query's result and assesses it.
+    pub(super) fn assessed(
+        &self,
+        step: &Step,
+        mut record: StepRecord,
+        result: Result<Queried, StepError>,
+    ) -> Finished {
+        let queried = match result {
+            Ok(queried) => queried,
+            Err(error) => return failed(record, &error).into(),
+        };
+        let row_count = queried.row_count;
+        self.show_rows(&mut record, &queried);
+        let kept = Kept::of(&queried.columns, &queried.kept);
+        let mut aggregate = kept.first_row.clone();
+        aggregate.insert("row_count".to_owned(), Value::from(row_count));
+        aggregate.insert("rows".to_owned(), kept.rows.clone());
+        let aggregate = self.scope.with(&aggregate);
+        let mut worst: Option<Severity> = None;
+        for (index, assessment) in step.assess.iter().enumerate() {
+            let matches = &queried.matches[index];
+            match self.assess(step, index, assessment, matches, &aggregate, row_count) {
+                Ok(result) => {
+                    if result.held {
+                        worst = worst.max(Some(assessment.severity));
+                        record.recommendations.extend(result.recommendation.clone());
+                    }
+                    record.assessments.push(result);
+                }
+                Err(error) => {
+                    return Finished {
+                        record: failed(record, &error),
+                        kept: Some(kept),
+                    };
+                }
+            }
+        }
+        record.status = status_of(worst.unwrap_or(Severity::Ok));
+        let messages: Vec<String> = record
+            .assessments
+            .iter()
+            .filter(|a| a.held && Some(severity_of(a.severity)) == worst)
+            .filter_map(|a| a.message.clone())
+            .collect();
+        record.message = Some(if messages.is_empty() {
+            format!("{row_count} row{}", if row_count == 1 { "" } else { "s" })
+        } else {
+            messages.join("; ")
+        });
+        Finished {
+            record,
+            kept: Some(kept),
+        }
+    }
+
+    /// The first `--report-rows` rows, and how many there were.
+    pub(super) fn show_rows(&self, record: &mut StepRecord, queried: &Queried) {
+        record.columns = queried.columns.names();
+        record.row_count = queried.row_count;
+        record.rows = queried
+            .kept
+            .iter()
+            .take(self.settings.report_rows)
+            .cloned()
+            .collect();
+        record.rows_truncated = (record.rows.len() as u64) < queried.row_count;
+    }
+
+    fn assess(
+        &self,
+        step: &Step,
+        index: usize,
+        assessment: &Assessment,
+        matches: &RowMatches,
+        aggregate: &Value,
+        row_count: u64,
+    ) -> Result<AssessmentRecord, StepError> {
+        let (held, matching_rows, ctx) = match assessment.scope {
+            AssessScope::Row => {
+                let mut values: BTreeMap<String, Value> = matches.first.clone().unwrap_or_default();
+                values.insert("row_count".to_owned(), Value::from(row_count));
+                values.insert("matching_rows".to_owned(), Value::from(matches.count));
+                (
+                    matches.count > 0,
+                    Some(matches.count),
+                    self.scope.with(&values),
+                )
+            }
+            AssessScope::Aggregate => {
+                let held =
+                    self.scope
+                        .holds(&assessment.condition, aggregate)
+                        .map_err(|source| StepError::Assessment {
+                            condition: assessment.condition.clone(),
+                            source,
+                        })?;
+                (held, None, aggregate.clone())
+            }
+        };
+        let render = |what: &str, text: &Option<String>| {
+            text.as_ref().filter(|_| held).map(|t| {
+                self.scope
+                    .text(&format!("{}.assess.{index}.{what}", step.id), t, &ctx)
+            })
+        };
+        Ok(AssessmentRecord {
+            severity: status_of(assessment.severity),
+            condition: assessment.condition.clone(),
+            held,
+            matching_rows,
+            message: render("message", &assessment.message),
+            recommendation: render("recommendation", &assessment.recommendation),
+        })
+    }
+}
+
+fn status_of(severity: Severity) -> Status {
+    match severity {
+        Severity::Ok => Status::Ok,
+        Severity::Warning => Status::Warning,
+        Severity::Critical => Status::Critical,
+    }
+}
+
+fn severity_of(status: Status) -> Severity {
+    match status {
+        Status::Critical => Severity::Critical,
+        Status::Warning => Severity::Warning,
+        _ => Severity::Ok,
+    }
+}

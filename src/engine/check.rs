@@ -1,0 +1,130 @@
+//! Running a query: a check (or a preview, or an action's SQL) sent through the target, its
+//! rows streamed. Per-row assessments are evaluated while the rows stream, so a result of
+//! millions of rows is judged without being held: only the first `KEPT_ROWS` are kept.
+
+use std::collections::BTreeMap;
+
+use minijinja::{Expression, Value};
+
+use super::{Engine, Finished, KEPT_ROWS, StepError, failed};
+use crate::outputs::record::StepRecord;
+use crate::playbook::{Assessment, Scope as AssessScope, Step};
+use crate::target::rows::Columns;
+use crate::target::{Limits, Row, Target, Wrap};
+
+/// A query's rows as the engine keeps them.
+pub(super) struct Queried {
+    pub columns: Columns,
+    pub kept: Vec<Row>,
+    /// Per assessment (by index): the rows a per-row condition held for.
+    pub matches: Vec<RowMatches>,
+    pub row_count: u64,
+}
+
+/// Per-row assessment results: how many rows held, and the first that did.
+#[derive(Default, Clone)]
+pub(super) struct RowMatches {
+    pub count: u64,
+    pub first: Option<BTreeMap<String, Value>>,
+}
+
+impl Engine<'_> {
+    pub(super) async fn check(
+        &mut self,
+        step: &Step,
+        sql: &str,
+        mut record: StepRecord,
+        target: &mut impl Target,
+    ) -> Finished {
+        let ctx = self.scope.value();
+        let rendered = match self.scope.sql(&format!("{}.check", step.id), sql, &ctx) {
+            Ok(rendered) => rendered,
+            Err(error) => return failed(record, &error).into(),
+        };
+        record.sql = Some(rendered.clone());
+        let result = self
+            .query(target, step, &step.assess, &rendered, Wrap::ReadOnly)
+            .await;
+        self.assessed(step, record, result)
+    }
+
+    /// Runs a statement, keeping rows and evaluating `assess`'s per-row conditions as they
+    /// stream.
+    pub(super) async fn query(
+        &self,
+        target: &mut impl Target,
+        step: &Step,
+        assess: &[Assessment],
+        sql: &str,
+        wrap: Wrap,
+    ) -> Result<Queried, StepError> {
+        let per_row: Vec<(usize, Expression<'_, '_>)> = assess
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.scope == AssessScope::Row)
+            .filter_map(|(i, a)| Some((i, self.scope.expression(&a.condition)?)))
+            .collect();
+        let names = self.scope.names();
+        let mut queried = Queried {
+            columns: Columns::default(),
+            kept: Vec::new(),
+            matches: vec![RowMatches::default(); assess.len()],
+            row_count: 0,
+        };
+        let mut row_error = None;
+        let summary = target
+            .run(sql, wrap, self.limits(step), |columns, row, new_set| {
+                if new_set {
+                    queried.columns = columns.clone();
+                    queried.kept.clear();
+                    queried.matches = vec![RowMatches::default(); assess.len()];
+                }
+                if !per_row.is_empty() {
+                    let values = columns.row_value(&row);
+                    let mut scope = names.clone();
+                    scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    let ctx = Value::from(scope);
+                    for (i, expression) in &per_row {
+                        match expression.eval(&ctx) {
+                            Ok(held) if held.is_true() => {
+                                let matches = &mut queried.matches[*i];
+                                matches.count += 1;
+                                matches.first.get_or_insert_with(|| values.clone());
+                            }
+                            Ok(_) => {}
+                            Err(source) => {
+                                let error = StepError::Assessment {
+                                    condition: assess[*i].condition.clone(),
+                                    source,
+                                };
+                                let message = error.to_string();
+                                row_error = Some(error);
+                                return Err(message);
+                            }
+                        }
+                    }
+                }
+                if queried.kept.len() < KEPT_ROWS {
+                    queried.kept.push(row);
+                }
+                Ok(())
+            })
+            .await;
+        match (summary, row_error) {
+            (_, Some(error)) => Err(error),
+            (Err(source), None) => Err(StepError::Query { source }),
+            (Ok(summary), None) => {
+                queried.row_count = summary.row_count;
+                Ok(queried)
+            }
+        }
+    }
+
+    fn limits(&self, step: &Step) -> Limits {
+        let statement_timeout = step.timeout.unwrap_or(self.playbook.timeout).as_std();
+        Limits {
+            statement_timeout,
+            lock_timeout: statement_timeout.min(std::time::Duration::from_secs(10)),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! What templates and expressions see: `params`, `facts` and `steps.<id>`, plus the names of
+//! the moment (a row's columns, `row_count`, `preview`), and the one environment that renders
+//! and evaluates them.
+//!
+//! A step's outcome becomes visible to later steps as `steps.<id>`: its first row's columns,
+//! then `rows`, `row_count`, `status`, `severity` and `message` (which win over columns of the
+//! same name). Rows are handed over as a value ([`Kept`]), never stashed between calls.
+
+use std::collections::BTreeMap;
+
+use minijinja::{Environment, Expression, Value};
+
+use super::error::StepError;
+use crate::outputs::record::StepRecord;
+use crate::target::rows::Columns;
+use crate::template::{self, TemplateKind};
+
+/// Names in scope for every template of the run.
+pub struct Scope {
+    env: Environment<'static>,
+    params: Value,
+    facts: Value,
+    steps: BTreeMap<String, Value>,
+}
+
+/// A step's rows, as later steps see them.
+pub struct Kept {
+    pub rows: Value,
+    pub first_row: BTreeMap<String, Value>,
+}
+
+impl Kept {
+    /// Every kept row as a map of column name to typed value.
+    pub fn of(columns: &Columns, rows: &[Vec<Option<String>>]) -> Kept {
+        Kept {
+            rows: Value::from(
+                rows.iter()
+                    .map(|row| Value::from(columns.row_value(row)))
+                    .collect::<Vec<_>>(),
+            ),
+            first_row: rows
+                .first()
+                .map(|row| columns.row_value(row))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Scope {
+    pub fn new(params: Value) -> Scope {
+        Scope {
+            env: template::environment(),
+            params,
+            facts: Value::from(()),
+            steps: BTreeMap::new(),
+        }
+    }
+
+    pub fn set_facts(&mut self, facts: Value) {
+        self.facts = facts;
+    }
+
+    /// `params`, `facts` and `steps`, as a map to extend.
+    pub fn names(&self) -> BTreeMap<String, Value> {
+        BTreeMap::from([
+            ("params".to_owned(), self.params.clone()),
+            ("facts".to_owned(), self.facts.clone()),
+            ("steps".to_owned(), Value::from(self.steps.clone())),
+        ])
+    }
+
+    /// `params`, `facts` and `steps`.
+    pub fn value(&self) -> Value {
+        Value::from(self.names())
+    }
+
+    /// `params`, `facts` and `steps`, plus `extra` names (which win).
+    pub fn with(&self, extra: &BTreeMap<String, Value>) -> Value {
+        let mut names = self.names();
+        names.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Value::from(names)
+    }
+
+    /// Renders an SQL template (every interpolation an SQL literal).
+    pub fn sql(&self, name: &str, source: &str, ctx: &Value) -> Result<String, StepError> {
+        self.render(name, TemplateKind::Sql, source, ctx)
+            .map_err(|source| StepError::Render { source })
+    }
+
+    /// Renders a text template; on failure, the text as written (a message must never sink
+    /// a step).
+    pub fn text(&self, name: &str, source: &str, ctx: &Value) -> String {
+        self.render(name, TemplateKind::Text, source, ctx)
+            .unwrap_or_else(|_| source.to_owned())
+    }
+
+    /// Whether the expression holds in `ctx`.
+    pub fn holds(&self, expression: &str, ctx: &Value) -> Result<bool, minijinja::Error> {
+        template::evaluate(&self.env, expression, ctx)
+    }
+
+    /// A compiled expression, for evaluating once per row.
+    pub fn expression(&self, condition: &str) -> Option<Expression<'_, '_>> {
+        self.env.compile_expression_owned(condition.to_owned()).ok()
+    }
+
+    /// Renders a template without keeping it; the name's suffix decides SQL escaping.
+    fn render(
+        &self,
+        name: &str,
+        kind: TemplateKind,
+        source: &str,
+        ctx: &Value,
+    ) -> Result<String, minijinja::Error> {
+        self.env
+            .template_from_named_str(&template::template_name(name, kind), source)?
+            .render(ctx)
+    }
+
+    /// Makes a step's outcome visible to later steps as `steps.<id>`.
+    pub fn remember(&mut self, record: &StepRecord, kept: Option<Kept>) {
+        let kept = kept.unwrap_or(Kept {
+            rows: Value::from(Vec::<Value>::new()),
+            first_row: BTreeMap::new(),
+        });
+        let mut outcome = kept.first_row;
+        outcome.insert("rows".to_owned(), kept.rows);
+        outcome.insert("row_count".to_owned(), Value::from(record.row_count));
+        outcome.insert("status".to_owned(), Value::from(record.status.label()));
+        outcome.insert("severity".to_owned(), Value::from(record.status.label()));
+        outcome.insert("message".to_owned(), Value::from(record.message.clone()));
+        self.steps.insert(record.id.clone(), Value::from(outcome));
+    }
+}

@@ -1,0 +1,69 @@
+//! The engine's errors: why a step failed, why an action was refused, why a run ended early.
+//! Their texts are what the report and the journal say.
+
+use thiserror::Error;
+
+use crate::target::QueryError;
+
+/// Why a step failed (its status is then UNKNOWN).
+#[derive(Debug, Error)]
+pub enum StepError {
+    #[error("the SQL template could not be rendered: {source:#}")]
+    Render { source: minijinja::Error },
+    #[error("`when` could not be evaluated: {source:#}")]
+    When { source: minijinja::Error },
+    #[error("assessment `{condition}`: {source:#}")]
+    Assessment {
+        condition: String,
+        source: minijinja::Error,
+    },
+    #[error("preview failed: {}", .source.message)]
+    Preview { source: QueryError },
+    #[error("{}", .source.message)]
+    Query { source: QueryError },
+}
+
+impl StepError {
+    /// PostgreSQL's error fields, where the server produced the error.
+    pub fn query(&self) -> Option<&QueryError> {
+        match self {
+            StepError::Preview { source } | StepError::Query { source } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why an action did not run although the run went on (the run then exits 4).
+#[derive(Debug, Error)]
+pub enum Refusal {
+    #[error(
+        "refused: the preview has {row_count} rows, more than the {kept} an action can be shown and act on"
+    )]
+    PreviewTooLarge { row_count: u64, kept: usize },
+    #[error("refused: the preview has {row_count} rows, more than `max_rows` allows ({allowed})")]
+    MaxRows { row_count: u64, allowed: u64 },
+    #[error("refused: cannot take the advisory lock of playbook `{playbook}`: {reason}")]
+    LockFailed { playbook: String, reason: String },
+    #[error(
+        "refused: another run of playbook `{playbook}` is acting on this server: {holder} holds its advisory lock"
+    )]
+    LockHeld { playbook: String, holder: String },
+    #[error("refused: {reason}; the action was not run without its audit trail")]
+    NoAuditTrail { reason: String },
+    /// The approver said no; its words.
+    #[error("{reason}")]
+    NotApproved { reason: String },
+}
+
+/// Why a run ended before its steps could run or finish as asked.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("{message}")]
+    CannotConnect { message: String },
+    #[error("cannot read the server's facts: {message}")]
+    Facts { message: String },
+    #[error("step `{step}` failed and has `on_error: abort`")]
+    Aborted { step: String },
+    #[error("step `{step}`: {message}")]
+    ConnectionLost { step: String, message: String },
+}

@@ -1,0 +1,360 @@
+//! Running a checked playbook against a target, step by step, and telling listeners.
+//!
+//! The engine decides and runs; it does not report. Each step ends in a `StepRecord` sent as
+//! an event (see `events`), and the run record, the progress display and the journal are
+//! listeners. Side effects sit behind seams: the [`Target`] (the server), the [`Approver`] (the
+//! operator; a dry run is an approver that rehearses) and the [`Clock`], so the engine's
+//! logic is unit-tested against fakes.
+//!
+//! A run has three phases, driven by `run`: [`Engine::gather`] reads the facts,
+//! [`Engine::steps`] runs the steps, [`Engine::finish`] ends the run. A run that cannot start
+//! ends with [`Engine::not_started`].
+//!
+//! One file per stage of a step: `guards`, `check` (running a query and streaming its rows),
+//! `assess`, `action` (preview → blast radius → lock → approval → journal → execute), `lock`,
+//! `recovery` (after a lost connection), `context` (what templates see).
+
+mod action;
+mod assess;
+mod check;
+mod context;
+mod error;
+mod facts;
+mod guards;
+mod lock;
+mod recovery;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indexmap::IndexMap;
+use minijinja::Value;
+
+pub use error::{Refusal, RunError, StepError};
+pub use facts::Facts;
+
+use crate::approval::{Approver, StepChoice};
+use crate::clock::{Clock, millis_between};
+use crate::events::{Event, Listeners, Veto};
+use crate::outputs::record::{ErrorRecord, Status, StepRecord};
+use crate::param::ParamValue;
+use crate::playbook::{OnError, Playbook, Step, StepKind};
+use crate::target::Target;
+use context::{Kept, Scope};
+
+/// Rows of a step kept for later steps' templates (`steps.x.rows`); beyond this a step's rows
+/// are counted, not kept, so memory does not grow with the result.
+pub const KEPT_ROWS: usize = 10_000;
+
+/// How the run goes, from the command line.
+pub struct Settings {
+    /// `--only`: the steps to run; others are skipped.
+    pub only: Option<Vec<String>>,
+    /// Rows of each step shown in the report.
+    pub report_rows: usize,
+    pub pace: Pace,
+    /// Who runs it, for the approval records.
+    pub operator: String,
+}
+
+/// Whether the operator is asked before every step (`--step`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    Straight,
+    StepByStep,
+}
+
+/// How the run ended, besides its step records.
+#[derive(Debug, Default)]
+pub struct Ending {
+    /// The operator stopped the run (abort, Ctrl-C).
+    pub stopped: bool,
+    /// An action was refused (not approved, `max_rows`, another responder): exit 4.
+    pub refused: bool,
+    /// What the report must say about the run as a whole (e.g. a reconnection).
+    pub notes: Vec<String>,
+    /// The run could not start, the connection was lost, or a step aborted the run.
+    pub error: Option<RunError>,
+}
+
+pub struct Engine<'r> {
+    playbook: &'r Playbook,
+    settings: Settings,
+    clock: &'r dyn Clock,
+    approver: &'r mut dyn Approver,
+    listeners: Listeners<'r>,
+    /// Set by Ctrl-C: stop at the next opportunity.
+    interrupted: Arc<AtomicBool>,
+    scope: Scope,
+    facts: Facts,
+    ending: Ending,
+    /// Whether this run holds the playbook's advisory lock.
+    locked: bool,
+    /// The step whose connection was lost, while the loss is not yet explained.
+    lost: Option<RunError>,
+}
+
+/// A step's record, and the rows later steps see.
+struct Finished {
+    record: StepRecord,
+    kept: Option<Kept>,
+}
+
+impl From<StepRecord> for Finished {
+    fn from(record: StepRecord) -> Finished {
+        Finished { record, kept: None }
+    }
+}
+
+impl<'r> Engine<'r> {
+    pub fn new(
+        playbook: &'r Playbook,
+        settings: Settings,
+        values: &IndexMap<String, ParamValue>,
+        clock: &'r dyn Clock,
+        approver: &'r mut dyn Approver,
+        listeners: Listeners<'r>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Engine<'r> {
+        Engine {
+            playbook,
+            settings,
+            clock,
+            approver,
+            listeners,
+            interrupted,
+            scope: Scope::new(params_value(playbook, values)),
+            facts: Facts::default(),
+            ending: Ending::default(),
+            locked: false,
+            lost: None,
+        }
+    }
+
+    /// Tells the listeners which target the run acts on.
+    pub fn target(&mut self, name: &str) {
+        self.emit(&Event::Target { name });
+    }
+
+    /// The run could not start: every step is NOT RUN (titled as written: nothing can be
+    /// rendered without facts), and the run ends with `error`.
+    pub fn not_started(&mut self, error: RunError) {
+        let playbook = self.playbook;
+        for step in &playbook.steps {
+            let title = step.title.clone().unwrap_or_else(|| step.id.clone());
+            let record = not_run(step, &title, "the run could not start");
+            self.emit(&Event::StepFinished { record: &record });
+        }
+        self.ending.error = Some(error);
+    }
+
+    /// Runs every step in order.
+    pub async fn steps(&mut self, target: &mut impl Target) {
+        let total = self.playbook.steps.len();
+        let playbook = self.playbook;
+        for (index, step) in playbook.steps.iter().enumerate() {
+            let title = self.title(step);
+            self.emit(&Event::StepStarted {
+                index,
+                total,
+                title: &title,
+            });
+            let started = self.clock.elapsed();
+            let Finished { mut record, kept } = self.attempt(step, &title, target).await;
+            record.duration_ms = millis_between(started, self.clock.elapsed());
+            self.settle(step, &mut record, target.is_alive());
+            self.scope.remember(&record, kept);
+            self.emit(&Event::StepFinished { record: &record });
+        }
+        if let Some(lost) = self.lost.take() {
+            self.ending.error = Some(lost);
+        }
+    }
+
+    /// Ends the run: the interruption, if any, is noted, and the listeners hear the ending.
+    pub fn finish(mut self) {
+        if self.interrupted() {
+            self.ending.stopped = true;
+            // Said before what else happened to the run as a whole (a reconnection).
+            self.ending.notes.insert(
+                0,
+                "the run was interrupted by the operator (Ctrl-C)".to_owned(),
+            );
+        }
+        let ending = std::mem::take(&mut self.ending);
+        self.emit(&Event::RunFinished { ending: &ending });
+    }
+
+    /// Whether the step can run at all, then `--step`'s question, then the step.
+    async fn attempt(&mut self, step: &Step, title: &str, target: &mut impl Target) -> Finished {
+        if self.interrupted() {
+            self.ending.stopped = true;
+        }
+        if !target.is_alive() && !self.ending.stopped {
+            self.recover(target).await;
+        }
+        if !target.is_alive() {
+            return not_run(step, title, "the connection to the server was lost").into();
+        }
+        if self.ending.stopped || self.ending.error.is_some() {
+            return not_run(step, title, "the run stopped before this step").into();
+        }
+        match self.ask_before(step, title).await {
+            StepChoice::Continue => self.step(step, title, target).await,
+            StepChoice::Skip => skipped(step, title, "skipped by the operator (`--step`)").into(),
+            StepChoice::Abort => {
+                self.ending.stopped = true;
+                not_run(step, title, "aborted by the operator (`--step`)").into()
+            }
+        }
+    }
+
+    /// What a finished step means for the run: Ctrl-C, `on_error: abort`, a lost connection.
+    fn settle(&mut self, step: &Step, record: &mut StepRecord, alive: bool) {
+        if self.interrupted() && record.status == Status::Unknown {
+            record.message =
+                Some("interrupted by the operator (Ctrl-C); the query was cancelled".to_owned());
+            self.ending.stopped = true;
+        }
+        let going = !self.ending.stopped && self.ending.error.is_none();
+        if record.status == Status::Unknown && step.on_error == OnError::Abort && going {
+            self.ending.error = Some(RunError::Aborted {
+                step: step.id.clone(),
+            });
+        }
+        if let Some(error) = &record.error
+            && !alive
+            && going
+            && self.lost.is_none()
+        {
+            self.lost = Some(RunError::ConnectionLost {
+                step: step.id.clone(),
+                message: error.message.clone(),
+            });
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// `--step`: continue, skip or abort before each step.
+    async fn ask_before(&mut self, step: &Step, title: &str) -> StepChoice {
+        if self.settings.pace == Pace::Straight {
+            return StepChoice::Continue;
+        }
+        self.emit(&Event::Asking);
+        self.approver.before_step(step, title).await
+    }
+
+    /// `--only`, the guards, then the step's kind.
+    async fn step(&mut self, step: &Step, title: &str, target: &mut impl Target) -> Finished {
+        let mut record = blank(step, title);
+        if let Some(only) = &self.settings.only
+            && !only.iter().any(|id| id == &step.id)
+        {
+            return skipped(step, title, "not selected with `--only`").into();
+        }
+        match self.guards(step, &mut record.guards) {
+            Ok(true) => {}
+            Ok(false) => {
+                record.status = Status::Skipped;
+                record.message = record
+                    .guards
+                    .iter()
+                    .find(|g| !g.passed)
+                    .map(|g| g.reason.clone());
+                return record.into();
+            }
+            Err(error) => return failed(record, &error).into(),
+        }
+        match &step.kind {
+            StepKind::Manual { text } => {
+                record.status = Status::Manual;
+                let ctx = self.scope.value();
+                record.manual = Some(self.scope.text(&format!("{}.manual", step.id), text, &ctx));
+                record.into()
+            }
+            StepKind::Check { sql } => self.check(step, sql, record, target).await,
+            StepKind::Action(action) => self.action(step, action, record, target).await,
+        }
+    }
+
+    fn title(&self, step: &Step) -> String {
+        match &step.title {
+            Some(title) => {
+                let ctx = self.scope.value();
+                self.scope.text(&format!("{}.title", step.id), title, &ctx)
+            }
+            None => step.id.clone(),
+        }
+    }
+
+    /// Tells the listeners; only a `Decided` event can be vetoed, by `decided`.
+    fn emit(&mut self, event: &Event) {
+        let _ = self.listeners.emit(event);
+    }
+
+    fn decided(&mut self, event: &Event) -> Result<(), Veto> {
+        self.listeners.emit(event)
+    }
+}
+
+/// The params as templates see them: every declared param, unset ones as none (NULL in SQL).
+fn params_value(playbook: &Playbook, values: &IndexMap<String, ParamValue>) -> Value {
+    let map: std::collections::BTreeMap<String, Value> = playbook
+        .params
+        .iter()
+        .map(|p| {
+            let value = values
+                .get(&p.name)
+                .map_or(Value::from(()), ParamValue::to_value);
+            (p.name.clone(), value)
+        })
+        .collect();
+    Value::from(map)
+}
+
+fn blank(step: &Step, title: &str) -> StepRecord {
+    StepRecord::new(&step.id, title, step.kind_name(), Status::Ok)
+}
+
+fn skipped(step: &Step, title: &str, reason: &str) -> StepRecord {
+    StepRecord {
+        status: Status::Skipped,
+        message: Some(reason.to_owned()),
+        ..blank(step, title)
+    }
+}
+
+fn not_run(step: &Step, title: &str, reason: &str) -> StepRecord {
+    StepRecord {
+        status: Status::NotRun,
+        message: Some(reason.to_owned()),
+        ..blank(step, title)
+    }
+}
+
+/// The step failed: UNKNOWN, with PostgreSQL's error fields where the server sent them.
+fn failed(mut record: StepRecord, error: &StepError) -> StepRecord {
+    let message = error.to_string();
+    record.status = Status::Unknown;
+    record.error = Some(match error.query() {
+        Some(query) => ErrorRecord {
+            message: query.message.clone(),
+            sqlstate: query.sqlstate.clone(),
+            detail: query.detail.clone(),
+            hint: query.hint.clone(),
+        },
+        None => ErrorRecord {
+            message: message.clone(),
+            sqlstate: None,
+            detail: None,
+            hint: None,
+        },
+    });
+    record.message = Some(message);
+    record
+}

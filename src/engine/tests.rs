@@ -1,0 +1,568 @@
+//! The engine's decisions, against a scripted target, approver and listener: no server.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::{self, LocalBoxFuture};
+use indexmap::IndexMap;
+
+use super::{Engine, Pace, Settings};
+use crate::approval::{Approver, Decision, DryRun, Request, StepChoice};
+use crate::clock::FixedClock;
+use crate::commands::Checked;
+use crate::events::{Event, Listener, Listeners, Veto};
+use crate::outputs::record::{Mode, RunRecord, Status};
+use crate::outputs::{Header, Recorder};
+use crate::playbook::{Playbook, Step};
+use crate::source::Source;
+use crate::target::fake::{Answer, FakeTarget};
+use crate::target::rows::ColumnKind;
+use crate::target::{QueryError, Wrap};
+
+/// What happened, in order, across the approver and the listeners.
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn playbook(yaml: &str) -> Playbook {
+    let checked = Checked::of(Source::text("test.yaml", yaml));
+    assert!(
+        checked.diagnostics.is_empty(),
+        "{}",
+        checked.render_diagnostics()
+    );
+    checked.playbook.expect("a valid playbook")
+}
+
+/// A target that knows its facts: PostgreSQL 15, a superuser, 100 usable connections.
+fn server() -> FakeTarget {
+    let facts = r#"{"server_version": 15, "current_user": "dba", "superuser": true,
+        "usable_connections": 100, "backend_pid": 4242, "can_read_all_stats": true,
+        "server_started": "2026-12-01 10:00:00+00", "roles": [], "relations": {}}"#;
+    FakeTarget::new().on("json_build_object(", Answer::rows(&["facts"], &[&[facts]]))
+}
+
+/// `server()` with `rows` as the stuck jobs an action previews, and the lock free or not.
+fn jobs_with_lock(ids: &[&str], lock_free: bool) -> FakeTarget {
+    let rows: Vec<&[&str]> = ids.iter().map(std::slice::from_ref).collect();
+    let taken = if lock_free { "t" } else { "f" };
+    server()
+        .on(
+            "pg_try_advisory_lock",
+            Answer::rows(&["locked"], &[&[taken]]),
+        )
+        .on(
+            "FROM pg_locks",
+            Answer::rows(&["pid", "app"], &[&["77", "runbook:act"]]),
+        )
+        .on(
+            "FROM jobs WHERE state",
+            Answer::typed(&[("id", ColumnKind::Integer)], &rows),
+        )
+        .on("UPDATE jobs", Answer::rows(&[], &[]))
+}
+
+/// Answers every action with the next scripted decision, and `--step` with the next choice.
+struct Script {
+    decisions: VecDeque<Decision>,
+    choices: VecDeque<StepChoice>,
+    log: Log,
+}
+
+impl Script {
+    fn new(log: &Log, decisions: Vec<Decision>) -> Script {
+        Script {
+            decisions: decisions.into(),
+            choices: VecDeque::new(),
+            log: log.clone(),
+        }
+    }
+}
+
+impl Approver for Script {
+    fn decide<'a>(&'a mut self, request: &'a Request<'a>) -> LocalBoxFuture<'a, Decision> {
+        let rows = request.preview.as_ref().map(|p| p.row_count);
+        self.log
+            .borrow_mut()
+            .push(format!("asked {} preview {rows:?}", request.step.id));
+        let decision = self.decisions.pop_front().expect("a scripted decision");
+        Box::pin(future::ready(decision))
+    }
+
+    fn before_step<'a>(&'a mut self, step: &'a Step, _: &'a str) -> LocalBoxFuture<'a, StepChoice> {
+        self.log.borrow_mut().push(format!("before {}", step.id));
+        Box::pin(future::ready(
+            self.choices.pop_front().unwrap_or(StepChoice::Continue),
+        ))
+    }
+}
+
+/// Logs decisions (as a journal would); can refuse to, like a journal on a full disk.
+struct Audit {
+    log: Log,
+    veto: bool,
+}
+
+impl Listener for Audit {
+    fn on(&mut self, event: &Event) -> Result<(), Veto> {
+        if let Event::Decided { step, approval, .. } = event {
+            self.log
+                .borrow_mut()
+                .push(format!("decided {} {}", step.id, approval.decision));
+            if self.veto {
+                return Err(Veto {
+                    reason: "cannot write the audit journal `j`: disk full".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Run {
+    pace: Pace,
+    only: Option<Vec<String>>,
+    veto: bool,
+    log: Log,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            pace: Pace::Straight,
+            only: None,
+            veto: false,
+            log: Log::default(),
+        }
+    }
+
+    /// Runs the playbook to its end and returns the record the events built.
+    fn record(
+        &self,
+        playbook: &Playbook,
+        target: &mut FakeTarget,
+        approver: &mut dyn Approver,
+    ) -> RunRecord {
+        let clock = FixedClock(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_600_000));
+        let values = IndexMap::new();
+        let header = Header {
+            playbook,
+            values: &values,
+            operator: "alice".to_owned(),
+            mode: Mode::Live,
+        };
+        let mut recorder = Recorder::new(header, &clock);
+        let mut audit = Audit {
+            log: self.log.clone(),
+            veto: self.veto,
+        };
+        let settings = Settings {
+            only: self.only.clone(),
+            report_rows: 50,
+            pace: self.pace,
+            operator: "alice".to_owned(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listeners: Vec<&mut dyn Listener> = vec![&mut recorder, &mut audit];
+            let mut engine = Engine::new(
+                playbook,
+                settings,
+                &values,
+                &clock,
+                approver,
+                Listeners::new(listeners),
+                Arc::new(AtomicBool::new(false)),
+            );
+            engine.target("dba@fake:5432/app");
+            match engine.gather(target).await {
+                Ok(_) => engine.steps(target).await,
+                Err(error) => engine.not_started(error),
+            }
+            engine.finish();
+        });
+        recorder.record().clone()
+    }
+}
+
+fn statuses(record: &RunRecord) -> Vec<(&str, Status, &str)> {
+    record
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.status, s.message.as_deref().unwrap_or("")))
+        .collect()
+}
+
+const CHECKS: &str = r#"
+version: 1
+name: checks
+steps:
+  - id: sessions
+    check: SELECT pid, state FROM pg_stat_activity
+    assess:
+      - warning: row_count > 1
+        message: "{{ row_count }} sessions"
+      - critical: state == 'idle in transaction'
+        message: "{{ matching_rows }} idle in transaction, first {{ pid }}"
+  - id: follow_up
+    when: steps.sessions.row_count > 5
+    check: SELECT 1 AS one
+  - id: new_server
+    requires: { server_version: 16 }
+    check: SELECT 2 AS two
+"#;
+
+#[test]
+fn checks_are_read_only_assessed_per_row_and_guarded() {
+    let playbook = playbook(CHECKS);
+    let rows: &[&[&str]] = &[
+        &["1", "idle"],
+        &["2", "idle in transaction"],
+        &["3", "idle in transaction"],
+    ];
+    let mut target = server().on(
+        "pg_stat_activity",
+        Answer::typed(
+            &[("pid", ColumnKind::Integer), ("state", ColumnKind::Text)],
+            rows,
+        ),
+    );
+    let log = Log::default();
+    let record = Run::new().record(&playbook, &mut target, &mut Script::new(&log, vec![]));
+    assert_eq!(
+        statuses(&record),
+        [
+            (
+                "sessions",
+                Status::Critical,
+                "2 idle in transaction, first 2"
+            ),
+            ("follow_up", Status::Skipped, "the condition is false"),
+            (
+                "new_server",
+                Status::Skipped,
+                "requires PostgreSQL 16 or later; the server is 15"
+            ),
+        ]
+    );
+    let sessions = &record.steps[0];
+    assert_eq!(sessions.row_count, 3);
+    assert_eq!(sessions.assessments[0].held, true);
+    assert_eq!(sessions.assessments[1].matching_rows, Some(2));
+    assert_eq!((record.status, record.exit_code), (Status::Critical, 2));
+    assert_eq!(record.target, "dba@fake:5432/app");
+    assert_eq!(record.started_at, "2025-12-01T14:40:00Z");
+    let wraps: Vec<Wrap> = target.sent.iter().map(|(_, wrap)| *wrap).collect();
+    assert_eq!(
+        wraps,
+        [Wrap::ReadOnly, Wrap::ReadOnly],
+        "facts, then the one check that ran"
+    );
+}
+
+#[test]
+fn only_and_step_choices_skip_and_abort() {
+    let playbook = playbook(CHECKS);
+    let mut target = server();
+    let log = Log::default();
+    let mut run = Run::new();
+    run.only = Some(vec!["follow_up".to_owned()]);
+    let record = run.record(&playbook, &mut target, &mut Script::new(&log, vec![]));
+    assert_eq!(
+        record.steps[0].message.as_deref(),
+        Some("not selected with `--only`")
+    );
+    assert_eq!(
+        record.steps[1].status,
+        Status::Skipped,
+        "its guard was false"
+    );
+
+    let mut script = Script::new(&log, vec![]);
+    script.choices = VecDeque::from([StepChoice::Skip, StepChoice::Abort]);
+    run.only = None;
+    run.pace = Pace::StepByStep;
+    let record = run.record(&playbook, &mut server(), &mut script);
+    assert_eq!(
+        statuses(&record),
+        [
+            (
+                "sessions",
+                Status::Skipped,
+                "skipped by the operator (`--step`)"
+            ),
+            (
+                "follow_up",
+                Status::NotRun,
+                "aborted by the operator (`--step`)"
+            ),
+            (
+                "new_server",
+                Status::NotRun,
+                "the run stopped before this step"
+            ),
+        ]
+    );
+    assert_eq!((record.status, record.exit_code), (Status::Stopped, 4));
+}
+
+const ACTION: &str = r#"
+version: 1
+name: act
+steps:
+  - id: stuck
+    action: UPDATE jobs SET state = 'cancelled' WHERE id = ANY({{ preview.rows | map(attribute='id') | list }})
+    preview: SELECT id FROM jobs WHERE state = 'stuck'
+    max_rows: 3
+  - id: after
+    check: SELECT count(*) AS n FROM jobs
+"#;
+
+fn jobs(ids: &[&str]) -> FakeTarget {
+    jobs_with_lock(ids, true)
+}
+
+#[test]
+fn another_responder_holding_the_lock_refuses_the_action_before_anyone_is_asked() {
+    let playbook = playbook(ACTION);
+    let mut target = jobs_with_lock(&["7"], false);
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "stuck",
+            Status::NotRun,
+            "refused: another run of playbook `act` is acting on this server: pid 77 (application_name `runbook:act`) holds its advisory lock"
+        )
+    );
+    assert!(run.log.borrow().is_empty());
+    assert!(target.sent_containing("UPDATE").is_empty());
+    assert_eq!(record.exit_code, 4);
+}
+
+#[test]
+fn an_approved_action_runs_what_was_previewed_after_its_decision_is_heard() {
+    let playbook = playbook(ACTION);
+    let mut target = jobs(&["7", "9"]);
+    let run = Run::new();
+    let by = "operator".to_owned();
+    let record = run.record(
+        &playbook,
+        &mut target,
+        &mut Script::new(&run.log, vec![Decision::Approved { by }]),
+    );
+    assert_eq!(record.steps[0].status, Status::Ok, "{:?}", record.steps[0]);
+    assert_eq!(
+        target.sent_containing("UPDATE jobs"),
+        ["UPDATE jobs SET state = 'cancelled' WHERE id = ANY(ARRAY[7, 9])"]
+    );
+    let update = target
+        .sent
+        .iter()
+        .position(|(sql, _)| sql.starts_with("UPDATE"));
+    let lock = target
+        .sent
+        .iter()
+        .position(|(sql, _)| sql.contains("pg_try_advisory_lock"));
+    assert!(
+        lock < update,
+        "the lock is taken before the action: {:?}",
+        target.sent
+    );
+    assert_eq!(target.sent[update.unwrap()].1, Wrap::Transaction);
+    assert_eq!(
+        *run.log.borrow(),
+        ["asked stuck preview Some(2)", "decided stuck approved"]
+    );
+    let approval = record.steps[0].approval.as_ref().unwrap();
+    assert_eq!(
+        (approval.role.as_str(), approval.preview_rows),
+        ("dba", Some(2))
+    );
+    assert_eq!(record.exit_code, 0);
+}
+
+#[test]
+fn a_dry_run_rehearses_without_lock_journal_entry_or_action() {
+    let playbook = playbook(ACTION);
+    let mut target = jobs(&["7"]);
+    let run = Run::new();
+    let mut dry_run = DryRun(Box::new(Script::new(&run.log, vec![])));
+    let record = run.record(&playbook, &mut target, &mut dry_run);
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "stuck",
+            Status::Skipped,
+            "dry run: would have run the SQL below on the 1 preview rows"
+        )
+    );
+    assert!(target.sent_containing("UPDATE").is_empty());
+    assert!(target.sent_containing("advisory").is_empty());
+    assert_eq!(
+        *run.log.borrow(),
+        ["decided stuck dry-run"],
+        "the approver was not asked"
+    );
+    assert_eq!(
+        record.steps[0].sql.as_deref(),
+        Some("UPDATE jobs SET state = 'cancelled' WHERE id = ANY(ARRAY[7])")
+    );
+}
+
+#[test]
+fn an_action_whose_decision_cannot_be_journaled_does_not_run() {
+    let playbook = playbook(ACTION);
+    let mut target = jobs(&["7"]);
+    let mut run = Run::new();
+    run.veto = true;
+    let by = "--yes".to_owned();
+    let record = run.record(
+        &playbook,
+        &mut target,
+        &mut Script::new(&run.log, vec![Decision::Approved { by }]),
+    );
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "stuck",
+            Status::NotRun,
+            "refused: cannot write the audit journal `j`: disk full; the action was not run without its audit trail"
+        )
+    );
+    assert!(target.sent_containing("UPDATE").is_empty());
+    assert_eq!(record.steps[1].status, Status::Ok, "the run goes on");
+    assert_eq!((record.status, record.exit_code), (Status::Stopped, 4));
+}
+
+#[test]
+fn blast_radius_and_empty_previews_are_decided_before_anyone_is_asked() {
+    let playbook = playbook(ACTION);
+    let run = Run::new();
+    let record = run.record(
+        &playbook,
+        &mut jobs(&["1", "2", "3", "4"]),
+        &mut Script::new(&run.log, vec![]),
+    );
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "stuck",
+            Status::NotRun,
+            "refused: the preview has 4 rows, more than `max_rows` allows (3)"
+        )
+    );
+    let record = run.record(
+        &playbook,
+        &mut jobs(&[]),
+        &mut Script::new(&run.log, vec![]),
+    );
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "stuck",
+            Status::Skipped,
+            "the preview has no rows: nothing to act on"
+        )
+    );
+    assert!(
+        run.log.borrow().is_empty(),
+        "nobody was asked: {:?}",
+        run.log.borrow()
+    );
+}
+
+const ABORTING: &str = r#"
+version: 1
+name: abort
+steps:
+  - id: first
+    check: SELECT broken
+    on_error: abort
+  - id: second
+    check: SELECT 2 AS two
+"#;
+
+#[test]
+fn a_failed_step_with_on_error_abort_stops_the_run() {
+    let playbook = playbook(ABORTING);
+    let error = QueryError {
+        sqlstate: Some("42703".to_owned()),
+        ..QueryError::plain("column \"broken\" does not exist".to_owned())
+    };
+    let mut target = server().on("SELECT broken", Answer::Error(error));
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(
+        statuses(&record),
+        [
+            ("first", Status::Unknown, "column \"broken\" does not exist"),
+            ("second", Status::NotRun, "the run stopped before this step"),
+        ]
+    );
+    assert_eq!(
+        record.steps[0].error.as_ref().unwrap().sqlstate.as_deref(),
+        Some("42703")
+    );
+    assert_eq!(
+        record.error.as_deref(),
+        Some("step `first` failed and has `on_error: abort`")
+    );
+    assert_eq!(record.exit_code, 3);
+}
+
+#[test]
+fn a_lost_connection_that_is_not_a_restart_ends_the_run() {
+    let playbook = playbook(ABORTING.replace("    on_error: abort\n", "").as_str());
+    let mut target = server().on("SELECT broken", Answer::Lost);
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(
+        statuses(&record)[1],
+        (
+            "second",
+            Status::NotRun,
+            "the connection to the server was lost"
+        )
+    );
+    assert_eq!(
+        record.error.as_deref(),
+        Some("step `first`: the connection to the server was lost")
+    );
+
+    // The server restarted (another start time): reconnect once and go on.
+    let mut target = server().on("SELECT broken", Answer::Lost).on(
+        "pg_postmaster_start_time()::text",
+        Answer::rows(&["t"], &[&["2026-12-01 11:00:00+00"]]),
+    );
+    target.reconnects = true;
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(record.steps[1].status, Status::Ok);
+    assert!(
+        record.notes[0].contains("the server had restarted"),
+        "{:?}",
+        record.notes
+    );
+}
+
+#[test]
+fn a_run_that_cannot_read_its_facts_runs_nothing() {
+    let playbook = playbook(CHECKS);
+    let mut target = FakeTarget::new().on(
+        "json_build_object(",
+        Answer::Error(QueryError::plain("permission denied".to_owned())),
+    );
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert!(record.steps.iter().all(|s| s.status == Status::NotRun));
+    assert_eq!(
+        record.error.as_deref(),
+        Some("cannot read the server's facts: permission denied")
+    );
+    assert_eq!(target.sent.len(), 1);
+}

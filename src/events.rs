@@ -1,0 +1,79 @@
+//! What the engine says while it runs: its only output.
+//!
+//! The engine decides and runs; it does not report. The run record (and so every report), the
+//! audit journal and the progress display are [`Listener`]s of these events, and none of them
+//! re-derives what happened. A listener can veto one thing: a `Decided` event whose audit
+//! entry it cannot make durable stops the action, because no action runs without its trail.
+
+use thiserror::Error;
+
+use crate::approval::Decision;
+use crate::engine::{Ending, Facts};
+use crate::outputs::record::{ApprovalRecord, StepRecord};
+use crate::playbook::Step;
+
+pub enum Event<'a> {
+    /// The target the run acts on, named as it is printed (never with a password).
+    Target {
+        name: &'a str,
+    },
+    /// The server's facts were read; `notes` say what the role cannot see.
+    FactsGathered {
+        facts: &'a Facts,
+        notes: &'a [String],
+    },
+    StepStarted {
+        index: usize,
+        total: usize,
+        title: &'a str,
+    },
+    /// The operator is about to be asked (a progress display must get out of the way).
+    Asking,
+    /// An action's approval was decided, before anything runs.
+    Decided {
+        step: &'a Step,
+        decision: &'a Decision,
+        /// The rendered SQL that runs if approved.
+        sql: &'a str,
+        approval: &'a ApprovalRecord,
+    },
+    StepFinished {
+        record: &'a StepRecord,
+    },
+    /// No more events follow.
+    RunFinished {
+        ending: &'a Ending,
+    },
+}
+
+/// Why a listener refused what an event announces.
+#[derive(Debug, Error)]
+#[error("{reason}")]
+pub struct Veto {
+    pub reason: String,
+}
+
+pub trait Listener {
+    fn on(&mut self, event: &Event) -> Result<(), Veto>;
+}
+
+/// The listeners of a run, told in order.
+#[derive(Default)]
+pub struct Listeners<'l>(Vec<&'l mut dyn Listener>);
+
+impl<'l> Listeners<'l> {
+    pub fn new(listeners: Vec<&'l mut dyn Listener>) -> Listeners<'l> {
+        Listeners(listeners)
+    }
+
+    /// Tells every listener; the first veto is returned once all have heard the event.
+    pub fn emit(&mut self, event: &Event) -> Result<(), Veto> {
+        let mut veto = None;
+        for listener in &mut self.0 {
+            if let Err(refused) = listener.on(event) {
+                veto.get_or_insert(refused);
+            }
+        }
+        veto.map_or(Ok(()), Err)
+    }
+}

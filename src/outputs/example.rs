@@ -1,0 +1,144 @@
+//! A run record with every part filled in, for the outputs' unit tests.
+
+use super::record::{
+    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
+    Status, StepRecord,
+};
+
+pub fn step(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
+    StepRecord::new(id, title, kind, status)
+}
+
+fn assessment(severity: Status, condition: &str, held: bool) -> AssessmentRecord {
+    AssessmentRecord {
+        severity,
+        condition: condition.to_owned(),
+        held,
+        matching_rows: None,
+        message: None,
+        recommendation: None,
+    }
+}
+
+fn idle_candidates() -> StepRecord {
+    let mut step = step(
+        "idle_candidates",
+        "Idle connections older than 1h",
+        "check",
+        Status::Warning,
+    );
+    step.message = Some("3 idle connections older than 1h".to_owned());
+    step.duration_ms = 12;
+    step.guards = vec![GuardRecord {
+        guard: "server_version >= 13".to_owned(),
+        passed: true,
+        reason: "the server is PostgreSQL 15.4".to_owned(),
+    }];
+    step.sql = Some(
+        "SELECT pid, usename, query\nFROM pg_stat_activity\nWHERE state = 'idle'\n".to_owned(),
+    );
+    step.columns = vec!["pid".to_owned(), "usename".to_owned(), "query".to_owned()];
+    step.rows = vec![
+        vec![
+            Some("4242".to_owned()),
+            Some("app".to_owned()),
+            Some("a|b\nc<script>`x`".to_owned()),
+        ],
+        vec![Some("4243".to_owned()), None, Some("SELECT 1".to_owned())],
+    ];
+    step.row_count = 3;
+    step.rows_truncated = true;
+    let mut any = assessment(Status::Warning, "row_count > 0", true);
+    any.message = Some("3 idle connections older than 1h".to_owned());
+    any.recommendation = Some("Terminate them with `terminate_idle`.".to_owned());
+    let mut per_row = assessment(Status::Warning, "usename IS NULL", true);
+    per_row.matching_rows = Some(1);
+    per_row.message = Some("a session without a user".to_owned());
+    let mut critical = assessment(Status::Critical, "idle_for > interval '1 day'", false);
+    critical.matching_rows = Some(0);
+    step.assessments = vec![any, per_row, critical];
+    step.recommendations = vec!["Terminate them with `terminate_idle`.".to_owned()];
+    step
+}
+
+pub fn record() -> RunRecord {
+    let mut queue = step(
+        "queue_backlog",
+        "pg_tviews queue backlog",
+        "check",
+        Status::Skipped,
+    );
+    queue.message = Some("relation `pg_tviews_queue` does not exist".to_owned());
+    queue.guards = vec![GuardRecord {
+        guard: "relation `pg_tviews_queue`".to_owned(),
+        passed: false,
+        reason: "no such relation in database `app`".to_owned(),
+    }];
+    let mut manual = step(
+        "raise_limit",
+        "Raise max_connections",
+        "manual",
+        Status::Manual,
+    );
+    manual.manual = Some(
+        "Increase `max_connections` (requires a restart)\nif utilization stays above 80%.\n"
+            .to_owned(),
+    );
+    let mut cancel = step(
+        "cancel_jobs",
+        "Cancel stuck jobs",
+        "action",
+        Status::Unknown,
+    );
+    cancel.message = Some("the step failed".to_owned());
+    cancel.duration_ms = 3;
+    cancel.sql = Some("UPDATE app.jobs SET state = 'cancelled'\nWHERE state = 'stuck'".to_owned());
+    cancel.approval = Some(ApprovalRecord {
+        decision: "approved".to_owned(),
+        by: "--yes".to_owned(),
+        operator: "alice".to_owned(),
+        role: "app_admin".to_owned(),
+        at: "2026-11-26T14:10:01Z".to_owned(),
+        reason: None,
+        preview_rows: Some(2),
+    });
+    cancel.error = Some(ErrorRecord {
+        message: "cannot execute UPDATE in a read-only transaction".to_owned(),
+        sqlstate: Some("25006".to_owned()),
+        detail: Some("The server is a hot standby.".to_owned()),
+        hint: Some("Run the playbook against the primary.".to_owned()),
+    });
+    let mut recheck = step("recheck", "recheck", "check", Status::NotRun);
+    recheck.message = Some("the run stopped before this step".to_owned());
+    RunRecord {
+        report_version: 1,
+        playbook: "connection-cleanup".to_owned(),
+        title: "Connection Cleanup".to_owned(),
+        description: Some("Finds idle sessions and **terminates** them.\n".to_owned()),
+        source: "playbooks/connection-cleanup.yaml".to_owned(),
+        target: "alice@db1.example.com:5432/app".to_owned(),
+        operator: "alice".to_owned(),
+        mode: Mode::Live,
+        started_at: "2026-11-26T14:10:00Z".to_owned(),
+        duration_ms: 1234,
+        status: Status::Unknown,
+        exit_code: 3,
+        params: vec![
+            ParamRecord {
+                name: "idle_after".to_owned(),
+                value: Some("1h".to_owned()),
+            },
+            ParamRecord {
+                name: "database".to_owned(),
+                value: None,
+            },
+        ],
+        facts: Some(serde_json::json!({ "server_version_num": 150004 })),
+        notes: vec![
+            "`alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden"
+                .to_owned(),
+        ],
+        error: Some("step `cancel_jobs` failed and has `on_error: abort`".to_owned()),
+        steps: vec![idle_candidates(), queue, manual, cancel, recheck],
+    }
+}

@@ -1,0 +1,178 @@
+//! Writing what a run leaves behind — reports, the journal — and nothing else on the way.
+//!
+//! A report is written atomically (a temporary file in the same directory, fsynced, renamed
+//! over the target) because it is the record of what was done to a server: a crash or a full
+//! disk mid-write must leave the previous report or the whole new one, never half of one.
+//! Every file is created readable by its owner only ([`private`]), since it holds other users'
+//! query texts.
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Where an output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Debug, Error)]
+pub enum WriteError {
+    #[error("cannot write the report to standard output: {source}")]
+    Stdout { source: io::Error },
+    #[error("cannot write the report to `{}`: it does not name a file", .path.display())]
+    NotAFile { path: PathBuf },
+    #[error(
+        "cannot create the directory `{}` for the report `{}`: {source}",
+        .directory.display(),
+        .path.display()
+    )]
+    CreateDirectory {
+        directory: PathBuf,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot write the report to `{}`: {source}", .path.display())]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Options that create a file readable and writable by its owner only (0600 on unix).
+pub fn private() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// The journal beside a report: `x.md` → `x.journal.jsonl`.
+pub fn beside(report: &Path) -> PathBuf {
+    report.with_extension("journal.jsonl")
+}
+
+/// Writes `text`; a file is replaced atomically and readable by its owner only.
+pub fn write(text: &str, destination: &Destination) -> Result<(), WriteError> {
+    match destination {
+        Destination::Stdout => {
+            let mut stdout = io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|source| WriteError::Stdout { source })
+        }
+        Destination::File(path) => write_file(text, path),
+    }
+}
+
+fn write_file(text: &str, path: &Path) -> Result<(), WriteError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| WriteError::NotAFile { path: path.into() })?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
+        directory: directory.into(),
+        path: path.into(),
+        source,
+    })?;
+    let mut temporary_name = OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".tmp-{}", std::process::id()));
+    let temporary = directory.join(temporary_name);
+    let result = write_synced(&temporary, text).and_then(|()| fs::rename(&temporary, path));
+    if let Err(source) = result {
+        let _ = fs::remove_file(&temporary);
+        return Err(WriteError::Write {
+            path: path.into(),
+            source,
+        });
+    }
+    sync_directory(directory);
+    Ok(())
+}
+
+/// Writes a new file (mode 0600 on unix) and flushes it to disk.
+fn write_synced(path: &Path, text: &str) -> io::Result<()> {
+    // A leftover from a crashed run with the same pid; `create_new` then refuses symlinks.
+    let _ = fs::remove_file(path);
+    let mut file = private().write(true).create_new(true).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Makes the rename durable. Best effort: the report is complete either way.
+fn sync_directory(directory: &Path) {
+    #[cfg(unix)]
+    if let Ok(directory) = fs::File::open(directory) {
+        let _ = directory.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = directory;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_replaces_the_report_atomically_for_its_owner_only() {
+        let directory = tempfile::tempdir().unwrap();
+        let reports = directory.path().join("runbook-reports");
+        let path = reports.join("cleanup.md");
+        let destination = Destination::File(path.clone());
+        write("first\n", &destination).unwrap();
+        write("# second\n| a |\n", &destination).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "# second\n| a |\n");
+        let names: Vec<_> = fs::read_dir(&reports)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["cleanup.md"], "no temporary file is left behind");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn write_under_a_regular_file_is_an_error_naming_the_path() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("not-a-directory");
+        fs::write(&file, "").unwrap();
+        let path = file.join("report.md");
+        let error = write("text", &Destination::File(path.clone())).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "cannot create the directory `{}` for the report `{}`: ",
+                file.display(),
+                path.display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn write_needs_a_file_name() {
+        let error = write("text", &Destination::File(PathBuf::from("/"))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot write the report to `/`: it does not name a file"
+        );
+    }
+
+    #[test]
+    fn the_journal_goes_beside_the_report() {
+        assert_eq!(
+            beside(Path::new("r/x.md")),
+            PathBuf::from("r/x.journal.jsonl")
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! The Markdown report, for the people on call.
+//!
+//! It only renders a [`RunRecord`]: the engine's events built the record, and the report
+//! never re-derives what happened — it re-evaluates no assessment and recomputes no status — so
+//! the Markdown, the JSON and the exit code cannot disagree, and a run cut short by an error,
+//! an abort or Ctrl-C is reported from whatever the record holds at that moment.
+//!
+//! Text from the server and from the playbook is escaped wherever it lands (see `prose`), so a
+//! query text with pipes, backticks, newlines or HTML cannot break the layout or inject markup.
+//! Playbook prose written as Markdown (the description, a manual step's text) is rendered as
+//! Markdown, as `runbook show` does.
+
+use std::fmt::Write as _;
+
+use super::Output;
+use super::prose::{cell_code, heading, inline, paragraph, plural, quote, single_line};
+use super::record::{
+    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
+    Status, StepRecord,
+};
+use crate::markdown::{cell, code, fenced, table};
+
+/// The Markdown report.
+pub struct Markdown;
+
+impl Output for Markdown {
+    fn render(&self, record: &RunRecord) -> String {
+        markdown(record)
+    }
+
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+}
+
+/// The Markdown report: an overview, the summary table, each step in detail, and what to do.
+fn markdown(record: &RunRecord) -> String {
+    let mut blocks = vec![
+        format!("# {} — {}\n", heading(&record.title), record.status.label()),
+        overview(record),
+    ];
+    if let Some(description) = &record.description {
+        blocks.push(format!("{}\n", description.trim()));
+    }
+    for note in &record.notes {
+        blocks.push(format!("> **Note:** {}\n", inline(note)));
+    }
+    if let Some(error) = &record.error {
+        blocks.push(format!("**Error:** {}\n", inline(error)));
+    }
+    if !record.params.is_empty() {
+        blocks.push("## Parameters\n".to_owned());
+        blocks.push(params(&record.params));
+    }
+    blocks.push("## Summary\n".to_owned());
+    blocks.push(summary(&record.steps));
+    blocks.push("## Steps\n".to_owned());
+    for (index, step) in record.steps.iter().enumerate() {
+        blocks.extend(step_blocks(index + 1, step));
+    }
+    let recommendations = recommendations(&record.steps);
+    if !recommendations.is_empty() {
+        blocks.push("## Recommendations\n".to_owned());
+        blocks.push(recommendations);
+    }
+    blocks.join("\n")
+}
+
+fn overview(record: &RunRecord) -> String {
+    let mode = match record.mode {
+        Mode::Live => "live",
+        Mode::DryRun => "dry run — no action was run",
+    };
+    let rows = [
+        (
+            "Playbook",
+            format!("{} ({})", cell_code(&record.playbook), cell(&record.source)),
+        ),
+        ("Target", cell(&record.target)),
+        ("Operator", cell(&record.operator)),
+        ("Mode", mode.to_owned()),
+        ("Started", cell(&record.started_at)),
+        ("Duration", human_duration(record.duration_ms)),
+        (
+            "Status",
+            format!("**{}** (exit {})", record.status.label(), record.exit_code),
+        ),
+    ];
+    let mut out = "| | |\n| --- | --- |\n".to_owned();
+    for (name, value) in rows {
+        let _ = writeln!(out, "| {name} | {value} |");
+    }
+    out
+}
+
+fn params(params: &[ParamRecord]) -> String {
+    let rows: Vec<Vec<String>> = params
+        .iter()
+        .map(|param| {
+            let value = param.value.clone().unwrap_or_else(|| "_unset_".to_owned());
+            vec![param.name.clone(), value]
+        })
+        .collect();
+    table(&["name", "value"], &rows)
+}
+
+fn summary(steps: &[StepRecord]) -> String {
+    let mut out = "| # | step | kind | status | duration | message |\n".to_owned();
+    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for (index, step) in steps.iter().enumerate() {
+        let mut name = cell_code(&step.id);
+        if step.title != step.id {
+            let _ = write!(name, " {}", heading(&step.title));
+        }
+        let status = match step.status {
+            Status::Warning | Status::Critical | Status::Unknown => {
+                format!("**{}**", step.status.label())
+            }
+            _ => step.status.label().to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {name} | {} | {status} | {} | {} |",
+            index + 1,
+            cell(&step.kind),
+            ran_for(step).unwrap_or_else(|| "—".to_owned()),
+            inline(step.message.as_deref().unwrap_or_default()),
+        );
+    }
+    out
+}
+
+/// The blocks of one step's section, in the order a reader checks them.
+fn step_blocks(number: usize, step: &StepRecord) -> Vec<String> {
+    let mut line = format!("{} · {}", code(&single_line(&step.id)), cell(&step.kind));
+    if let Some(duration) = ran_for(step) {
+        let _ = write!(line, " · {duration}");
+    }
+    let mut blocks = vec![
+        format!(
+            "### {number}. {} — {}\n",
+            heading(&step.title),
+            step.status.label()
+        ),
+        format!("{line}\n"),
+    ];
+    if let Some(message) = &step.message {
+        blocks.push(format!("{}\n", paragraph(message)));
+    }
+    if !step.guards.is_empty() {
+        blocks.push(guards(&step.guards));
+    }
+    if let Some(sql) = &step.sql {
+        blocks.push(fenced("sql", sql));
+    }
+    blocks.extend(result_rows(step));
+    if !step.assessments.is_empty() {
+        blocks.push(assessments(&step.assessments));
+    }
+    if let Some(approval) = &step.approval {
+        blocks.push(approval_line(approval));
+    }
+    if let Some(error) = &step.error {
+        blocks.extend(error_blocks(error));
+    }
+    if let Some(manual) = &step.manual {
+        blocks.push(quote(manual));
+    }
+    blocks
+}
+
+fn guards(guards: &[GuardRecord]) -> String {
+    let mut out = "Guards:\n\n".to_owned();
+    for guard in guards {
+        let verdict = if guard.passed { "passed" } else { "failed" };
+        let _ = writeln!(
+            out,
+            "- {verdict}: {} — {}",
+            inline(&single_line(&guard.guard)),
+            inline(&guard.reason)
+        );
+    }
+    out
+}
+
+/// The result table and the line saying how many rows there were.
+fn result_rows(step: &StepRecord) -> Vec<String> {
+    let mut blocks = Vec::new();
+    if !step.rows.is_empty() && !step.columns.is_empty() {
+        let header: Vec<String> = step.columns.iter().map(|c| cell(c)).collect();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = step
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|value| value.clone().unwrap_or_else(|| "_NULL_".to_owned()))
+                    .collect()
+            })
+            .collect();
+        blocks.push(table(&header, &rows));
+    }
+    let count = step.row_count;
+    if step.rows_truncated {
+        blocks.push(format!(
+            "_showing first {} of {count} rows_\n",
+            step.rows.len()
+        ));
+    } else if !step.rows.is_empty() || ran(step) {
+        blocks.push(match count {
+            0 => "_no rows_\n".to_owned(),
+            1 => "_1 row_\n".to_owned(),
+            _ => format!("_{count} rows_\n"),
+        });
+    }
+    blocks
+}
+
+fn assessments(assessments: &[AssessmentRecord]) -> String {
+    let mut out = "Assessments:\n\n".to_owned();
+    for assessment in assessments {
+        let condition = code(&single_line(&assessment.condition));
+        let severity = assessment.severity.label();
+        if !assessment.held {
+            let _ = writeln!(out, "- OK {condition} did not hold (would be {severity})");
+            continue;
+        }
+        let _ = match assessment.severity {
+            Status::Ok => write!(out, "- OK {condition} held"),
+            _ => write!(out, "- **{severity}** {condition} held"),
+        };
+        if let Some(rows) = assessment.matching_rows {
+            let _ = write!(out, " (for {rows} row{})", plural(rows));
+        }
+        if let Some(message) = &assessment.message {
+            let _ = write!(out, ": {}", inline(message));
+        }
+        if let Some(recommendation) = &assessment.recommendation {
+            let _ = write!(out, " — {}", inline(recommendation));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Who decided whether the action ran, and when: the journaled decision.
+fn approval_line(approval: &ApprovalRecord) -> String {
+    let mut out = format!(
+        "**Approval:** {} by {} at {} (operator {}, role {}",
+        inline(&approval.decision),
+        inline(&approval.by),
+        inline(&approval.at),
+        inline(&approval.operator),
+        inline(&approval.role)
+    );
+    if let Some(rows) = approval.preview_rows {
+        let _ = write!(out, ", preview of {rows} row{}", plural(rows));
+    }
+    out.push(')');
+    if let Some(reason) = &approval.reason {
+        let _ = write!(out, ": {}", inline(reason));
+    }
+    out.push('\n');
+    out
+}
+
+fn error_blocks(error: &ErrorRecord) -> Vec<String> {
+    let message = inline(&error.message);
+    let mut blocks = vec![match &error.sqlstate {
+        Some(sqlstate) => format!("**Error** {}: {message}\n", code(&single_line(sqlstate))),
+        None => format!("**Error:** {message}\n"),
+    }];
+    if let Some(detail) = &error.detail {
+        blocks.push(format!("**Detail:** {}\n", inline(detail)));
+    }
+    if let Some(hint) = &error.hint {
+        blocks.push(format!("**Hint:** {}\n", inline(hint)));
+    }
+    blocks
+}
+
+/// The recommendations of every step, then the text of the manual steps that were shown.
+fn recommendations(steps: &[StepRecord]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        let id = code(&single_line(&step.id));
+        for recommendation in &step.recommendations {
+            let _ = writeln!(out, "- {id}: {}", inline(recommendation));
+        }
+        if let (Status::Manual, Some(manual)) = (step.status, &step.manual) {
+            // Continuation lines are indented to stay inside the list item.
+            let text = manual
+                .trim()
+                .replace('\n', "\n  ")
+                .replace("\n  \n", "\n\n");
+            let _ = writeln!(out, "- {id}: {text}");
+        }
+    }
+    out
+}
+
+/// Whether the step's SQL ran to completion, so its row count means something.
+fn ran(step: &StepRecord) -> bool {
+    step.sql.is_some()
+        && step.error.is_none()
+        && matches!(step.status, Status::Ok | Status::Warning | Status::Critical)
+}
+
+/// How long the step took, if it was attempted at all.
+fn ran_for(step: &StepRecord) -> Option<String> {
+    match step.status {
+        Status::Skipped | Status::NotRun | Status::Manual => None,
+        _ => Some(human_duration(step.duration_ms)),
+    }
+}
+
+/// A duration as a person reads it: `350 ms`, `1.2 s`, `2 min 5 s`, `1 h 3 min`.
+fn human_duration(ms: u64) -> String {
+    let seconds = ms / 1000;
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{seconds}.{} s", ms % 1000 / 100),
+        60_000..3_600_000 => match seconds % 60 {
+            0 => format!("{} min", seconds / 60),
+            rest => format!("{} min {rest} s", seconds / 60),
+        },
+        _ => match seconds / 60 % 60 {
+            0 => format!("{} h", seconds / 3600),
+            rest => format!("{} h {rest} min", seconds / 3600),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outputs::example::{record, step};
+
+    const SNAPSHOT: &str = r##"# Connection Cleanup — UNKNOWN
+
+| | |
+| --- | --- |
+| Playbook | `connection-cleanup` (playbooks/connection-cleanup.yaml) |
+| Target | alice@db1.example.com:5432/app |
+| Operator | alice |
+| Mode | live |
+| Started | 2026-11-26T14:10:00Z |
+| Duration | 1.2 s |
+| Status | **UNKNOWN** (exit 3) |
+
+Finds idle sessions and **terminates** them.
+
+> **Note:** `alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden
+
+**Error:** step `cancel_jobs` failed and has `on_error: abort`
+
+## Parameters
+
+| name | value |
+| --- | --- |
+| idle_after | 1h |
+| database | _unset_ |
+
+## Summary
+
+| # | step | kind | status | duration | message |
+| --- | --- | --- | --- | --- | --- |
+| 1 | `idle_candidates` Idle connections older than 1h | check | **WARNING** | 12 ms | 3 idle connections older than 1h |
+| 2 | `queue_backlog` pg_tviews queue backlog | check | SKIPPED | — | relation `pg_tviews_queue` does not exist |
+| 3 | `raise_limit` Raise max_connections | manual | MANUAL | — |  |
+| 4 | `cancel_jobs` Cancel stuck jobs | action | **UNKNOWN** | 3 ms | the step failed |
+| 5 | `recheck` | check | NOT RUN | — | the run stopped before this step |
+
+## Steps
+
+### 1. Idle connections older than 1h — WARNING
+
+`idle_candidates` · check · 12 ms
+
+3 idle connections older than 1h
+
+Guards:
+
+- passed: server_version &gt;= 13 — the server is PostgreSQL 15.4
+
+```sql
+SELECT pid, usename, query
+FROM pg_stat_activity
+WHERE state = 'idle'
+```
+
+| pid | usename | query |
+| --- | --- | --- |
+| 4242 | app | a\|b<br>c&lt;script&gt;\`x\` |
+| 4243 | _NULL_ | SELECT 1 |
+
+_showing first 2 of 3 rows_
+
+Assessments:
+
+- **WARNING** `row_count > 0` held: 3 idle connections older than 1h — Terminate them with `terminate_idle`.
+- **WARNING** `usename IS NULL` held (for 1 row): a session without a user
+- OK `idle_for > interval '1 day'` did not hold (would be CRITICAL)
+
+### 2. pg_tviews queue backlog — SKIPPED
+
+`queue_backlog` · check
+
+relation `pg_tviews_queue` does not exist
+
+Guards:
+
+- failed: relation `pg_tviews_queue` — no such relation in database `app`
+
+### 3. Raise max_connections — MANUAL
+
+`raise_limit` · manual
+
+> Increase `max_connections` (requires a restart)
+> if utilization stays above 80%.
+
+### 4. Cancel stuck jobs — UNKNOWN
+
+`cancel_jobs` · action · 3 ms
+
+the step failed
+
+```sql
+UPDATE app.jobs SET state = 'cancelled'
+WHERE state = 'stuck'
+```
+
+**Approval:** approved by --yes at 2026-11-26T14:10:01Z (operator alice, role app_admin, preview of 2 rows)
+
+**Error** `25006`: cannot execute UPDATE in a read-only transaction
+
+**Detail:** The server is a hot standby.
+
+**Hint:** Run the playbook against the primary.
+
+### 5. recheck — NOT RUN
+
+`recheck` · check
+
+the run stopped before this step
+
+## Recommendations
+
+- `idle_candidates`: Terminate them with `terminate_idle`.
+- `raise_limit`: Increase `max_connections` (requires a restart)
+  if utilization stays above 80%.
+"##;
+
+    #[test]
+    fn markdown_report_renders_every_part_of_the_record() {
+        let markdown = markdown(&record());
+        assert!(
+            markdown == SNAPSHOT,
+            "the Markdown report changed:\n{markdown}"
+        );
+    }
+
+    #[test]
+    fn dry_runs_say_so_and_unset_parts_are_left_out() {
+        let mut record = record();
+        record.mode = Mode::DryRun;
+        record.description = None;
+        record.notes.clear();
+        record.error = None;
+        record.params.clear();
+        let markdown = markdown(&record);
+        assert!(markdown.contains("| Mode | dry run — no action was run |\n"));
+        for absent in [
+            "Finds idle",
+            "**Note:**",
+            "**Error:** step",
+            "## Parameters",
+        ] {
+            assert!(!markdown.contains(absent), "{absent} in:\n{markdown}");
+        }
+    }
+
+    #[test]
+    fn headings_are_one_line_and_inert() {
+        let mut record = record();
+        record.title = "Cleanup\n# <img src=x onerror=alert(1)> | `x`".to_owned();
+        record.steps[4].title = "two\nlines <i>".to_owned();
+        let markdown = markdown(&record);
+        assert!(
+            markdown.starts_with(
+                "# Cleanup # &lt;img src=x onerror=alert(1)&gt; \\| `x` — UNKNOWN\n\n"
+            )
+        );
+        assert!(markdown.contains("\n### 5. two lines &lt;i&gt; — NOT RUN\n"));
+        assert!(markdown.contains("| 5 | `recheck` two lines &lt;i&gt; | check |"));
+    }
+
+    #[test]
+    fn row_counts_are_said_when_the_step_ran() {
+        let mut ran = step("x", "x", "check", Status::Ok);
+        ran.sql = Some("SELECT 1 WHERE false".to_owned());
+        assert_eq!(result_rows(&ran), ["_no rows_\n"]);
+        ran.columns = vec!["a".to_owned()];
+        ran.rows = vec![vec![Some("1".to_owned())]];
+        ran.row_count = 1;
+        assert_eq!(result_rows(&ran), ["| a |\n| --- |\n| 1 |\n", "_1 row_\n"]);
+        ran.row_count = 7;
+        assert_eq!(result_rows(&ran)[1], "_7 rows_\n");
+        let skipped = step("y", "y", "check", Status::Skipped);
+        assert!(result_rows(&skipped).is_empty());
+    }
+
+    #[test]
+    fn column_names_are_escaped_too() {
+        let mut step = step("x", "x", "check", Status::Ok);
+        step.columns = vec!["a|b".to_owned(), "<c>".to_owned()];
+        step.rows = vec![vec![Some("1".to_owned()), None]];
+        step.row_count = 1;
+        assert!(result_rows(&step)[0].starts_with("| a\\|b | &lt;c&gt; |\n"));
+    }
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        let cases = [
+            (0, "0 ms"),
+            (350, "350 ms"),
+            (1234, "1.2 s"),
+            (59_999, "59.9 s"),
+            (60_000, "1 min"),
+            (125_000, "2 min 5 s"),
+            (3_600_000, "1 h"),
+            (3_780_000, "1 h 3 min"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(human_duration(ms), text, "{ms} ms");
+        }
+    }
+}

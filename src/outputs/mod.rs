@@ -1,0 +1,101 @@
+//! Everything a run leaves behind, built from the engine's events.
+//!
+//! [`Recorder`] listens to the events and builds the [`RunRecord`] — in one place; the
+//! reports ([`Output`]: Markdown, JSON) only render it, the [`Journal`] makes every approval
+//! decision durable before the action runs, and [`Progress`] shows the steps on a terminal.
+//! Every file is written through `file`: atomically where it replaces, always owner-only.
+
+pub mod file;
+mod journal;
+mod json;
+mod markdown;
+mod progress;
+mod prose;
+pub mod record;
+mod recorder;
+
+#[cfg(test)]
+mod example;
+
+use std::path::{Path, PathBuf};
+
+pub use file::{Destination, WriteError};
+pub use journal::Journal;
+pub use json::{Json, schema_json};
+pub use markdown::Markdown;
+pub use progress::Progress;
+use record::RunRecord;
+pub use recorder::{Header, Recorder};
+
+/// The directory reports go to when `--report` is not given.
+const DEFAULT_DIRECTORY: &str = "runbook-reports";
+
+/// A way of rendering a finished run.
+pub trait Output {
+    fn render(&self, record: &RunRecord) -> String;
+    /// The extension of its files, without the dot.
+    fn extension(&self) -> &'static str;
+}
+
+/// A rendered output and where it goes.
+pub struct Report {
+    pub output: Box<dyn Output>,
+    pub destination: Destination,
+}
+
+impl Report {
+    pub fn write(&self, record: &RunRecord) -> Result<(), WriteError> {
+        file::write(&self.output.render(record), &self.destination)
+    }
+
+    /// Where it went, for the summary line.
+    pub fn shown_as(&self) -> String {
+        match &self.destination {
+            Destination::Stdout => "standard output".to_owned(),
+            Destination::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// `runbook-reports/<playbook>-<YYYYMMDDTHHMMSSZ>.<md|json>`, from when the run started.
+pub fn default_path(playbook: &str, started_at: &str, output: &dyn Output) -> PathBuf {
+    // `2026-11-26T14:10:00.123456Z`: the first 19 characters are the second it started.
+    let stamp: String = started_at
+        .chars()
+        .take(19)
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
+    let playbook: String = playbook
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '-',
+        })
+        .collect();
+    Path::new(DEFAULT_DIRECTORY).join(format!("{playbook}-{stamp}Z.{}", output.extension()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use example::record;
+
+    #[test]
+    fn default_path_uses_the_start_to_the_second() {
+        let mut record = record();
+        assert_eq!(
+            default_path(&record.playbook, &record.started_at, &Markdown),
+            Path::new("runbook-reports/connection-cleanup-20261126T141000Z.md")
+        );
+        record.started_at = "2026-11-26T14:10:00.123456Z".to_owned();
+        assert_eq!(
+            default_path(&record.playbook, &record.started_at, &Json),
+            Path::new("runbook-reports/connection-cleanup-20261126T141000Z.json")
+        );
+        record.playbook = "../etc/passwd".to_owned();
+        assert_eq!(
+            default_path(&record.playbook, &record.started_at, &Json),
+            Path::new("runbook-reports/..-etc-passwd-20261126T141000Z.json")
+        );
+    }
+}

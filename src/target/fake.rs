@@ -1,0 +1,136 @@
+//! A scripted target for the engine's unit tests: answers by the first rule whose text the SQL
+//! contains, and remembers every statement it was sent.
+
+use super::rows::{ColumnKind, Columns};
+use super::{ConnectError, Limits, QueryError, Row, Summary, Target, Wrap};
+
+/// What a rule answers.
+#[derive(Clone)]
+pub enum Answer {
+    Rows {
+        columns: Vec<(String, ColumnKind)>,
+        rows: Vec<Row>,
+    },
+    Error(QueryError),
+    /// The connection drops while the statement runs.
+    Lost,
+}
+
+impl Answer {
+    /// Rows of text columns, e.g. `Answer::rows(&["pid"], &[&["42"]])`.
+    pub fn rows(columns: &[&str], rows: &[&[&str]]) -> Answer {
+        Answer::typed(
+            &columns
+                .iter()
+                .map(|name| (*name, ColumnKind::Text))
+                .collect::<Vec<_>>(),
+            rows,
+        )
+    }
+
+    pub fn typed(columns: &[(&str, ColumnKind)], rows: &[&[&str]]) -> Answer {
+        Answer::Rows {
+            columns: columns
+                .iter()
+                .map(|(name, kind)| ((*name).to_owned(), *kind))
+                .collect(),
+            rows: rows
+                .iter()
+                .map(|row| row.iter().map(|cell| Some((*cell).to_owned())).collect())
+                .collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct FakeTarget {
+    rules: Vec<(String, Answer)>,
+    /// Every statement sent, with its wrapping.
+    pub sent: Vec<(String, Wrap)>,
+    alive: bool,
+    /// Whether `reconnect` succeeds.
+    pub reconnects: bool,
+}
+
+impl FakeTarget {
+    pub fn new() -> FakeTarget {
+        FakeTarget {
+            alive: true,
+            ..FakeTarget::default()
+        }
+    }
+
+    /// Answers statements containing `needle` (the first matching rule wins).
+    pub fn on(mut self, needle: &str, answer: Answer) -> FakeTarget {
+        self.rules.push((needle.to_owned(), answer));
+        self
+    }
+
+    /// The statements sent that contain `needle`.
+    pub fn sent_containing(&self, needle: &str) -> Vec<&str> {
+        self.sent
+            .iter()
+            .map(|(sql, _)| sql.as_str())
+            .filter(|sql| sql.contains(needle))
+            .collect()
+    }
+}
+
+impl Target for FakeTarget {
+    fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    async fn run(
+        &mut self,
+        sql: &str,
+        wrap: Wrap,
+        _limits: Limits,
+        mut on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
+    ) -> Result<Summary, QueryError> {
+        if !self.alive {
+            return Err(QueryError::lost("the connection to the server was lost"));
+        }
+        self.sent.push((sql.to_owned(), wrap));
+        let answer = self
+            .rules
+            .iter()
+            .find(|(needle, _)| sql.contains(needle.as_str()))
+            .map(|(_, answer)| answer.clone());
+        match answer {
+            None => Ok(Summary::default()),
+            Some(Answer::Error(error)) => Err(error),
+            Some(Answer::Lost) => {
+                self.alive = false;
+                Err(QueryError::lost("the connection to the server was lost"))
+            }
+            Some(Answer::Rows { columns, rows }) => {
+                let columns = Columns::new(columns);
+                let mut summary = Summary {
+                    columns: columns.clone(),
+                    row_count: 0,
+                };
+                for (index, row) in rows.into_iter().enumerate() {
+                    summary.row_count += 1;
+                    on_row(&columns, row, index == 0).map_err(QueryError::plain)?;
+                }
+                Ok(summary)
+            }
+        }
+    }
+
+    async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        if self.reconnects {
+            self.alive = true;
+            return Ok(());
+        }
+        Err(ConnectError {
+            target: "fake".to_owned(),
+            reason: "refused".to_owned(),
+        })
+    }
+
+    fn abandon(&mut self) {
+        self.alive = false;
+    }
+}

@@ -1,0 +1,122 @@
+//! The database a run acts on, as the engine sees it: a seam with one way to send SQL.
+//!
+//! The engine only ever calls [`Target`]: run a statement wrapped as asked and stream its rows,
+//! say whether the connection is alive, reconnect, give up. [`postgres::Session`] is the real
+//! one (one sqlx connection, simple protocol); unit tests of the engine use a scripted fake, so
+//! the engine's decisions are tested without a server.
+
+pub mod postgres;
+mod redact;
+pub mod rows;
+
+use std::time::Duration as StdDuration;
+
+use thiserror::Error;
+
+pub use postgres::Endpoint;
+use rows::Columns;
+
+/// How a statement is wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrap {
+    /// In a READ ONLY transaction that is rolled back: checks and previews.
+    ReadOnly,
+    /// In a transaction committed on success: actions.
+    Transaction,
+    /// Alone, outside a transaction block (`transaction: false`).
+    Autocommit,
+}
+
+/// Limits a statement runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub statement_timeout: StdDuration,
+    pub lock_timeout: StdDuration,
+}
+
+impl Limits {
+    /// Limits for the engine's own short statements (facts, lock, recovery, cancel).
+    pub const fn short(statement_secs: u64, lock_secs: u64) -> Limits {
+        Limits {
+            statement_timeout: StdDuration::from_secs(statement_secs),
+            lock_timeout: StdDuration::from_secs(lock_secs),
+        }
+    }
+}
+
+/// The result of a statement, after its rows were streamed.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub columns: Columns,
+    pub row_count: u64,
+}
+
+/// One row as it streams: the result's columns, the row's cells as text, and whether the row
+/// starts a new result set (only the last set is the step's result).
+pub type Row = Vec<Option<String>>;
+
+/// A failed connection attempt, with a message that names the target but not the password.
+#[derive(Debug, Error)]
+#[error("cannot connect to `{target}`: {reason}")]
+pub struct ConnectError {
+    pub target: String,
+    pub reason: String,
+}
+
+/// An SQL error, with PostgreSQL's fields where the server sent them.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct QueryError {
+    pub message: String,
+    pub sqlstate: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The connection is gone (or in an unknown state): nothing more can run on it.
+    pub connection_lost: bool,
+}
+
+impl QueryError {
+    /// An error raised on this side (not by the server).
+    pub fn plain(message: String) -> QueryError {
+        QueryError {
+            message,
+            sqlstate: None,
+            detail: None,
+            hint: None,
+            connection_lost: false,
+        }
+    }
+
+    /// The connection is gone.
+    pub fn lost(message: &str) -> QueryError {
+        QueryError {
+            connection_lost: true,
+            ..QueryError::plain(message.to_owned())
+        }
+    }
+}
+
+/// A server the engine runs SQL on.
+pub trait Target {
+    /// Whether statements can still be sent.
+    fn is_alive(&self) -> bool;
+
+    /// Runs `sql` wrapped as asked, streaming each row to `on_row` (with `true` when the row
+    /// starts a new result set). `on_row` may fail the statement by returning a message.
+    async fn run(
+        &mut self,
+        sql: &str,
+        wrap: Wrap,
+        limits: Limits,
+        on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
+    ) -> Result<Summary, QueryError>;
+
+    /// Opens a new connection in place of a lost one.
+    async fn reconnect(&mut self) -> Result<(), ConnectError>;
+
+    /// Drops the connection: nothing more runs on it.
+    fn abandon(&mut self);
+}
+
+#[cfg(test)]
+pub mod fake;
