@@ -5,6 +5,8 @@
 //! written as the report, and its exit code is returned. Only a playbook or variables that do
 //! not validate end before that.
 
+use std::path::Path;
+
 use indexmap::IndexMap;
 
 use crate::cli::RunArgs;
@@ -97,20 +99,8 @@ async fn run_playbook(
     let started_at = recorder.record().started_at.clone();
     let report = config.report(&playbook.name, &started_at);
     let mut gate = config.gate(&report, &playbook.name, &started_at);
-    // The audit trail must be writable before anything can be approved.
-    let has_actions = playbook
-        .steps
-        .iter()
-        .any(|s| matches!(s.kind, StepKind::Action(_)));
-    let mut journal = match gate.journal.as_deref().filter(|_| has_actions) {
-        Some(path) => match Journal::open(path, &playbook.name) {
-            Ok(journal) => Some(journal),
-            Err(error) => {
-                eprintln!("error: {error}; nothing was run");
-                return exit::UNKNOWN;
-            }
-        },
-        None => None,
+    let Ok(mut journal) = journal(playbook, gate.journal.as_deref()) else {
+        return exit::UNKNOWN;
     };
     let mut interrupts = Interrupts::install();
     let mut progress = Progress::new(config.progress);
@@ -141,6 +131,23 @@ async fn run_playbook(
         engine.finish();
     }
     finish(recorder.record(), config, &report)
+}
+
+/// The audit journal, opened before anything can be approved: a run that would act without
+/// its audit trail does not start.
+fn journal(playbook: &Playbook, path: Option<&Path>) -> Result<Option<Journal>, ()> {
+    let has_actions = playbook
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Action(_)));
+    let Some(path) = path.filter(|_| has_actions) else {
+        return Ok(None);
+    };
+    Journal::open(path, &playbook.name)
+        .map(Some)
+        .map_err(|error| {
+            eprintln!("error: {error}; nothing was run");
+        })
 }
 
 /// Connects, gathers the facts and runs the steps; what fails on the way ends the run.

@@ -127,13 +127,7 @@ impl Engine<'_> {
         record: &mut StepRecord,
         target: &mut impl Target,
     ) -> Result<Decision, Refusal> {
-        let allowed = action.max_rows.map(|limit| match limit {
-            MaxRows::Count(n) => n,
-            MaxRows::Percent(p) => {
-                let usable = self.facts.int("usable_connections").max(1);
-                ((usable as f64) * p / 100.0).floor() as u64
-            }
-        });
+        let allowed = action.max_rows.map(|limit| self.allowed(limit));
         if let (Some(allowed), Some(preview)) = (allowed, preview)
             && preview.row_count > allowed
         {
@@ -245,6 +239,17 @@ impl Engine<'_> {
             record.rows_truncated = truncated;
         }
         finished
+    }
+
+    /// The most rows `max_rows` lets the action act on.
+    fn allowed(&self, limit: MaxRows) -> u64 {
+        match limit {
+            MaxRows::Count(n) => n,
+            MaxRows::Percent(p) => {
+                let usable = self.facts.int("usable_connections").max(1);
+                ((usable as f64) * p / 100.0).floor() as u64
+            }
+        }
     }
 
     fn halted(&mut self, record: StepRecord, halt: Halt) -> Finished {

@@ -58,13 +58,16 @@ impl Engine<'_> {
         sql: &str,
         wrap: Wrap,
     ) -> Result<Queried, StepError> {
-        let per_row: Vec<(usize, Expression<'_, '_>)> = assess
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.scope == AssessScope::Row)
-            .filter_map(|(i, a)| Some((i, self.scope.expression(&a.condition)?)))
-            .collect();
-        let names = self.scope.names();
+        let judge = RowJudge {
+            per_row: assess
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.scope == AssessScope::Row)
+                .filter_map(|(i, a)| Some((i, self.scope.expression(&a.condition)?)))
+                .collect(),
+            names: self.scope.names(),
+            assess,
+        };
         let mut queried = Queried {
             columns: Columns::default(),
             kept: Vec::new(),
@@ -79,30 +82,10 @@ impl Engine<'_> {
                     queried.kept.clear();
                     queried.matches = vec![RowMatches::default(); assess.len()];
                 }
-                if !per_row.is_empty() {
-                    let values = columns.row_value(&row);
-                    let mut scope = names.clone();
-                    scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    let ctx = Value::from(scope);
-                    for (i, expression) in &per_row {
-                        match expression.eval(&ctx) {
-                            Ok(held) if held.is_true() => {
-                                let matches = &mut queried.matches[*i];
-                                matches.count += 1;
-                                matches.first.get_or_insert_with(|| values.clone());
-                            }
-                            Ok(_) => {}
-                            Err(source) => {
-                                let error = StepError::Assessment {
-                                    condition: assess[*i].condition.clone(),
-                                    source,
-                                };
-                                let message = error.to_string();
-                                row_error = Some(error);
-                                return Err(message);
-                            }
-                        }
-                    }
+                if let Err(error) = judge.row(columns, &row, &mut queried.matches) {
+                    let message = error.to_string();
+                    row_error = Some(error);
+                    return Err(message);
                 }
                 if queried.kept.len() < KEPT_ROWS {
                     queried.kept.push(row);
@@ -126,5 +109,44 @@ impl Engine<'_> {
             statement_timeout,
             lock_timeout: statement_timeout.min(std::time::Duration::from_secs(10)),
         }
+    }
+}
+
+/// The per-row conditions of a query, evaluated on each row as it streams.
+struct RowJudge<'a, 'e> {
+    per_row: Vec<(usize, Expression<'e, 'e>)>,
+    /// `params`, `facts`, `steps`, which a row's columns extend.
+    names: BTreeMap<String, Value>,
+    assess: &'a [Assessment],
+}
+
+impl RowJudge<'_, '_> {
+    fn row(
+        &self,
+        columns: &Columns,
+        row: &Row,
+        matches: &mut [RowMatches],
+    ) -> Result<(), StepError> {
+        if self.per_row.is_empty() {
+            return Ok(());
+        }
+        let values = columns.row_value(row);
+        let mut scope = self.names.clone();
+        scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let ctx = Value::from(scope);
+        for (i, expression) in &self.per_row {
+            let held = expression
+                .eval(&ctx)
+                .map_err(|source| StepError::Assessment {
+                    condition: self.assess[*i].condition.clone(),
+                    source,
+                })?;
+            if held.is_true() {
+                let matches = &mut matches[*i];
+                matches.count += 1;
+                matches.first.get_or_insert_with(|| values.clone());
+            }
+        }
+        Ok(())
     }
 }
