@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::source::Source;
+use crate::load::Source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

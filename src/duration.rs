@@ -11,7 +11,7 @@
 //!
 //! A `Duration` is also a minijinja object: it renders as `1h30m` in text
 //! templates, as `interval '1 hour 30 minutes'` in SQL templates (see
-//! [`crate::sql_literal`]), compares with other durations in expressions, and is
+//! [`crate::sql::literal`]), compares with other durations in expressions, and is
 //! false when zero.
 
 use std::cmp::Ordering;

@@ -742,7 +742,7 @@ impl<'p> Executor<'p> {
         if self.locked {
             return Ok(());
         }
-        let name = crate::sql_literal::literal(&Value::from(self.playbook.name.as_str()))
+        let name = crate::sql::literal::literal(&Value::from(self.playbook.name.as_str()))
             .map_err(|e| e.to_string())?;
         let limits = Limits {
             statement_timeout: StdDuration::from_secs(5),

@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 use serde_json::{Map, Value as Json};
 
 use crate::playbook::Playbook;
-use crate::sql_literal;
+use crate::sql::literal as sql_literal;
 use crate::target::{Limits, QueryError, Session, Wrap};
 
 /// The facts of a run, as JSON (templates see them as `facts.*`).

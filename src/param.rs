@@ -11,7 +11,7 @@ use minijinja::Value;
 
 use crate::diagnostic::did_you_mean;
 use crate::duration::Duration;
-pub use crate::raw::ParamType;
+pub use crate::load::raw::ParamType;
 
 /// A declared parameter.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@
 //! limits are parsed; defaults are of their param's type.
 
 use crate::duration::Duration;
+pub use crate::load::raw::{Approval, OnError};
 use crate::param::Param;
-pub use crate::raw::{Approval, OnError};
 
 #[derive(Debug, Clone)]
 pub struct Playbook {

@@ -20,13 +20,13 @@ use crate::diagnostic::did_you_mean;
 use crate::executor::{Ending, Executor, Listener, Settings};
 use crate::gather::{self, Facts};
 use crate::journal::{self, Journal};
+use crate::load::Source;
 use crate::outcome::{Mode, ParamRecord, RunRecord, Status, StepRecord};
 use crate::param::{self, ParamValue};
 use crate::playbook::Playbook;
 use crate::playbook::StepKind;
 use crate::progress::Progress;
 use crate::report::{self, Destination, Format};
-use crate::source::Source;
 use crate::target::{Endpoint, Limits, Wrap};
 use crate::{EXIT_UNKNOWN, EXIT_USAGE};
 

@@ -7,7 +7,7 @@
 //!   error naming it, never an empty string spliced into SQL or a guard that is
 //!   silently false.
 //! * SQL templates (check, action, preview) auto-escape every interpolation as a
-//!   PostgreSQL literal through [`crate::sql_literal::write_literal`]: strings are
+//!   PostgreSQL literal through [`crate::sql::literal::write_literal`]: strings are
 //!   quoted, lists become `ARRAY[...]`, durations `interval '...'`, and mappings
 //!   are refused. Only safe strings pass through as they are: the `ident` filter
 //!   (quoted identifiers) and the `|safe` escape hatch, which
@@ -38,7 +38,7 @@ use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, escape_formatter,
 };
 
-use crate::sql_literal;
+use crate::sql::literal as sql_literal;
 
 /// Auto-escape mode name for SQL templates.
 const SQL_ESCAPE: &str = "sql";

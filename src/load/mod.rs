@@ -6,13 +6,18 @@
 //! from `Spans`. serde_yaml is used only here: swapping it for a maintained fork is a one-file
 //! change.
 
+pub mod raw;
+mod source;
+pub mod spans;
+
+pub use source::{Origin, Source, SourceError};
+
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use crate::diagnostic::{Diagnostic, Location, did_you_mean};
-use crate::raw::{RawParam, RawPlaybook, RawStep};
-use crate::source::Source;
-use crate::spans::{Path, Spans};
+use raw::{RawParam, RawPlaybook, RawStep};
+use spans::{Path, Spans};
 
 /// A playbook read into raw types, with what is needed to point at any part of it.
 #[derive(Debug)]

@@ -12,15 +12,15 @@ use minijinja::Environment;
 use crate::diagnostic::{Diagnostic, Location, did_you_mean};
 use crate::duration::Duration;
 use crate::facts;
-use crate::loader::Document;
+use crate::load::Document;
+use crate::load::raw::{RawAssessment, RawMaxRows, RawParam, RawRequires, RawStep};
+use crate::load::spans::Path;
 use crate::param::{Param, ParamType, ParamValue, check_choice};
 use crate::playbook::{
     Action, Approval, Assessment, MaxRows, OnError, Playbook, Requirements, Scope, Severity, Step,
     StepKind, Transaction,
 };
-use crate::raw::{RawAssessment, RawMaxRows, RawParam, RawRequires, RawStep};
-use crate::spans::Path;
-use crate::sql_safety::{self, Analysis};
+use crate::sql::{self, Analysis};
 use crate::template::{self, TemplateKind};
 
 /// Statement timeout when neither the step nor the playbook sets one.
@@ -285,7 +285,7 @@ impl<'a> Validator<'a> {
                         TemplateKind::Sql,
                         &plain("preview"),
                     );
-                    let findings = sql_safety::write_findings(preview);
+                    let findings = sql::analyze(preview).findings;
                     ok &= self.read_only(&path.key("preview"), preview, "preview", &findings);
                 }
                 let scope = NameScope {
@@ -784,13 +784,7 @@ impl<'a> Validator<'a> {
     }
 
     /// Rejects SQL that writes or signals where only reading is allowed.
-    fn read_only(
-        &mut self,
-        path: &Path,
-        sql: &str,
-        key: &str,
-        findings: &[sql_safety::Finding],
-    ) -> bool {
+    fn read_only(&mut self, path: &Path, sql: &str, key: &str, findings: &[sql::Finding]) -> bool {
         for finding in findings {
             let offset = finding.offset.unwrap_or(0);
             let width = sql[offset.min(sql.len())..]
@@ -803,7 +797,7 @@ impl<'a> Validator<'a> {
                 ""
             };
             self.error(
-                format!("`{key}` must be read-only: {}{hint}", finding.message),
+                format!("`{key}` must be read-only: {}{hint}", finding.concern),
                 location,
             );
         }
@@ -899,7 +893,7 @@ fn analyze_sql(steps: &[Option<RawStep>]) -> Vec<Option<Analysis>> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|s| sql(s).map(sql_safety::analyze))
+                        .map(|s| sql(s).map(sql::analyze))
                         .collect::<Vec<_>>()
                 })
             })
