@@ -26,14 +26,14 @@ mod lex;
 pub mod literal;
 mod policy;
 
-pub use policy::{Concern, Effect};
+pub(crate) use policy::Concern;
 
 use blank::Blanked;
 use sqlparser::ast::Statement;
 
 /// Why a check's SQL is not read-only, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub concern: Concern,
     /// Byte offset into the ORIGINAL template source where the offending keyword or function
     /// name starts, when known.
@@ -42,7 +42,7 @@ pub struct Finding {
 
 /// What validation needs to know of one SQL template, from a single parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Analysis {
+pub(crate) struct Analysis {
     /// Every reason the SQL is not read-only; empty when it is.
     pub findings: Vec<Finding>,
     /// The result columns of the last statement, when the parser can tell (no `*`/`t.*`
@@ -51,7 +51,7 @@ pub struct Analysis {
 }
 
 /// Judges `sql` (a minijinja template source) and names its result columns, parsing it once.
-pub fn analyze(sql: &str) -> Analysis {
+pub(crate) fn analyze(sql: &str) -> Analysis {
     let blanked = Blanked::of(sql);
     let Some(tokens) = lex::tokenize(&blanked.text) else {
         return Analysis {
