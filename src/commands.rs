@@ -3,11 +3,11 @@
 use std::io::Write as _;
 
 use crate::diagnostic::Diagnostic;
-use crate::loader;
+use crate::load;
+use crate::load::raw::RawPlaybook;
+use crate::load::{Origin, Source, SourceError};
 use crate::playbook::Playbook;
-use crate::raw::RawPlaybook;
 use crate::show;
-use crate::source::{Origin, Source, SourceError};
 use crate::validate::validate as check;
 
 /// Reads and checks one playbook; diagnostics are rendered against its source.
@@ -19,7 +19,7 @@ pub struct Checked {
 
 impl Checked {
     pub fn of(source: Source) -> Checked {
-        let (document, mut diagnostics) = loader::load(source.clone());
+        let (document, mut diagnostics) = load::load(source.clone());
         let playbook = document.and_then(|document| {
             let (playbook, more) = check(&document);
             diagnostics.extend(more);

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::source::Source;
+use crate::load::Source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -31,20 +31,16 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(message: impl Into<String>, location: Option<Location>) -> Diagnostic {
+    pub fn new(level: Level, message: impl Into<String>, location: Option<Location>) -> Diagnostic {
         Diagnostic {
-            level: Level::Error,
+            level,
             message: message.into(),
             location,
         }
     }
 
-    pub fn warning(message: impl Into<String>, location: Option<Location>) -> Diagnostic {
-        Diagnostic {
-            level: Level::Warning,
-            message: message.into(),
-            location,
-        }
+    pub fn error(message: impl Into<String>, location: Option<Location>) -> Diagnostic {
+        Diagnostic::new(Level::Error, message, location)
     }
 
     pub fn is_error(&self) -> bool {
@@ -141,7 +137,8 @@ mod tests {
 
     #[test]
     fn width_zero_underlines_to_the_end_of_the_line() {
-        let diagnostic = Diagnostic::warning(
+        let diagnostic = Diagnostic::new(
+            Level::Warning,
             "w",
             Some(Location {
                 line: 4,

@@ -11,7 +11,7 @@
 //!
 //! A `Duration` is also a minijinja object: it renders as `1h30m` in text
 //! templates, as `interval '1 hour 30 minutes'` in SQL templates (see
-//! [`crate::sql_literal`]), compares with other durations in expressions, and is
+//! [`crate::sql::literal`]), compares with other durations in expressions, and is
 //! false when zero.
 
 use std::cmp::Ordering;
@@ -339,51 +339,7 @@ impl FromStr for Duration {
         let mut total: i128 = 0;
         let mut rest = body;
         while !rest.is_empty() {
-            let digits_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let (digits, after) = rest.split_at(digits_len);
-            let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
-            let (unit, after) = after.split_at(unit_len);
-            if digits.is_empty() {
-                if unit.is_empty() {
-                    // Neither a digit nor a letter: report the character itself.
-                    let ch = rest.chars().next().unwrap_or(' ');
-                    return Err(DurationError::UnexpectedChar {
-                        input: input.to_string(),
-                        ch,
-                    });
-                }
-                return Err(DurationError::MissingNumber {
-                    input: input.to_string(),
-                    unit: unit.to_string(),
-                });
-            }
-            if unit.is_empty() {
-                if let Some(ch) = after.chars().next() {
-                    return Err(DurationError::UnexpectedChar {
-                        input: input.to_string(),
-                        ch,
-                    });
-                }
-                return Err(DurationError::MissingUnit {
-                    input: input.to_string(),
-                    number: digits.to_string(),
-                });
-            }
-            let size = match unit {
-                "us" => 1,
-                "ms" => MICROS_PER_MILLI,
-                "s" => MICROS_PER_SEC,
-                "m" => MICROS_PER_MIN,
-                "h" => MICROS_PER_HOUR,
-                "d" => MICROS_PER_DAY,
-                "w" => MICROS_PER_WEEK,
-                _ => {
-                    return Err(DurationError::UnknownUnit {
-                        input: input.to_string(),
-                        unit: unit.to_string(),
-                    });
-                }
-            };
+            let (digits, size, after) = next_part(input, rest)?;
             // More than 39 digits cannot fit an i128 and is far beyond the limit anyway.
             let count: i128 = digits.parse().map_err(|_| overflow())?;
             total = count
@@ -397,6 +353,57 @@ impl FromStr for Duration {
         let micros = i64::try_from(signed).map_err(|_| overflow())?;
         Ok(Duration { micros })
     }
+}
+
+/// The first `<integer><unit>` of `rest` (a part of `input`): its digits, the unit's size in
+/// microseconds, and what follows.
+fn next_part<'a>(input: &str, rest: &'a str) -> Result<(&'a str, i64, &'a str), DurationError> {
+    let digits_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (digits, after) = rest.split_at(digits_len);
+    let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let (unit, after) = after.split_at(unit_len);
+    if digits.is_empty() {
+        if unit.is_empty() {
+            // Neither a digit nor a letter: report the character itself.
+            let ch = rest.chars().next().unwrap_or(' ');
+            return Err(DurationError::UnexpectedChar {
+                input: input.to_string(),
+                ch,
+            });
+        }
+        return Err(DurationError::MissingNumber {
+            input: input.to_string(),
+            unit: unit.to_string(),
+        });
+    }
+    if unit.is_empty() {
+        if let Some(ch) = after.chars().next() {
+            return Err(DurationError::UnexpectedChar {
+                input: input.to_string(),
+                ch,
+            });
+        }
+        return Err(DurationError::MissingUnit {
+            input: input.to_string(),
+            number: digits.to_string(),
+        });
+    }
+    let size = match unit {
+        "us" => 1,
+        "ms" => MICROS_PER_MILLI,
+        "s" => MICROS_PER_SEC,
+        "m" => MICROS_PER_MIN,
+        "h" => MICROS_PER_HOUR,
+        "d" => MICROS_PER_DAY,
+        "w" => MICROS_PER_WEEK,
+        _ => {
+            return Err(DurationError::UnknownUnit {
+                input: input.to_string(),
+                unit: unit.to_string(),
+            });
+        }
+    };
+    Ok((digits, size, after))
 }
 
 impl fmt::Display for Duration {

@@ -2,7 +2,7 @@
 //!
 //! The data flows one way, and the modules are named after its stages:
 //!
-//! `cli` → `config` (the command line, decided once) → `source`/`loader` (YAML to raw types)
+//! `cli` → `config` (the command line, decided once) → `load` (finding the YAML, raw types)
 //! → `validate` (the checked `playbook`) → `engine` (steps against a `target`, asking the
 //! `approval` seam) → `events` → `outputs` (the run record, reports, journal, progress).
 
@@ -11,27 +11,23 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
-pub mod diagnostic;
+mod diagnostic;
 pub mod duration;
 mod engine;
 mod events;
 mod exit;
-pub mod facts;
+mod facts;
 mod interrupt;
-pub mod loader;
-pub mod markdown;
+pub mod load;
+mod markdown;
 pub mod outputs;
-pub mod param;
+mod param;
 pub mod playbook;
-pub mod raw;
 mod run;
-pub mod show;
-pub mod source;
-pub mod spans;
-pub mod sql_literal;
-pub mod sql_safety;
+mod show;
+pub mod sql;
 mod target;
-pub mod template;
+mod template;
 pub mod validate;
 
 use std::process::ExitCode;

@@ -11,7 +11,7 @@ use minijinja::Value;
 
 use crate::diagnostic::did_you_mean;
 use crate::duration::Duration;
-pub use crate::raw::ParamType;
+pub use crate::load::raw::ParamType;
 
 /// A declared parameter.
 #[derive(Debug, Clone)]
@@ -192,36 +192,11 @@ pub fn resolve(
     let mut errors = Vec::new();
     let mut values: IndexMap<String, ParamValue> = IndexMap::new();
     for var in vars {
-        let Some((name, text)) = var.split_once('=') else {
-            errors.push(format!("`--var {var}` is not of the form NAME=VALUE"));
-            continue;
-        };
-        let name = name.trim();
-        let Some(param) = params.iter().find(|p| p.name == name) else {
-            let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-            let list = if known.is_empty() {
-                "this playbook has no params".to_owned()
-            } else {
-                format!("params: {}", known.join(", "))
-            };
-            errors.push(format!(
-                "unknown param `{name}` in `--var`{} ({list})",
-                did_you_mean(name, known.iter().copied())
-            ));
-            continue;
-        };
-        match ParamValue::parse(param.kind, param.items, text) {
-            Ok(value) => {
-                if let Err(error) = check_choice(param, &value) {
-                    errors.push(error);
-                } else {
-                    values.insert(name.to_owned(), value);
-                }
+        match var_value(params, var) {
+            Ok((name, value)) => {
+                values.insert(name, value);
             }
-            Err(error) => errors.push(format!(
-                "invalid value for param `{name}` ({}): {error}",
-                param.kind.name()
-            )),
+            Err(error) => errors.push(error),
         }
     }
     let mut resolved = IndexMap::new();
@@ -245,6 +220,36 @@ pub fn resolve(
         Ok(resolved)
     } else {
         Err(errors)
+    }
+}
+
+/// The param one `--var NAME=VALUE` sets, and its value.
+fn var_value(params: &[Param], var: &str) -> Result<(String, ParamValue), String> {
+    let Some((name, text)) = var.split_once('=') else {
+        return Err(format!("`--var {var}` is not of the form NAME=VALUE"));
+    };
+    let name = name.trim();
+    let Some(param) = params.iter().find(|p| p.name == name) else {
+        let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        let list = if known.is_empty() {
+            "this playbook has no params".to_owned()
+        } else {
+            format!("params: {}", known.join(", "))
+        };
+        return Err(format!(
+            "unknown param `{name}` in `--var`{} ({list})",
+            did_you_mean(name, known.iter().copied())
+        ));
+    };
+    match ParamValue::parse(param.kind, param.items, text) {
+        Ok(value) => {
+            check_choice(param, &value)?;
+            Ok((name.to_owned(), value))
+        }
+        Err(error) => Err(format!(
+            "invalid value for param `{name}` ({}): {error}",
+            param.kind.name()
+        )),
     }
 }
 

@@ -5,8 +5,8 @@
 //! limits are parsed; defaults are of their param's type.
 
 use crate::duration::Duration;
+pub use crate::load::raw::{Approval, OnError};
 use crate::param::Param;
-pub use crate::raw::{Approval, OnError};
 
 #[derive(Debug, Clone)]
 pub struct Playbook {
@@ -37,8 +37,6 @@ pub struct Step {
     /// `statement_timeout` for this step; `None`: the playbook's.
     pub timeout: Option<Duration>,
     pub on_error: OnError,
-    /// Result columns, where the SQL parser could tell.
-    pub columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]

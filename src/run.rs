@@ -18,12 +18,12 @@ use crate::engine::{Engine, RunError};
 use crate::events::{Listener, Listeners};
 use crate::exit;
 use crate::interrupt::Interrupts;
+use crate::load::Source;
 use crate::outputs::Header;
 use crate::outputs::record::{RunRecord, Status, StepRecord};
 use crate::outputs::{Journal, Progress, Recorder, Report};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
-use crate::source::Source;
 use crate::target::Endpoint;
 
 pub fn run(args: RunArgs) -> u8 {

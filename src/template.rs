@@ -7,7 +7,7 @@
 //!   error naming it, never an empty string spliced into SQL or a guard that is
 //!   silently false.
 //! * SQL templates (check, action, preview) auto-escape every interpolation as a
-//!   PostgreSQL literal through [`crate::sql_literal::write_literal`]: strings are
+//!   PostgreSQL literal through [`crate::sql::literal::write_literal`]: strings are
 //!   quoted, lists become `ARRAY[...]`, durations `interval '...'`, and mappings
 //!   are refused. Only safe strings pass through as they are: the `ident` filter
 //!   (quoted identifiers) and the `|safe` escape hatch, which
@@ -38,7 +38,7 @@ use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, escape_formatter,
 };
 
-use crate::sql_literal;
+use crate::sql::literal as sql_literal;
 
 /// Auto-escape mode name for SQL templates.
 const SQL_ESCAPE: &str = "sql";
@@ -201,8 +201,17 @@ pub fn render(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<Str
     lookup(env, name)?.render(ctx.clone())
 }
 
-/// Compiles `source` without keeping it, and returns the names it reads (as
-/// `referenced_names` does). Validation uses this: it needs the verdict, not the template.
+/// Compiles `source` without keeping it, and returns the names it reads. Validation uses
+/// this: it needs the verdict, not the template.
+///
+/// The names are dotted paths (`params.idle_after`, `steps.x.rows`) from
+/// `Template::undeclared_variables(true)`, minus names that start with an environment global
+/// (`range`, `namespace`, ...). minijinja reports the longest dotted attribute chain off a free
+/// variable (`steps.x.rows | map(attribute='pid')` → `steps.x.rows`); a subscript stops the
+/// chain (`steps['x'].rows` → `steps`); loop variables and `loop` are not reported, nor are
+/// names assigned by `{% set %}` (but the expression assigned is: `{% set y = params.a %}{{ y.b
+/// }}` → `params.a`). Each chain is reported as written, so `{{ params.a }}{{ params.a.b }}`
+/// gives both.
 pub fn compile_names(
     env: &Environment<'static>,
     name: &str,
@@ -211,21 +220,6 @@ pub fn compile_names(
 ) -> Result<BTreeSet<String>, Error> {
     let name = template_name(name, kind);
     let template = env.template_from_named_str(&name, source)?;
-    Ok(without_globals(env, template.undeclared_variables(true)))
-}
-
-/// Names a template reads, as dotted paths (`params.idle_after`, `steps.x.rows`),
-/// from `Template::undeclared_variables(true)`, minus names that start with an
-/// environment global (`range`, `namespace`, ...).
-///
-/// minijinja reports the longest dotted attribute chain off a free variable
-/// (`steps.x.rows | map(attribute='pid')` → `steps.x.rows`); a subscript stops
-/// the chain (`steps['x'].rows` → `steps`); loop variables and `loop` are not
-/// reported, nor are names assigned by `{% set %}` (but the expression assigned
-/// is: `{% set y = params.a %}{{ y.b }}` → `params.a`). Each chain is reported
-/// as written, so `{{ params.a }}{{ params.a.b }}` gives both.
-pub fn referenced_names(env: &Environment<'static>, name: &str) -> Result<BTreeSet<String>, Error> {
-    let template = lookup(env, name)?;
     Ok(without_globals(env, template.undeclared_variables(true)))
 }
 
@@ -358,7 +352,7 @@ fn find_endraw(source: &str, from: usize) -> Option<usize> {
 }
 
 /// Compiles an expression to check its syntax; returns the names it uses (dotted,
-/// as for [`referenced_names`]).
+/// as for [`compile_names`]).
 pub fn expression_names(env: &Environment<'static>, expr: &str) -> Result<BTreeSet<String>, Error> {
     let compiled = env.compile_expression_owned(expr.to_string())?;
     Ok(without_globals(env, compiled.undeclared_variables(true)))
@@ -609,7 +603,7 @@ WHERE state_change < now() - interval '1 hour'
 
     /// Documents what minijinja 3.1's `undeclared_variables(true)` reports.
     #[test]
-    fn referenced_names_as_minijinja_reports_them() {
+    fn compiled_names_as_minijinja_reports_them() {
         let cases: &[(&str, &[&str])] = &[
             (EXAMPLE, &["params.idle_after", "params.protected_users"]),
             // Filters: the chain before the filter; filter names and arguments are not names.
@@ -631,7 +625,7 @@ WHERE state_change < now() - interval '1 hour'
                 "{{ steps['x'].rows }}{{ params.a.b }}{{ params.a }}",
                 &["params.a", "params.a.b", "steps"],
             ),
-            // Globals (`range`, `namespace`) are dropped by `referenced_names`.
+            // Globals (`range`, `namespace`) are dropped by `compile_names`.
             (
                 "{% for i in range(3) %}{{ i }}{% endfor %}{{ n.x }}",
                 &["n.x"],
@@ -639,16 +633,10 @@ WHERE state_change < now() - interval '1 hour'
             ("{{ a if b.c else d }}", &["a", "b.c", "d"]),
         ];
         for (source, expected) in cases {
-            let mut env = environment();
-            compile(&mut env, "t", TemplateKind::Sql, source).unwrap();
-            let got = referenced_names(&env, "t").unwrap();
+            let env = environment();
+            let got = compile_names(&env, "t", TemplateKind::Sql, source).unwrap();
             assert_eq!(names(&got), *expected, "{source}");
         }
-        let env = environment();
-        assert_eq!(
-            referenced_names(&env, "missing").unwrap_err().kind(),
-            ErrorKind::TemplateNotFound
-        );
     }
 
     #[test]

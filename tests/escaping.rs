@@ -13,7 +13,7 @@ use std::process::Command;
 
 use minijinja::Value;
 use runbook::duration::Duration;
-use runbook::sql_literal::literal;
+use runbook::sql::literal::literal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {

@@ -7,8 +7,8 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
-use runbook::loader::load;
-use runbook::source::Source;
+use runbook::load::Source;
+use runbook::load::load;
 use runbook::validate::validate;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);

@@ -18,7 +18,7 @@ use crate::target::{Target, Wrap};
 /// Where an action stopped before running, when it did.
 enum Halt {
     /// The step ends with this record (skipped, failed).
-    Record(StepRecord),
+    Record(Box<StepRecord>),
     Refused(Refusal),
 }
 
@@ -90,7 +90,7 @@ impl Engine<'_> {
         let rendered = self
             .scope
             .sql(&format!("{}.preview", step.id), preview_sql, &ctx)
-            .map_err(|error| Halt::Record(failed(record.clone(), &error)))?;
+            .map_err(|error| Halt::Record(Box::new(failed(record.clone(), &error))))?;
         let queried = self
             .query(target, step, &[], &rendered, Wrap::ReadOnly)
             .await
@@ -99,12 +99,12 @@ impl Engine<'_> {
                     StepError::Query { source } => StepError::Preview { source },
                     other => other,
                 };
-                Halt::Record(failed(record.clone(), &error))
+                Halt::Record(Box::new(failed(record.clone(), &error)))
             })?;
         if queried.row_count == 0 {
             record.status = Status::Skipped;
             record.message = Some("the preview has no rows: nothing to act on".to_owned());
-            return Err(Halt::Record(record.clone()));
+            return Err(Halt::Record(Box::new(record.clone())));
         }
         if queried.row_count > KEPT_ROWS as u64 {
             return Err(Halt::Refused(Refusal::PreviewTooLarge {
@@ -208,7 +208,7 @@ impl Engine<'_> {
         };
         record.status = status;
         record.message = Some(message);
-        Some(Halt::Record(record.clone()))
+        Some(Halt::Record(Box::new(record.clone())))
     }
 
     /// Runs the approved SQL; the preview's rows stay in the record when the action failed
@@ -254,7 +254,7 @@ impl Engine<'_> {
 
     fn halted(&mut self, record: StepRecord, halt: Halt) -> Finished {
         match halt {
-            Halt::Record(record) => record.into(),
+            Halt::Record(record) => (*record).into(),
             Halt::Refused(refusal) => {
                 self.ending.refused = true;
                 StepRecord {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 use super::{Engine, RunError};
 use crate::events::Event;
 use crate::playbook::{Playbook, StepKind};
-use crate::sql_literal;
+use crate::sql::literal as sql_literal;
 use crate::target::{Limits, QueryError, Target, Wrap};
 
 /// The facts of a run, as JSON (templates see them as `facts.*`).

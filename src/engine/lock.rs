@@ -2,7 +2,7 @@
 //! lock per playbook, taken before the first approval is asked and held until the run ends.
 
 use super::{Engine, Refusal};
-use crate::sql_literal;
+use crate::sql::literal as sql_literal;
 use crate::target::{Limits, Target, Wrap};
 
 /// Namespace of the lock (`runb` in ASCII); the second key is `hashtext(<playbook name>)`.

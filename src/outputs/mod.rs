@@ -5,7 +5,7 @@
 //! decision durable before the action runs, and [`Progress`] shows the steps on a terminal.
 //! Every file is written through `file`: atomically where it replaces, always owner-only.
 
-pub mod file;
+pub(crate) mod file;
 mod journal;
 mod json;
 mod markdown;

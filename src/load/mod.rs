@@ -6,13 +6,18 @@
 //! from `Spans`. serde_yaml is used only here: swapping it for a maintained fork is a one-file
 //! change.
 
+pub(crate) mod raw;
+mod source;
+pub(crate) mod spans;
+
+pub use source::{Origin, Source, SourceError};
+
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use crate::diagnostic::{Diagnostic, Location, did_you_mean};
-use crate::raw::{RawParam, RawPlaybook, RawStep};
-use crate::source::Source;
-use crate::spans::{Path, Spans};
+use raw::{RawParam, RawPlaybook, RawStep};
+use spans::{Path, Spans};
 
 /// A playbook read into raw types, with what is needed to point at any part of it.
 #[derive(Debug)]
@@ -149,22 +154,7 @@ fn deserialize<T: DeserializeOwned>(
 fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagnostic {
     let message = message.split(" at line ").next().unwrap_or(message);
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let candidates = backticked(expected);
-        let hint = did_you_mean(key, candidates.iter().map(String::as_str));
-        let where_ = if context.is_empty() {
-            String::new()
-        } else {
-            format!(" in {context}")
-        };
-        // serde_path_to_error may already have stepped onto the unknown key.
-        let key_path = if path.last_key() == Some(key) {
-            path.clone()
-        } else {
-            path.key(key)
-        };
-        let location = locate_key(spans, &key_path);
-        return Diagnostic::error(format!("unknown key `{key}`{where_}{hint}"), location);
+        return unknown_key(rest, path, context, spans);
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let key = rest.split('`').next().unwrap_or(rest);
@@ -208,6 +198,26 @@ fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagn
         format!("invalid value for {field}: {detail}"),
         value_location(spans, path),
     )
+}
+
+/// serde's "unknown field `x`, expected one of ..." (after its prefix), in our words.
+fn unknown_key(rest: &str, path: &Path, context: &str, spans: &Spans) -> Diagnostic {
+    let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    let candidates = backticked(expected);
+    let hint = did_you_mean(key, candidates.iter().map(String::as_str));
+    let where_ = if context.is_empty() {
+        String::new()
+    } else {
+        format!(" in {context}")
+    };
+    // serde_path_to_error may already have stepped onto the unknown key.
+    let key_path = if path.last_key() == Some(key) {
+        path.clone()
+    } else {
+        path.key(key)
+    };
+    let location = locate_key(spans, &key_path);
+    Diagnostic::error(format!("unknown key `{key}`{where_}{hint}"), location)
 }
 
 fn locate_key(spans: &Spans, path: &Path) -> Option<Location> {

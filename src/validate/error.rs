@@ -1,0 +1,166 @@
+//! Every problem validation can report, one variant per kind of message.
+//!
+//! The messages are part of the interface: `tests/invalid/*.stderr` compares them byte for
+//! byte, and users grep for them. Keeping them in one enum shows every message at a glance,
+//! keeps their wording consistent (lower case, names in backticks, a hint after `;`), and lets
+//! a test or a caller match on the kind instead of the text.
+
+use thiserror::Error;
+
+use crate::diagnostic::Level;
+use crate::duration::DurationError;
+use crate::sql::Concern;
+
+/// What a step exposes to later steps besides its columns.
+pub(super) const STEP_ATTRIBUTES: &[&str] = &["rows", "row_count", "status", "severity", "message"];
+
+/// A problem in a playbook, as validation words it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Problem {
+    #[error("unsupported playbook version `{version}`; this runbook reads version 1")]
+    UnsupportedVersion { version: u32 },
+    #[error(
+        "invalid name `{name}`: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
+    )]
+    InvalidName { name: String },
+    #[error("the playbook has no steps")]
+    NoSteps,
+    #[error("{error}")]
+    InvalidDuration { error: DurationError },
+    #[error("`{path}` must be longer than zero")]
+    DurationNotPositive { path: String },
+
+    #[error(
+        "invalid param name `{name}`: use lower-case letters, digits and `_`, starting with a letter (templates read it as `params.{name}`)"
+    )]
+    InvalidParamName { name: String },
+    #[error("`items` applies only to `type: list`; param `{name}` is a {kind}")]
+    ItemsWithoutList { name: String, kind: &'static str },
+    #[error("param `{name}`: lists of lists are not supported")]
+    ListOfLists { name: String },
+    /// A default or a choice that is not a value of the param's type.
+    #[error("invalid {key} for param `{name}`: {error}")]
+    InvalidParamValue {
+        key: &'static str,
+        name: String,
+        error: String,
+    },
+    #[error("invalid default: {error}")]
+    DefaultNotAChoice { error: String },
+    #[error("param `{name}` is required and also has a default; the default is never used")]
+    RequiredWithDefault { name: String },
+
+    #[error(
+        "invalid step id `{id}`: use lower-case letters, digits and `_`, starting with a letter (later steps read it as `steps.{id}`)"
+    )]
+    InvalidStepId { id: String },
+    #[error("duplicate step id `{id}` (first used on line {first})")]
+    DuplicateStepId { id: String, first: usize },
+    #[error("step `{id}` has none of `check`, `action`, `manual`; a step does exactly one of them")]
+    StepWithoutKind { id: String },
+    #[error(
+        "step `{id}` has both `{first}` and `{second}`; a step does exactly one of `check`, `action`, `manual`"
+    )]
+    StepWithTwoKinds {
+        id: String,
+        first: &'static str,
+        second: &'static str,
+    },
+    /// `why` is empty or a parenthesised reason, with its leading space.
+    #[error("`{key}` does not apply to a {kind} step{why}")]
+    KeyDoesNotApply {
+        key: &'static str,
+        kind: &'static str,
+        why: &'static str,
+    },
+    #[error(
+        "invalid `max_rows` `{text}`: expected a number, or a percentage between 0% and 100% such as \"20%\""
+    )]
+    InvalidMaxRows { text: String },
+    #[error("`server_version` is a major version such as `13`; `{version}` is not one")]
+    InvalidServerVersion { version: u32 },
+    #[error(
+        "`{name}` in `requires.relations` is not a relation name such as `pg_tviews_queue` or `schema.table`"
+    )]
+    InvalidRelation { name: String },
+    #[error("`{name}` in `requires.{key}` is not a name")]
+    BlankRequirement { name: String, key: &'static str },
+    #[error("{place} has none of `critical`, `warning`, `ok`; give exactly one, with a condition")]
+    AssessmentWithoutSeverity { place: String },
+    #[error("{place} has both `{first}` and `{second}`; give exactly one")]
+    AssessmentWithTwoSeverities {
+        place: String,
+        first: &'static str,
+        second: &'static str,
+    },
+
+    /// `message` is minijinja's, without its location (ours replaces it).
+    #[error("template error in {place}: {message}")]
+    Template { place: String, message: String },
+    #[error(
+        "raw interpolation (`|safe`) in {place}: the value is pasted into the SQL unescaped; prefer the default literal escaping or `| ident`"
+    )]
+    RawInterpolation { place: String },
+    #[error("invalid expression in {place}: {message}")]
+    InvalidExpression { place: String, message: String },
+    /// `hint` is a did-you-mean (`; did you mean `x`?`) or empty.
+    #[error("{problem} in {place}{hint}")]
+    Name {
+        problem: NameProblem,
+        place: String,
+        hint: String,
+    },
+
+    #[error(
+        "an action that signals sessions must exclude the engine's own session: add `pid <> pg_backend_pid()` to the action or its preview"
+    )]
+    SignalsOwnSession,
+    #[error("`check` must be read-only: {concern}; use an `action` step, which needs approval")]
+    CheckNotReadOnly { concern: Concern },
+    #[error("`preview` must be read-only: {concern}")]
+    PreviewNotReadOnly { concern: Concern },
+}
+
+/// A name in a template or expression that is not in scope there.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameProblem {
+    #[error("unknown param `{param}`")]
+    UnknownParam { param: String },
+    #[error("unknown fact `{fact}`")]
+    UnknownFact { fact: String },
+    #[error("unknown step `{step}`")]
+    UnknownStep { step: String },
+    #[error(
+        "step `{step}` is used before it runs (it is declared on line {line}; a step sees only earlier steps)"
+    )]
+    StepUsedBeforeItRuns { step: String, line: usize },
+    #[error(
+        "step `{step}` has no `{attribute}` (it has {}, and the columns {})",
+        STEP_ATTRIBUTES.join(", "),
+        .columns.join(", ")
+    )]
+    NoSuchStepAttribute {
+        step: String,
+        attribute: String,
+        columns: Vec<String>,
+    },
+    #[error(
+        "unknown name `{name}` (not a result column: {}; nor `params`, `facts`, `steps`, `row_count`)",
+        .columns.join(", ")
+    )]
+    NotAColumn { name: String, columns: Vec<String> },
+    #[error("unknown name `{name}` (names are `params.*`, `facts.*`, `steps.*`)")]
+    UnknownName { name: String },
+}
+
+impl Problem {
+    /// Warnings leave the playbook valid; everything else makes it invalid.
+    pub fn level(&self) -> Level {
+        match self {
+            Problem::RequiredWithDefault { .. } | Problem::RawInterpolation { .. } => {
+                Level::Warning
+            }
+            _ => Level::Error,
+        }
+    }
+}

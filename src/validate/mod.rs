@@ -1,0 +1,173 @@
+//! Raw playbook to checked model, reporting every problem at once.
+//!
+//! Validation is the only place that judges a playbook: ids, kinds, keys that do not apply,
+//! types of defaults, templates that do not compile, names that are not in scope, and check SQL
+//! that is not read-only. What comes out (`Playbook`) is what the executor may trust. Each
+//! problem is a `Problem` pointing at the exact spot in the file, inside multi-line SQL too.
+//!
+//! One `Validator` walks the document top to bottom, because what is in scope depends on the
+//! order: a step sees only the steps before it. The concerns of the walk live in files of their
+//! own: `params`, `steps`, `names` (what templates and expressions may refer to) and `sql`
+//! (read-only judgement and positions inside SQL).
+
+mod error;
+mod ident;
+mod names;
+mod params;
+mod sql;
+mod steps;
+
+use error::Problem;
+
+use std::collections::HashMap;
+
+use minijinja::Environment;
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::duration::Duration;
+use crate::load::Document;
+use crate::load::spans::Path;
+use crate::param::Param;
+use crate::playbook::{Playbook, Step};
+use crate::template::{self, TemplateKind};
+use names::NameScope;
+
+/// Statement timeout when neither the step nor the playbook sets one.
+const DEFAULT_TIMEOUT_SECS: i64 = 30;
+
+/// Checks `document` and builds the model; the model is `None` when there is any error.
+pub fn validate(document: &Document) -> (Option<Playbook>, Vec<Diagnostic>) {
+    let mut validator = Validator::new(document);
+    let playbook = validator.playbook();
+    let diagnostics = validator.diagnostics;
+    let failed = diagnostics.iter().any(Diagnostic::is_error);
+    (playbook.filter(|_| !failed), diagnostics)
+}
+
+struct Validator<'a> {
+    document: &'a Document,
+    env: Environment<'static>,
+    diagnostics: Vec<Diagnostic>,
+    params: Vec<Param>,
+    /// Steps seen so far, with their result columns where known.
+    earlier: HashMap<String, Option<Vec<String>>>,
+    /// Every step id with the line it is declared on, to say "defined later".
+    declared: HashMap<String, usize>,
+    globals: Vec<String>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(document: &'a Document) -> Validator<'a> {
+        let env = template::environment();
+        let globals = env.globals().map(|(name, _)| name.to_owned()).collect();
+        let mut declared = HashMap::new();
+        for (index, step) in document.steps.iter().enumerate() {
+            let Some(step) = step else { continue };
+            let line = document
+                .key_location(&Path::root().key("steps").index(index))
+                .map_or(0, |location| location.line);
+            declared.entry(step.id.clone()).or_insert(line);
+        }
+        Validator {
+            document,
+            env,
+            diagnostics: Vec::new(),
+            params: Vec::new(),
+            earlier: HashMap::new(),
+            declared,
+            globals,
+        }
+    }
+
+    fn report(&mut self, problem: Problem, location: Option<Location>) {
+        let level = problem.level();
+        self.diagnostics
+            .push(Diagnostic::new(level, problem.to_string(), location));
+    }
+
+    fn playbook(&mut self) -> Option<Playbook> {
+        let (name, timeout) = self.header();
+        let raw = &self.document.playbook;
+        self.params = self
+            .document
+            .params
+            .iter()
+            .filter_map(|(name, raw)| self.param(name, raw.as_ref()?))
+            .collect();
+        let steps = self.steps();
+        Some(Playbook {
+            title: raw.title.clone().unwrap_or_else(|| name.clone()),
+            name,
+            description: raw.description.clone(),
+            source: self.document.source.name.clone(),
+            timeout: timeout?,
+            params: std::mem::take(&mut self.params),
+            steps,
+        })
+    }
+
+    /// Checks the version, name, timeout, title and description; returns the name and the
+    /// timeout (`None` when it is invalid).
+    fn header(&mut self) -> (String, Option<Duration>) {
+        let raw = &self.document.playbook;
+        let root = Path::root();
+        if raw.version != 1 {
+            let location = self.document.value_location(&root.key("version"));
+            let version = raw.version;
+            self.report(Problem::UnsupportedVersion { version }, location);
+        }
+        let name = match &raw.name {
+            Some(name) => {
+                if !ident::is_slug(name) {
+                    let location = self.document.value_location(&root.key("name"));
+                    let name = name.clone();
+                    self.report(Problem::InvalidName { name }, location);
+                }
+                name.clone()
+            }
+            None => ident::slugify(&self.document.source.stem),
+        };
+        let timeout = match &raw.timeout {
+            Some(text) => self.duration(&root.key("timeout"), text),
+            None => Some(Duration::from_secs(DEFAULT_TIMEOUT_SECS)),
+        };
+        for (key, text) in [("title", &raw.title), ("description", &raw.description)] {
+            if let Some(text) = text {
+                let scope = NameScope::top(&format!("`{key}`"));
+                self.template(&root.key(key), text, TemplateKind::Text, &scope);
+            }
+        }
+        (name, timeout)
+    }
+
+    /// Every step that checks out, in order; each sees the ones before it.
+    fn steps(&mut self) -> Vec<Step> {
+        if self.document.steps.is_empty() {
+            let location = self.document.key_location(&Path::root().key("steps"));
+            self.report(Problem::NoSteps, location);
+        }
+        let analyses = sql::analyze_all(&self.document.steps);
+        let mut steps = Vec::new();
+        for ((index, raw), analysis) in self.document.steps.iter().enumerate().zip(analyses) {
+            let Some(raw) = raw else { continue };
+            if let Some(step) = self.step(index, raw, analysis) {
+                steps.push(step);
+            }
+            self.earlier.entry(raw.id.clone()).or_insert(None);
+        }
+        steps
+    }
+
+    fn duration(&mut self, path: &Path, text: &str) -> Option<Duration> {
+        let problem = match text.parse::<Duration>() {
+            Ok(duration) if duration.as_micros() > 0 => return Some(duration),
+            Ok(_) => Problem::DurationNotPositive {
+                path: path.to_string(),
+            },
+            Err(error) => Problem::InvalidDuration { error },
+        };
+        let location = self.document.value_location(path);
+        self.report(problem, location);
+        None
+    }
+}
