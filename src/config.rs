@@ -12,7 +12,7 @@ use crate::approval::{Approver, DryRun, Terminal, Unattended};
 use crate::cli::{ReportFormat, RunArgs};
 use crate::engine::{Pace, Settings};
 use crate::outputs::record::Mode;
-use crate::outputs::{self, Destination, Json, Markdown, Output, Report};
+use crate::outputs::{self, Destination, Format, Report};
 
 pub struct RunConfig {
     /// The playbook's path or name.
@@ -40,7 +40,7 @@ pub struct RunConfig {
 /// `--report` and `--format`.
 pub struct ReportConfig {
     pub path: ReportPath,
-    pub format: ReportFormat,
+    pub format: Format,
 }
 
 pub enum ReportPath {
@@ -81,7 +81,10 @@ impl RunConfig {
                     Some("-") => ReportPath::Stdout,
                     Some(path) => ReportPath::File(path.into()),
                 },
-                format: args.format,
+                format: match args.format {
+                    ReportFormat::Markdown => Format::Markdown,
+                    ReportFormat::Json => Format::Json,
+                },
             },
             only: args.only,
             report_rows: args.report_rows,
@@ -104,10 +107,7 @@ impl RunConfig {
 
     /// The report of a run of `playbook` started at `started_at`.
     pub fn report(&self, playbook: &str, started_at: &str) -> Report {
-        let output: Box<dyn Output> = match self.report.format {
-            ReportFormat::Markdown => Box::new(Markdown),
-            ReportFormat::Json => Box::new(Json),
-        };
+        let output = self.report.format.output();
         let destination = match &self.report.path {
             ReportPath::Default => {
                 Destination::File(outputs::default_path(playbook, started_at, output.as_ref()))

@@ -7,7 +7,6 @@
 
 use thiserror::Error;
 
-use crate::approval::Decision;
 use crate::engine::{Ending, Facts};
 use crate::outputs::record::{ApprovalRecord, StepRecord};
 use crate::playbook::Step;
@@ -32,7 +31,6 @@ pub enum Event<'a> {
     /// An action's approval was decided, before anything runs.
     Decided {
         step: &'a Step,
-        decision: &'a Decision,
         /// The rendered SQL that runs if approved.
         sql: &'a str,
         approval: &'a ApprovalRecord,

@@ -167,7 +167,6 @@ impl Engine<'_> {
         let approval = self.approval_record(&decision, preview.map(|p| p.row_count));
         let heard = self.decided(&Event::Decided {
             step,
-            decision: &decision,
             sql: rendered,
             approval: &approval,
         });

@@ -12,7 +12,6 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::file::private;
-use crate::approval::Decision;
 use crate::events::{Event, Listener, Veto};
 
 /// One decision, as it is journaled.
@@ -89,17 +88,16 @@ impl Journal {
 }
 
 impl Listener for Journal {
-    /// A decision is on disk when this returns; if it cannot be, the action must not run. A
-    /// dry run's answer is no decision and is not journaled.
+    /// A decision is on disk when this returns; if it cannot be, the action must not run. (A
+    /// dry run opens no journal: it decides nothing.)
     fn on(&mut self, event: &Event) -> Result<(), Veto> {
         match event {
             Event::Target { name } => self.target = (*name).to_owned(),
             Event::Decided {
                 step,
-                decision,
                 sql,
                 approval,
-            } if !matches!(decision, Decision::DryRun) => {
+            } => {
                 let entry = Entry {
                     at: approval.at.clone(),
                     playbook: self.playbook.clone(),

@@ -37,6 +37,22 @@ pub trait Output {
     fn extension(&self) -> &'static str;
 }
 
+/// The report formats (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Json,
+}
+
+impl Format {
+    pub fn output(self) -> Box<dyn Output> {
+        match self {
+            Format::Markdown => Box::new(Markdown),
+            Format::Json => Box::new(Json),
+        }
+    }
+}
+
 /// A rendered output and where it goes.
 pub struct Report {
     pub output: Box<dyn Output>,
