@@ -261,7 +261,11 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .status(1)
-    .stderr(&summary("TODO", "TODO", "TODO"))
+    .stderr(&summary(
+        "daily-monitoring",
+        "WARNING",
+        "4 steps, 1 warning, 1 skipped",
+    ))
     .run();
     let report = outcome.json();
     let overview = step(&report, "overview");
@@ -326,7 +330,11 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .status(2)
-    .stderr(&summary("TODO", "TODO", "TODO"))
+    .stderr(&summary(
+        "daily-monitoring",
+        "CRITICAL",
+        "4 steps, 1 critical, 1 warning",
+    ))
     .run();
     let report = outcome.json();
     let overview = step(&report, "overview");
@@ -363,7 +371,11 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
         scene.freshen();
         run(&db, "connection-cleanup", &vars, &["--yes"])
             .status(1)
-            .stderr(&summary("TODO", "TODO", "TODO"))
+            .stderr(&summary(
+                "connection-cleanup",
+                "WARNING",
+                "7 steps, 2 warnings",
+            ))
             .run()
     };
     let report = outcome.json();
@@ -481,7 +493,11 @@ fn cleanup_without_yes_and_without_a_terminal_terminates_nothing() {
         scene.freshen();
         run(&db, "connection-cleanup", &vars, &[])
             .status(4)
-            .stderr(&summary("TODO", "TODO", "TODO"))
+            .stderr(&summary(
+                "connection-cleanup",
+                "STOPPED",
+                "7 steps, 2 warnings, 2 not run",
+            ))
             .run()
     };
     let report = outcome.json();
@@ -508,7 +524,11 @@ fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
     scene.freshen();
     let outcome = run(&db, "connection-cleanup", &vars, &["--dry-run", "--yes"])
         .status(1)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary(
+            "connection-cleanup",
+            "WARNING",
+            "7 steps, 2 warnings, 2 skipped",
+        ))
         .run();
     let report = outcome.json();
     assert_eq!(report["mode"], "dry-run");
@@ -548,7 +568,11 @@ fn cleanup_without_signal_privileges_skips_the_terminations_and_says_why() {
         let _turn = live();
         run_as(&db, &role.name, "connection-cleanup", &vars, &["--yes"])
             .status(1)
-            .stderr(&summary("TODO", "TODO", "TODO"))
+            .stderr(&summary(
+                "connection-cleanup",
+                "WARNING",
+                "7 steps, 1 warning, 2 skipped",
+            ))
             .run()
     };
     let report = outcome.json();
@@ -589,7 +613,11 @@ fn cleanup_as_a_non_superuser_with_pg_signal_backend_spares_superusers_sessions(
         let _turn = live();
         run_as(&db, &operator.name, "connection-cleanup", &vars, &["--yes"])
             .status(1)
-            .stderr(&summary("TODO", "TODO", "TODO"))
+            .stderr(&summary(
+                "connection-cleanup",
+                "WARNING",
+                "7 steps, 1 warning, 1 skipped",
+            ))
             .run()
     };
     let report = outcome.json();
@@ -622,7 +650,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &["--dry-run"])
         .status(0)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary("emergency", "OK", "9 steps, 4 skipped"))
         .run();
     let report = outcome.json();
     let assessment = step(&report, "critical_assessment");
@@ -692,12 +720,20 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &[])
         .status(4)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary(
+            "emergency",
+            "STOPPED",
+            "9 steps, 2 skipped, 2 not run",
+        ))
         .run();
     let report_plain = outcome.json();
     let outcome = run(&db, "emergency", &vars, &["--yes"])
         .status(4)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary(
+            "emergency",
+            "STOPPED",
+            "9 steps, 2 skipped, 2 not run",
+        ))
         .run();
     let report_yes = outcome.json();
     for id in ["terminate_idle", "cancel_long_queries"] {
@@ -735,7 +771,11 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     let scene = Scene::open(&db, &role, false);
     let outcome = run(&db, "pool-optimization", &[], &[])
         .status(1)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary(
+            "pool-optimization",
+            "WARNING",
+            "5 steps, 1 warning",
+        ))
         .run();
     let report = outcome.json();
     let patterns = step(&report, "connection_patterns");
@@ -769,7 +809,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
         &["connections_per_client_max=8".to_owned()],
         &[],
     )
-    .stderr(&summary("TODO", "TODO", "TODO"))
+    .stderr(&summary("pool-optimization", "OK", "5 steps, 1 skipped"))
     .run();
     let report = outcome.json();
     assert_eq!(step(&report, "busy_clients")["row_count"], 0);
@@ -792,7 +832,11 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         &[],
     )
     .status(2)
-    .stderr(&summary("TODO", "TODO", "TODO"))
+    .stderr(&summary(
+        "troubleshooting",
+        "CRITICAL",
+        "7 steps, 1 critical, 1 warning, 2 skipped",
+    ))
     .run();
     let report = outcome.json();
     let exhaustion = step(&report, "pool_exhaustion");
@@ -832,7 +876,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
 
     let outcome = run(&db, "troubleshooting", &[], &[])
         .status(0)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary("troubleshooting", "OK", "7 steps, 4 skipped"))
         .run();
     let report = outcome.json();
     assert_eq!(step(&report, "pool_exhaustion")["status"], "OK");
@@ -849,7 +893,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "tview-connections", &[], &[])
         .status(0)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary("tview-connections", "OK", "6 steps, 2 skipped"))
         .run();
     let report = outcome.json();
     assert_eq!(
@@ -897,7 +941,11 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         &[],
     )
     .status(1)
-    .stderr(&summary("TODO", "TODO", "TODO"))
+    .stderr(&summary(
+        "tview-connections",
+        "WARNING",
+        "6 steps, 3 warnings",
+    ))
     .run();
     let report = outcome.json();
     let pending = step(&report, "pending_refreshes");
@@ -935,7 +983,11 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "troubleshooting", &[], &[])
         .status(1)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary(
+            "troubleshooting",
+            "WARNING",
+            "7 steps, 1 warning, 2 skipped",
+        ))
         .run();
     let report = outcome.json();
     let contention = step(&report, "tview_contention");
@@ -952,7 +1004,11 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "emergency", &[], &["--dry-run"])
         .status(1)
-        .stderr(&summary("TODO", "TODO", "TODO"))
+        .stderr(&summary(
+            "emergency",
+            "WARNING",
+            "9 steps, 2 warnings, 2 skipped",
+        ))
         .run();
     let report = outcome.json();
     assert_eq!(
@@ -974,12 +1030,12 @@ fn dry_run_of_every_playbook_terminates_nothing() {
     let db = Database::new();
     let scene = Scene::open(&db, &role, true);
     for (playbook, status, counts) in [
-        ("connection-cleanup", 1, "TODO"),
-        ("daily-monitoring", 1, "TODO"),
-        ("emergency", 1, "TODO"),
-        ("pool-optimization", 1, "TODO"),
-        ("troubleshooting", 1, "TODO"),
-        ("tview-connections", 1, "TODO"),
+        ("connection-cleanup", 1, "7 steps, 2 warnings, 2 skipped"),
+        ("daily-monitoring", 1, "4 steps, 1 warning, 1 skipped"),
+        ("emergency", 0, "9 steps, 4 skipped"),
+        ("pool-optimization", 1, "5 steps, 1 warning"),
+        ("troubleshooting", 1, "7 steps, 1 warning, 3 skipped"),
+        ("tview-connections", 0, "6 steps, 2 skipped"),
     ] {
         let vars = match playbook {
             "daily-monitoring" => ages_for(&["long_query_after"]),
