@@ -285,7 +285,7 @@ fn an_unwritable_report_directory_stops_the_run_before_any_action() {
         ])
         .database(&db)
         .status(3)
-        .stderr_contains("cannot write the audit journal `blocker/r.journal.jsonl`")
+        .stderr("error: cannot write the audit journal `blocker/r.journal.jsonl`: File exists (os error 17); nothing was run\n")
         .run();
     assert!(db.alive(victim.pid));
 }

@@ -165,11 +165,6 @@ fn run_as(db: &Database, user: &str, playbook: &str, vars: &[String], flags: &[&
     run(db, playbook, vars, flags).database_url(&db.url_as(user))
 }
 
-/// The summary line of a run of a built-in playbook.
-fn summary(playbook: &str, status: &str, counts: &str) -> String {
-    format!("{playbook}: {status} — {counts} — report: report.json\n")
-}
-
 fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["steps"]
         .as_array()
@@ -261,11 +256,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .status(1)
-    .stderr(&summary(
-        "daily-monitoring",
-        "WARNING",
-        "4 steps, 1 warning, 1 skipped",
-    ))
+    .stderr("daily-monitoring: WARNING — 4 steps, 1 warning, 1 skipped — report: report.json\n")
     .run();
     let report = outcome.json();
     let overview = step(&report, "overview");
@@ -330,11 +321,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .status(2)
-    .stderr(&summary(
-        "daily-monitoring",
-        "CRITICAL",
-        "4 steps, 1 critical, 1 warning",
-    ))
+    .stderr("daily-monitoring: CRITICAL — 4 steps, 1 critical, 1 warning — report: report.json\n")
     .run();
     let report = outcome.json();
     let overview = step(&report, "overview");
@@ -371,11 +358,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
         scene.freshen();
         run(&db, "connection-cleanup", &vars, &["--yes"])
             .status(1)
-            .stderr(&summary(
-                "connection-cleanup",
-                "WARNING",
-                "7 steps, 2 warnings",
-            ))
+            .stderr("connection-cleanup: WARNING — 7 steps, 2 warnings — report: report.json\n")
             .run()
     };
     let report = outcome.json();
@@ -493,11 +476,7 @@ fn cleanup_without_yes_and_without_a_terminal_terminates_nothing() {
         scene.freshen();
         run(&db, "connection-cleanup", &vars, &[])
             .status(4)
-            .stderr(&summary(
-                "connection-cleanup",
-                "STOPPED",
-                "7 steps, 2 warnings, 2 not run",
-            ))
+            .stderr("connection-cleanup: STOPPED — 7 steps, 2 warnings, 2 not run — report: report.json\n")
             .run()
     };
     let report = outcome.json();
@@ -524,11 +503,9 @@ fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
     scene.freshen();
     let outcome = run(&db, "connection-cleanup", &vars, &["--dry-run", "--yes"])
         .status(1)
-        .stderr(&summary(
-            "connection-cleanup",
-            "WARNING",
-            "7 steps, 2 warnings, 2 skipped",
-        ))
+        .stderr(
+            "connection-cleanup: WARNING — 7 steps, 2 warnings, 2 skipped — report: report.json\n",
+        )
         .run();
     let report = outcome.json();
     assert_eq!(report["mode"], "dry-run");
@@ -568,11 +545,7 @@ fn cleanup_without_signal_privileges_skips_the_terminations_and_says_why() {
         let _turn = live();
         run_as(&db, &role.name, "connection-cleanup", &vars, &["--yes"])
             .status(1)
-            .stderr(&summary(
-                "connection-cleanup",
-                "WARNING",
-                "7 steps, 1 warning, 2 skipped",
-            ))
+            .stderr("connection-cleanup: WARNING — 7 steps, 1 warning, 2 skipped — report: report.json\n")
             .run()
     };
     let report = outcome.json();
@@ -613,11 +586,7 @@ fn cleanup_as_a_non_superuser_with_pg_signal_backend_spares_superusers_sessions(
         let _turn = live();
         run_as(&db, &operator.name, "connection-cleanup", &vars, &["--yes"])
             .status(1)
-            .stderr(&summary(
-                "connection-cleanup",
-                "WARNING",
-                "7 steps, 1 warning, 1 skipped",
-            ))
+            .stderr("connection-cleanup: WARNING — 7 steps, 1 warning, 1 skipped — report: report.json\n")
             .run()
     };
     let report = outcome.json();
@@ -650,7 +619,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &["--dry-run"])
         .status(0)
-        .stderr(&summary("emergency", "OK", "9 steps, 4 skipped"))
+        .stderr("emergency: OK — 9 steps, 4 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     let assessment = step(&report, "critical_assessment");
@@ -720,20 +689,12 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &[])
         .status(4)
-        .stderr(&summary(
-            "emergency",
-            "STOPPED",
-            "9 steps, 2 skipped, 2 not run",
-        ))
+        .stderr("emergency: STOPPED — 9 steps, 2 skipped, 2 not run — report: report.json\n")
         .run();
     let report_plain = outcome.json();
     let outcome = run(&db, "emergency", &vars, &["--yes"])
         .status(4)
-        .stderr(&summary(
-            "emergency",
-            "STOPPED",
-            "9 steps, 2 skipped, 2 not run",
-        ))
+        .stderr("emergency: STOPPED — 9 steps, 2 skipped, 2 not run — report: report.json\n")
         .run();
     let report_yes = outcome.json();
     for id in ["terminate_idle", "cancel_long_queries"] {
@@ -771,11 +732,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     let scene = Scene::open(&db, &role, false);
     let outcome = run(&db, "pool-optimization", &[], &[])
         .status(1)
-        .stderr(&summary(
-            "pool-optimization",
-            "WARNING",
-            "5 steps, 1 warning",
-        ))
+        .stderr("pool-optimization: WARNING — 5 steps, 1 warning — report: report.json\n")
         .run();
     let report = outcome.json();
     let patterns = step(&report, "connection_patterns");
@@ -809,7 +766,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
         &["connections_per_client_max=8".to_owned()],
         &[],
     )
-    .stderr(&summary("pool-optimization", "OK", "5 steps, 1 skipped"))
+    .stderr("pool-optimization: OK — 5 steps, 1 skipped — report: report.json\n")
     .run();
     let report = outcome.json();
     assert_eq!(step(&report, "busy_clients")["row_count"], 0);
@@ -832,11 +789,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         &[],
     )
     .status(2)
-    .stderr(&summary(
-        "troubleshooting",
-        "CRITICAL",
-        "7 steps, 1 critical, 1 warning, 2 skipped",
-    ))
+    .stderr("troubleshooting: CRITICAL — 7 steps, 1 critical, 1 warning, 2 skipped — report: report.json\n")
     .run();
     let report = outcome.json();
     let exhaustion = step(&report, "pool_exhaustion");
@@ -876,7 +829,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
 
     let outcome = run(&db, "troubleshooting", &[], &[])
         .status(0)
-        .stderr(&summary("troubleshooting", "OK", "7 steps, 4 skipped"))
+        .stderr("troubleshooting: OK — 7 steps, 4 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     assert_eq!(step(&report, "pool_exhaustion")["status"], "OK");
@@ -893,7 +846,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "tview-connections", &[], &[])
         .status(0)
-        .stderr(&summary("tview-connections", "OK", "6 steps, 2 skipped"))
+        .stderr("tview-connections: OK — 6 steps, 2 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     assert_eq!(
@@ -941,11 +894,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         &[],
     )
     .status(1)
-    .stderr(&summary(
-        "tview-connections",
-        "WARNING",
-        "6 steps, 3 warnings",
-    ))
+    .stderr("tview-connections: WARNING — 6 steps, 3 warnings — report: report.json\n")
     .run();
     let report = outcome.json();
     let pending = step(&report, "pending_refreshes");
@@ -983,11 +932,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "troubleshooting", &[], &[])
         .status(1)
-        .stderr(&summary(
-            "troubleshooting",
-            "WARNING",
-            "7 steps, 1 warning, 2 skipped",
-        ))
+        .stderr("troubleshooting: WARNING — 7 steps, 1 warning, 2 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     let contention = step(&report, "tview_contention");
@@ -1004,11 +949,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "emergency", &[], &["--dry-run"])
         .status(1)
-        .stderr(&summary(
-            "emergency",
-            "WARNING",
-            "9 steps, 2 warnings, 2 skipped",
-        ))
+        .stderr("emergency: WARNING — 9 steps, 2 warnings, 2 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     assert_eq!(
@@ -1029,13 +970,37 @@ fn dry_run_of_every_playbook_terminates_nothing() {
     let role = Role::new();
     let db = Database::new();
     let scene = Scene::open(&db, &role, true);
-    for (playbook, status, counts) in [
-        ("connection-cleanup", 1, "7 steps, 2 warnings, 2 skipped"),
-        ("daily-monitoring", 1, "4 steps, 1 warning, 1 skipped"),
-        ("emergency", 0, "9 steps, 4 skipped"),
-        ("pool-optimization", 1, "5 steps, 1 warning"),
-        ("troubleshooting", 1, "7 steps, 1 warning, 3 skipped"),
-        ("tview-connections", 0, "6 steps, 2 skipped"),
+    for (playbook, status, summary) in [
+        (
+            "connection-cleanup",
+            1,
+            "connection-cleanup: WARNING — 7 steps, 2 warnings, 2 skipped — report: report.json\n",
+        ),
+        (
+            "daily-monitoring",
+            1,
+            "daily-monitoring: WARNING — 4 steps, 1 warning, 1 skipped — report: report.json\n",
+        ),
+        (
+            "emergency",
+            0,
+            "emergency: OK — 9 steps, 4 skipped — report: report.json\n",
+        ),
+        (
+            "pool-optimization",
+            1,
+            "pool-optimization: WARNING — 5 steps, 1 warning — report: report.json\n",
+        ),
+        (
+            "troubleshooting",
+            1,
+            "troubleshooting: WARNING — 7 steps, 1 warning, 3 skipped — report: report.json\n",
+        ),
+        (
+            "tview-connections",
+            0,
+            "tview-connections: OK — 6 steps, 2 skipped — report: report.json\n",
+        ),
     ] {
         let vars = match playbook {
             "daily-monitoring" => ages_for(&["long_query_after"]),
@@ -1047,11 +1012,7 @@ fn dry_run_of_every_playbook_terminates_nothing() {
         };
         let outcome = run(&db, playbook, &vars, &["--dry-run", "--yes"])
             .status(status)
-            .stderr(&summary(
-                playbook,
-                ["OK", "WARNING", "CRITICAL"][status as usize],
-                counts,
-            ))
+            .stderr(summary)
             .run();
         let report = outcome.json();
         assert_eq!(report["mode"], "dry-run");

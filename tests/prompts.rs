@@ -106,6 +106,30 @@ fn journal_of(pty: &Pty) -> serde_json::Value {
     journal.into_iter().next().unwrap()
 }
 
+/// The run ends with exit 4 once the operator aborted at the approval prompt of `terminate`:
+/// nobody is terminated, the step and the rest are not run, and the journal says so. Returns
+/// the report.
+fn assert_aborted_at_the_prompt(
+    db: &Database,
+    victim: &Session,
+    bystander: &Session,
+    pty: &mut Pty,
+) -> serde_json::Value {
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(db.alive(victim.pid), "the victim survives");
+    assert!(db.alive(bystander.pid), "the bystander survives");
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "NOT_RUN");
+    assert_eq!(step["message"], "aborted by the operator");
+    assert_eq!(step["approval"]["decision"], "aborted");
+    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
+    assert_eq!(journal_of(pty)["decision"], "aborted");
+    report
+}
+
 #[test]
 fn the_playbooks_validate() {
     let confirm = confirm_playbook();
@@ -219,25 +243,11 @@ fn abort_at_the_prompt_stops_the_run_with_exit_4() {
     pty.send(DOWN);
     pty.expect("  approve\n  skip this step\n> abort the run");
     pty.choose("Run this action?", &[], "abort the run");
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-
-    assert!(db.alive(victim.pid), "the victim survives");
-    assert!(db.alive(bystander.pid), "the bystander survives");
-
-    let report = pty.report();
-    assert_eq!(report["exit_code"], 4);
-    let step = &report["steps"][1];
-    assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], "aborted by the operator");
-    assert_eq!(step["approval"]["decision"], "aborted");
-    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
+    let report = assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
     assert_eq!(
         report["steps"][2]["message"],
         "the run stopped before this step"
     );
-    let entry = journal_of(&pty);
-    assert_eq!(entry["decision"], "aborted");
 }
 
 #[test]
@@ -410,19 +420,7 @@ fn ctrl_c_at_the_approval_prompt_aborts_and_runs_nothing() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.send(ctrl_c());
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-    assert!(db.alive(victim.pid), "the victim survives");
-    assert!(db.alive(bystander.pid), "the bystander survives");
-
-    let report = pty.report();
-    assert_eq!(report["exit_code"], 4);
-    let step = &report["steps"][1];
-    assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], "aborted by the operator");
-    assert_eq!(step["approval"]["decision"], "aborted");
-    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
-    assert_eq!(journal_of(&pty)["decision"], "aborted");
+    assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
 }
 
 #[test]

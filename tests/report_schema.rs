@@ -1,7 +1,7 @@
 //! The committed JSON Schema of the report is the one the library generates, and JSON reports
 //! conform to it.
 //!
-//! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test report_schema::`.
+//! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`.
 
 use runbook::outcome::{
     ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
@@ -103,7 +103,7 @@ fn committed_report_schema_matches_the_library() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "schema/report.schema.json is stale: regenerate it with `RUNBOOK_UPDATE_SCHEMA=1 cargo test report_schema::`"
+        "schema/report.schema.json is stale: regenerate it with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`"
     );
 }
 

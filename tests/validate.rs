@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::common::{BUILT_INS, Test, root};
 
 /// Every `tests/invalid/NAME.yaml` must fail with exactly `tests/invalid/NAME.stderr`.
-/// `RUNBOOK_BLESS=1 cargo test validate::` rewrites the expectations (review the diff!).
+/// `RUNBOOK_BLESS=1 cargo test --test integration validate::` rewrites the expectations (review the diff!).
 #[test]
 fn invalid_playbooks_report_their_problems_at_their_location() {
     let dir = root().join("tests/invalid");
