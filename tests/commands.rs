@@ -1,8 +1,6 @@
 //! `show`, `list` and `schema` on real files and on the built-in playbooks.
 
-mod common;
-
-use common::Test;
+use crate::common::Test;
 
 const SMALL: &str = r#"# yaml-language-server: $schema=../schema/playbook.schema.json
 version: 1
@@ -36,9 +34,6 @@ fn show_renders_a_readable_runbook() {
     Test::new()
         .playbook("small.yaml", SMALL)
         .args(["show", "small.yaml"])
-        .run()
-        .code(0)
-        .stderr("")
         .stdout(
             r#"# Idle sessions
 
@@ -90,35 +85,18 @@ Manual step `advice`
 
 > Set `idle_session_timeout`.
 "#,
-        );
+        )
+        .run();
 }
 
 #[test]
 fn show_of_an_invalid_playbook_fails_with_its_errors() {
-    let outcome = Test::new()
+    Test::new()
         .playbook("bad.yaml", "version: 1\nsteps: []\n")
         .args(["show", "bad.yaml"])
-        .run()
-        .code(1);
-    assert!(outcome.stdout.is_empty());
-    assert!(
-        outcome
-            .stderr
-            .starts_with("error: the playbook has no steps\n --> bad.yaml:2:1\n"),
-        "{}",
-        outcome.stderr
-    );
-}
-
-#[test]
-fn show_works_on_every_built_in_playbook() {
-    let outcome = Test::new().args(["show", "daily-monitoring"]).run().code(0);
-    assert!(
-        outcome
-            .stdout
-            .starts_with("# Daily connection monitoring\n")
-    );
-    assert!(outcome.stdout.contains("from `built-in:daily-monitoring`"));
+        .status(1)
+        .stderr("error: the playbook has no steps\n --> bad.yaml:2:1\n  |\n2 | steps: []\n  | ^^^^^\n\n")
+        .run();
 }
 
 #[test]
@@ -127,8 +105,6 @@ fn list_shows_local_playbooks_first_and_built_ins_not_overridden() {
         .playbook("playbooks/small.yaml", SMALL)
         .playbook("playbooks/broken.yaml", "version: 1\n")
         .args(["list"])
-        .run()
-        .code(0)
         .stdout(
             "NAME                SOURCE                 STEPS  TITLE\n\
              broken              playbooks/broken.yaml      -  (invalid: run `runbook validate`)\n\
@@ -139,7 +115,8 @@ fn list_shows_local_playbooks_first_and_built_ins_not_overridden() {
              pool-optimization   built-in                   5  Connection pool optimization\n\
              troubleshooting     built-in                   7  Connection troubleshooting\n\
              tview-connections   built-in                   6  TVIEW connection issues\n",
-        );
+        )
+        .run();
 }
 
 #[test]
@@ -148,8 +125,10 @@ fn a_local_playbook_overrides_the_built_in_of_the_same_name() {
     let outcome = Test::new()
         .playbook("playbooks/daily-monitoring.yaml", &local)
         .args(["show", "daily-monitoring"])
-        .run()
-        .code(0);
+        .stdout_contains(
+            "Playbook `daily-monitoring` from `playbooks/daily-monitoring.yaml` · 3 steps",
+        )
+        .run();
     assert!(
         outcome.stdout.starts_with("# Idle sessions\n"),
         "{}",

@@ -5,14 +5,12 @@
 //! Wrong passwords need a server that checks them: the shared one trusts every connection, so
 //! those cases run against a private SCRAM cluster (`common::cluster`).
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::cluster::Cluster;
-use common::{Outcome, Test};
+use crate::common::cluster::Cluster;
+use crate::common::{Outcome, Test};
 
 const PLAYBOOK: &str = "version: 1\nname: conn\nsteps:\n  - id: one\n    check: SELECT 1 AS one\n";
 
@@ -20,36 +18,11 @@ const PLAYBOOK: &str = "version: 1\nname: conn\nsteps:\n  - id: one\n    check: 
 const SECRET: &str = "S3cr3t-Pa55w0rd!xyz";
 const SECRET_IN_URL: &str = "S3cr3t-Pa55w0rd%21xyz";
 
-/// What the run reads to find its server: none may leak in from the outer environment.
-const CONNECTION_VARIABLES: &[&str] = &[
-    "DATABASE_URL",
-    "PGHOST",
-    "PGHOSTADDR",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "PGPASSFILE",
-    "PGSERVICE",
-    "PGSERVICEFILE",
-    "PGSSLMODE",
-    "PGSSLROOTCERT",
-    "PGSSLCERT",
-    "PGSSLKEY",
-    "PGAPPNAME",
-    "PGOPTIONS",
-    "PGCONNECT_TIMEOUT",
-];
-
-/// A test with the playbook, a clean connection environment (HOME is the test's directory, so
-/// no ~/.pgpass is found) and a 2 s connect timeout.
+/// The playbook, with a clean connection environment.
 fn test() -> Test {
-    let mut test = Test::new().playbook("conn.yaml", PLAYBOOK);
-    for name in CONNECTION_VARIABLES {
-        test = test.env_remove(name);
-    }
-    let home = test.dir().display().to_string();
-    test.env("HOME", &home).env("PGCONNECT_TIMEOUT", "2")
+    Test::new()
+        .playbook("conn.yaml", PLAYBOOK)
+        .clean_connection_env()
 }
 
 /// libpq's variables pointing at the private cluster over TCP, without a password.
@@ -60,23 +33,20 @@ fn at_cluster(test: Test, cluster: &Cluster) -> Test {
         .env("PGDATABASE", "postgres")
 }
 
-/// Runs `runbook run conn.yaml --report report.md [extra]`.
-fn run(test: Test, extra: &[&str]) -> Outcome {
-    test.args(["run", "conn.yaml", "--report", "report.md"])
-        .args(extra.iter().copied())
-        .run()
+/// `runbook run conn.yaml` with a Markdown report.
+fn run(test: Test) -> Test {
+    test.args(["run", "conn.yaml"]).markdown_report()
 }
 
-fn report(outcome: &Outcome, name: &str) -> String {
-    let path = outcome.dir.join(name);
-    fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "no report at {}: {error}\n--- stderr\n{}",
-            path.display(),
-            outcome.stderr
-        )
-    })
+/// What stderr shows when the run could not connect to `target`: the error, then the summary.
+fn could_not_connect(target: &str, reason: &str) -> String {
+    format!(
+        "error: cannot connect to `{target}`: {reason}\nconn: UNKNOWN — 1 step, 1 not run — report: report.md\n"
+    )
 }
+
+/// Why a run as `postgres` with a wrong password cannot connect to the cluster.
+const WRONG_PASSWORD: &str = "password authentication failed for user \"postgres\"";
 
 /// Asserts that no form (nor a fragment) of `secret` is in stdout, stderr or the report.
 fn assert_no_secret(outcome: &Outcome, report: &str, secret: &str) {
@@ -96,21 +66,9 @@ fn assert_no_secret(outcome: &Outcome, report: &str, secret: &str) {
     }
 }
 
-/// The common shape of a run that could not connect: UNKNOWN, the step not run, the error in
-/// the report and on stderr.
-fn assert_could_not_connect(outcome: &Outcome, report: &str, target: &str, reason: &str) {
-    assert!(
-        outcome
-            .stderr
-            .contains(&format!("cannot connect to `{target}`")),
-        "stderr should name the target `{target}`:\n{}",
-        outcome.stderr
-    );
-    assert!(
-        outcome.stderr.contains(reason),
-        "stderr should say `{reason}`:\n{}",
-        outcome.stderr
-    );
+/// The common shape of the report of a run that could not connect: UNKNOWN, the step not run,
+/// the error with the target and the reason.
+fn assert_could_not_connect(report: &str, target: &str, reason: &str) {
     assert!(report.starts_with("# conn — UNKNOWN\n"), "{report}");
     assert!(report.contains("**Error:** cannot connect to "), "{report}");
     assert!(
@@ -132,13 +90,19 @@ fn assert_could_not_connect(outcome: &Outcome, report: &str, target: &str, reaso
 fn a_refused_connection_names_the_target_and_still_writes_the_default_report() {
     let url = format!("postgres://alice:{SECRET}@127.0.0.1:1/postgres");
     let outcome = test()
-        .args(["run", "conn.yaml", "--database-url", &url])
-        .run()
-        .code(3);
+        .args(["run", "conn.yaml"])
+        .database_url(&url)
+        .status(3)
+        // How long the connection was retried varies, and so does the report's time stamp.
+        .stderr(
+            "error: cannot connect to `alice@127.0.0.1:1/postgres`: error communicating with database: Connection refused (os error 111) (retried for [..] s)\n\
+             conn: UNKNOWN — 1 step, 1 not run — report: runbook-reports/conn-[..].md\n",
+        )
+        .run();
     // No --report: the default `./runbook-reports/<name>-<timestamp>.md`.
-    let directory = outcome.dir.join("runbook-reports");
+    let directory = outcome.path("runbook-reports");
     let reports: Vec<_> = fs::read_dir(&directory)
-        .unwrap_or_else(|e| panic!("no {}: {e}\n{}", directory.display(), outcome.stderr))
+        .unwrap_or_else(|e| panic!("no {}: {e}", directory.display()))
         .map(|entry| entry.unwrap().path())
         .collect();
     assert_eq!(reports.len(), 1, "{reports:?}");
@@ -147,36 +111,44 @@ fn a_refused_connection_names_the_target_and_still_writes_the_default_report() {
         name.starts_with("conn-") && name.ends_with(".md"),
         "unexpected report name {name}"
     );
-    let report = report(&outcome, &format!("runbook-reports/{name}"));
     assert!(
         outcome
             .stderr
-            .contains(&format!("report: runbook-reports/{name}"))
-            || outcome.stderr.contains(&name),
+            .ends_with(&format!("report: runbook-reports/{name}\n")),
         "{}",
         outcome.stderr
     );
+    let report = outcome.read(&format!("runbook-reports/{name}"));
     // user, host, port and database.
-    assert_could_not_connect(
-        &outcome,
-        &report,
-        "alice@127.0.0.1:1/postgres",
-        "Connection refused",
-    );
+    assert_could_not_connect(&report, "alice@127.0.0.1:1/postgres", "Connection refused");
     assert_no_secret(&outcome, &report, SECRET);
 }
 
 #[test]
 fn a_missing_database_is_named() {
     let url = format!("postgres://root:{SECRET_IN_URL}@127.0.0.1:5432/no_such_db_xyz");
-    let outcome = run(test(), &["--database-url", &url]).code(3);
-    let report = report(&outcome, "report.md");
-    assert_could_not_connect(
-        &outcome,
-        &report,
-        "root@127.0.0.1:5432/no_such_db_xyz",
-        "database \"no_such_db_xyz\" does not exist",
-    );
+    let target = "root@127.0.0.1:5432/no_such_db_xyz";
+    let reason = "database \"no_such_db_xyz\" does not exist";
+    let outcome = run(test())
+        .database_url(&url)
+        .status(3)
+        .stderr(&could_not_connect(target, reason))
+        .run();
+    let report = outcome.markdown();
+    assert_could_not_connect(&report, target, reason);
+    assert_no_secret(&outcome, &report, SECRET);
+}
+
+/// A run against the cluster that fails on the wrong password: the error on stderr and in the
+/// report, and the password nowhere.
+fn assert_wrong_password(cluster: &Cluster, test: Test) {
+    let target = format!("postgres@127.0.0.1:{}/postgres", cluster.port());
+    let outcome = run(test)
+        .status(3)
+        .stderr(&could_not_connect(&target, WRONG_PASSWORD))
+        .run();
+    let report = outcome.markdown();
+    assert_could_not_connect(&report, &target, WRONG_PASSWORD);
     assert_no_secret(&outcome, &report, SECRET);
 }
 
@@ -184,29 +156,16 @@ fn a_missing_database_is_named() {
 fn a_wrong_password_in_the_url_is_never_shown() {
     let cluster = Cluster::start();
     let url = cluster.url("postgres", SECRET_IN_URL, "postgres");
-    let outcome = run(test(), &["--database-url", &url]).code(3);
-    let report = report(&outcome, "report.md");
-    assert_could_not_connect(
-        &outcome,
-        &report,
-        &format!("postgres@127.0.0.1:{}/postgres", cluster.port()),
-        "password authentication failed for user \"postgres\"",
-    );
-    assert_no_secret(&outcome, &report, SECRET);
+    assert_wrong_password(&cluster, test().database_url(&url));
 }
 
 #[test]
 fn a_wrong_password_in_pgpassword_is_never_shown() {
     let cluster = Cluster::start();
-    let outcome = run(at_cluster(test(), &cluster).env("PGPASSWORD", SECRET), &[]).code(3);
-    let report = report(&outcome, "report.md");
-    assert_could_not_connect(
-        &outcome,
-        &report,
-        &format!("postgres@127.0.0.1:{}/postgres", cluster.port()),
-        "password authentication failed for user \"postgres\"",
+    assert_wrong_password(
+        &cluster,
+        at_cluster(test(), &cluster).env("PGPASSWORD", SECRET),
     );
-    assert_no_secret(&outcome, &report, SECRET);
 }
 
 /// Writes a pgpass file (mode 0600) for the cluster with `password`; returns its path.
@@ -226,15 +185,10 @@ fn a_wrong_password_in_a_pgpass_file_is_never_shown() {
     let cluster = Cluster::start();
     let test = test();
     let file = pgpass(test.dir(), &cluster, SECRET);
-    let outcome = run(at_cluster(test, &cluster).env("PGPASSFILE", &file), &[]).code(3);
-    let report = report(&outcome, "report.md");
-    assert_could_not_connect(
-        &outcome,
-        &report,
-        &format!("postgres@127.0.0.1:{}/postgres", cluster.port()),
-        "password authentication failed for user \"postgres\"",
+    assert_wrong_password(
+        &cluster,
+        at_cluster(test, &cluster).env("PGPASSFILE", &file),
     );
-    assert_no_secret(&outcome, &report, SECRET);
 }
 
 #[test]
@@ -243,20 +197,19 @@ fn the_right_password_in_a_pgpass_file_connects() {
     let cluster = Cluster::start();
     let test = test();
     let file = pgpass(test.dir(), &cluster, cluster.password());
-    let outcome = run(at_cluster(test, &cluster).env("PGPASSFILE", &file), &[]).code(0);
-    let report = report(&outcome, "report.md");
-    assert_no_secret(&outcome, &report, cluster.password());
+    let outcome = run(at_cluster(test, &cluster).env("PGPASSFILE", &file))
+        .stderr("conn: OK — 1 step — report: report.md\n")
+        .run();
+    assert_no_secret(&outcome, &outcome.markdown(), cluster.password());
 }
 
 #[test]
 fn the_right_password_connects_and_the_target_has_no_password() {
     let cluster = Cluster::start();
-    let outcome = run(
-        at_cluster(test(), &cluster).env("PGPASSWORD", cluster.password()),
-        &[],
-    )
-    .code(0);
-    let report = report(&outcome, "report.md");
+    let outcome = run(at_cluster(test(), &cluster).env("PGPASSWORD", cluster.password()))
+        .stderr("conn: OK — 1 step — report: report.md\n")
+        .run();
+    let report = outcome.markdown();
     let target = format!(
         "| Target | postgres@127.0.0.1:{}/postgres |",
         cluster.port()
@@ -272,44 +225,42 @@ fn database_url_from_the_environment_is_used_and_its_password_never_shown() {
     // run would fall back to the shared server's socket (trust) and succeed.
     let cluster = Cluster::start();
     let url = cluster.url("postgres", SECRET_IN_URL, "postgres");
-    let outcome = run(test().env("DATABASE_URL", &url), &[]).code(3);
-    let report = report(&outcome, "report.md");
-    assert_could_not_connect(
-        &outcome,
-        &report,
-        &format!("postgres@127.0.0.1:{}/postgres", cluster.port()),
-        "password authentication failed for user \"postgres\"",
-    );
-    assert_no_secret(&outcome, &report, SECRET);
+    assert_wrong_password(&cluster, test().env("DATABASE_URL", &url));
 }
 
-/// A URL that does not parse: exit 3, a report that says so, and the password nowhere.
-fn assert_invalid_url_hides_the_password(url: &str) {
-    let outcome = run(test(), &["--database-url", url]).code(3);
-    let report = report(&outcome, "report.md");
-    assert!(
-        outcome.stderr.contains("invalid connection URL"),
-        "{}",
-        outcome.stderr
-    );
+/// A URL that does not parse: exit 3, a report that says so, and the password (`secret`)
+/// nowhere.
+fn assert_invalid_url_hides_the_password(url: &str, secret: &str) {
+    let reason = "invalid connection URL: error with configuration: invalid port number";
+    let outcome = run(test())
+        .database_url(url)
+        .status(3)
+        .stderr(&could_not_connect(
+            "the connection URL (not shown: it could not be parsed)",
+            reason,
+        ))
+        .run();
+    let report = outcome.markdown();
     assert!(report.starts_with("# conn — UNKNOWN\n"), "{report}");
-    assert!(report.contains("invalid connection URL"), "{report}");
-    assert_no_secret(&outcome, &report, SECRET);
+    assert!(report.contains(reason), "{report}");
+    assert_no_secret(&outcome, &report, secret);
 }
 
 #[test]
 fn an_unparsable_url_hides_the_password_in_its_user_info() {
-    assert_invalid_url_hides_the_password(&format!(
-        "postgres://alice:{SECRET_IN_URL}@127.0.0.1:notaport/postgres"
-    ));
+    assert_invalid_url_hides_the_password(
+        &format!("postgres://alice:{SECRET_IN_URL}@127.0.0.1:notaport/postgres"),
+        SECRET,
+    );
 }
 
 #[test]
 fn an_unparsable_url_hides_the_password_in_its_query() {
     // sqlx (like libpq) accepts `?password=`.
-    assert_invalid_url_hides_the_password(&format!(
-        "postgres://alice@127.0.0.1:notaport/postgres?password={SECRET_IN_URL}"
-    ));
+    assert_invalid_url_hides_the_password(
+        &format!("postgres://alice@127.0.0.1:notaport/postgres?password={SECRET_IN_URL}"),
+        SECRET,
+    );
 }
 
 #[test]
@@ -317,17 +268,10 @@ fn an_unparsable_url_hides_a_password_with_a_slash() {
     // A password pasted without percent-encoding its `/`: the URL no longer parses (the
     // authority ends at the slash), but the text after `alice:` is still the password.
     let secret = SECRET.replace('-', "/");
-    let outcome = run(
-        test(),
-        &[
-            "--database-url",
-            &format!("postgres://alice:{secret}@127.0.0.1:5432/postgres"),
-        ],
-    )
-    .code(3);
-    let report = report(&outcome, "report.md");
-    assert!(report.contains("invalid connection URL"), "{report}");
-    assert_no_secret(&outcome, &report, &secret);
+    assert_invalid_url_hides_the_password(
+        &format!("postgres://alice:{secret}@127.0.0.1:5432/postgres"),
+        &secret,
+    );
 }
 
 #[test]
@@ -339,12 +283,7 @@ fn help_does_not_show_the_password() {
             &format!("postgres://alice:{SECRET_IN_URL}@127.0.0.1:1/postgres"),
         )
         .args(["run", "--help"])
-        .run()
-        .code(0);
-    assert!(
-        outcome.stdout.contains("--database-url"),
-        "{}",
-        outcome.stdout
-    );
+        .stdout_contains("--database-url")
+        .run();
     assert_no_secret(&outcome, "", SECRET);
 }

@@ -14,12 +14,26 @@ use runbook::validate::validate;
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 static HOOK: Once = Once::new();
 
-/// Counts every panic (proptest catches the ones it sees; a thread's may be swallowed).
+/// Counts every panic in the library or its dependencies (proptest catches the ones it sees; a
+/// helper thread's may be swallowed).
+///
+/// The hook is process-wide and the other integration tests share this process: a panic raised
+/// in `tests/` (another test's failing assertion) or on another test's own thread is theirs,
+/// not the front end's, and is not counted.
 fn count_panics() {
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
+            let in_tests = info
+                .location()
+                .is_some_and(|location| location.file().starts_with("tests/"));
+            let thread = std::thread::current();
+            let other_test = thread
+                .name()
+                .is_some_and(|name| name != "main" && !name.starts_with("fuzz::"));
+            if !in_tests && !other_test {
+                PANICS.fetch_add(1, Ordering::SeqCst);
+            }
             default(info);
         }));
     });

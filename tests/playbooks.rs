@@ -5,34 +5,19 @@
 //! parallel. Ages are shortened through the params (`--var idle_after=2s`), and the tests
 //! sleep past them so the sessions they mean to be old are.
 
-mod common;
-
 use std::collections::BTreeSet;
-use std::fs;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::db::{Database, SOCKET, Session, admin, wait_for};
-use common::{Outcome, Test};
 use serde_json::Value;
+
+use crate::common::db::{Database, Role, Session, admin, pids};
+use crate::common::{BUILT_INS, Test, built_in};
 
 /// The age the tests pass for every age param.
 const AGE: &str = "2s";
 /// How long the tests sleep so that their old sessions are older than `AGE`.
 const PAST_AGE: Duration = Duration::from_millis(2500);
-const PATIENCE: Duration = Duration::from_secs(15);
-
-/// The built-in playbooks, by name.
-const PLAYBOOKS: &[&str] = &[
-    "daily-monitoring",
-    "connection-cleanup",
-    "pool-optimization",
-    "tview-connections",
-    "emergency",
-    "troubleshooting",
-];
 
 /// A live run of a playbook with actions takes that playbook's advisory lock, which is
 /// cluster-wide and keyed by the playbook's name: two tests running the same built-in
@@ -41,59 +26,6 @@ static LIVE: Mutex<()> = Mutex::new(());
 
 fn live() -> MutexGuard<'static, ()> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A login role of the test's own (roles are cluster-wide), dropped at the end.
-struct Role {
-    name: String,
-}
-
-impl Role {
-    fn new() -> Role {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "runbook_role_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        admin(&format!("CREATE ROLE {name} LOGIN"));
-        Role { name }
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-X", "-q", "-h", SOCKET, "-d", "postgres", "-c"])
-            .arg(format!("DROP ROLE IF EXISTS {}", self.name))
-            .output();
-    }
-}
-
-/// The state of a session of `db` as `state|wait_event_type`, empty when it is gone.
-fn activity(db: &Database, pid: i32) -> String {
-    admin(&format!(
-        "SELECT coalesce(state, '') || '|' || coalesce(wait_event_type, '') FROM pg_stat_activity WHERE pid = {pid} AND datname = '{}'",
-        db.name
-    ))
-}
-
-fn alive(db: &Database, pid: i32) -> bool {
-    !activity(db, pid).is_empty()
-}
-
-fn wait_state(db: &Database, session: &Session, expected: &str) {
-    wait_for(
-        &format!("session {} to be `{expected}`", session.pid),
-        PATIENCE,
-        || activity(db, session.pid) == expected,
-    );
-}
-
-fn wait_gone(db: &Database, pid: i32) {
-    wait_for(&format!("session {pid} to end"), PATIENCE, || {
-        !alive(db, pid)
-    });
 }
 
 /// Pids of the server's long-lived background processes (not client backends).
@@ -146,32 +78,17 @@ impl Scene {
         let idle_old = [db.session(), db.session()];
         let protected = db.session_as(&role.name);
         let postgres = db.session_as("postgres");
-        let mut in_transaction = db.session();
-        in_transaction.send("BEGIN; SELECT 1;");
-        let mut aborted = db.session();
-        aborted.send("BEGIN; SELECT 1/0;");
-        let mut holder = db.session();
-        holder.send("BEGIN; LOCK TABLE t;");
-        wait_state(db, &holder, "idle in transaction|Client");
-        let mut waiter = db.session();
-        waiter.send("SELECT * FROM t;");
-        let mut sleeper = db.session();
-        sleeper.send("SELECT pg_sleep(60);");
+        let in_transaction = db.idle_in_transaction();
+        let aborted = db.aborted_transaction();
+        let holder = db.lock_holder("t");
+        let waiter = db.lock_waiter("t");
+        let sleeper = db.sleeper();
         let (tview_worker, refresher) = if tview {
-            let mut worker = db.session();
-            worker.send("SET application_name = 'tview-refresher';");
-            assert_eq!(worker.query("SELECT 1;"), "1");
-            let mut refresher = db.session();
-            refresher.send("SELECT pg_sleep(60) AS \"REFRESH\";");
-            wait_state(db, &refresher, "active|Timeout");
+            let (worker, refresher) = tview_sessions(db);
             (Some(worker), Some(refresher))
         } else {
             (None, None)
         };
-        wait_state(db, &in_transaction, "idle in transaction|Client");
-        wait_state(db, &aborted, "idle in transaction (aborted)|Client");
-        wait_state(db, &waiter, "active|Lock");
-        wait_state(db, &sleeper, "active|Timeout");
         std::thread::sleep(PAST_AGE);
         let young = db.session();
         Scene {
@@ -214,7 +131,7 @@ impl Scene {
 
     fn assert_all_alive(&self, db: &Database) {
         for session in self.all() {
-            assert!(alive(db, session.pid), "session {} survives", session.pid);
+            assert!(db.alive(session.pid), "session {} survives", session.pid);
         }
     }
 
@@ -224,48 +141,28 @@ impl Scene {
     }
 }
 
-fn pids<'a>(sessions: impl IntoIterator<Item = &'a Session>) -> BTreeSet<i32> {
-    sessions.into_iter().map(|s| s.pid).collect()
+/// The TVIEW stand-ins: an idle session named `tview-refresher` (its last query does not say
+/// so), and a long query whose text says REFRESH.
+fn tview_sessions(db: &Database) -> (Session, Session) {
+    let worker = db.session_named("tview-refresher");
+    let refresher = db.session_in("SELECT pg_sleep(60) AS \"REFRESH\";", "active|Timeout");
+    (worker, refresher)
 }
 
-/// `runbook run PLAYBOOK` scoped to the test's database, with a JSON report.
-fn run(db: &Database, playbook: &str, vars: &[String], flags: &[&str]) -> Outcome {
-    run_as(db, None, playbook, vars, flags)
-}
-
-/// The same, connected as `user` (default: the OS user, a superuser here).
-fn run_as(
-    db: &Database,
-    user: Option<&str>,
-    playbook: &str,
-    vars: &[String],
-    flags: &[&str],
-) -> Outcome {
-    let url = match user {
-        Some(user) => format!("{}&user={user}", db.url()),
-        None => db.url(),
-    };
-    let mut args: Vec<String> = [
-        "run",
-        playbook,
-        "--database-url",
-        &url,
-        "--report",
-        "r.json",
-        "--format",
-        "json",
-        "--var",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    args.push(format!("database={}", db.name));
+/// `runbook run PLAYBOOK [flags]` scoped to the test's database, with a JSON report.
+fn run(db: &Database, playbook: &str, vars: &[String], flags: &[&str]) -> Test {
+    let mut test = Test::new()
+        .args(["run", playbook])
+        .var("database", &db.name);
     for var in vars {
-        args.push("--var".to_owned());
-        args.push(var.clone());
+        test = test.arg("--var").arg(var);
     }
-    args.extend(flags.iter().map(|s| (*s).to_owned()));
-    Test::new().args(args).run()
+    test.args(flags.iter().copied()).database(db).json_report()
+}
+
+/// The same, connected as `user` (by default the OS user, a superuser here).
+fn run_as(db: &Database, user: &str, playbook: &str, vars: &[String], flags: &[&str]) -> Test {
+    run(db, playbook, vars, flags).database_url(&db.url_as(user))
 }
 
 fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
@@ -358,8 +255,10 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[format!("long_query_after={AGE}")],
         &[],
     )
-    .code(1);
-    let report = outcome.json("r.json");
+    .status(1)
+    .stderr("daily-monitoring: WARNING — 4 steps, 1 warning, 1 skipped — report: report.json\n")
+    .run();
+    let report = outcome.json();
     let overview = step(&report, "overview");
     assert_eq!(overview["status"], "WARNING");
     for (name, expected) in [
@@ -421,8 +320,10 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         ],
         &[],
     )
-    .code(2);
-    let report = outcome.json("r.json");
+    .status(2)
+    .stderr("daily-monitoring: CRITICAL — 4 steps, 1 critical, 1 warning — report: report.json\n")
+    .run();
+    let report = outcome.json();
     let overview = step(&report, "overview");
     assert_eq!(overview["status"], "WARNING");
     assert_eq!(
@@ -455,9 +356,12 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
     let outcome = {
         let _turn = live();
         scene.freshen();
-        run(&db, "connection-cleanup", &vars, &["--yes"]).code(1)
+        run(&db, "connection-cleanup", &vars, &["--yes"])
+            .status(1)
+            .stderr("connection-cleanup: WARNING — 7 steps, 2 warnings — report: report.json\n")
+            .run()
     };
-    let report = outcome.json("r.json");
+    let report = outcome.json();
 
     let stale = step(&report, "stale_sessions");
     assert_eq!(stale["status"], "WARNING");
@@ -538,7 +442,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
     engine_untouched(&report);
 
     for pid in pids(&scene.idle_old).union(&in_transaction) {
-        wait_gone(&db, *pid);
+        db.wait_gone(*pid);
     }
     for survivor in [
         &scene.protected,
@@ -547,14 +451,10 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
         &scene.sleeper,
         &scene.waiter,
     ] {
-        assert!(
-            alive(&db, survivor.pid),
-            "session {} survives",
-            survivor.pid
-        );
+        assert!(db.alive(survivor.pid), "session {} survives", survivor.pid);
     }
     assert_eq!(
-        activity(&db, scene.sleeper.pid),
+        db.activity(scene.sleeper.pid),
         "active|Timeout",
         "the long query was left alone"
     );
@@ -574,9 +474,12 @@ fn cleanup_without_yes_and_without_a_terminal_terminates_nothing() {
     let outcome = {
         let _turn = live();
         scene.freshen();
-        run(&db, "connection-cleanup", &vars, &[]).code(4)
+        run(&db, "connection-cleanup", &vars, &[])
+            .status(4)
+            .stderr("connection-cleanup: STOPPED — 7 steps, 2 warnings, 2 not run — report: report.json\n")
+            .run()
     };
-    let report = outcome.json("r.json");
+    let report = outcome.json();
     for id in ["terminate_idle", "terminate_idle_in_transaction"] {
         let action = step(&report, id);
         assert_eq!(action["status"], "NOT_RUN", "{id}");
@@ -598,8 +501,13 @@ fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
     let mut vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
     vars.push(Scene::protected_roles(&role));
     scene.freshen();
-    let outcome = run(&db, "connection-cleanup", &vars, &["--dry-run", "--yes"]).code(1);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "connection-cleanup", &vars, &["--dry-run", "--yes"])
+        .status(1)
+        .stderr(
+            "connection-cleanup: WARNING — 7 steps, 2 warnings, 2 skipped — report: report.json\n",
+        )
+        .run();
+    let report = outcome.json();
     assert_eq!(report["mode"], "dry-run");
     let terminate_idle = step(&report, "terminate_idle");
     assert_eq!(terminate_idle["status"], "SKIPPED");
@@ -620,7 +528,7 @@ fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
         pids([&scene.in_transaction, &scene.aborted, &scene.holder])
     );
     assert!(
-        !outcome.dir.join("r.journal.jsonl").exists(),
+        !outcome.path("report.journal.jsonl").exists(),
         "a dry run approves nothing"
     );
     std::thread::sleep(Duration::from_millis(300));
@@ -635,16 +543,12 @@ fn cleanup_without_signal_privileges_skips_the_terminations_and_says_why() {
     let vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
     let outcome = {
         let _turn = live();
-        run_as(
-            &db,
-            Some(&role.name),
-            "connection-cleanup",
-            &vars,
-            &["--yes"],
-        )
-        .code(1)
+        run_as(&db, &role.name, "connection-cleanup", &vars, &["--yes"])
+            .status(1)
+            .stderr("connection-cleanup: WARNING — 7 steps, 1 warning, 2 skipped — report: report.json\n")
+            .run()
     };
-    let report = outcome.json("r.json");
+    let report = outcome.json();
     for id in ["terminate_idle", "terminate_idle_in_transaction"] {
         let action = step(&report, id);
         assert_eq!(action["status"], "SKIPPED", "{id}");
@@ -680,16 +584,12 @@ fn cleanup_as_a_non_superuser_with_pg_signal_backend_spares_superusers_sessions(
     let vars = ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"]);
     let outcome = {
         let _turn = live();
-        run_as(
-            &db,
-            Some(&operator.name),
-            "connection-cleanup",
-            &vars,
-            &["--yes"],
-        )
-        .code(1)
+        run_as(&db, &operator.name, "connection-cleanup", &vars, &["--yes"])
+            .status(1)
+            .stderr("connection-cleanup: WARNING — 7 steps, 1 warning, 1 skipped — report: report.json\n")
+            .run()
     };
-    let report = outcome.json("r.json");
+    let report = outcome.json();
     assert_eq!(
         pid_column(step(&report, "stale_sessions")),
         pids([&victim, &superuser]),
@@ -705,8 +605,8 @@ fn cleanup_as_a_non_superuser_with_pg_signal_backend_spares_superusers_sessions(
     assert_eq!(terminate["message"], "1 idle sessions terminated");
     assert_eq!(pid_column(terminate), pids([&victim]));
     assert_eq!(report["notes"], serde_json::json!([]));
-    wait_gone(&db, victim.pid);
-    assert!(alive(&db, superuser.pid));
+    db.wait_gone(victim.pid);
+    assert!(db.alive(superuser.pid));
 }
 
 #[test]
@@ -717,8 +617,11 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     let mut vars = ages_for(&["idle_after", "long_query_after"]);
     vars.push(Scene::protected_roles(&role));
     scene.freshen();
-    let outcome = run(&db, "emergency", &vars, &["--dry-run"]).code(0);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "emergency", &vars, &["--dry-run"])
+        .status(0)
+        .stderr("emergency: OK — 9 steps, 4 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let assessment = step(&report, "critical_assessment");
     assert_eq!(assessment["status"], "OK");
     for (name, expected) in [
@@ -772,7 +675,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     engine_untouched(&report);
     std::thread::sleep(Duration::from_millis(300));
     scene.assert_all_alive(&db);
-    assert_eq!(activity(&db, scene.sleeper.pid), "active|Timeout");
+    assert_eq!(db.activity(scene.sleeper.pid), "active|Timeout");
 }
 
 #[test]
@@ -784,10 +687,16 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     vars.push(Scene::protected_roles(&role));
     let _turn = live();
     scene.freshen();
-    let outcome = run(&db, "emergency", &vars, &[]).code(4);
-    let report_plain = outcome.json("r.json");
-    let outcome = run(&db, "emergency", &vars, &["--yes"]).code(4);
-    let report_yes = outcome.json("r.json");
+    let outcome = run(&db, "emergency", &vars, &[])
+        .status(4)
+        .stderr("emergency: STOPPED — 9 steps, 2 skipped, 2 not run — report: report.json\n")
+        .run();
+    let report_plain = outcome.json();
+    let outcome = run(&db, "emergency", &vars, &["--yes"])
+        .status(4)
+        .stderr("emergency: STOPPED — 9 steps, 2 skipped, 2 not run — report: report.json\n")
+        .run();
+    let report_yes = outcome.json();
     for id in ["terminate_idle", "cancel_long_queries"] {
         let refused = step(&report_plain, id);
         assert_eq!(refused["status"], "NOT_RUN", "{id}");
@@ -810,7 +719,7 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     std::thread::sleep(Duration::from_millis(300));
     scene.assert_all_alive(&db);
     assert_eq!(
-        activity(&db, scene.sleeper.pid),
+        db.activity(scene.sleeper.pid),
         "active|Timeout",
         "nothing was cancelled"
     );
@@ -821,8 +730,11 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     let role = Role::new();
     let db = Database::new();
     let scene = Scene::open(&db, &role, false);
-    let outcome = run(&db, "pool-optimization", &[], &[]).code(1);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "pool-optimization", &[], &[])
+        .status(1)
+        .stderr("pool-optimization: WARNING — 5 steps, 1 warning — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let patterns = step(&report, "connection_patterns");
     assert_eq!(patterns["status"], "OK");
     let opened: u32 = column(patterns, "connections_opened")
@@ -853,8 +765,10 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
         "pool-optimization",
         &["connections_per_client_max=8".to_owned()],
         &[],
-    );
-    let report = outcome.json("r.json");
+    )
+    .stderr("pool-optimization: OK — 5 steps, 1 skipped — report: report.json\n")
+    .run();
+    let report = outcome.json();
     assert_eq!(step(&report, "busy_clients")["row_count"], 0);
     assert_eq!(step(&report, "application_tuning")["status"], "SKIPPED");
     scene.assert_all_alive(&db);
@@ -874,8 +788,10 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         ],
         &[],
     )
-    .code(2);
-    let report = outcome.json("r.json");
+    .status(2)
+    .stderr("troubleshooting: CRITICAL — 7 steps, 1 critical, 1 warning, 2 skipped — report: report.json\n")
+    .run();
+    let report = outcome.json();
     let exhaustion = step(&report, "pool_exhaustion");
     assert_eq!(exhaustion["status"], "CRITICAL");
     assert_eq!(cell(exhaustion, "client_connections"), "11");
@@ -911,8 +827,11 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         "SKIPPED"
     );
 
-    let outcome = run(&db, "troubleshooting", &[], &[]).code(0);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "troubleshooting", &[], &[])
+        .status(0)
+        .stderr("troubleshooting: OK — 7 steps, 4 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     assert_eq!(step(&report, "pool_exhaustion")["status"], "OK");
     assert_eq!(step(&report, "connection_leaks")["row_count"], 0);
     scene.assert_all_alive(&db);
@@ -921,19 +840,15 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
 #[test]
 fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     let db = Database::new();
-    let mut worker = db.session();
-    worker.send("SET application_name = 'tview-refresher';");
-    assert_eq!(worker.query("SELECT 1;"), "1");
-    let mut refresher = db.session();
-    refresher.send("SELECT pg_sleep(60) AS \"REFRESH\";");
-    let mut sleeper = db.session();
-    sleeper.send("SELECT pg_sleep(60);");
-    wait_state(&db, &refresher, "active|Timeout");
-    wait_state(&db, &sleeper, "active|Timeout");
+    let (worker, refresher) = tview_sessions(&db);
+    let sleeper = db.sleeper();
     std::thread::sleep(PAST_AGE);
 
-    let outcome = run(&db, "tview-connections", &[], &[]).code(0);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "tview-connections", &[], &[])
+        .status(0)
+        .stderr("tview-connections: OK — 6 steps, 2 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     assert_eq!(
         pid_column(step(&report, "tview_sessions")),
         pids([&worker, &refresher]),
@@ -978,8 +893,10 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         ],
         &[],
     )
-    .code(1);
-    let report = outcome.json("r.json");
+    .status(1)
+    .stderr("tview-connections: WARNING — 6 steps, 3 warnings — report: report.json\n")
+    .run();
+    let report = outcome.json();
     let pending = step(&report, "pending_refreshes");
     assert_eq!(pending["status"], "WARNING");
     assert_eq!(
@@ -1013,8 +930,11 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         ])
     );
 
-    let outcome = run(&db, "troubleshooting", &[], &[]).code(1);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "troubleshooting", &[], &[])
+        .status(1)
+        .stderr("troubleshooting: WARNING — 7 steps, 1 warning, 2 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let contention = step(&report, "tview_contention");
     assert_eq!(cell(contention, "tview_connections"), "2");
     assert_eq!(cell(contention, "active"), "1");
@@ -1027,8 +947,11 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         "MANUAL"
     );
 
-    let outcome = run(&db, "emergency", &[], &["--dry-run"]).code(1);
-    let report = outcome.json("r.json");
+    let outcome = run(&db, "emergency", &[], &["--dry-run"])
+        .status(1)
+        .stderr("emergency: WARNING — 9 steps, 2 warnings, 2 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     assert_eq!(
         step(&report, "pending_tview_refreshes")["message"],
         "150 TVIEW refreshes pending (more than 100)"
@@ -1038,7 +961,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         "WARNING"
     );
     for session in [&worker, &refresher, &sleeper] {
-        assert!(alive(&db, session.pid));
+        assert!(db.alive(session.pid));
     }
 }
 
@@ -1047,8 +970,39 @@ fn dry_run_of_every_playbook_terminates_nothing() {
     let role = Role::new();
     let db = Database::new();
     let scene = Scene::open(&db, &role, true);
-    for playbook in PLAYBOOKS {
-        let vars = match *playbook {
+    for (playbook, status, summary) in [
+        (
+            "connection-cleanup",
+            1,
+            "connection-cleanup: WARNING — 7 steps, 2 warnings, 2 skipped — report: report.json\n",
+        ),
+        (
+            "daily-monitoring",
+            1,
+            "daily-monitoring: WARNING — 4 steps, 1 warning, 1 skipped — report: report.json\n",
+        ),
+        (
+            "emergency",
+            0,
+            "emergency: OK — 9 steps, 4 skipped — report: report.json\n",
+        ),
+        (
+            "pool-optimization",
+            1,
+            "pool-optimization: WARNING — 5 steps, 1 warning — report: report.json\n",
+        ),
+        (
+            "troubleshooting",
+            1,
+            "troubleshooting: WARNING — 7 steps, 1 warning, 3 skipped — report: report.json\n",
+        ),
+        (
+            "tview-connections",
+            0,
+            "tview-connections: OK — 6 steps, 2 skipped — report: report.json\n",
+        ),
+    ] {
+        let vars = match playbook {
             "daily-monitoring" => ages_for(&["long_query_after"]),
             "connection-cleanup" => {
                 ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"])
@@ -1056,14 +1010,11 @@ fn dry_run_of_every_playbook_terminates_nothing() {
             "emergency" => ages_for(&["idle_after", "long_query_after"]),
             _ => Vec::new(),
         };
-        let outcome = run(&db, playbook, &vars, &["--dry-run", "--yes"]);
-        assert!(
-            [0, 1, 2].contains(&outcome.code),
-            "{playbook}: exit {}\n{}",
-            outcome.code,
-            outcome.stderr
-        );
-        let report = outcome.json("r.json");
+        let outcome = run(&db, playbook, &vars, &["--dry-run", "--yes"])
+            .status(status)
+            .stderr(summary)
+            .run();
+        let report = outcome.json();
         assert_eq!(report["mode"], "dry-run");
         for step in report["steps"].as_array().unwrap() {
             if step["kind"] == "action" {
@@ -1073,19 +1024,27 @@ fn dry_run_of_every_playbook_terminates_nothing() {
     }
     std::thread::sleep(Duration::from_millis(300));
     scene.assert_all_alive(&db);
-    assert_eq!(activity(&db, scene.sleeper.pid), "active|Timeout");
+    assert_eq!(db.activity(scene.sleeper.pid), "active|Timeout");
     assert_eq!(
-        activity(&db, scene.in_transaction.pid),
+        db.activity(scene.in_transaction.pid),
         "idle in transaction|Client"
     );
 }
 
 #[test]
 fn every_playbook_shows_as_a_runbook() {
-    for playbook in PLAYBOOKS {
-        let outcome = Test::new().args(["show", playbook]).run().code(0);
-        let text =
-            fs::read_to_string(common::root().join(format!("playbooks/{playbook}.yaml"))).unwrap();
+    for playbook in BUILT_INS {
+        let text = built_in(playbook);
+        let mut test = Test::new()
+            .args(["show", playbook])
+            .stdout_contains(&format!("from `built-in:{playbook}`"))
+            .stdout_contains("| database | string |");
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("  - id: ") {
+                test = test.stdout_contains(&format!("step `{id}`"));
+            }
+        }
+        let outcome = test.run();
         let title = text
             .lines()
             .find_map(|line| line.strip_prefix("title: "))
@@ -1095,28 +1054,13 @@ fn every_playbook_shows_as_a_runbook() {
             "{}",
             outcome.stdout
         );
-        assert!(
-            outcome
-                .stdout
-                .contains(&format!("from `built-in:{playbook}`"))
-        );
-        assert!(outcome.stdout.contains("| database | string |"));
-        for line in text.lines() {
-            if let Some(id) = line.strip_prefix("  - id: ") {
-                assert!(
-                    outcome.stdout.contains(&format!("step `{id}`")),
-                    "{playbook}: step `{id}` is shown"
-                );
-            }
-        }
     }
 }
 
 #[test]
 fn every_playbook_names_the_seed_where_it_differs() {
-    for playbook in PLAYBOOKS {
-        let text =
-            fs::read_to_string(common::root().join(format!("playbooks/{playbook}.yaml"))).unwrap();
+    for playbook in BUILT_INS {
+        let text = built_in(playbook);
         assert!(
             text.starts_with("# yaml-language-server: $schema=../schema/playbook.schema.json\n"),
             "{playbook}"

@@ -2,15 +2,13 @@
 //! terminal, `--step`, and Ctrl-C during a running query or at a prompt. Each test drives the
 //! real binary in a PTY (so both stdin and stderr are terminals) against real sessions.
 
-mod common;
-
-use std::fs;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::db::{Database, Session, wait_for};
-use common::pty::{DOWN, Pty, TIMEOUT, UP};
 use expectrl::ControlCode;
+
+use crate::common::Test;
+use crate::common::db::{Database, Session, wait_for};
+use crate::common::pty::{DOWN, Pty, TIMEOUT, UP};
 
 /// Terminates the victim's session once approved; `candidates` guards it, `after` counts.
 /// `pg_stat_activity` is cluster-wide and tests run in parallel, so every query is scoped to
@@ -79,45 +77,11 @@ fn ctrl_c() -> &'static str {
     std::str::from_utf8(ControlCode::EndOfText.as_ref()).unwrap()
 }
 
-/// An idle session with the given application_name.
-fn named(db: &Database, app: &str) -> Session {
-    let mut session = db.session();
-    assert_eq!(
-        session.query(&format!("SET application_name = '{app}'; SELECT 'ready';")),
-        "ready"
-    );
-    session
-}
-
-fn alive(db: &Database, pid: i32) -> bool {
-    db.psql(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
-    )) == "1"
-}
-
-fn gone(db: &Database, pid: i32) {
-    wait_for(
-        "the terminated session to end",
-        Duration::from_secs(10),
-        || !alive(db, pid),
-    );
-}
-
 /// A database with a victim and a bystander session, idle.
 fn scene() -> (Database, Session, Session) {
     let db = Database::new();
-    let victim = named(&db, "victim");
-    let bystander = named(&db, "bystander");
-    wait_for(
-        "the sessions to show their application_name",
-        Duration::from_secs(10),
-        || {
-            db.psql(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('victim', 'bystander') \
-                 AND datname = current_database()",
-            ) == "2"
-        },
-    );
+    let victim = db.session_named("victim");
+    let bystander = db.session_named("bystander");
     (db, victim, bystander)
 }
 
@@ -142,28 +106,39 @@ fn journal_of(pty: &Pty) -> serde_json::Value {
     journal.into_iter().next().unwrap()
 }
 
+/// The run ends with exit 4 once the operator aborted at the approval prompt of `terminate`:
+/// nobody is terminated, the step and the rest are not run, and the journal says so. Returns
+/// the report.
+fn assert_aborted_at_the_prompt(
+    db: &Database,
+    victim: &Session,
+    bystander: &Session,
+    pty: &mut Pty,
+) -> serde_json::Value {
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(db.alive(victim.pid), "the victim survives");
+    assert!(db.alive(bystander.pid), "the bystander survives");
+    let report = pty.report();
+    assert_eq!(report["exit_code"], 4);
+    let step = &report["steps"][1];
+    assert_eq!(step["status"], "NOT_RUN");
+    assert_eq!(step["message"], "aborted by the operator");
+    assert_eq!(step["approval"]["decision"], "aborted");
+    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
+    assert_eq!(journal_of(pty)["decision"], "aborted");
+    report
+}
+
 #[test]
 fn the_playbooks_validate() {
-    let dir = tempfile::tempdir().unwrap();
     let confirm = confirm_playbook();
-    for (name, text) in [
-        ("prompts", PROMPTS),
-        ("confirm", confirm.as_str()),
-        ("walk", WALK),
-        ("sleepy", SLEEPY),
-    ] {
-        let path = dir.path().join(format!("{name}.yaml"));
-        fs::write(&path, text).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .arg("validate")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    for (text, steps) in [(PROMPTS, 3), (confirm.as_str(), 3), (WALK, 3), (SLEEPY, 2)] {
+        Test::new()
+            .playbook("p.yaml", text)
+            .args(["validate", "p.yaml"])
+            .stdout(&format!("p.yaml: ok ({steps} steps)\n"))
+            .run();
     }
 }
 
@@ -187,8 +162,8 @@ fn approving_at_the_prompt_terminates_the_previewed_session() {
     );
     assert_eq!(code, 0, "{}", pty.screen());
 
-    gone(&db, victim.pid);
-    assert!(alive(&db, bystander.pid), "the bystander survives");
+    db.wait_gone(victim.pid);
+    assert!(db.alive(bystander.pid), "the bystander survives");
 
     let report = pty.report();
     assert_eq!(report["exit_code"], 0);
@@ -239,8 +214,8 @@ fn enter_on_the_default_skips_the_action() {
         pty.screen()
     );
 
-    assert!(alive(&db, victim.pid), "the victim survives");
-    assert!(alive(&db, bystander.pid), "the bystander survives");
+    assert!(db.alive(victim.pid), "the victim survives");
+    assert!(db.alive(bystander.pid), "the bystander survives");
 
     let report = pty.report();
     assert_eq!(report["exit_code"], 0);
@@ -268,25 +243,11 @@ fn abort_at_the_prompt_stops_the_run_with_exit_4() {
     pty.send(DOWN);
     pty.expect("  approve\n  skip this step\n> abort the run");
     pty.choose("Run this action?", &[], "abort the run");
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-
-    assert!(alive(&db, victim.pid), "the victim survives");
-    assert!(alive(&db, bystander.pid), "the bystander survives");
-
-    let report = pty.report();
-    assert_eq!(report["exit_code"], 4);
-    let step = &report["steps"][1];
-    assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], "aborted by the operator");
-    assert_eq!(step["approval"]["decision"], "aborted");
-    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
+    let report = assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
     assert_eq!(
         report["steps"][2]["message"],
         "the run stopped before this step"
     );
-    let entry = journal_of(&pty);
-    assert_eq!(entry["decision"], "aborted");
 }
 
 #[test]
@@ -300,7 +261,7 @@ fn confirm_asks_again_after_a_wrong_id_and_runs_on_the_right_one() {
     pty.type_line("wrong");
     pty.expect("`wrong` is not `terminate`; nothing was run.");
     assert!(
-        alive(&db, victim.pid),
+        db.alive(victim.pid),
         "a wrong answer runs nothing (the victim is still there while the prompt waits)"
     );
     pty.expect(prompt);
@@ -309,8 +270,8 @@ fn confirm_asks_again_after_a_wrong_id_and_runs_on_the_right_one() {
     let code = pty.finish();
     assert_eq!(code, 0, "{}", pty.screen());
 
-    gone(&db, victim.pid);
-    assert!(alive(&db, bystander.pid), "the bystander survives");
+    db.wait_gone(victim.pid);
+    assert!(db.alive(bystander.pid), "the bystander survives");
 
     let report = pty.report();
     let step = &report["steps"][1];
@@ -329,7 +290,7 @@ fn yes_at_a_terminal_still_asks_for_a_confirm_action() {
     let mut pty = Pty::run(&db, &confirm_playbook(), &["--yes"]);
     expect_action_shown(&mut pty, &victim);
     assert!(
-        alive(&db, victim.pid),
+        db.alive(victim.pid),
         "`--yes` did not terminate anything before the prompt"
     );
     pty.expect("Type `terminate` to run this action");
@@ -337,8 +298,8 @@ fn yes_at_a_terminal_still_asks_for_a_confirm_action() {
     let code = pty.finish();
     assert_eq!(code, 0, "an empty answer skips\n{}", pty.screen());
 
-    assert!(alive(&db, victim.pid), "the victim survives");
-    assert!(alive(&db, bystander.pid), "the bystander survives");
+    assert!(db.alive(victim.pid), "the victim survives");
+    assert!(db.alive(bystander.pid), "the bystander survives");
     let report = pty.report();
     let step = &report["steps"][1];
     assert_eq!(step["status"], "SKIPPED");
@@ -459,19 +420,7 @@ fn ctrl_c_at_the_approval_prompt_aborts_and_runs_nothing() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.send(ctrl_c());
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-    assert!(alive(&db, victim.pid), "the victim survives");
-    assert!(alive(&db, bystander.pid), "the bystander survives");
-
-    let report = pty.report();
-    assert_eq!(report["exit_code"], 4);
-    let step = &report["steps"][1];
-    assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], "aborted by the operator");
-    assert_eq!(step["approval"]["decision"], "aborted");
-    assert_eq!(report["steps"][2]["status"], "NOT_RUN");
-    assert_eq!(journal_of(&pty)["decision"], "aborted");
+    assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
 }
 
 #[test]

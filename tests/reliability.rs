@@ -1,16 +1,11 @@
 //! Reliability: timeouts, locks, hostile variables and hostile server text.
 
-mod common;
-
-use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Test;
-use common::cluster::Cluster;
-use common::db::{Database, wait_for};
-use common::pty::{ENTER, Pty};
+use crate::common::cluster::Cluster;
+use crate::common::db::{Database, wait_for};
+use crate::common::pty::{ENTER, Pty};
+use crate::common::{Test, built_in};
 
 #[test]
 fn a_step_hitting_statement_timeout_fails_with_57014() {
@@ -19,24 +14,18 @@ fn a_step_hitting_statement_timeout_fails_with_57014() {
     let start = Instant::now();
     let outcome = Test::new()
         .playbook("slow.yaml", yaml)
-        .args([
-            "run",
-            "slow.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(3);
+        .args(["run", "slow.yaml"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr("slow: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .run();
     assert!(
         start.elapsed() < Duration::from_secs(4),
         "the timeout cut the sleep short: {:?}",
         start.elapsed()
     );
-    let report = outcome.json("r.json");
+    let report = outcome.json();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "UNKNOWN");
     assert_eq!(steps[0]["error"]["sqlstate"], "57014", "{report}");
@@ -48,36 +37,31 @@ fn a_step_hitting_statement_timeout_fails_with_57014() {
 fn a_step_blocked_on_a_lock_hits_lock_timeout() {
     let db = Database::new();
     db.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
-    let mut holder = db.session();
-    holder.send("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;");
-    wait_for("the lock to be held", Duration::from_secs(10), || {
+    let holder = db.lock_holder("t");
+    assert_eq!(
         db.psql(&format!(
             "SELECT count(*) FROM pg_locks WHERE pid = {} AND mode = 'AccessExclusiveLock' AND granted",
             holder.pid
-        )) != "0"
-    });
+        )),
+        "1",
+        "the lock is held"
+    );
     let yaml = "version: 1\nname: locked\nsteps:\n  - id: blocked\n    check: SELECT count(*) AS n FROM t\n    timeout: 3s\n  - id: after\n    check: SELECT 1 AS one\n";
     let start = Instant::now();
     let outcome = Test::new()
         .playbook("locked.yaml", yaml)
-        .args([
-            "run",
-            "locked.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(3);
+        .args(["run", "locked.yaml"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr("locked: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .run();
     let elapsed = start.elapsed();
     assert!(
         elapsed < Duration::from_secs(10),
         "failed quickly: {elapsed:?}"
     );
-    let report = outcome.json("r.json");
+    let report = outcome.json();
     let steps = report["steps"].as_array().unwrap();
     let sqlstate = steps[0]["error"]["sqlstate"].as_str().unwrap_or_default();
     assert!(
@@ -123,24 +107,13 @@ steps:
     for value in hostile {
         let outcome = Test::new()
             .playbook("hostile.yaml", yaml)
-            .args([
-                "run",
-                "hostile.yaml",
-                "--database-url",
-                &db.url(),
-                "--report",
-                "r.json",
-                "--format",
-                "json",
-            ])
-            .args(["--var".to_owned(), format!("v={value}")])
+            .args(["run", "hostile.yaml"])
+            .database(&db)
+            .json_report()
+            .var("v", value)
+            .stderr("hostile: OK — 1 step — report: report.json\n")
             .run();
-        assert_eq!(
-            outcome.code, 0,
-            "value {value:?}\n--- stdout\n{}\n--- stderr\n{}",
-            outcome.stdout, outcome.stderr
-        );
-        let report = outcome.json("r.json");
+        let report = outcome.json();
         let step = &report["steps"][0];
         assert_eq!(step["row_count"], 1, "value {value:?}: {report}");
         assert_eq!(step["rows"][0][0], "0", "value {value:?}: {report}");
@@ -163,17 +136,12 @@ steps:
 "#;
     let outcome = Test::new()
         .playbook("text.yaml", yaml)
-        .args([
-            "run",
-            "text.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.md",
-        ])
-        .run()
-        .code(0);
-    let report = fs::read_to_string(outcome.dir.join("r.md")).unwrap();
+        .args(["run", "text.yaml"])
+        .database(&db)
+        .markdown_report()
+        .stderr("hostile-text: OK — 1 step — report: report.md\n")
+        .run();
+    let report = outcome.markdown();
     // The SQL builds the hostile strings on the server, so they appear only as server text.
     assert!(!report.contains("<script>"), "{report}");
     assert!(
@@ -203,70 +171,6 @@ steps:
     );
 }
 
-/// libpq's variables that would otherwise leak into the runs from the environment.
-const CONNECTION_VARIABLES: &[&str] = &[
-    "DATABASE_URL",
-    "PGHOST",
-    "PGHOSTADDR",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGPASSFILE",
-    "PGDATABASE",
-    "PGSERVICE",
-    "PGSSLMODE",
-    "PGOPTIONS",
-    "PGCONNECT_TIMEOUT",
-];
-
-fn clean(mut test: Test) -> Test {
-    for name in CONNECTION_VARIABLES {
-        test = test.env_remove(name);
-    }
-    let home = test.dir().display().to_string();
-    test.env("HOME", &home).env("PGCONNECT_TIMEOUT", "2")
-}
-
-/// An idle session of `app` on the cluster: a psql process kept open on its stdin.
-struct AppSession {
-    child: Child,
-    pid: i32,
-}
-
-impl AppSession {
-    fn open(cluster: &Cluster, password: &str) -> AppSession {
-        let mut child = Command::new("psql")
-            .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-U", "app"])
-            .args(["-p", &cluster.port().to_string(), "-d", "postgres"])
-            .env("PGPASSWORD", password)
-            .env_remove("PGPASSFILE")
-            .env_remove("PGSERVICE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql starts");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        writeln!(stdin, "SELECT pg_backend_pid();").expect("psql is alive");
-        stdin.flush().expect("flush");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("psql answers");
-        let pid = line.trim().parse().expect("a pid from the app session");
-        // Keep stdin open so the session stays idle.
-        child.stdin = Some(stdin);
-        AppSession { child, pid }
-    }
-}
-
-impl Drop for AppSession {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn connection_exhaustion() {
     let cluster = Cluster::builder().setting("max_connections", "10").start();
@@ -279,36 +183,34 @@ fn connection_exhaustion() {
         cluster.psql("postgres", "SHOW superuser_reserved_connections"),
         "3"
     );
-    let sessions: Vec<AppSession> = (0..7)
-        .map(|_| AppSession::open(&cluster, app_password))
+    let sessions: Vec<_> = (0..7)
+        .map(|_| cluster.session("app", app_password))
         .collect();
 
     // As `app`, every ordinary slot is taken: the run cannot connect, says why, and reports.
     let tiny = "version: 1\nname: tiny\nsteps:\n  - id: one\n    check: SELECT 1 AS one\n";
     let start = Instant::now();
-    let refused = clean(Test::new().playbook("tiny.yaml", tiny))
-        .args([
-            "run",
-            "tiny.yaml",
-            "--report",
-            "report.md",
-            "--database-url",
-        ])
-        .args([cluster.url("app", app_password, "postgres")])
-        .run()
-        .code(3);
+    let app_url = cluster.url("app", app_password, "postgres");
+    let tiny_as_app = || {
+        Test::new()
+            .playbook("tiny.yaml", tiny)
+            .clean_connection_env()
+            .args(["run", "tiny.yaml"])
+            .database_url(&app_url)
+            .markdown_report()
+    };
+    let refused = tiny_as_app().status(3).stderr(&format!(
+            "error: cannot connect to `app@127.0.0.1:{}/postgres`: remaining connection slots are reserved for non-replication superuser connections (retried for [..] s). Every connection slot open to this role is taken; the last `superuser_reserved_connections` slots are kept for superusers (and `reserved_connections` ones for `pg_use_reserved_connections` members on PostgreSQL 16+): connect as a superuser to get in, e.g. to run the emergency playbook\n\
+             tiny: UNKNOWN — 1 step, 1 not run — report: report.md\n",
+            cluster.port()
+        )).run();
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "PGCONNECT_TIMEOUT bounds the retries: {:?}",
         start.elapsed()
     );
-    assert!(
-        refused.stderr.contains("superuser_reserved_connections"),
-        "{}",
-        refused.stderr
-    );
     assert!(!refused.stderr.contains(app_password), "{}", refused.stderr);
-    let report = fs::read_to_string(refused.dir.join("report.md")).expect("a report");
+    let report = refused.markdown();
     assert!(report.starts_with("# tiny — UNKNOWN\n"), "{report}");
     assert!(
         report.contains("superuser_reserved_connections"),
@@ -317,13 +219,17 @@ fn connection_exhaustion() {
 
     // The superuser gets in through a reserved slot and sees the emergency.
     std::thread::sleep(Duration::from_millis(1500));
-    let emergency = clean(Test::new())
-        .args(["run", "emergency", "--dry-run", "--var", "idle_after=1s"])
-        .args(["--report", "e.json", "--format", "json", "--database-url"])
-        .args([cluster.url("postgres", cluster.password(), "postgres")])
-        .run()
-        .code(2);
-    let report = emergency.json("e.json");
+    let url = cluster.url("postgres", cluster.password(), "postgres");
+    let emergency = Test::new()
+        .clean_connection_env()
+        .args(["run", "emergency", "--dry-run"])
+        .var("idle_after", "1s")
+        .database_url(&url)
+        .json_report()
+        .status(2)
+        .stderr("emergency: CRITICAL — 9 steps, 2 critical, 4 skipped — report: report.json\n")
+        .run();
+    let report = emergency.json();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["id"], "critical_assessment", "{report}");
     assert_eq!(steps[0]["status"], "CRITICAL", "{report}");
@@ -352,8 +258,7 @@ fn connection_exhaustion() {
 
     // Live, at a terminal: the responder types the step id, the idle sessions go, and the
     // ordinary role can connect again.
-    let emergency = fs::read_to_string(common::root().join("playbooks/emergency.yaml")).unwrap();
-    let url = cluster.url("postgres", cluster.password(), "postgres");
+    let emergency = built_in("emergency");
     let mut pty = Pty::run_url(&url, &emergency, &["--var", "idle_after=1s"], &[]);
     pty.expect("Type `terminate_idle` to run this action");
     pty.send("terminate_idle");
@@ -380,11 +285,9 @@ fn connection_exhaustion() {
         ) == "0"
     });
     drop(sessions);
-    clean(Test::new().playbook("tiny.yaml", tiny))
-        .args(["run", "tiny.yaml", "--report", "again.md", "--database-url"])
-        .args([cluster.url("app", app_password, "postgres")])
-        .run()
-        .code(0);
+    tiny_as_app()
+        .stderr("tiny: OK — 1 step — report: report.md\n")
+        .run();
 }
 
 #[test]
@@ -406,19 +309,12 @@ steps:
 "#;
     let outcome = Test::new()
         .playbook("rows.yaml", yaml)
-        .args([
-            "run",
-            "rows.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(0);
-    let report = outcome.json("r.json");
+        .args(["run", "rows.yaml"])
+        .database(&db)
+        .json_report()
+        .stderr("hostile-rows: OK — 3 steps — report: report.json\n")
+        .run();
+    let report = outcome.json();
     assert_eq!(
         report["steps"][1]["rows"][0][0], "0",
         "no row matched; the values stayed literals"
@@ -439,27 +335,23 @@ fn after_a_server_restart_checks_reconnect_once_and_go_on() {
     let cluster = Cluster::start();
     let url = cluster.url("postgres", cluster.password(), "postgres");
     let yaml = "version: 1\nname: restarted\nsteps:\n  - id: sleep\n    check: SELECT pg_sleep(5) AS slept\n  - id: after\n    check: SELECT 1 AS one\n";
-    let test = clean(Test::new())
+    let running = Test::new()
         .playbook("restart.yaml", yaml)
+        .clean_connection_env()
         .env("PGCONNECT_TIMEOUT", "20")
-        .args([
-            "run",
-            "restart.yaml",
-            "--database-url",
-            &url,
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ]);
-    let runner = std::thread::spawn(move || test.run());
+        .args(["run", "restart.yaml"])
+        .database_url(&url)
+        .json_report()
+        .status(3)
+        .stderr("restarted: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .spawn();
     let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:restarted' AND query LIKE '%pg_sleep%'";
     wait_for("the step to start", Duration::from_secs(20), || {
         cluster.psql("postgres", sleeping) == "1"
     });
     cluster.restart();
-    let outcome = runner.join().unwrap().code(3);
-    let report = outcome.json("r.json");
+    let outcome = running.wait();
+    let report = outcome.json();
     assert_eq!(
         report["steps"][0]["status"], "UNKNOWN",
         "the interrupted step is not retried"
@@ -482,21 +374,16 @@ fn the_password_is_in_neither_the_report_nor_the_journal_of_an_approved_action()
     let password = cluster.password();
     let url = cluster.url("postgres", password, "postgres");
     let yaml = "version: 1\nname: journaled\nsteps:\n  - id: act\n    action: SELECT 1 AS done\n";
-    let outcome = clean(Test::new())
+    let outcome = Test::new()
         .playbook("act.yaml", yaml)
-        .args([
-            "run",
-            "act.yaml",
-            "--yes",
-            "--database-url",
-            &url,
-            "--report",
-            "r.md",
-        ])
-        .run()
-        .code(0);
-    let journal = fs::read_to_string(outcome.dir.join("r.journal.jsonl")).unwrap();
-    let report = fs::read_to_string(outcome.dir.join("r.md")).unwrap();
+        .clean_connection_env()
+        .args(["run", "act.yaml", "--yes"])
+        .database_url(&url)
+        .markdown_report()
+        .stderr("journaled: OK — 1 step — report: report.md\n")
+        .run();
+    let journal = outcome.read("report.journal.jsonl");
+    let report = outcome.markdown();
     assert!(journal.contains("\"decision\":\"approved\""), "{journal}");
     assert!(
         journal.contains(&format!("postgres@127.0.0.1:{}/postgres", cluster.port())),

@@ -1,9 +1,7 @@
 //! The committed JSON Schema of the report is the one the library generates, and JSON reports
 //! conform to it.
 //!
-//! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test report_schema`.
-
-use std::path::Path;
+//! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`.
 
 use runbook::outputs::record::{
     ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
@@ -11,6 +9,8 @@ use runbook::outputs::record::{
 };
 use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
+
+use crate::common::root;
 
 const SCHEMA: &str = "schema/report.schema.json";
 
@@ -95,7 +95,7 @@ fn record() -> RunRecord {
 
 #[test]
 fn committed_report_schema_matches_the_library() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA);
+    let path = root().join(SCHEMA);
     let generated = schema_json();
     if std::env::var_os("RUNBOOK_UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
@@ -103,7 +103,7 @@ fn committed_report_schema_matches_the_library() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "schema/report.schema.json is stale: regenerate it with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test report_schema`"
+        "schema/report.schema.json is stale: regenerate it with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`"
     );
 }
 

@@ -1,13 +1,11 @@
 //! `runbook run` against the local PostgreSQL: exit codes, guards, assessments, errors, the
 //! one-connection rule and the report.
 
-mod common;
-
 use std::fs;
 use std::time::Duration;
 
-use common::Test;
-use common::db::{Database, wait_for};
+use crate::common::db::{Database, wait_for};
+use crate::common::{Test, root};
 
 /// A playbook whose severity is set from the command line.
 const THRESHOLDS: &str = r#"version: 1
@@ -24,35 +22,31 @@ steps:
         message: "n is {{ n }}, above 1"
 "#;
 
-fn run_thresholds(db: &Database, n: i32) -> common::Outcome {
+/// `runbook run thresholds.yaml --var n=N` with a Markdown report.
+fn thresholds(db: &Database, n: i32) -> Test {
     Test::new()
         .playbook("thresholds.yaml", THRESHOLDS)
-        .args([
-            "run",
-            "thresholds.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "report.md",
-        ])
-        .args(["--var".to_owned(), format!("n={n}")])
-        .run()
+        .args(["run", "thresholds.yaml"])
+        .var("n", &n.to_string())
+        .database(db)
+        .markdown_report()
 }
 
 #[test]
 fn exit_codes_follow_the_monitoring_plugin_convention() {
     let db = Database::new();
-    run_thresholds(&db, 0).code(0);
-    let warning = run_thresholds(&db, 2).code(1);
-    assert!(
-        warning
-            .stderr
-            .contains("thresholds: WARNING — 1 step, 1 warning — report: report.md"),
-        "{}",
-        warning.stderr
-    );
-    let critical = run_thresholds(&db, 3).code(2);
-    let report = fs::read_to_string(critical.dir.join("report.md")).unwrap();
+    thresholds(&db, 0)
+        .stderr("thresholds: OK — 1 step — report: report.md\n")
+        .run();
+    thresholds(&db, 2)
+        .status(1)
+        .stderr("thresholds: WARNING — 1 step, 1 warning — report: report.md\n")
+        .run();
+    let critical = thresholds(&db, 3)
+        .status(2)
+        .stderr("thresholds: CRITICAL — 1 step, 1 critical — report: report.md\n")
+        .run();
+    let report = critical.markdown();
     assert!(report.starts_with("# thresholds — CRITICAL\n"), "{report}");
     assert!(
         report.contains("| 1 | `value` | check | **CRITICAL** |"),
@@ -64,16 +58,12 @@ fn exit_codes_follow_the_monitoring_plugin_convention() {
             "broken.yaml",
             "version: 1\nsteps:\n  - id: boom\n    check: SELECT 1/0 AS x\n",
         )
-        .args([
-            "run",
-            "broken.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.md",
-        ])
-        .run()
-        .code(3);
+        .args(["run", "broken.yaml"])
+        .database(&db)
+        .markdown_report()
+        .status(3)
+        .stderr("broken: UNKNOWN — 1 step, 1 failed — report: report.md\n")
+        .run();
 }
 
 #[test]
@@ -82,19 +72,13 @@ fn a_failed_step_records_sqlstate_and_the_run_goes_on() {
     let yaml = "version: 1\nname: errors\nsteps:\n  - id: boom\n    check: SELECT 1/0 AS x\n  - id: after\n    check: SELECT 1 AS one\n";
     let outcome = Test::new()
         .playbook("errors.yaml", yaml)
-        .args([
-            "run",
-            "errors.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(3);
-    let report = outcome.json("r.json");
+        .args(["run", "errors.yaml"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr("errors: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "UNKNOWN");
     assert_eq!(steps[0]["error"]["sqlstate"], "22012");
@@ -113,19 +97,16 @@ fn on_error_abort_stops_the_run() {
     let yaml = "version: 1\nsteps:\n  - id: boom\n    check: SELECT 1/0 AS x\n    on_error: abort\n  - id: after\n    check: SELECT 1 AS one\n";
     let outcome = Test::new()
         .playbook("abort.yaml", yaml)
-        .args([
-            "run",
-            "abort.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(3);
-    let report = outcome.json("r.json");
+        .args(["run", "abort.yaml"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr(
+            "error: step `boom` failed and has `on_error: abort`\n\
+             abort: UNKNOWN — 2 steps, 1 failed, 1 not run — report: report.json\n",
+        )
+        .run();
+    let report = outcome.json();
     assert_eq!(report["steps"][1]["status"], "NOT_RUN");
 }
 
@@ -141,19 +122,13 @@ fn a_check_cannot_write_even_through_a_function() {
             "sneaky.yaml",
             "version: 1\nsteps:\n  - id: sneaky\n    check: SELECT sneaky() AS result\n",
         )
-        .args([
-            "run",
-            "sneaky.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(3);
-    let report = outcome.json("r.json");
+        .args(["run", "sneaky.yaml"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr("sneaky: UNKNOWN — 1 step, 1 failed — report: report.json\n")
+        .run();
+    let report = outcome.json();
     assert_eq!(
         report["steps"][0]["error"]["sqlstate"], "25006",
         "read_only_sql_transaction"
@@ -165,15 +140,13 @@ fn a_check_cannot_write_even_through_a_function() {
 fn the_run_holds_exactly_one_connection() {
     let db = Database::new();
     let yaml = "version: 1\nname: one-connection\nsteps:\n  - id: sleep\n    check: SELECT pg_sleep(2) AS slept\n";
-    let test = Test::new().playbook("one.yaml", yaml).args([
-        "run",
-        "one.yaml",
-        "--database-url",
-        &db.url(),
-        "--report",
-        "r.md",
-    ]);
-    let runner = std::thread::spawn(move || test.run().code(0).code);
+    let running = Test::new()
+        .playbook("one.yaml", yaml)
+        .args(["run", "one.yaml"])
+        .database(&db)
+        .markdown_report()
+        .stderr("one-connection: OK — 1 step — report: report.md\n")
+        .spawn();
     let count = || {
         db.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:one-connection'")
     };
@@ -182,7 +155,7 @@ fn the_run_holds_exactly_one_connection() {
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(count(), "1");
-    assert_eq!(runner.join().unwrap(), 0);
+    running.wait();
 }
 
 #[test]
@@ -208,19 +181,12 @@ steps:
 "#;
     let outcome = Test::new()
         .playbook("guards.yaml", yaml)
-        .args([
-            "run",
-            "guards.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(0);
-    let report = outcome.json("r.json");
+        .args(["run", "guards.yaml"])
+        .database(&db)
+        .json_report()
+        .stderr("guards: OK — 5 steps, 3 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "SKIPPED");
     assert_eq!(
@@ -241,58 +207,37 @@ steps:
     db.psql("CREATE TABLE pg_tviews_queue (processed_at timestamptz)");
     let outcome = Test::new()
         .playbook("guards.yaml", yaml)
-        .args([
-            "run",
-            "guards.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-            "--only",
-            "queue",
-        ])
-        .run()
-        .code(0);
-    let report = outcome.json("r.json");
+        .args(["run", "guards.yaml", "--only", "queue"])
+        .database(&db)
+        .json_report()
+        .stderr("guards: OK — 5 steps, 4 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     assert_eq!(report["steps"][0]["status"], "OK");
     assert_eq!(report["steps"][1]["message"], "not selected with `--only`");
 }
 
 #[test]
 fn unknown_only_id_is_a_usage_error() {
-    let outcome = Test::new()
+    Test::new()
         .playbook("t.yaml", THRESHOLDS)
         .args(["run", "t.yaml", "--only", "valeu"])
-        .run()
-        .code(64);
-    assert_eq!(
-        outcome.stderr,
-        "error: `--only valeu`: playbook `thresholds` has no step `valeu`; did you mean `value`? (steps: value)\n"
-    );
+        .status(64)
+        .stderr("error: `--only valeu`: playbook `thresholds` has no step `valeu`; did you mean `value`? (steps: value)\n")
+        .run();
 }
 
 #[test]
 fn invalid_vars_exit_3_before_connecting() {
-    let outcome = Test::new()
+    Test::new()
         .playbook("t.yaml", THRESHOLDS)
-        .args([
-            "run",
-            "t.yaml",
-            "--var",
-            "n=many",
-            "--var",
-            "m=1",
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/x",
-        ])
-        .run()
-        .code(3);
-    assert_eq!(
-        outcome.stderr,
-        "error: invalid value for param `n` (integer): `many` is not an integer\nerror: unknown param `m` in `--var` (params: n)\n"
-    );
+        .args(["run", "t.yaml"])
+        .var("n", "many")
+        .var("m", "1")
+        .database_url("postgres://nobody@127.0.0.1:1/x")
+        .status(3)
+        .stderr("error: invalid value for param `n` (integer): `many` is not an integer\nerror: unknown param `m` in `--var` (params: n)\n")
+        .run();
 }
 
 #[test]
@@ -310,21 +255,13 @@ steps:
 "#;
     let outcome = Test::new()
         .playbook("rows.yaml", yaml)
-        .args([
-            "run",
-            "rows.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-            "--report-rows",
-            "3",
-        ])
-        .run()
-        .code(1);
-    let report = outcome.json("r.json");
+        .args(["run", "rows.yaml", "--report-rows", "3"])
+        .database(&db)
+        .json_report()
+        .status(1)
+        .stderr("rows: WARNING — 1 step, 1 warning — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let step = &report["steps"][0];
     assert_eq!(step["message"], "2 even rows above 6, first 8");
     assert_eq!(step["row_count"], 10);
@@ -338,21 +275,21 @@ steps:
 #[test]
 fn a_lost_connection_fails_the_step_marks_the_rest_not_run_and_keeps_the_report() {
     let db = Database::new();
-    let name = format!("lost-{}", db.name.replace('_', "-"));
+    let name = db.playbook_name("lost");
     let yaml = format!(
         "version: 1\nname: {name}\nsteps:\n  - id: sleep\n    check: SELECT pg_sleep(5) AS slept\n  - id: after\n    check: SELECT 1 AS one\n"
     );
-    let test = Test::new().playbook("lost.yaml", &yaml).args([
-        "run",
-        "lost.yaml",
-        "--database-url",
-        &db.url(),
-        "--report",
-        "r.json",
-        "--format",
-        "json",
-    ]);
-    let runner = std::thread::spawn(move || test.run());
+    let running = Test::new()
+        .playbook("lost.yaml", &yaml)
+        .args(["run", "lost.yaml"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr(&format!(
+            "error: step `sleep`: terminating connection due to administrator command\n\
+             {name}: UNKNOWN — 2 steps, 1 failed, 1 not run — report: report.json\n"
+        ))
+        .spawn();
     let sleeping = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep%'"
     );
@@ -362,8 +299,8 @@ fn a_lost_connection_fails_the_step_marks_the_rest_not_run_and_keeps_the_report(
     db.psql(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'runbook:{name}'"
     ));
-    let outcome = runner.join().unwrap().code(3);
-    let report = outcome.json("r.json");
+    let outcome = running.wait();
+    let report = outcome.json();
     assert_eq!(report["steps"][0]["status"], "UNKNOWN");
     assert_eq!(
         report["steps"][0]["error"]["sqlstate"], "57P01",
@@ -449,19 +386,13 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
     let db = Database::new();
     let outcome = Test::new()
         .playbook("reported.yaml", REPORTED)
-        .args([
-            "run",
-            "reported.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.md",
-            "--operator",
-            "alice",
-        ])
-        .run()
-        .code(1);
-    let report = fs::read_to_string(outcome.dir.join("r.md")).unwrap();
+        .args(["run", "reported.yaml", "--operator", "alice"])
+        .database(&db)
+        .markdown_report()
+        .status(1)
+        .stderr("reported: WARNING — 3 steps, 1 warning, 1 skipped — report: report.md\n")
+        .run();
+    let report = outcome.markdown();
     assert_eq!(
         normalize(&report, &db),
         r#"# Reported checks — WARNING
@@ -542,21 +473,15 @@ fn the_json_report_of_a_real_run_conforms_to_its_schema() {
     let db = Database::new();
     let outcome = Test::new()
         .playbook("reported.yaml", REPORTED)
-        .args([
-            "run",
-            "reported.yaml",
-            "--database-url",
-            &db.url(),
-            "--report",
-            "r.json",
-            "--format",
-            "json",
-        ])
-        .run()
-        .code(1);
-    let report = outcome.json("r.json");
+        .args(["run", "reported.yaml"])
+        .database(&db)
+        .json_report()
+        .status(1)
+        .stderr("reported: WARNING — 3 steps, 1 warning, 1 skipped — report: report.json\n")
+        .run();
+    let report = outcome.json();
     let schema: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(common::root().join("schema/report.schema.json")).unwrap(),
+        &fs::read_to_string(root().join("schema/report.schema.json")).unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -1,20 +1,21 @@
 //! The committed JSON Schema is the one the binary generates.
 
-mod common;
-
-use common::{root, runbook_in_root};
+use crate::common::{Test, root};
 
 #[test]
 fn committed_schema_matches_runbook_schema() {
-    let output = runbook_in_root(["schema"]);
-    assert_eq!(output.status.code(), Some(0));
-    let generated = String::from_utf8(output.stdout).unwrap();
+    let outcome = Test::new()
+        .args(["schema"])
+        .stdout_any(
+            "compared below with the committed schema, naming the command that regenerates it",
+        )
+        .run();
     let committed = std::fs::read_to_string(root().join("schema/playbook.schema.json")).unwrap();
     assert!(
-        generated == committed,
+        outcome.stdout == committed,
         "schema/playbook.schema.json is stale: run `cargo run -- schema > schema/playbook.schema.json`"
     );
-    let schema: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
     let step = &schema["$defs"]["RawStep"];
     assert_eq!(
         step["additionalProperties"], false,

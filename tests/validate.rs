@@ -1,15 +1,13 @@
 //! `runbook validate`: the corpus of invalid playbooks, the built-in playbooks, and hostile
 //! input that must never panic.
 
-mod common;
-
 use std::fs;
 use std::time::Instant;
 
-use common::{Test, root, runbook_in_root};
+use crate::common::{BUILT_INS, Test, root};
 
 /// Every `tests/invalid/NAME.yaml` must fail with exactly `tests/invalid/NAME.stderr`.
-/// `RUNBOOK_BLESS=1 cargo test` rewrites the expectations (review the diff!).
+/// `RUNBOOK_BLESS=1 cargo test --test integration validate::` rewrites the expectations (review the diff!).
 #[test]
 fn invalid_playbooks_report_their_problems_at_their_location() {
     let dir = root().join("tests/invalid");
@@ -28,14 +26,13 @@ fn invalid_playbooks_report_their_problems_at_their_location() {
     let mut failures = Vec::new();
     for case in cases {
         let relative = case.strip_prefix(root()).unwrap().display().to_string();
-        let output = runbook_in_root(["validate", &relative]);
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{relative} should be invalid:\n{stderr}"
-        );
-        assert!(output.stdout.is_empty(), "{relative}: nothing on stdout");
+        let outcome = Test::new()
+            .in_root()
+            .args(["validate", &relative])
+            .status(1)
+            .stderr_any("compared below with the .stderr file, every case before failing")
+            .run();
+        let stderr = outcome.stderr;
         assert!(
             stderr.contains(&format!(" --> {relative}:")),
             "{relative}: every problem needs a file:line:column:\n{stderr}"
@@ -65,26 +62,27 @@ fn every_built_in_playbook_is_valid() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| format!("playbooks/{}", p.file_name().unwrap().to_string_lossy()))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(!names.is_empty());
-    let mut args = vec!["validate".to_owned()];
-    args.extend(names.iter().cloned());
-    let output = runbook_in_root(&args);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.is_empty(),
-        "built-in playbooks validate without warnings:\n{stderr}"
-    );
-    for name in &names {
-        let text = fs::read_to_string(root().join(name)).unwrap();
-        assert!(
-            text.starts_with("# yaml-language-server: $schema=../schema/playbook.schema.json\n"),
-            "{name} must start with the yaml-language-server schema line"
-        );
-    }
+    assert_eq!(names, BUILT_INS, "the built-in playbooks the tests know");
+    Test::new()
+        .in_root()
+        .arg("validate")
+        .args(
+            BUILT_INS
+                .iter()
+                .map(|name| format!("playbooks/{name}.yaml")),
+        )
+        .stdout(
+            "playbooks/connection-cleanup.yaml: ok (7 steps)\n\
+             playbooks/daily-monitoring.yaml: ok (4 steps)\n\
+             playbooks/emergency.yaml: ok (9 steps)\n\
+             playbooks/pool-optimization.yaml: ok (5 steps)\n\
+             playbooks/troubleshooting.yaml: ok (7 steps)\n\
+             playbooks/tview-connections.yaml: ok (6 steps)\n",
+        )
+        .run();
 }
 
 #[test]
@@ -95,10 +93,8 @@ fn valid_playbook_reports_ok_and_its_step_count() {
             "version: 1\nsteps:\n  - id: a\n    check: SELECT 1\n  - id: b\n    manual: Done.\n",
         )
         .args(["validate", "ok.yaml"])
-        .run()
-        .code(0)
         .stdout("ok.yaml: ok (2 steps)\n")
-        .stderr("");
+        .run();
 }
 
 #[test]
@@ -107,12 +103,11 @@ fn raw_interpolation_is_a_warning_not_an_error() {
     Test::new()
         .playbook("raw.yaml", yaml)
         .args(["validate", "raw.yaml"])
-        .run()
-        .code(0)
         .stdout("raw.yaml: ok (1 step, 1 warning)\n")
         .stderr(
             "warning: raw interpolation (`|safe`) in `check` of step `a`: the value is pasted into the SQL unescaped; prefer the default literal escaping or `| ident`\n --> raw.yaml:6:42\n  |\n6 |     check: SELECT * FROM {{ params.table | safe }}\n  |                                          ^^^^^^\n\n",
-        );
+        )
+        .run();
 }
 
 #[test]
@@ -124,38 +119,33 @@ fn validates_several_playbooks_and_fails_if_any_is_invalid() {
         )
         .playbook("bad.yaml", "version: 1\nsteps: []\n")
         .args(["validate", "good.yaml", "bad.yaml", "missing"])
-        .run()
-        .code(1)
-        .stdout("good.yaml: ok (1 step)\n");
+        .status(1)
+        .stdout("good.yaml: ok (1 step)\n")
+        .stderr(
+            "error: the playbook has no steps\n --> bad.yaml:2:1\n  |\n2 | steps: []\n  | ^^^^^\n\n\
+             bad.yaml: invalid (1 error)\n\
+             error: playbook `missing` not found: no such file, no `./playbooks/missing.yaml`, and no built-in playbook of that name (built-in: connection-cleanup, daily-monitoring, emergency, pool-optimization, troubleshooting, tview-connections)\n",
+        )
+        .run();
 }
 
 #[test]
 fn missing_playbook_suggests_a_built_in() {
-    let outcome = Test::new()
+    Test::new()
         .args(["validate", "daily-monitorin"])
-        .run()
-        .code(1);
-    assert!(
-        outcome.stderr.starts_with("error: playbook `daily-monitorin` not found: no such file, no `./playbooks/daily-monitorin.yaml`, and no built-in playbook of that name; did you mean `daily-monitoring`?"),
-        "{}",
-        outcome.stderr
-    );
+        .status(1)
+        .stderr("error: playbook `daily-monitorin` not found: no such file, no `./playbooks/daily-monitorin.yaml`, and no built-in playbook of that name; did you mean `daily-monitoring`? (built-in: connection-cleanup, daily-monitoring, emergency, pool-optimization, troubleshooting, tview-connections)\n")
+        .run();
 }
 
 #[test]
 fn binary_garbage_is_rejected_with_its_position() {
-    let test = Test::new();
-    fs::write(
-        test.dir().join("garbage.yaml"),
-        b"version: 1\nsteps: \xff\xfe\x00\x01",
-    )
-    .unwrap();
-    test.args(["validate", "garbage.yaml"])
-        .run()
-        .code(1)
-        .stderr(
-            "error: garbage.yaml:2:8: the file is not UTF-8 text (invalid byte at offset 18)\n",
-        );
+    Test::new()
+        .file("garbage.yaml", b"version: 1\nsteps: \xff\xfe\x00\x01")
+        .args(["validate", "garbage.yaml"])
+        .status(1)
+        .stderr("error: garbage.yaml:2:8: the file is not UTF-8 text (invalid byte at offset 18)\n")
+        .run();
 }
 
 #[test]
@@ -167,19 +157,15 @@ fn alias_bomb_is_refused_without_hanging() {
     }
     yaml.push_str("version: 1\nsteps: [*a11]\n");
     let start = Instant::now();
-    let outcome = Test::new()
+    Test::new()
         .playbook("bomb.yaml", &yaml)
         .args(["validate", "bomb.yaml"])
-        .run()
-        .code(1);
+        .status(1)
+        .stderr(
+            "error: invalid YAML: repetition limit exceeded\n --> bomb.yaml\n\nbomb.yaml: invalid (1 error)\n"
+        )
+        .run();
     assert!(start.elapsed().as_secs() < 10);
-    assert!(
-        outcome
-            .stderr
-            .contains("error: invalid YAML: repetition limit exceeded"),
-        "{}",
-        outcome.stderr
-    );
 }
 
 #[test]
@@ -193,9 +179,8 @@ fn ten_megabyte_file_is_handled() {
     Test::new()
         .playbook("big.yaml", &yaml)
         .args(["validate", "big.yaml"])
-        .run()
-        .code(0)
-        .stdout("big.yaml: ok (1 step)\n");
+        .stdout("big.yaml: ok (1 step)\n")
+        .run();
 }
 
 #[test]
@@ -211,14 +196,28 @@ fn ten_thousand_steps_validate() {
     Test::new()
         .playbook("many.yaml", &yaml)
         .args(["validate", "many.yaml"])
-        .run()
-        .code(0)
-        .stdout("many.yaml: ok (10000 steps)\n");
+        .stdout("many.yaml: ok (10000 steps)\n")
+        .run();
 }
 
 #[test]
 fn usage_errors_exit_64() {
-    Test::new().args(["validate"]).run().code(64);
-    Test::new().args(["frobnicate"]).run().code(64);
-    Test::new().args(["--version"]).run().code(0);
+    Test::new()
+        .args(["validate"])
+        .status(64)
+        .stderr(
+            "error: the following required arguments were not provided:\n  <PLAYBOOK>...\n\nUsage: runbook validate <PLAYBOOK>...\n\nFor more information, try '--help'.\n"
+        )
+        .run();
+    Test::new()
+        .args(["frobnicate"])
+        .status(64)
+        .stderr(
+            "error: unrecognized subcommand 'frobnicate'\n\nUsage: runbook <COMMAND>\n\nFor more information, try '--help'.\n"
+        )
+        .run();
+    Test::new()
+        .args(["--version"])
+        .stdout("runbook 0.1.0\n")
+        .run();
 }

@@ -18,6 +18,8 @@ use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use super::db::Session;
+
 /// The OS user the cluster runs as (and its superuser role).
 pub const OS_USER: &str = "postgres";
 
@@ -192,6 +194,18 @@ impl Cluster {
         String::from_utf8_lossy(&output.stdout)
             .trim_end()
             .to_owned()
+    }
+
+    /// An idle session of `user` over TCP with `password` (psql kept open on its stdin).
+    pub fn session(&self, user: &str, password: &str) -> Session {
+        Session::open(
+            Command::new(self.bin.join("psql"))
+                .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-U", user])
+                .args(["-p", &self.port.to_string(), "-d", "postgres"])
+                .env("PGPASSWORD", password)
+                .env_remove("PGPASSFILE")
+                .env_remove("PGSERVICE"),
+        )
     }
 
     /// Restarts the server (`pg_ctl restart -m fast`), on the same port; panics if it fails.

@@ -169,16 +169,12 @@ impl Pty {
     }
 
     pub fn report(&self) -> serde_json::Value {
-        let text = fs::read_to_string(self.path("r.json")).expect("the report exists");
-        serde_json::from_str(&text).expect("the report is JSON")
+        super::read_json(&self.path("r.json"))
     }
 
     /// The journal's lines, each parsed.
     pub fn journal(&self) -> Vec<serde_json::Value> {
-        let text = fs::read_to_string(self.path("r.journal.jsonl")).expect("the journal exists");
-        text.lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect()
+        super::read_journal(&self.path("r.journal.jsonl"))
     }
 }
 

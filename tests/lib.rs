@@ -1,0 +1,18 @@
+//! The integration tests, in one binary: they drive the real `runbook` binary against the
+//! local PostgreSQL (`common`), each module covering what its name says.
+
+mod common;
+
+mod actions;
+mod commands;
+mod connection;
+mod escaping;
+mod fuzz;
+mod memory;
+mod playbooks;
+mod prompts;
+mod reliability;
+mod report_schema;
+mod run;
+mod schema;
+mod validate;
