@@ -93,14 +93,15 @@ impl Engine<'_> {
             .map_err(|error| Halt::Record(Box::new(failed(record.clone(), &error))))?;
         let queried = self
             .query(target, step, &[], &rendered, Wrap::ReadOnly)
-            .await
-            .map_err(|error| {
-                let error = match error {
-                    StepError::Query { source } => StepError::Preview { source },
-                    other => other,
-                };
-                Halt::Record(Box::new(failed(record.clone(), &error)))
-            })?;
+            .await;
+        self.stop_if_escaped(step, &queried);
+        let queried = queried.map_err(|error| {
+            let error = match error {
+                StepError::Query { source } => StepError::Preview { source },
+                other => other,
+            };
+            Halt::Record(Box::new(failed(record.clone(), &error)))
+        })?;
         if queried.row_count == 0 {
             record.status = Status::Skipped;
             record.message = Some("the preview has no rows: nothing to act on".to_owned());

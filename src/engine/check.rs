@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use minijinja::{Expression, Value};
 
-use super::{Engine, Finished, KEPT_ROWS, StepError, failed};
+use super::{Engine, Finished, KEPT_ROWS, RunError, StepError, failed};
 use crate::outputs::record::StepRecord;
 use crate::playbook::{Assessment, Scope as AssessScope, Step};
 use crate::target::rows::Columns;
@@ -45,7 +45,21 @@ impl Engine<'_> {
         let result = self
             .query(target, step, &step.assess, &rendered, Wrap::ReadOnly)
             .await;
+        self.stop_if_escaped(step, &result);
         self.assessed(step, record, result)
+    }
+
+    /// A read-only statement that ended its transaction stops the run: nothing after it can
+    /// be trusted to have run read-only.
+    pub(super) fn stop_if_escaped(&mut self, step: &Step, result: &Result<Queried, StepError>) {
+        if let Err(error) = result
+            && error.escaped()
+            && self.ending.error.is_none()
+        {
+            self.ending.error = Some(RunError::Escaped {
+                step: step.id.clone(),
+            });
+        }
     }
 
     /// Runs a statement, keeping rows and evaluating `assess`'s per-row conditions as they

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::target::QueryError;
+use crate::target::{Fault, QueryError};
 
 /// Why a step failed (its status is then UNKNOWN).
 #[derive(Debug, Error)]
@@ -30,6 +30,12 @@ impl StepError {
             StepError::Preview { source } | StepError::Query { source } => Some(source),
             _ => None,
         }
+    }
+
+    /// A read-only statement ended its transaction: CRITICAL, not merely unknown.
+    pub fn escaped(&self) -> bool {
+        self.query()
+            .is_some_and(|error| error.fault == Fault::EscapedTransaction)
     }
 }
 
@@ -66,4 +72,6 @@ pub enum RunError {
     Aborted { step: String },
     #[error("step `{step}`: {message}")]
     ConnectionLost { step: String, message: String },
+    #[error("step `{step}` escaped its read-only transaction; the run stopped there")]
+    Escaped { step: String },
 }

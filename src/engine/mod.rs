@@ -337,10 +337,15 @@ fn not_run(step: &Step, title: &str, reason: &str) -> StepRecord {
     }
 }
 
-/// The step failed: UNKNOWN, with PostgreSQL's error fields where the server sent them.
+/// The step failed: UNKNOWN (CRITICAL when it escaped its read-only transaction), with
+/// PostgreSQL's error fields where the server sent them.
 fn failed(mut record: StepRecord, error: &StepError) -> StepRecord {
     let message = error.to_string();
-    record.status = Status::Unknown;
+    record.status = if error.escaped() {
+        Status::Critical
+    } else {
+        Status::Unknown
+    };
     record.error = Some(match error.query() {
         Some(query) => ErrorRecord {
             message: query.message.clone(),

@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 
 use super::record::{Mode, ParamRecord, RunRecord, Status, StepRecord};
 use crate::clock::{Clock, millis_between};
-use crate::engine::Ending;
+use crate::engine::{Ending, RunError};
 use crate::events::{Event, Listener, Veto};
 use crate::exit;
 use crate::param::ParamValue;
@@ -90,11 +90,14 @@ impl Listener for Recorder<'_> {
     }
 }
 
-/// The run's status and exit code: stopped 4; a run that could not finish 3; else CRITICAL 2,
-/// a failed step 3, WARNING 1, OK 0.
+/// The run's status and exit code: stopped 4; a check that escaped its read-only transaction
+/// 2; a run that could not finish 3; else CRITICAL 2, a failed step 3, WARNING 1, OK 0.
 fn verdict(steps: &[StepRecord], ending: &Ending) -> (Status, u8) {
     if ending.stopped || ending.refused {
         return (Status::Stopped, exit::STOPPED);
+    }
+    if matches!(ending.error, Some(RunError::Escaped { .. })) {
+        return (Status::Critical, exit::CRITICAL);
     }
     if ending.error.is_some() {
         return (Status::Unknown, exit::UNKNOWN);

@@ -19,7 +19,8 @@ use rows::Columns;
 /// How a statement is wrapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wrap {
-    /// In a READ ONLY transaction that is rolled back: checks and previews.
+    /// In a READ ONLY transaction that is rolled back, and that the statement cannot end:
+    /// checks and previews.
     ReadOnly,
     /// In a transaction committed on success: actions.
     Transaction,
@@ -41,6 +42,16 @@ impl Limits {
             statement_timeout: StdDuration::from_secs(statement_secs),
             lock_timeout: StdDuration::from_secs(lock_secs),
         }
+    }
+}
+
+impl Limits {
+    /// Both limits in milliseconds, at least 1 (0 would mean no limit to the server).
+    pub fn millis(self) -> (u128, u128) {
+        (
+            self.statement_timeout.as_millis().max(1),
+            self.lock_timeout.as_millis().max(1),
+        )
     }
 }
 
@@ -71,8 +82,19 @@ pub struct QueryError {
     pub sqlstate: Option<String>,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    pub fault: Fault,
+}
+
+/// What kind of failure a query error is, beyond its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The statement failed; the connection is fine.
+    Statement,
     /// The connection is gone (or in an unknown state): nothing more can run on it.
-    pub connection_lost: bool,
+    ConnectionLost,
+    /// A read-only statement ended the transaction it was sent in: whatever it ran after
+    /// that ran outside the read-only guarantee.
+    EscapedTransaction,
 }
 
 impl QueryError {
@@ -83,16 +105,20 @@ impl QueryError {
             sqlstate: None,
             detail: None,
             hint: None,
-            connection_lost: false,
+            fault: Fault::Statement,
         }
     }
 
     /// The connection is gone.
     pub fn lost(message: &str) -> QueryError {
         QueryError {
-            connection_lost: true,
+            fault: Fault::ConnectionLost,
             ..QueryError::plain(message.to_owned())
         }
+    }
+
+    pub fn connection_lost(&self) -> bool {
+        self.fault == Fault::ConnectionLost
     }
 }
 

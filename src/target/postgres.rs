@@ -1,9 +1,14 @@
 //! The real target: one sqlx connection, opened like `psql` opens it.
 //!
 //! Everything goes through the simple query protocol (`raw_sql`): values arrive as text, so
-//! every PostgreSQL type is shown exactly as psql shows it, and a check costs one round trip —
-//! `BEGIN READ ONLY; SET LOCAL ...; <check>; ROLLBACK` is a single message. Rows are streamed
-//! to a callback, so a check returning millions of rows does not hold them in memory.
+//! every PostgreSQL type is shown exactly as psql shows it. Rows are streamed to a callback,
+//! so a check returning millions of rows does not hold them in memory.
+//!
+//! A read-only statement is sent in a message of its own, between `BEGIN READ ONLY; SET LOCAL
+//! ...` and a message that checks the transaction is still the one it was sent in (read-only,
+//! and begun before it) and rolls it back. The simple protocol runs every statement of a
+//! message, so text around the check in the same message could be ended by a `COMMIT` inside
+//! it; the engine judges the check to be one query first, and this proves it afterwards.
 //!
 //! A password never leaves this module: the target is named `user@host:port/database`, and
 //! every error text is scrubbed of the password before it is returned.
@@ -20,7 +25,7 @@ use sqlx::{
 
 use super::redact::{query_password, redact, url_password};
 use super::rows::{ColumnKind, Columns};
-use super::{ConnectError, Limits, QueryError, Row, Summary, Target, Wrap};
+use super::{ConnectError, Fault, Limits, QueryError, Row, Summary, Target, Wrap};
 
 /// Default bound on connecting, retries included (`PGCONNECT_TIMEOUT` overrides it).
 const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -165,7 +170,6 @@ impl Target for Session {
         limits: Limits,
         on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
     ) -> Result<Summary, QueryError> {
-        let script = script(sql, wrap, limits);
         let Some(connection) = self.connection.as_mut() else {
             return Err(QueryError::lost(
                 "the connection to the server was lost earlier in the run",
@@ -174,17 +178,30 @@ impl Target for Session {
         // The server enforces statement_timeout; this only guards against a server that no
         // longer answers at all.
         let client_timeout = limits.statement_timeout + StdDuration::from_secs(10);
-        let outcome =
-            tokio::time::timeout(client_timeout, stream(connection, script, on_row)).await;
+        let work = async {
+            match wrap {
+                Wrap::ReadOnly => read_only(connection, sql, limits, on_row).await,
+                _ => stream(connection, script(sql, wrap, limits), on_row).await,
+            }
+        };
+        let outcome = tokio::time::timeout(client_timeout, work).await;
         match outcome {
-            Ok(Ok((summary, None))) => Ok(summary),
-            Ok(Ok((_, Some(message)))) => {
+            Ok(Ok(Streamed::Done(summary))) => Ok(summary),
+            Ok(Ok(Streamed::Refused(message))) => {
                 self.rollback(wrap).await;
                 Err(QueryError::plain(message))
             }
+            Ok(Ok(Streamed::Escaped)) => Err(QueryError {
+                fault: Fault::EscapedTransaction,
+                ..QueryError::plain(
+                    "the check escaped its read-only transaction: what it ran after ending \
+                     the transaction ran outside the read-only guarantee"
+                        .to_owned(),
+                )
+            }),
             Ok(Err(error)) => {
                 let error = query_error(&error, &self.endpoint.secrets);
-                if error.connection_lost {
+                if error.connection_lost() {
                     self.connection = None;
                 } else {
                     self.rollback(wrap).await;
@@ -237,13 +254,53 @@ impl Session {
     }
 }
 
-/// Sends the script and streams its rows; the callback's first error is returned beside the
-/// summary (the statement still runs to its end, so the connection stays usable).
+/// How a statement's streaming ended, when the server did not fail it.
+enum Streamed {
+    Done(Summary),
+    /// The row callback refused a row (the statement still ran to its end, so the connection
+    /// stays usable).
+    Refused(String),
+    /// The read-only transaction was no longer there after the statement.
+    Escaped,
+}
+
+/// `BEGIN READ ONLY` with the limits, the statement alone, then the proof that the
+/// transaction is intact and its rollback.
+async fn read_only(
+    connection: &mut PgConnection,
+    sql: &str,
+    limits: Limits,
+    on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
+) -> Result<Streamed, sqlx::Error> {
+    let (statement_ms, lock_ms) = limits.millis();
+    let begin = format!(
+        "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};"
+    );
+    sqlx::raw_sql(AssertSqlSafe(begin))
+        .execute(&mut *connection)
+        .await?;
+    let streamed = stream(connection, script(sql, Wrap::ReadOnly, limits), on_row).await?;
+    if !matches!(streamed, Streamed::Done(_)) {
+        return Ok(streamed);
+    }
+    // Inside the transaction begun above, `now()` (its start) is before this statement's
+    // start; a statement outside any transaction block has the two equal.
+    let mut intact = false;
+    let proof = "SELECT current_setting('transaction_read_only') = 'on' AND now() < statement_timestamp();\nROLLBACK;";
+    stream(connection, proof.to_owned(), |_, row, _| {
+        intact = row.first().cloned().flatten().as_deref() == Some("t");
+        Ok(())
+    })
+    .await?;
+    Ok(if intact { streamed } else { Streamed::Escaped })
+}
+
+/// Sends the script and streams its rows; the callback's first error ends it as `Refused`.
 async fn stream(
     connection: &mut PgConnection,
     script: String,
     mut on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
-) -> Result<(Summary, Option<String>), sqlx::Error> {
+) -> Result<Streamed, sqlx::Error> {
     let mut summary = Summary::default();
     let mut stream = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(&mut *connection);
     let mut set_complete = false;
@@ -270,19 +327,20 @@ async fn stream(
             }
         }
     }
-    Ok((summary, callback_error))
+    Ok(match callback_error {
+        Some(message) => Streamed::Refused(message),
+        None => Streamed::Done(summary),
+    })
 }
 
-/// The single message sent for a statement: its wrapping and limits around it. The SQL sits on
+/// The message sent for a statement: for actions its wrapping and limits around it, the SQL on
 /// lines of its own so a trailing `--` comment cannot swallow what follows.
 fn script(sql: &str, wrap: Wrap, limits: Limits) -> String {
-    let statement_ms = limits.statement_timeout.as_millis().max(1);
-    let lock_ms = limits.lock_timeout.as_millis().max(1);
+    let (statement_ms, lock_ms) = limits.millis();
     let sql = sql.trim_end();
     match wrap {
-        Wrap::ReadOnly => format!(
-            "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\n{sql}\n;\nROLLBACK;"
-        ),
+        // Alone in its message, between the messages `read_only` sends.
+        Wrap::ReadOnly => sql.to_owned(),
         Wrap::Transaction => format!(
             "BEGIN;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\n{sql}\n;\nCOMMIT;"
         ),
@@ -337,7 +395,11 @@ fn query_error(error: &sqlx::Error, secrets: &[String]) -> QueryError {
             sqlstate,
             detail: pg.and_then(PgDatabaseError::detail).map(scrub),
             hint: pg.and_then(PgDatabaseError::hint).map(scrub),
-            connection_lost,
+            fault: if connection_lost {
+                Fault::ConnectionLost
+            } else {
+                Fault::Statement
+            },
         };
     }
     QueryError {
@@ -345,7 +407,7 @@ fn query_error(error: &sqlx::Error, secrets: &[String]) -> QueryError {
         sqlstate: None,
         detail: None,
         hint: None,
-        connection_lost: true,
+        fault: Fault::ConnectionLost,
     }
 }
 
@@ -391,14 +453,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_check_is_one_message_with_its_limits() {
+    fn an_action_is_one_message_with_its_limits_and_a_check_is_alone() {
         let limits = Limits {
             statement_timeout: StdDuration::from_secs(30),
             lock_timeout: StdDuration::from_secs(5),
         };
         assert_eq!(
-            script("SELECT 1 -- trailing comment\n", Wrap::ReadOnly, limits),
-            "BEGIN READ ONLY;\nSET LOCAL statement_timeout = 30000;\nSET LOCAL lock_timeout = 5000;\nSELECT 1 -- trailing comment\n;\nROLLBACK;"
+            script(
+                "UPDATE t SET a = 1 -- trailing comment\n",
+                Wrap::Transaction,
+                limits
+            ),
+            "BEGIN;\nSET LOCAL statement_timeout = 30000;\nSET LOCAL lock_timeout = 5000;\nUPDATE t SET a = 1 -- trailing comment\n;\nCOMMIT;"
         );
+        assert_eq!(script("SELECT 1\n", Wrap::ReadOnly, limits), "SELECT 1");
+    }
+
+    /// Against the local server: a statement that ends its read-only transaction is caught.
+    #[test]
+    fn a_read_only_statement_that_ends_its_transaction_is_caught() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let url = "postgres:///postgres?host=/var/run/postgresql";
+            let endpoint = Endpoint::resolve(Some(url), "runbook:unit-test").unwrap();
+            let mut session = endpoint.connect().await.expect("the local PostgreSQL runs");
+            let limits = Limits::short(5, 1);
+            let ok = session
+                .run("SELECT 1 AS one", Wrap::ReadOnly, limits, |_, _, _| Ok(()))
+                .await;
+            assert_eq!(ok.map(|s| s.row_count).ok(), Some(1));
+            let escaped = session
+                .run(
+                    "SELECT 1; COMMIT; SELECT 2",
+                    Wrap::ReadOnly,
+                    limits,
+                    |_, _, _| Ok(()),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(escaped.fault, Fault::EscapedTransaction);
+            // The session is usable and outside any transaction afterwards.
+            let after = session
+                .run("SELECT 3", Wrap::ReadOnly, limits, |_, _, _| Ok(()))
+                .await;
+            assert!(after.is_ok(), "{after:?}");
+            session.close().await;
+        });
     }
 }
