@@ -7,6 +7,8 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::approval::{Approver, DryRun, Terminal, Unattended};
 use crate::cli::{ReportFormat, RunArgs};
@@ -121,11 +123,18 @@ impl RunConfig {
         }
     }
 
-    /// Who approves, and where decisions are journaled: beside the report (for a report on
-    /// stdout, beside where the default report would be).
-    pub fn gate(&self, report: &Report, playbook: &str, started_at: &str) -> Gate {
+    /// Who approves (a prompt is abandoned when `interrupted` is set), and where decisions are
+    /// journaled: beside the report (for a report on stdout, beside where the default report
+    /// would be).
+    pub fn gate(
+        &self,
+        report: &Report,
+        playbook: &str,
+        started_at: &str,
+        interrupted: Arc<AtomicBool>,
+    ) -> Gate {
         let answering: Box<dyn Approver> = if self.interactive {
-            Box::new(Terminal::new(self.assume_yes))
+            Box::new(Terminal::new(self.assume_yes, interrupted))
         } else {
             Box::new(Unattended {
                 assume_yes: self.assume_yes,

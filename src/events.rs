@@ -7,7 +7,7 @@
 
 use thiserror::Error;
 
-use crate::engine::{Ending, Facts};
+use crate::engine::{Ending, Facts, Verdict};
 use crate::outputs::record::{ApprovalRecord, StepRecord};
 use crate::playbook::Step;
 
@@ -41,6 +41,7 @@ pub enum Event<'a> {
     /// No more events follow.
     RunFinished {
         ending: &'a Ending,
+        verdict: Verdict,
     },
 }
 

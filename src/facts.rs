@@ -1,6 +1,6 @@
 //! The names of the facts the engine gathers once per run, in scope as `facts.<name>`.
 //!
-//! Validation checks `facts.x` against this list, `show` documents it, and the executor fills
+//! Validation checks `facts.x` against this list, `show` documents it, and the engine fills
 //! exactly these names, so the three cannot drift apart.
 
 /// Every fact: name and meaning.

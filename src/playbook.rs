@@ -1,4 +1,4 @@
-//! The checked playbook: what validation guarantees, so the executor never re-checks it.
+//! The checked playbook: what validation guarantees, so the engine never re-checks it.
 //!
 //! Every template here compiled, every expression parsed and names only what its scope holds,
 //! every `check` was judged read-only, and each step has exactly one kind. Durations and row

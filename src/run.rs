@@ -14,7 +14,7 @@ use crate::clock::SystemClock;
 use crate::commands::Checked;
 use crate::config::RunConfig;
 use crate::diagnostic::did_you_mean;
-use crate::engine::{Engine, RunError};
+use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
 use crate::exit;
 use crate::interrupt::Interrupts;
@@ -24,7 +24,7 @@ use crate::outputs::record::{RunRecord, Status, StepRecord};
 use crate::outputs::{Journal, Progress, Recorder, Report};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
-use crate::target::Endpoint;
+use crate::target::{Endpoint, Session};
 
 pub fn run(args: RunArgs) -> u8 {
     let config = RunConfig::new(args);
@@ -42,7 +42,10 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::UNKNOWN;
         }
     };
-    runtime.block_on(run_playbook(&config, &playbook, &values))
+    let code = runtime.block_on(run_playbook(&config, &playbook, &values));
+    // A prompt abandoned on Ctrl-C may still be blocked reading the terminal: do not wait for it.
+    runtime.shutdown_background();
+    code
 }
 
 /// The checked playbook and its params' values, or the exit code of why there are none.
@@ -98,18 +101,20 @@ async fn run_playbook(
     let mut recorder = Recorder::new(header, &clock);
     let started_at = recorder.record().started_at.clone();
     let report = config.report(&playbook.name, &started_at);
-    let mut gate = config.gate(&report, &playbook.name, &started_at);
+    // Installed before anything can prompt: until a handler exists, SIGINT kills the process
+    // without a report.
+    let mut interrupts = Interrupts::install();
+    let mut gate = config.gate(&report, &playbook.name, &started_at, interrupts.flag());
     let Ok(mut journal) = journal(playbook, gate.journal.as_deref()) else {
         return exit::UNKNOWN;
     };
-    let mut interrupts = Interrupts::install();
     let mut progress = Progress::new(config.progress);
     {
         let mut listeners: Vec<&mut dyn Listener> = vec![&mut recorder, &mut progress];
         if let Some(journal) = journal.as_mut() {
             listeners.push(journal);
         }
-        let mut engine = Engine::new(
+        let engine = Engine::new(
             playbook,
             config.settings(),
             values,
@@ -120,15 +125,15 @@ async fn run_playbook(
         );
         let application_name = format!("runbook:{}", playbook.name);
         match Endpoint::resolve(config.database_url.as_deref(), &application_name) {
-            Err(error) => engine.not_started(RunError::CannotConnect {
-                message: error.to_string(),
-            }),
-            Ok(endpoint) => {
-                engine.target(&endpoint.display);
-                drive(&mut engine, &endpoint, &mut interrupts).await;
+            Err(error) => {
+                let error = RunError::CannotConnect {
+                    message: error.to_string(),
+                };
+                let reach: Reach<'_, Session> = Reach::Unresolved(error);
+                engine.run(reach, |_| {}).await;
             }
+            Ok(endpoint) => drive(engine, &endpoint, &mut interrupts).await,
         }
-        engine.finish();
     }
     finish(recorder.record(), config, &report)
 }
@@ -150,25 +155,31 @@ fn journal(playbook: &Playbook, path: Option<&Path>) -> Result<Option<Journal>, 
         })
 }
 
-/// Connects, gathers the facts and runs the steps; what fails on the way ends the run.
-async fn drive(engine: &mut Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interrupts) {
+/// Connects and runs the engine; Ctrl-C is watched once the engine knows its backend.
+async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interrupts) {
+    let name = endpoint.display.as_str();
     let mut session = match endpoint.connect().await {
         Ok(session) => session,
         Err(error) => {
-            return engine.not_started(RunError::CannotConnect {
+            let error = RunError::CannotConnect {
                 message: error.to_string(),
-            });
+            };
+            let reach: Reach<'_, Session> = Reach::Unreachable { name, error };
+            return engine.run(reach, |_| {}).await;
         }
     };
-    match engine.gather(&mut session).await {
-        Ok(backend_pid) => {
-            let watcher = interrupts.watch(endpoint, backend_pid);
-            engine.steps(&mut session).await;
-            if let Some(watcher) = watcher {
-                watcher.abort();
-            }
-        }
-        Err(error) => engine.not_started(error),
+    let mut watcher = None;
+    let reach = Reach::Reached {
+        name,
+        target: &mut session,
+    };
+    engine
+        .run(reach, |backend_pid| {
+            watcher = interrupts.watch(endpoint, backend_pid);
+        })
+        .await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
     }
     session.close().await;
 }

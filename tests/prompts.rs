@@ -424,6 +424,35 @@ fn ctrl_c_at_the_approval_prompt_aborts_and_runs_nothing() {
 }
 
 #[test]
+fn sigint_while_the_approval_prompt_waits_aborts_and_runs_nothing() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    pty.interrupt();
+    pty.expect("interrupted: cancelling the running query");
+    let report = assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    assert_eq!(
+        report["notes"][0], "the run was interrupted by the operator (Ctrl-C)",
+        "{report}"
+    );
+}
+
+#[test]
+fn sigint_while_a_step_prompt_waits_aborts_with_a_report() {
+    let db = Database::new();
+    let mut pty = Pty::run(&db, WALK, &["--step"]);
+    pty.expect("Next: First look (check `one`)");
+    pty.expect("> continue\n  skip\n  abort");
+    pty.interrupt();
+    assert_eq!(pty.finish(), 4, "{}", pty.screen());
+    let report = pty.report();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "NOT_RUN");
+    assert_eq!(steps[0]["message"], "aborted by the operator (`--step`)");
+}
+
+#[test]
 fn ctrl_c_at_a_later_step_prompt_aborts_with_a_report() {
     let db = Database::new();
     let mut pty = Pty::run(&db, WALK, &["--step"]);

@@ -22,7 +22,7 @@ impl Approver for DryRun {
         self.0.before_step(step, title)
     }
 
-    fn can_approve(&self) -> bool {
+    fn may_act(&self) -> bool {
         false
     }
 }

@@ -8,7 +8,8 @@
 //! knows about dry runs, and the engine takes the same path whatever the answer.
 //!
 //! Answers are futures, so a prompt (which blocks on the terminal) runs on a blocking thread
-//! and never stalls the runtime: the Ctrl-C watcher and, later, other targets keep going.
+//! and never stalls the runtime, and several targets can later share one prompt. A Ctrl-C
+//! while a prompt waits aborts it, as a Ctrl-C typed into it always did.
 
 mod dry_run;
 mod terminal;
@@ -91,9 +92,9 @@ pub trait Approver {
         title: &'a str,
     ) -> LocalBoxFuture<'a, StepChoice>;
 
-    /// Whether this approver ever approves. One that cannot (a rehearsal) needs no advisory
-    /// lock against other responders: it will not act.
-    fn can_approve(&self) -> bool {
+    /// False for a rehearsal (a dry run): whatever it answers, no action runs, so the engine
+    /// takes no advisory lock against other responders for it.
+    fn may_act(&self) -> bool {
         true
     }
 }

@@ -1,8 +1,16 @@
 //! Asking the operator at the terminal (stderr): the action's SQL and preview, then approve /
 //! skip / abort, or for `confirm` the step id typed out. `--yes` still approves `required`
-//! actions without asking. The prompt blocks on the terminal, so it runs on a blocking thread.
+//! actions without asking.
+//!
+//! The prompt blocks on the terminal, so it runs on a blocking thread and the runtime goes on.
+//! A Ctrl-C while it waits (a SIGINT from outside, or one the terminal delivers) aborts, as
+//! a Ctrl-C typed into the prompt does: the prompt is abandoned, the terminal is put back as
+//! it was before the prompt, and the answer is "aborted".
 
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use dialoguer::console::Term;
 use dialoguer::{Input, Select};
@@ -11,17 +19,69 @@ use futures_util::future::LocalBoxFuture;
 use super::{Approver, Decision, Request, StepChoice};
 use crate::playbook::{Approval, Step};
 
+/// How often a waiting prompt looks at the Ctrl-C flag.
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+
 pub struct Terminal {
     assume_yes: bool,
     term: Term,
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Terminal {
-    /// For a run whose standard input and standard error are terminals.
-    pub fn new(assume_yes: bool) -> Terminal {
+    /// For a run whose standard input and standard error are terminals; `interrupted` is set
+    /// by Ctrl-C.
+    pub fn new(assume_yes: bool, interrupted: Arc<AtomicBool>) -> Terminal {
         Terminal {
             assume_yes,
             term: Term::stderr(),
+            interrupted,
+        }
+    }
+
+    /// Runs `prompt` on a blocking thread; a Ctrl-C meanwhile answers `on_interrupt`.
+    async fn ask<T: Send + 'static>(
+        &self,
+        prompt: impl FnOnce(&Term) -> T + Send + 'static,
+        on_interrupt: T,
+    ) -> T {
+        let mode = tty::Mode::save();
+        let term = self.term.clone();
+        let mut asked = tokio::task::spawn_blocking(move || prompt(&term));
+        loop {
+            tokio::select! {
+                answer = &mut asked => return answer.unwrap_or(on_interrupt),
+                () = tokio::time::sleep(INTERRUPT_POLL) => {
+                    if self.interrupted.load(Ordering::SeqCst) {
+                        if let Some(mode) = &mode {
+                            mode.restore();
+                        }
+                        let _ = self.term.show_cursor();
+                        let _ = self.term.write_line("");
+                        return on_interrupt;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The terminal's mode, to put back when a prompt is abandoned in raw mode.
+mod tty {
+    pub struct Mode(libc::termios);
+
+    impl Mode {
+        pub fn save() -> Option<Mode> {
+            let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+            // SAFETY: tcgetattr writes a whole termios on success and nothing is read otherwise.
+            let saved = unsafe { libc::tcgetattr(libc::STDIN_FILENO, termios.as_mut_ptr()) };
+            // SAFETY: initialised by the successful call above.
+            (saved == 0).then(|| Mode(unsafe { termios.assume_init() }))
+        }
+
+        pub fn restore(&self) {
+            // SAFETY: a termios that tcgetattr returned, for the same descriptor.
+            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0) };
         }
     }
 }
@@ -33,22 +93,22 @@ impl Approver for Terminal {
                 by: "--yes".to_owned(),
             }));
         }
-        let term = self.term.clone();
         let shown = describe(request);
         let id = request.step.id.clone();
         let approval = request.approval;
-        Box::pin(async move {
-            let asked = tokio::task::spawn_blocking(move || {
+        let aborted = Decision::Aborted {
+            reason: "aborted by the operator".to_owned(),
+        };
+        Box::pin(self.ask(
+            move |term| {
                 let _ = term.write_line(&shown);
                 match approval {
-                    Approval::Confirm => confirm(&term, &id),
-                    Approval::Required => approve_skip_abort(&term),
+                    Approval::Confirm => confirm(term, &id),
+                    Approval::Required => approve_skip_abort(term),
                 }
-            });
-            asked.await.unwrap_or_else(|_| Decision::Aborted {
-                reason: "aborted: the prompt failed".to_owned(),
-            })
-        })
+            },
+            aborted,
+        ))
     }
 
     fn before_step<'a>(
@@ -56,18 +116,15 @@ impl Approver for Terminal {
         step: &'a Step,
         title: &'a str,
     ) -> LocalBoxFuture<'a, StepChoice> {
-        let term = self.term.clone();
         let prompt = format!("Next: {title} ({} `{}`)", step.kind_name(), step.id);
-        Box::pin(async move {
-            let asked = tokio::task::spawn_blocking(move || {
-                match choose(&term, &prompt, &["continue", "skip", "abort"], 0) {
-                    Some(0) => StepChoice::Continue,
-                    Some(1) => StepChoice::Skip,
-                    _ => StepChoice::Abort,
-                }
-            });
-            asked.await.unwrap_or(StepChoice::Abort)
-        })
+        Box::pin(self.ask(
+            move |term| match choose(term, &prompt, &["continue", "skip", "abort"], 0) {
+                Some(0) => StepChoice::Continue,
+                Some(1) => StepChoice::Skip,
+                _ => StepChoice::Abort,
+            },
+            StepChoice::Abort,
+        ))
     }
 }
 

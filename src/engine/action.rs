@@ -137,8 +137,8 @@ impl Engine<'_> {
                 allowed,
             });
         }
-        // A run that cannot act does not keep other responders out.
-        if self.approver.can_approve() {
+        // A rehearsal does not keep other responders out.
+        if self.approver.may_act() {
             self.lock(target).await?;
         }
         let columns = preview.map(|p| p.columns.names()).unwrap_or_default();
@@ -164,13 +164,23 @@ impl Engine<'_> {
             approval: action.approval,
         };
         self.emit(&Event::Asking);
-        let decision = self.approver.decide(&request).await;
+        let mut decision = self.approver.decide(&request).await;
+        if self.interrupted() && matches!(decision, Decision::Approved { .. }) {
+            // Nothing is run after a Ctrl-C, whatever was answered at the same moment.
+            decision = Decision::Aborted {
+                reason: "aborted by the operator (Ctrl-C)".to_owned(),
+            };
+        }
         let approval = self.approval_record(&decision, preview.map(|p| p.row_count));
-        let heard = self.decided(&Event::Decided {
-            step,
-            sql: rendered,
-            approval: &approval,
-        });
+        // A rehearsal decides nothing: there is no decision for an audit trail to keep.
+        let heard = match decision {
+            Decision::DryRun => Ok(()),
+            _ => self.decided(&Event::Decided {
+                step,
+                sql: rendered,
+                approval: &approval,
+            }),
+        };
         record.approval = Some(approval);
         heard.map_err(|veto| Refusal::NoAuditTrail {
             reason: veto.reason,

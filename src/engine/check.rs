@@ -107,9 +107,11 @@ impl Engine<'_> {
                 Ok(())
             })
             .await;
+        // The server's error wins: a row the callback refused ends as an error carrying the
+        // assessment's words, but a timeout or a lost connection after it is what happened.
         match (summary, row_error) {
-            (_, Some(error)) => Err(error),
-            (Err(source), None) => Err(StepError::Query { source }),
+            (Err(source), _) => Err(StepError::Query { source }),
+            (Ok(_), Some(error)) => Err(error),
             (Ok(summary), None) => {
                 queried.row_count = summary.row_count;
                 Ok(queried)

@@ -68,7 +68,7 @@ impl Facts {
 impl Engine<'_> {
     /// Reads the server's facts and puts them in scope; returns the engine's own backend pid
     /// (so a Ctrl-C can cancel its query). The run cannot go on without them.
-    pub async fn gather(&mut self, target: &mut impl Target) -> Result<i64, RunError> {
+    pub(super) async fn gather(&mut self, target: &mut impl Target) -> Result<i64, RunError> {
         let facts = read(target, self.playbook)
             .await
             .map_err(|error| RunError::Facts {

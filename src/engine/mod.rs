@@ -6,9 +6,9 @@
 //! operator; a dry run is an approver that rehearses) and the [`Clock`], so the engine's
 //! logic is unit-tested against fakes.
 //!
-//! A run has three phases, driven by `run`: [`Engine::gather`] reads the facts,
-//! [`Engine::steps`] runs the steps, [`Engine::finish`] ends the run. A run that cannot start
-//! ends with [`Engine::not_started`].
+//! [`Engine::run`] is the one way in: it takes the target as far as it was reached, reads the
+//! facts, runs the steps and ends the run with its verdict, so no caller can run steps without
+//! facts or forget to end the run.
 //!
 //! One file per stage of a step: `guards`, `check` (running a query and streaming its rows),
 //! `assess`, `action` (preview → blast radius → lock → approval → journal → execute), `lock`,
@@ -25,6 +25,7 @@ mod lock;
 mod recovery;
 #[cfg(test)]
 mod tests;
+mod verdict;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,7 @@ use minijinja::Value;
 
 pub use error::{Refusal, RunError, StepError};
 pub use facts::Facts;
+pub use verdict::Verdict;
 
 use crate::approval::{Approver, StepChoice};
 use crate::clock::{Clock, millis_between};
@@ -94,6 +96,23 @@ pub struct Engine<'r> {
     locked: bool,
     /// The step whose connection was lost, while the loss is not yet explained.
     lost: Option<RunError>,
+    /// Every step's status so far, for the verdict.
+    statuses: Vec<Status>,
+}
+
+/// How far the run got in reaching its target.
+pub enum Reach<'t, T> {
+    /// The target could not even be named (e.g. an unparsable URL).
+    Unresolved(RunError),
+    /// Named (never with a password), but not reached.
+    Unreachable {
+        name: &'t str,
+        error: RunError,
+    },
+    Reached {
+        name: &'t str,
+        target: &'t mut T,
+    },
 }
 
 /// A step's record, and the rows later steps see.
@@ -130,28 +149,48 @@ impl<'r> Engine<'r> {
             ending: Ending::default(),
             locked: false,
             lost: None,
+            statuses: Vec::new(),
         }
     }
 
-    /// Tells the listeners which target the run acts on.
-    pub fn target(&mut self, name: &str) {
-        self.emit(&Event::Target { name });
+    /// Runs the playbook as far as `reach` allows: reads the facts, tells `on_facts` the
+    /// engine's own backend pid (so a Ctrl-C can cancel its query), runs the steps, and ends
+    /// the run. Whatever happens, the listeners hear every step finish, then `RunFinished`.
+    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>, on_facts: impl FnOnce(i64)) {
+        match reach {
+            Reach::Unresolved(error) => self.not_started(error),
+            Reach::Unreachable { name, error } => {
+                self.emit(&Event::Target { name });
+                self.not_started(error);
+            }
+            Reach::Reached { name, target } => {
+                self.emit(&Event::Target { name });
+                match self.gather(target).await {
+                    Ok(backend_pid) => {
+                        on_facts(backend_pid);
+                        self.steps(target).await;
+                    }
+                    Err(error) => self.not_started(error),
+                }
+            }
+        }
+        self.finish();
     }
 
     /// The run could not start: every step is NOT RUN (titled as written: nothing can be
     /// rendered without facts), and the run ends with `error`.
-    pub fn not_started(&mut self, error: RunError) {
+    fn not_started(&mut self, error: RunError) {
         let playbook = self.playbook;
         for step in &playbook.steps {
             let title = step.title.clone().unwrap_or_else(|| step.id.clone());
             let record = not_run(step, &title, "the run could not start");
-            self.emit(&Event::StepFinished { record: &record });
+            self.finished(&record);
         }
         self.ending.error = Some(error);
     }
 
     /// Runs every step in order.
-    pub async fn steps(&mut self, target: &mut impl Target) {
+    async fn steps(&mut self, target: &mut impl Target) {
         let total = self.playbook.steps.len();
         let playbook = self.playbook;
         for (index, step) in playbook.steps.iter().enumerate() {
@@ -166,15 +205,21 @@ impl<'r> Engine<'r> {
             record.duration_ms = millis_between(started, self.clock.elapsed());
             self.settle(step, &mut record, target.is_alive());
             self.scope.remember(&record, kept);
-            self.emit(&Event::StepFinished { record: &record });
+            self.finished(&record);
         }
         if let Some(lost) = self.lost.take() {
             self.ending.error = Some(lost);
         }
     }
 
-    /// Ends the run: the interruption, if any, is noted, and the listeners hear the ending.
-    pub fn finish(mut self) {
+    fn finished(&mut self, record: &StepRecord) {
+        self.statuses.push(record.status);
+        self.emit(&Event::StepFinished { record });
+    }
+
+    /// Ends the run: the interruption, if any, is noted, and the listeners hear the ending
+    /// and its verdict.
+    fn finish(mut self) {
         if self.interrupted() {
             self.ending.stopped = true;
             // Said before what else happened to the run as a whole (a reconnection).
@@ -184,7 +229,11 @@ impl<'r> Engine<'r> {
             );
         }
         let ending = std::mem::take(&mut self.ending);
-        self.emit(&Event::RunFinished { ending: &ending });
+        let verdict = verdict::of(&self.statuses, &ending);
+        self.emit(&Event::RunFinished {
+            ending: &ending,
+            verdict,
+        });
     }
 
     /// Whether the step can run at all, then `--step`'s question, then the step.
@@ -218,15 +267,15 @@ impl<'r> Engine<'r> {
                 Some("interrupted by the operator (Ctrl-C); the query was cancelled".to_owned());
             self.ending.stopped = true;
         }
-        let going = !self.ending.stopped && self.ending.error.is_none();
-        if record.status == Status::Unknown && step.on_error == OnError::Abort && going {
+        // In this order: a step that aborts the run is not a lost connection to recover from.
+        if record.status == Status::Unknown && step.on_error == OnError::Abort && self.going() {
             self.ending.error = Some(RunError::Aborted {
                 step: step.id.clone(),
             });
         }
         if let Some(error) = &record.error
             && !alive
-            && going
+            && self.going()
             && self.lost.is_none()
         {
             self.lost = Some(RunError::ConnectionLost {
@@ -240,13 +289,21 @@ impl<'r> Engine<'r> {
         self.interrupted.load(Ordering::SeqCst)
     }
 
+    /// Neither stopped nor ended by an error so far.
+    fn going(&self) -> bool {
+        !self.ending.stopped && self.ending.error.is_none()
+    }
+
     /// `--step`: continue, skip or abort before each step.
     async fn ask_before(&mut self, step: &Step, title: &str) -> StepChoice {
         if self.settings.pace == Pace::Straight {
             return StepChoice::Continue;
         }
         self.emit(&Event::Asking);
-        self.approver.before_step(step, title).await
+        match self.approver.before_step(step, title).await {
+            _ if self.interrupted() => StepChoice::Abort,
+            choice => choice,
+        }
     }
 
     /// `--only`, the guards, then the step's kind.

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::{self, LocalBoxFuture};
 use indexmap::IndexMap;
 
-use super::{Engine, Pace, Settings};
+use super::{Engine, Pace, Reach, Settings};
 use crate::approval::{Approver, Decision, DryRun, Request, StepChoice};
 use crate::clock::FixedClock;
 use crate::commands::Checked;
@@ -69,6 +69,8 @@ struct Script {
     decisions: VecDeque<Decision>,
     choices: VecDeque<StepChoice>,
     log: Log,
+    /// Set while answering, as a Ctrl-C during the prompt would.
+    interrupts: Option<Arc<AtomicBool>>,
 }
 
 impl Script {
@@ -77,6 +79,7 @@ impl Script {
             decisions: decisions.into(),
             choices: VecDeque::new(),
             log: log.clone(),
+            interrupts: None,
         }
     }
 }
@@ -88,6 +91,9 @@ impl Approver for Script {
             .borrow_mut()
             .push(format!("asked {} preview {rows:?}", request.step.id));
         let decision = self.decisions.pop_front().expect("a scripted decision");
+        if let Some(flag) = &self.interrupts {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         Box::pin(future::ready(decision))
     }
 
@@ -126,6 +132,7 @@ struct Run {
     only: Option<Vec<String>>,
     veto: bool,
     log: Log,
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Run {
@@ -135,6 +142,7 @@ impl Run {
             only: None,
             veto: false,
             log: Log::default(),
+            interrupted: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -169,21 +177,20 @@ impl Run {
             .unwrap();
         runtime.block_on(async {
             let listeners: Vec<&mut dyn Listener> = vec![&mut recorder, &mut audit];
-            let mut engine = Engine::new(
+            let engine = Engine::new(
                 playbook,
                 settings,
                 &values,
                 &clock,
                 approver,
                 Listeners::new(listeners),
-                Arc::new(AtomicBool::new(false)),
+                self.interrupted.clone(),
             );
-            engine.target("dba@fake:5432/app");
-            match engine.gather(target).await {
-                Ok(_) => engine.steps(target).await,
-                Err(error) => engine.not_started(error),
-            }
-            engine.finish();
+            let reach = Reach::Reached {
+                name: "dba@fake:5432/app",
+                target,
+            };
+            engine.run(reach, |_| {}).await;
         });
         recorder.record().clone()
     }
@@ -406,8 +413,13 @@ fn a_dry_run_rehearses_without_lock_journal_entry_or_action() {
     assert!(target.sent_containing("advisory").is_empty());
     assert_eq!(
         *run.log.borrow(),
-        ["decided stuck dry-run"],
-        "the approver was not asked"
+        Vec::<String>::new(),
+        "the approver was not asked, and a rehearsal is no decision to journal"
+    );
+    let approval = record.steps[0].approval.as_ref().unwrap();
+    assert_eq!(
+        (approval.decision.as_str(), approval.by.as_str()),
+        ("dry-run", "--dry-run")
     );
     assert_eq!(
         record.steps[0].sql.as_deref(),
@@ -565,4 +577,63 @@ fn a_run_that_cannot_read_its_facts_runs_nothing() {
         Some("cannot read the server's facts: permission denied")
     );
     assert_eq!(target.sent.len(), 1);
+}
+
+#[test]
+fn an_approval_given_as_ctrl_c_arrives_runs_nothing() {
+    let playbook = playbook(ACTION);
+    let mut target = jobs(&["7"]);
+    let run = Run::new();
+    let by = "operator".to_owned();
+    let mut script = Script::new(&run.log, vec![Decision::Approved { by }]);
+    script.interrupts = Some(run.interrupted.clone());
+    let record = run.record(&playbook, &mut target, &mut script);
+    assert_eq!(
+        statuses(&record),
+        [
+            ("stuck", Status::NotRun, "aborted by the operator (Ctrl-C)"),
+            ("after", Status::NotRun, "the run stopped before this step"),
+        ]
+    );
+    assert!(target.sent_containing("UPDATE").is_empty());
+    assert_eq!(
+        *run.log.borrow(),
+        ["asked stuck preview Some(1)", "decided stuck aborted"]
+    );
+    assert_eq!(
+        record.notes,
+        ["the run was interrupted by the operator (Ctrl-C)"]
+    );
+    assert_eq!(record.exit_code, 4);
+}
+
+#[test]
+fn a_step_that_aborts_the_run_and_lost_its_connection_is_an_abort_not_a_loss() {
+    let playbook = playbook(ABORTING);
+    let mut target = server().on("SELECT broken", Answer::Lost).on(
+        "pg_postmaster_start_time()::text",
+        Answer::rows(&["t"], &[&["2026-12-01 11:00:00+00"]]),
+    );
+    target.reconnects = true;
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(
+        record.error.as_deref(),
+        Some("step `first` failed and has `on_error: abort`")
+    );
+    assert_eq!(
+        record.steps[1].message.as_deref(),
+        Some("the connection to the server was lost")
+    );
+    assert!(
+        record.notes.is_empty(),
+        "no reconnection: {:?}",
+        record.notes
+    );
+    assert_eq!(
+        target.sent.len(),
+        2,
+        "the facts, the failed step: {:?}",
+        target.sent
+    );
 }

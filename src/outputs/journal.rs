@@ -89,7 +89,8 @@ impl Journal {
 
 impl Listener for Journal {
     /// A decision is on disk when this returns; if it cannot be, the action must not run. (A
-    /// dry run opens no journal: it decides nothing.)
+    /// rehearsal decides nothing: the engine sends no `Decided` for it, and a dry run opens no
+    /// journal at all.)
     fn on(&mut self, event: &Event) -> Result<(), Veto> {
         match event {
             Event::Target { name } => self.target = (*name).to_owned(),

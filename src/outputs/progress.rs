@@ -1,6 +1,6 @@
 //! The progress display: a spinner per step with its elapsed time, on a terminal only.
 //!
-//! It is a listener like the run record: it shows what the executor says, nothing more. When
+//! It is a listener like the run record: it shows what the engine says, nothing more. When
 //! stderr is not a terminal (cron, CI, pipes) or with `--quiet` it draws nothing at all.
 
 use std::time::Duration;

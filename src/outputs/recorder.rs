@@ -1,12 +1,11 @@
 //! The run record, built from the engine's events in one place: the header when the run is
 //! set up, the target and facts as the engine reaches them, each step as it finishes, and the
-//! verdict (status and exit code) when the run ends.
+//! ending with the engine's verdict (status and exit code). It records; it decides nothing.
 
 use indexmap::IndexMap;
 
-use super::record::{Mode, ParamRecord, RunRecord, Status, StepRecord};
+use super::record::{Mode, ParamRecord, RunRecord, Status};
 use crate::clock::{Clock, millis_between};
-use crate::engine::{Ending, RunError};
 use crate::events::{Event, Listener, Veto};
 use crate::exit;
 use crate::param::ParamValue;
@@ -78,49 +77,15 @@ impl Listener for Recorder<'_> {
                 record.notes.extend(notes.iter().cloned());
             }
             Event::StepFinished { record: step } => record.steps.push((*step).clone()),
-            Event::RunFinished { ending } => {
+            Event::RunFinished { ending, verdict } => {
                 record.notes.extend(ending.notes.iter().cloned());
                 record.error = ending.error.as_ref().map(ToString::to_string);
                 record.duration_ms = millis_between(self.started, self.clock.elapsed());
-                (record.status, record.exit_code) = verdict(&record.steps, ending);
+                record.status = verdict.status;
+                record.exit_code = verdict.exit_code;
             }
             Event::StepStarted { .. } | Event::Asking | Event::Decided { .. } => {}
         }
         Ok(())
     }
-}
-
-/// The run's status and exit code: stopped 4; a check that escaped its read-only transaction
-/// 2; a run that could not finish 3; else CRITICAL 2, a failed step 3, WARNING 1, OK 0.
-fn verdict(steps: &[StepRecord], ending: &Ending) -> (Status, u8) {
-    if ending.stopped || ending.refused {
-        return (Status::Stopped, exit::STOPPED);
-    }
-    if matches!(ending.error, Some(RunError::Escaped { .. })) {
-        return (Status::Critical, exit::CRITICAL);
-    }
-    if ending.error.is_some() {
-        return (Status::Unknown, exit::UNKNOWN);
-    }
-    match worst(steps) {
-        Status::Critical => (Status::Critical, exit::CRITICAL),
-        Status::Unknown => (Status::Unknown, exit::UNKNOWN),
-        Status::Warning => (Status::Warning, exit::WARNING),
-        _ => (Status::Ok, exit::OK),
-    }
-}
-
-fn worst(steps: &[StepRecord]) -> Status {
-    let rank = |status: Status| match status {
-        Status::Critical => 3,
-        Status::Unknown => 2,
-        Status::Warning => 1,
-        _ => 0,
-    };
-    steps
-        .iter()
-        .map(|s| s.status)
-        .max_by_key(|s| rank(*s))
-        .filter(|s| rank(*s) > 0)
-        .unwrap_or(Status::Ok)
 }

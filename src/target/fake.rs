@@ -110,11 +110,18 @@ impl Target for FakeTarget {
                     columns: columns.clone(),
                     row_count: 0,
                 };
+                // Like the real session: every row streams; the first refusal fails it.
+                let mut refused = None;
                 for (index, row) in rows.into_iter().enumerate() {
                     summary.row_count += 1;
-                    on_row(&columns, row, index == 0).map_err(QueryError::plain)?;
+                    if refused.is_none() {
+                        refused = on_row(&columns, row, index == 0).err();
+                    }
                 }
-                Ok(summary)
+                match refused {
+                    Some(message) => Err(QueryError::plain(message)),
+                    None => Ok(summary),
+                }
             }
         }
     }

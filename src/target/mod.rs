@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 
 use thiserror::Error;
 
-pub use postgres::Endpoint;
+pub use postgres::{Endpoint, Session};
 use rows::Columns;
 
 /// How a statement is wrapped.

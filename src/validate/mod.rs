@@ -2,7 +2,7 @@
 //!
 //! Validation is the only place that judges a playbook: ids, kinds, keys that do not apply,
 //! types of defaults, templates that do not compile, names that are not in scope, and check SQL
-//! that is not read-only. What comes out (`Playbook`) is what the executor may trust. Each
+//! that is not read-only. What comes out (`Playbook`) is what the engine may trust. Each
 //! problem is a `Problem` pointing at the exact spot in the file, inside multi-line SQL too.
 //!
 //! One `Validator` walks the document top to bottom, because what is in scope depends on the

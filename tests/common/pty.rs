@@ -112,6 +112,18 @@ impl Pty {
         }
     }
 
+    /// Sends SIGINT to the binary, as `kill -INT` (or a supervisor) does: not a key read by a
+    /// prompt.
+    pub fn interrupt(&mut self) {
+        let pid = self.session.get_process().pid().as_raw();
+        // SAFETY: kill has no memory effects; the pid is our child's.
+        assert_eq!(
+            unsafe { libc::kill(pid, libc::SIGINT) },
+            0,
+            "signal the child"
+        );
+    }
+
     /// Sends keys as typed.
     pub fn send(&mut self, keys: &str) {
         self.session.send(keys).expect("write to the PTY");
