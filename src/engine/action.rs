@@ -164,14 +164,28 @@ impl Engine<'_> {
             approval: action.approval,
         };
         self.emit(&Event::Asking);
-        let mut decision = self.approver.decide(&request).await;
+        let decision = self.approver.decide(&request).await;
+        let preview_rows = preview.map(|p| p.row_count);
+        self.record_decision(step, rendered, decision, preview_rows, record)
+    }
+
+    /// Puts the decision in the record and tells the listeners, who keep it durably before
+    /// anything runs; one that cannot refuses the action.
+    fn record_decision(
+        &mut self,
+        step: &Step,
+        rendered: &str,
+        mut decision: Decision,
+        preview_rows: Option<u64>,
+        record: &mut StepRecord,
+    ) -> Result<Decision, Refusal> {
         if self.interrupted() && matches!(decision, Decision::Approved { .. }) {
             // Nothing is run after a Ctrl-C, whatever was answered at the same moment.
             decision = Decision::Aborted {
                 reason: "aborted by the operator (Ctrl-C)".to_owned(),
             };
         }
-        let approval = self.approval_record(&decision, preview.map(|p| p.row_count));
+        let approval = self.approval_record(&decision, preview_rows);
         // A rehearsal decides nothing: there is no decision for an audit trail to keep.
         let heard = match decision {
             Decision::DryRun => Ok(()),
