@@ -46,6 +46,9 @@ const SQL_SUFFIX: &str = ".sql";
 const TEXT_SUFFIX: &str = ".txt";
 /// Far below minijinja's default of 500: playbook templates are flat.
 const RECURSION_LIMIT: usize = 100;
+/// The instructions one template or expression may execute: far more than a playbook's loops
+/// over 10,000 rows need, and a fraction of a second of work.
+pub const FUEL: u64 = 20_000_000;
 
 /// What a template produces, which decides its escaping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,13 +85,21 @@ pub fn template_name(name: &str, kind: TemplateKind) -> String {
 /// Strict undefined behaviour; auto-escape `Custom("sql")` for names ending in
 /// `.sql` and none otherwise; a formatter writing safe values raw and every
 /// other value in an SQL template through [`sql_literal::write_literal`]; the
-/// `ident` filter; `tojson` returning a plain string; minijinja's builtin filters
-/// (`map`, `list`, `join`, `length`, `default`, ...) kept; recursion limit 100.
-/// No fuel: the `fuel` feature is not enabled.
+/// `ident` filter; `tojson` returning a plain string; `escape` plain; minijinja's builtin
+/// filters (`map`, `list`, `join`, `length`, `default`, ...) kept; recursion limit 100;
+/// [`FUEL`] instructions per render; no `namespace`, and no macros (the feature is off).
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_recursion_limit(RECURSION_LIMIT);
+    env.set_fuel(Some(FUEL));
+    // A namespace carries a value from one loop iteration to the next: with it, a loop can
+    // double a string each time round, faster than fuel can stop it.
+    env.remove_global("namespace");
+    // HTML escaping would mark a value safe and so paste it into SQL raw; here `escape` is
+    // plain, and the value is written as a literal like any other.
+    env.add_filter("escape", escape_filter);
+    env.add_filter("e", escape_filter);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(SQL_SUFFIX) {
             AutoEscape::Custom(SQL_ESCAPE.into())
@@ -122,6 +133,11 @@ fn format_value(
         Error::new(kind, format!("cannot write the value as SQL: {err}"))
     })?;
     out.write_str(&text).map_err(Error::from)
+}
+
+/// `escape` and `e`: the value unchanged (and not marked safe).
+fn escape_filter(value: Value) -> Value {
+    value
 }
 
 /// `{{ table | ident }}` → `"my table"`, already SQL (a safe string).
@@ -237,85 +253,171 @@ fn without_globals(
         .collect()
 }
 
-/// Byte ranges of `|safe` / `| safe` filter uses in a template source (a raw
-/// escape hatch in SQL templates; validation warns about them).
+/// Byte ranges of every way a template can paste a value into SQL unescaped (validation
+/// warns about each): the `safe` filter however it is applied — `| safe`, `{% filter safe %}`,
+/// or by name as `map("safe")` — and `map` with a filter name computed at render time, which
+/// could be `safe`. (`escape`/`e` are plain in this environment, see [`environment`]; macros
+/// are not compiled in; `tojson` and `ident` return literals and quoted identifiers.)
 ///
-/// Scans `{{ ... }}` tags and also `{% ... %}` tags (`{% set x = y | safe %}`
-/// leaks just the same); skips string literals inside tags, `{# comments #}` and
-/// `{% raw %}` blocks. Each range runs from the `|` to the end of `safe`.
+/// Scans `{{ ... }}` and `{% ... %}` tags; skips `{# comments #}` and `{% raw %}` blocks (their
+/// text is template source, never a value). A range runs from the `|` (when there is one) to the
+/// end of `safe`, or covers the literal or the `map` that names it.
 pub fn raw_interpolations(source: &str) -> Vec<Range<usize>> {
-    let bytes = source.as_bytes();
     let mut found = Vec::new();
-    let mut pos = 0;
-    while let Some(offset) = source[pos..].find('{') {
-        let start = pos + offset;
-        match bytes.get(start + 1) {
-            Some(b'#') => match source[start + 2..].find("#}") {
-                Some(end) => pos = start + 2 + end + 2,
-                None => break,
-            },
-            Some(b'{') => match scan_tag(source, start + 2, b'}', &mut found) {
-                Some(end) => pos = end,
-                None => break,
-            },
-            Some(b'%') => {
-                if is_raw_block_start(source, start + 2) {
-                    match find_endraw(source, start + 2) {
-                        Some(end) => pos = end,
-                        None => break,
-                    }
-                } else {
-                    match scan_tag(source, start + 2, b'%', &mut found) {
-                        Some(end) => pos = end,
-                        None => break,
-                    }
-                }
-            }
-            _ => pos = start + 1,
+    for tag in tags(source) {
+        scan_raw(source, tag, &mut found);
+    }
+    found
+}
+
+/// The byte ranges of the words `recursive` in `{% for %}` tags: a recursive loop (like a
+/// macro, which this environment does not compile) can grow a value exponentially within the
+/// recursion limit, so no template may use one.
+pub fn recursive_loops(source: &str) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    for tag in tags(source).filter(|tag| tag.statement) {
+        let words = words(source, tag.body.clone());
+        if words.first().map(|w| &source[w.clone()]) == Some("for") {
+            found.extend(
+                words
+                    .into_iter()
+                    .filter(|w| &source[w.clone()] == "recursive"),
+            );
         }
     }
     found
 }
 
-/// Scans a tag body from `from` to its closing `<close>}`, recording `| safe`
-/// ranges; returns the index just past the closing delimiter.
-fn scan_tag(source: &str, from: usize, close: u8, found: &mut Vec<Range<usize>>) -> Option<usize> {
+/// A `{{ }}` or `{% %}` tag: the byte range of its body.
+#[derive(Clone)]
+struct Tag {
+    body: Range<usize>,
+    statement: bool,
+}
+
+/// The tags of a template, outside comments and raw blocks. An unterminated tag runs to the
+/// end of the source.
+fn tags(source: &str) -> impl Iterator<Item = Tag> + '_ {
     let bytes = source.as_bytes();
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        while let Some(offset) = source.get(pos..)?.find('{') {
+            let start = pos + offset;
+            let (close, statement) = match bytes.get(start + 1) {
+                Some(b'#') => {
+                    pos = source[start + 2..].find("#}").map(|e| start + 4 + e)?;
+                    continue;
+                }
+                Some(b'%') if is_raw_block_start(source, start + 2) => {
+                    pos = find_endraw(source, start + 2)?;
+                    continue;
+                }
+                Some(b'{') => (b'}', false),
+                Some(b'%') => (b'%', true),
+                _ => {
+                    pos = start + 1;
+                    continue;
+                }
+            };
+            let end = tag_end(bytes, start + 2, close);
+            pos = (end + 2).min(bytes.len()).max(start + 2);
+            return Some(Tag {
+                body: start + 2..end,
+                statement,
+            });
+        }
+        None
+    })
+}
+
+/// Where the tag body starting at `from` ends (its closing `<close>}`), skipping strings.
+fn tag_end(bytes: &[u8], from: usize, close: u8) -> usize {
     let mut i = from;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'"' | b'\'') => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'|' => {
-                let mut j = i + 1;
-                while j < bytes.len() && bytes[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                let word_end = j + 4;
-                let is_safe = source.get(j..word_end) == Some("safe")
-                    && !bytes
-                        .get(word_end)
-                        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
-                if is_safe {
-                    found.push(i..word_end);
-                    i = word_end;
-                } else {
-                    i += 1;
-                }
-            }
-            b if b == close && bytes.get(i + 1) == Some(&b'}') => return Some(i + 2),
+            quote @ (b'"' | b'\'') => i = string_end(bytes, i, quote),
+            b if b == close && bytes.get(i + 1) == Some(&b'}') => return i,
             _ => i += 1,
         }
     }
-    None
+    bytes.len()
+}
+
+/// Index just past the string literal opening at `at`.
+fn string_end(bytes: &[u8], at: usize, quote: u8) -> usize {
+    let mut i = at + 1;
+    while i < bytes.len() && bytes[i] != quote {
+        if bytes[i] == b'\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    (i + 1).min(bytes.len())
+}
+
+/// The identifier words of a tag body, outside string literals.
+fn words(source: &str, body: Range<usize>) -> Vec<Range<usize>> {
+    let bytes = source.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut found = Vec::new();
+    let mut i = body.start;
+    while i < body.end {
+        match bytes[i] {
+            quote @ (b'"' | b'\'') => i = string_end(bytes, i, quote).min(body.end),
+            b if is_word(b) => {
+                let start = i;
+                while i < body.end && is_word(bytes[i]) {
+                    i += 1;
+                }
+                found.push(start..i);
+            }
+            _ => i += 1,
+        }
+    }
+    found
+}
+
+/// Records the raw interpolations of one tag body.
+fn scan_raw(source: &str, tag: Tag, found: &mut Vec<Range<usize>>) {
+    let bytes = source.as_bytes();
+    let before = |at: usize| source[tag.body.start..at].trim_end();
+    let mut i = tag.body.start;
+    while i < tag.body.end {
+        if let quote @ (b'"' | b'\'') = bytes[i] {
+            let end = string_end(bytes, i, quote).min(tag.body.end);
+            if source.get(i + 1..end.saturating_sub(1)) == Some("safe") {
+                found.push(i..end);
+            }
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    for word in words(source, tag.body.clone()) {
+        match &source[word.clone()] {
+            "safe" if !before(word.start).ends_with('.') => {
+                let start = match before(word.start).strip_suffix('|') {
+                    Some(rest) if !rest.ends_with('|') => tag.body.start + rest.len(),
+                    _ => word.start,
+                };
+                found.push(start..word.end);
+            }
+            "map" if names_filter_at_render_time(source, word.end, tag.body.end) => {
+                found.push(word);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether the `map(` at `from` takes its filter name from something other than a literal
+/// (`attribute=` maps attributes, which is harmless).
+fn names_filter_at_render_time(source: &str, from: usize, end: usize) -> bool {
+    let Some(rest) = source[from..end].trim_start().strip_prefix('(') else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    !(rest.starts_with(['"', '\'', ')']) || rest.starts_with("attribute"))
 }
 
 /// Whether the `{%` tag whose body starts at `from` is `{% raw %}` (any
@@ -659,6 +761,61 @@ WHERE state_change < now() - interval '1 hour'
         assert_eq!(raw_interpolations("{{ unterminated | safe"), vec![16..22]);
         assert!(raw_interpolations("").is_empty());
         assert_eq!(raw_interpolations("{{-x|safe-}}"), vec![4..9]);
+    }
+
+    #[test]
+    fn every_spelling_of_safe_is_a_raw_interpolation() {
+        let texts = |source: &'static str| -> Vec<&'static str> {
+            raw_interpolations(source)
+                .into_iter()
+                .map(|r| &source[r])
+                .collect()
+        };
+        assert_eq!(
+            texts("{{ [params.x] | map(\"safe\") | first }}"),
+            ["\"safe\""]
+        );
+        assert_eq!(texts("{{ [x] | map('safe') | first }}"), ["'safe'"]);
+        assert_eq!(texts("{% filter safe %}{{ x }}{% endfilter %}"), ["safe"]);
+        assert_eq!(texts("{{ [x] | map(params.f) | first }}"), ["map"]);
+        assert!(texts("{{ rows | map(attribute='pid') | list }} {{ r.safe }}").is_empty());
+        assert!(texts("{{ rows | map('upper') }} {{ 'safety' }}").is_empty());
+    }
+
+    #[test]
+    fn recursive_loops_are_found() {
+        let source = "{% for r in rows recursive %}{{ loop(r.children) }}{% endfor %}";
+        let found = recursive_loops(source);
+        assert_eq!(found.len(), 1);
+        assert_eq!(&source[found[0].clone()], "recursive");
+        assert!(recursive_loops("{% for recursive in rows %}{% endfor %}").len() == 1);
+        assert!(recursive_loops("{{ 'recursive' }}{% for r in rows %}{% endfor %}").is_empty());
+    }
+
+    #[test]
+    fn rendering_is_bounded_and_escape_is_a_literal() {
+        let env = environment();
+        let render = |source: &str| {
+            env.template_from_named_str("t.sql", source)
+                .and_then(|t| t.render(Value::from(())))
+        };
+        let started = std::time::Instant::now();
+        let error = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::OutOfFuel);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let error = render("{% set ns = namespace(s='x') %}").unwrap_err();
+        assert!(error.to_string().contains("namespace"), "{error}");
+        assert!(
+            render("{% macro m() %}x{% endmacro %}").is_err(),
+            "no macros"
+        );
+        assert_eq!(
+            render("{{ \"1 OR pg_cancel_backend(1)\" | e }}").unwrap(),
+            "'1 OR pg_cancel_backend(1)'"
+        );
     }
 
     #[test]

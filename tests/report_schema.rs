@@ -4,8 +4,8 @@
 //! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`.
 
 use runbook::outputs::record::{
-    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
-    Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord,
+    PrivilegesRecord, RunRecord, Status, StepRecord,
 };
 use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
@@ -87,6 +87,12 @@ fn record() -> RunRecord {
             value: None,
         }],
         facts: Some(json!({ "server_version_num": 150004, "in_recovery": false })),
+        privileges: Some(PrivilegesRecord {
+            role: "monitor".to_owned(),
+            superuser: false,
+            can_signal: false,
+            can_read_all_stats: true,
+        }),
         notes: vec!["a note".to_owned()],
         error: Some("step `terminate_idle` failed".to_owned()),
         steps: vec![check, action, manual],

@@ -402,6 +402,7 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
 | Playbook | `reported` (reported.yaml) |
 | Target | root@/var/run/postgresql:5432/<db> |
 | Operator | alice |
+| Role | root: superuser |
 | Mode | live |
 | Started | <time> |
 | Duration | <duration> |

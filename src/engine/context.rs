@@ -15,6 +15,31 @@ use crate::outputs::record::StepRecord;
 use crate::target::rows::Columns;
 use crate::template::{self, TemplateKind};
 
+/// The most text one template may render: far more than SQL over 10,000 preview rows.
+pub const OUTPUT_LIMIT: usize = 4 << 20;
+
+/// A sink that refuses to grow past [`OUTPUT_LIMIT`].
+#[derive(Default)]
+struct Capped {
+    text: Vec<u8>,
+    exceeded: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > OUTPUT_LIMIT {
+            self.exceeded = true;
+            return Err(std::io::Error::other("the rendered text is too large"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Names in scope for every template of the run.
 pub struct Scope {
     env: Environment<'static>,
@@ -104,7 +129,8 @@ impl Scope {
         self.env.compile_expression_owned(condition.to_owned()).ok()
     }
 
-    /// Renders a template without keeping it; the name's suffix decides SQL escaping.
+    /// Renders a template without keeping it; the name's suffix decides SQL escaping. The work
+    /// is bounded by the environment's fuel, the text by [`OUTPUT_LIMIT`].
     fn render(
         &self,
         name: &str,
@@ -112,9 +138,28 @@ impl Scope {
         source: &str,
         ctx: &Value,
     ) -> Result<String, minijinja::Error> {
-        self.env
-            .template_from_named_str(&template::template_name(name, kind), source)?
-            .render(ctx)
+        let full_name = template::template_name(name, kind);
+        let template = self.env.template_from_named_str(&full_name, source)?;
+        let mut capped = Capped::default();
+        let rendered = template
+            .render_captured_to(ctx.clone(), &mut capped)
+            .map(drop);
+        if capped.exceeded {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "`{name}` rendered more than {} MiB; rendering was stopped",
+                    OUTPUT_LIMIT >> 20
+                ),
+            ));
+        }
+        rendered?;
+        String::from_utf8(capped.text).map_err(|_| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("`{name}` rendered text that is not UTF-8"),
+            )
+        })
     }
 
     /// Makes a step's outcome visible to later steps as `steps.<id>`.
@@ -130,5 +175,25 @@ impl Scope {
         outcome.insert("severity".to_owned(), Value::from(record.status.label()));
         outcome.insert("message".to_owned(), Value::from(record.message.clone()));
         self.steps.insert(record.id.clone(), Value::from(outcome));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_that_renders_too_much_is_stopped_with_its_name() {
+        let scope = Scope::new(Value::from(()));
+        let ctx = scope.value();
+        let huge = "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}";
+        let error = scope.sql("steps.big.check", huge, &ctx).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("`steps.big.check` rendered more than 4 MiB"),
+            "{message}"
+        );
+        let fine = "{% for i in range(1000) %}{{ i }}{% endfor %}";
+        assert!(scope.sql("steps.ok.check", fine, &ctx).is_ok());
     }
 }

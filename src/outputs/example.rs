@@ -1,8 +1,8 @@
 //! A run record with every part filled in, for the outputs' unit tests.
 
 use super::record::{
-    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
-    Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord,
+    PrivilegesRecord, RunRecord, Status, StepRecord,
 };
 
 pub fn step(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
@@ -133,6 +133,12 @@ pub fn record() -> RunRecord {
                 value: None,
             },
         ],
+        privileges: Some(PrivilegesRecord {
+            role: "app_admin".to_owned(),
+            superuser: false,
+            can_signal: false,
+            can_read_all_stats: true,
+        }),
         facts: Some(serde_json::json!({ "server_version_num": 150004 })),
         notes: vec![
             "`alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden"

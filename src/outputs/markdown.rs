@@ -78,6 +78,13 @@ fn overview(record: &RunRecord) -> String {
         ),
         ("Target", cell(&record.target)),
         ("Operator", cell(&record.operator)),
+        (
+            "Role",
+            record
+                .privileges
+                .as_ref()
+                .map_or_else(|| "—".to_owned(), |p| cell(&p.describe())),
+        ),
         ("Mode", mode.to_owned()),
         ("Started", cell(&record.started_at)),
         ("Duration", human_duration(record.duration_ms)),
@@ -343,6 +350,7 @@ mod tests {
 | Playbook | `connection-cleanup` (playbooks/connection-cleanup.yaml) |
 | Target | alice@db1.example.com:5432/app |
 | Operator | alice |
+| Role | app_admin: not a superuser, reads all statistics, cannot signal other roles' sessions |
 | Mode | live |
 | Started | 2026-11-26T14:10:00Z |
 | Duration | 1.2 s |

@@ -35,12 +35,46 @@ pub struct RunRecord {
     pub params: Vec<ParamRecord>,
     /// Facts gathered from the server, when it was reached.
     pub facts: Option<serde_json::Value>,
+    /// What the role the checks ran as may see and do, when the server was reached: what no
+    /// parser can guarantee, the server enforces by the role.
+    pub privileges: Option<PrivilegesRecord>,
     /// Things the reader must know about the whole run (missing privileges, connection
     /// failure, interruption).
     pub notes: Vec<String>,
     /// Why the run could not finish, when it could not.
     pub error: Option<String>,
     pub steps: Vec<StepRecord>,
+}
+
+/// The privileges of the role a run connected as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct PrivilegesRecord {
+    pub role: String,
+    pub superuser: bool,
+    /// May signal other roles' sessions (`pg_signal_backend`, or superuser).
+    pub can_signal: bool,
+    /// Sees other roles' sessions' state and query (`pg_read_all_stats`, or superuser).
+    pub can_read_all_stats: bool,
+}
+
+impl PrivilegesRecord {
+    /// `root: superuser`, `monitor: reads all statistics, cannot signal other roles' sessions`.
+    pub fn describe(&self) -> String {
+        if self.superuser {
+            return format!("{}: superuser", self.role);
+        }
+        let reads = if self.can_read_all_stats {
+            "reads all statistics"
+        } else {
+            "cannot see other roles' sessions' state or query"
+        };
+        let signals = if self.can_signal {
+            "may signal other roles' sessions"
+        } else {
+            "cannot signal other roles' sessions"
+        };
+        format!("{}: not a superuser, {reads}, {signals}", self.role)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -4,7 +4,7 @@
 
 use indexmap::IndexMap;
 
-use super::record::{Mode, ParamRecord, RunRecord, Status};
+use super::record::{Mode, ParamRecord, PrivilegesRecord, RunRecord, Status};
 use crate::clock::{Clock, millis_between};
 use crate::events::{Event, Listener, Veto};
 use crate::exit;
@@ -50,6 +50,7 @@ impl<'c> Recorder<'c> {
                 })
                 .collect(),
             facts: None,
+            privileges: None,
             notes: Vec::new(),
             error: None,
             steps: Vec::new(),
@@ -74,6 +75,12 @@ impl Listener for Recorder<'_> {
             Event::Target { name } => record.target = (*name).to_owned(),
             Event::FactsGathered { facts, notes } => {
                 record.facts = Some(serde_json::Value::Object(facts.json.clone()));
+                record.privileges = Some(PrivilegesRecord {
+                    role: facts.text("current_user"),
+                    superuser: facts.flag("superuser"),
+                    can_signal: facts.flag("can_signal_backend"),
+                    can_read_all_stats: facts.flag("can_read_all_stats"),
+                });
                 record.notes.extend(notes.iter().cloned());
             }
             Event::StepFinished { record: step } => record.steps.push((*step).clone()),

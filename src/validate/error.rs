@@ -101,6 +101,10 @@ pub enum Problem {
         "raw interpolation (`|safe`) in {place}: the value is pasted into the SQL unescaped; prefer the default literal escaping or `| ident`"
     )]
     RawInterpolation { place: String },
+    #[error(
+        "recursive loop in {place}: a template must render in bounded time and memory; loop over the rows instead"
+    )]
+    RecursiveLoop { place: String },
     #[error("invalid expression in {place}: {message}")]
     InvalidExpression { place: String, message: String },
     /// `hint` is a did-you-mean (`; did you mean `x`?`) or empty.

@@ -85,7 +85,13 @@ impl Validator<'_> {
                 self.report(Problem::RawInterpolation { place }, location);
             }
         }
-        self.names(path, text, &names, scope)
+        let recursive = template::recursive_loops(text);
+        for range in &recursive {
+            let location = self.offset_location(path, text, range.start, range.len());
+            let place = scope.place.clone();
+            self.report(Problem::RecursiveLoop { place }, location);
+        }
+        self.names(path, text, &names, scope) && recursive.is_empty()
     }
 
     /// Compiles an expression and checks its names; returns them.
