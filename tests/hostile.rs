@@ -1,0 +1,197 @@
+//! The corpus of attacks (`tests/hostile/*.yaml`): checks and previews that try to write,
+//! signal, lock or escape, and templates that try to run away — each run against the real
+//! server, live and as a dry run, and proven harmless there: the table keeps its rows, the
+//! victim session lives, the engine's own session holds no advisory lock afterwards, and the
+//! run does not end OK.
+//!
+//! Every playbook declares `victim` (the pid of a session no check may signal) and `expr` (a
+//! value the attacker chooses with `--var`: here the call that would kill the victim). The test
+//! appends a witness step that runs on the engine's connection after the attack and turns
+//! CRITICAL if the attack left an advisory lock behind.
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use crate::common::db::Database;
+use crate::common::root;
+
+const WITNESS: &str = r#"
+  - id: witness
+    check: SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+    assess:
+      - critical: held > 0
+        message: the attack left an advisory lock behind
+"#;
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Live,
+    DryRun,
+}
+
+/// What one attack did.
+struct Aftermath {
+    code: i32,
+    stderr: String,
+    report: Option<serde_json::Value>,
+}
+
+fn attack(name: &str, mode: Mode) -> Aftermath {
+    let db = Database::new();
+    db.psql("CREATE TABLE t AS SELECT generate_series(1, 10) AS id");
+    let victim = db.session_named("victim");
+    let source = root().join("tests/hostile").join(format!("{name}.yaml"));
+    let yaml = fs::read_to_string(&source).expect("the attack exists");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("attack.yaml"),
+        format!("{}{WITNESS}", yaml.trim_end()),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+    command
+        .args(["run", "attack.yaml", "--database-url", &db.url()])
+        .args(["--var", &format!("victim={}", victim.pid)])
+        .args([
+            "--var",
+            &format!("expr=pg_terminate_backend({})", victim.pid),
+        ])
+        .args(["--report", "r.json", "--format", "json", "--quiet"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null());
+    if let Mode::DryRun = mode {
+        command.arg("--dry-run");
+    }
+    let output = command.output().expect("run the binary");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        db.alive(victim.pid),
+        "{name} ({mode:?}) killed the victim:\n{stderr}"
+    );
+    assert_eq!(
+        db.psql("SELECT count(*) FROM t"),
+        "10",
+        "{name} ({mode:?}) changed the table:\n{stderr}"
+    );
+    let report = fs::read_to_string(dir.path().join("r.json"))
+        .ok()
+        .map(|text| serde_json::from_str(&text).expect("the report is JSON"));
+    Aftermath {
+        code: output.status.code().unwrap_or(-1),
+        stderr,
+        report,
+    }
+}
+
+/// The attack is refused — by `validate` (nothing runs) or by the engine (the step does not
+/// end OK) — and leaves nothing behind, live and in a dry run.
+fn refused(name: &str) {
+    for mode in [Mode::Live, Mode::DryRun] {
+        let after = attack(name, mode);
+        let Aftermath { code, stderr, .. } = &after;
+        assert_ne!(*code, 0, "{name} ({mode:?}) ended OK:\n{stderr}");
+        refused_by_validation_or_the_engine(name, mode, after);
+    }
+}
+
+/// The attack is defused — the hostile value reaches the server as a literal — and leaves
+/// nothing behind; its step may end OK, since what ran was harmless.
+fn defused(name: &str) {
+    for mode in [Mode::Live, Mode::DryRun] {
+        let after = attack(name, mode);
+        let report = after.report.expect("a defused attack runs");
+        let sql = report["steps"][0]["sql"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            sql.contains("'pg_terminate_backend("),
+            "{name} ({mode:?}): the value is not a literal in {sql}"
+        );
+        assert_eq!(
+            report["steps"][1]["status"], "OK",
+            "{name} ({mode:?}): {report}"
+        );
+    }
+}
+
+fn refused_by_validation_or_the_engine(name: &str, mode: Mode, after: Aftermath) {
+    let stderr = &after.stderr;
+    let Some(report) = after.report else {
+        assert!(
+            stderr.contains("is not a valid playbook; nothing was run"),
+            "{name} ({mode:?}): no report, and not refused by validation:\n{stderr}"
+        );
+        return;
+    };
+    let steps = report["steps"].as_array().unwrap();
+    assert_ne!(steps[0]["status"], "OK", "{name} ({mode:?}): {report}");
+    if steps[1]["status"] != "NOT_RUN" {
+        assert_eq!(steps[1]["status"], "OK", "{name} ({mode:?}): {report}");
+    }
+}
+
+macro_rules! attacks {
+    ($($outcome:ident: $name:ident),* $(,)?) => {
+        const CORPUS: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                $outcome(&stringify!($name).replace('_', "-"));
+            }
+        )*
+    };
+}
+
+attacks! {
+    refused: advisory_lock_outlives_the_check,
+    refused: advisory_lock_through_sql_text,
+    refused: attribute_notation,
+    refused: cancel_in_a_dry_run_preview,
+    refused: comment_splits_delete,
+    refused: comment_splits_terminate,
+    refused: commit_ends_the_read_only_transaction,
+    refused: commit_in_a_preview,
+    refused: copy_to_stdout,
+    refused: data_modifying_cte,
+    refused: do_block,
+    defused: escape_filter_pastes_a_var,
+    refused: explain_analyze_runs_it,
+    defused: filter_block_safe,
+    refused: functional_notation_on_a_column,
+    refused: large_object_write,
+    refused: locks_rows,
+    refused: map_safe_pastes_a_var,
+    refused: namespace_doubles_a_string,
+    refused: nested_loops_hang,
+    refused: notify,
+    refused: pipe_safe_pastes_a_var,
+    refused: plain_terminate,
+    refused: query_to_xml_runs_sql_text,
+    refused: quoted_name,
+    refused: recursive_loop_doubles_a_string,
+    refused: rendered_text_too_large,
+    refused: safe_joins_a_function_name,
+    refused: schema_qualified_name,
+    refused: select_into,
+    refused: set_config,
+    refused: ts_stat_runs_sql_text,
+    refused: unicode_escaped_name,
+    refused: var_becomes_sql_through_safe_in_a_preview,
+    refused: whitespace_control_joins_words,
+}
+
+#[test]
+fn every_attack_in_the_corpus_has_its_test() {
+    let mut files: Vec<String> = fs::read_dir(root().join("tests/hostile"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut named: Vec<String> = CORPUS
+        .iter()
+        .map(|name| format!("{}.yaml", name.replace('_', "-")))
+        .collect();
+    named.sort();
+    assert_eq!(files, named);
+}
