@@ -37,6 +37,10 @@ pub struct Step {
     /// `statement_timeout` for this step; `None`: the playbook's.
     pub timeout: Option<Duration>,
     pub on_error: OnError,
+    /// Functions the step's check or preview may call besides the built-in read-only ones, as
+    /// PostgreSQL resolves their names (`schema.name`, lower case): pass them to
+    /// `sql::judge_query`.
+    pub functions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -120,7 +120,7 @@ fn a_check_cannot_write_even_through_a_function() {
     let outcome = Test::new()
         .playbook(
             "sneaky.yaml",
-            "version: 1\nsteps:\n  - id: sneaky\n    check: SELECT sneaky() AS result\n",
+            "version: 1\nsteps:\n  - id: sneaky\n    check: SELECT sneaky() AS result\n    functions: [sneaky]\n",
         )
         .args(["run", "sneaky.yaml"])
         .database(&db)

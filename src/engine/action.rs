@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use minijinja::Value;
 
-use super::check::Queried;
+use super::check::{Queried, judged};
 use super::context::Kept;
 use super::{Engine, Finished, KEPT_ROWS, Refusal, StepError, failed};
 use crate::approval::{Decision, Preview, Request};
@@ -90,6 +90,8 @@ impl Engine<'_> {
         let rendered = self
             .scope
             .sql(&format!("{}.preview", step.id), preview_sql, &ctx)
+            .map_err(|error| Halt::Record(Box::new(failed(record.clone(), &error))))?;
+        judged(step, "preview", &rendered)
             .map_err(|error| Halt::Record(Box::new(failed(record.clone(), &error))))?;
         let queried = self
             .query(target, step, &[], &rendered, Wrap::ReadOnly)

@@ -9,6 +9,7 @@ use minijinja::{Expression, Value};
 use super::{Engine, Finished, KEPT_ROWS, RunError, StepError, failed};
 use crate::outputs::record::StepRecord;
 use crate::playbook::{Assessment, Scope as AssessScope, Step};
+use crate::sql;
 use crate::target::rows::Columns;
 use crate::target::{Limits, Row, Target, Wrap};
 
@@ -42,6 +43,9 @@ impl Engine<'_> {
             Err(error) => return failed(record, &error).into(),
         };
         record.sql = Some(rendered.clone());
+        if let Err(error) = judged(step, "check", &rendered) {
+            return failed(record, &error).into();
+        }
         let result = self
             .query(target, step, &step.assess, &rendered, Wrap::ReadOnly)
             .await;
@@ -126,6 +130,13 @@ impl Engine<'_> {
             lock_timeout: statement_timeout.min(std::time::Duration::from_secs(10)),
         }
     }
+}
+
+/// Judges the exact text about to be sent as a check or preview: one query that only reads.
+/// What fails is never sent.
+pub(super) fn judged(step: &Step, what: &'static str, rendered: &str) -> Result<(), StepError> {
+    sql::judge_query(rendered, sql::OptIn(&step.functions))
+        .map_err(|findings| StepError::NotReadOnly { what, findings })
 }
 
 /// The per-row conditions of a query, evaluated on each row as it streams.

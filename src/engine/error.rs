@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::sql::Finding;
 use crate::target::{Fault, QueryError};
 
 /// Why a step failed (its status is then UNKNOWN).
@@ -19,6 +20,12 @@ pub enum StepError {
     },
     #[error("preview failed: {}", .source.message)]
     Preview { source: QueryError },
+    /// The rendered SQL of a check or preview, judged right before it would have been sent.
+    #[error("the {what} was not sent: {}", join(.findings))]
+    NotReadOnly {
+        what: &'static str,
+        findings: Vec<Finding>,
+    },
     #[error("{}", .source.message)]
     Query { source: QueryError },
 }
@@ -74,4 +81,12 @@ pub enum RunError {
     ConnectionLost { step: String, message: String },
     #[error("step `{step}` escaped its read-only transaction; the run stopped there")]
     Escaped { step: String },
+}
+
+fn join(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

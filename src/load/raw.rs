@@ -119,6 +119,12 @@ pub struct RawStep {
     /// For actions: refuse to run when the preview has more rows than this — a number, or a
     /// percentage of client connections such as `"20%"`.
     pub max_rows: Option<RawMaxRows>,
+    /// Functions besides PostgreSQL's built-in read-only ones that this step's `check` or
+    /// `preview` may call, as `name` or `schema.name`: a team's own monitoring function, or an
+    /// extension's (`[monitoring.table_bloat, pgstattuple]`). List only functions that only
+    /// read: the check runs them with the engine's privileges. Functions that signal, write or
+    /// run SQL text (`pg_terminate_backend`, `dblink`...) stay refused even when listed.
+    pub functions: Option<Vec<String>>,
 }
 
 /// Facts the server must have for a step to run.

@@ -4,43 +4,49 @@
 //! identifier for `| ident`; `{% %}` and `{# #}` become spaces, keeping both branches of an
 //! `if`), so a byte offset into the blanked text is the same offset into the template source,
 //! and findings point at the file without any mapping back.
+//!
+//! Blanking must never make the template look safer than what it renders. Rendering removes a
+//! `{# #}` comment or a `{% %}` tag (and with `-`, the whitespace beside it), so `DEL{# #}ETE`
+//! renders `DELETE`, and a loop body repeats, joining its last word to its first. So a tag
+//! that has word characters on both sides once rendering has removed it (and the whitespace it
+//! trims) is a finding of its own: the template judgment cannot see the word it makes.
 
-use sqlparser::tokenizer::Location;
-
-/// Stands in for `{{ x | ident }}`, so templated table names still parse.
+/// Stands in for `{{ x | ident }}` (and `{{ x | safe }}`, raw SQL most often used as a
+/// name), so templated table names still parse.
 pub(super) const IDENT_PLACEHOLDER: &str = "__tpl_id__";
 /// Stands in for any other `{{ x }}`, which renders an SQL literal.
 const VALUE_PLACEHOLDER: &str = "NULL";
 
-/// The blanked SQL with a line index, to turn sqlparser locations into byte offsets.
+/// The blanked SQL, and the words its tags split (offset of the split, the joined word).
 pub(super) struct Blanked {
     pub(super) text: String,
-    line_starts: Vec<usize>,
+    pub(super) splits: Vec<(usize, String)>,
 }
 
 impl Blanked {
     pub(super) fn of(template: &str) -> Blanked {
-        let text = blank_template(template);
-        let newlines = text.match_indices('\n').map(|(i, _)| i + 1);
-        let line_starts = std::iter::once(0).chain(newlines).collect();
-        Blanked { text, line_starts }
-    }
-
-    /// Byte offset of a 1-based line/column (columns count characters).
-    pub(super) fn offset(&self, location: Location) -> Option<usize> {
-        let line = usize::try_from(location.line).ok()?.checked_sub(1)?;
-        let column = usize::try_from(location.column).ok()?.checked_sub(1)?;
-        let start = *self.line_starts.get(line)?;
-        let rest = self.text.get(start..)?;
-        let mut positions = rest.char_indices().map(|(i, _)| i).chain([rest.len()]);
-        positions.nth(column).map(|i| start + i)
+        let (text, tags) = blank_template(template);
+        let splits = split_words(template.as_bytes(), &tags);
+        Blanked { text, splits }
     }
 }
 
+/// Where a tag is and what rendering does around it.
+#[derive(Debug, Clone, Copy)]
+struct Tag {
+    start: usize,
+    end: usize,
+    trims_left: bool,
+    trims_right: bool,
+    /// `Some(true)` for `{% for %}`, `Some(false)` for `{% endfor %}`.
+    for_loop: Option<bool>,
+}
+
 /// Replaces minijinja tags with same-length SQL (ASCII only), so offsets are preserved.
-fn blank_template(src: &str) -> String {
+fn blank_template(src: &str) -> (String, Vec<Tag>) {
     let bytes = src.as_bytes();
     let mut out = bytes.to_vec();
+    let mut tags = Vec::new();
     let mut raw = false;
     let mut i = 0;
     while i + 1 < bytes.len() {
@@ -56,22 +62,110 @@ fn blank_template(src: &str) -> String {
         let Some(end) = tag_end(bytes, i + 2, close) else {
             break;
         };
-        let inner = src
-            .get(i + 2..end - 2)
-            .unwrap_or("")
-            .trim_matches(['-', '+', ' ', '\t', '\n', '\r']);
+        let body = src.get(i + 2..end - 2).unwrap_or("");
+        let inner = body.trim_matches(['-', '+', ' ', '\t', '\n', '\r']);
         if raw && inner != "endraw" {
             i += 2;
             continue;
         }
         raw = close == b"%}" && inner == "raw";
+        let keyword = inner.split_whitespace().next();
+        tags.push(Tag {
+            start: i,
+            end,
+            trims_left: body.starts_with('-'),
+            trims_right: body.ends_with('-'),
+            for_loop: match (close, keyword) {
+                (b"%}", Some("for")) => Some(true),
+                (b"%}", Some("endfor")) => Some(false),
+                _ => None,
+            },
+        });
         let filler = placeholder_for(close, inner, end - i);
         out[i..end].fill(b' ');
         out[i..i + filler.len()].copy_from_slice(filler.as_bytes());
         i = end;
     }
     // Only whole tags (starting and ending at ASCII braces) were replaced by ASCII.
-    String::from_utf8(out).unwrap_or_else(|_| src.to_owned())
+    let text = String::from_utf8(out).unwrap_or_else(|_| src.to_owned());
+    (text, tags)
+}
+
+/// Words that rendering joins across tags: beside a tag, or across a loop's repetition.
+fn split_words(src: &[u8], tags: &[Tag]) -> Vec<(usize, String)> {
+    let mut splits: Vec<(usize, String)> = Vec::new();
+    let mut loops = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let (left, right) = (left_of(src, tags, i), right_of(src, tags, i));
+        let mut join = |left: usize, right: usize| {
+            if let Some((offset, word)) = word_across(src, left, right)
+                && !splits.iter().any(|(o, _)| *o == offset)
+            {
+                splits.push((offset, word));
+            }
+        };
+        join(left, right);
+        match tag.for_loop {
+            Some(true) => loops.push(right),
+            Some(false) => {
+                if let Some(body_start) = loops.pop() {
+                    join(left, body_start);
+                }
+            }
+            None => {}
+        }
+    }
+    splits
+}
+
+/// Offset just past the text rendering puts before tag `i` (skipping adjacent tags and
+/// trimmed whitespace).
+fn left_of(src: &[u8], tags: &[Tag], mut i: usize) -> usize {
+    loop {
+        let start = tags[i].start;
+        let trimmed = start
+            - src[..start]
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+        match i.checked_sub(1).filter(|&j| tags[j].end == trimmed) {
+            Some(j) if trimmed == start || tags[i].trims_left || tags[j].trims_right => i = j,
+            _ if tags[i].trims_left => return trimmed,
+            _ => return start,
+        }
+    }
+}
+
+/// Offset of the text rendering puts after tag `i`.
+fn right_of(src: &[u8], tags: &[Tag], mut i: usize) -> usize {
+    loop {
+        let end = tags[i].end;
+        let trimmed = end
+            + src[end..]
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+        match Some(i + 1).filter(|&j| tags.get(j).is_some_and(|t| t.start == trimmed)) {
+            Some(j) if trimmed == end || tags[i].trims_right || tags[j].trims_left => i = j,
+            _ if tags[i].trims_right => return trimmed,
+            _ => return end,
+        }
+    }
+}
+
+/// Where the word made of the word characters before `left` and from `right` on starts, and
+/// the word; `None` unless both sides have some.
+fn word_across(src: &[u8], left: usize, right: usize) -> Option<(usize, String)> {
+    let is_word = |b: &&u8| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'$' || **b >= 0x80;
+    let before = src[..left].iter().rev().take_while(is_word).count();
+    let after = src[right..].iter().take_while(is_word).count();
+    if before == 0 || after == 0 {
+        return None;
+    }
+    let mut word = src[left - before..left].to_vec();
+    word.extend_from_slice(&src[right..right + after]);
+    Some((left - before, String::from_utf8_lossy(&word).into_owned()))
 }
 
 /// The SQL that replaces a tag of `len` bytes.
@@ -79,10 +173,12 @@ fn placeholder_for(close: &[u8; 2], inner: &str, len: usize) -> &'static str {
     if close != b"}}" {
         return "";
     }
-    let ident = inner
-        .split('|')
-        .skip(1)
-        .any(|filter| filter.trim().split(['(', ' ']).next() == Some("ident"));
+    let ident = inner.split('|').skip(1).any(|filter| {
+        matches!(
+            filter.trim().split(['(', ' ']).next(),
+            Some("ident" | "safe")
+        )
+    });
     if ident && len >= IDENT_PLACEHOLDER.len() {
         IDENT_PLACEHOLDER
     } else if len >= VALUE_PLACEHOLDER.len() {
@@ -114,12 +210,12 @@ fn tag_end(bytes: &[u8], from: usize, close: &[u8; 2]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::tests::{assert_findings, assert_one, fallback};
+    use crate::sql::tests::assert_findings;
 
     #[test]
     fn templates_are_blanked_to_the_same_length() {
         let src = "a {{ x }} b {% if y %}c{% endif %} {# z #} {{ t | ident }} {{x}}";
-        let blanked = blank_template(src);
+        let (blanked, _) = blank_template(src);
         assert_eq!(blanked.len(), src.len());
         // Tag lengths: 7, 10, 11, 7, 15, 5.
         let expected = format!(
@@ -146,8 +242,47 @@ mod tests {
     #[test]
     fn offsets_point_into_the_template_source() {
         let sql = "SELECT 'é', {{ 'ü' ~ \"}}\" }};\n  DELETE FROM t";
-        assert_one(sql, "`DELETE` writes to the database", "DELETE");
-        let sql = "SELECT 'é' IS DOCUMENT, {{ 'ü' }};\n  DELETE FROM t";
-        assert_one(sql, &fallback("DELETE"), "DELETE");
+        let at = sql.find("DELETE").unwrap();
+        let several = "a check is exactly one statement; this is statement 2 of 2";
+        assert_findings(
+            sql,
+            &[(several, at), ("`DELETE` writes to the database", at)],
+        );
+    }
+
+    #[test]
+    fn a_tag_that_splits_a_word_is_a_finding() {
+        let split = |word: &str| {
+            format!("a template tag splits the word `{word}`; rendering would join its parts")
+        };
+        for (sql, word, at) in [
+            ("DEL{# #}ETE FROM t", "DELETE", 0),
+            (
+                "SELECT pg_termi{# #}nate_backend(pid) FROM pg_stat_activity",
+                "pg_terminate_backend",
+                7,
+            ),
+            ("DEL {#- x -#} ETE FROM t", "DELETE", 0),
+            ("DEL {%- if x %}{% endif -%}\n ETE FROM t", "DELETE", 0),
+            ("DEL{% if x %}{% endif %}ETE FROM t", "DELETE", 0),
+            ("SELECT 1 AS a{% for x in xs %}b{% endfor %}", "ab", 12),
+            ("SELECT 1 {% for x in xs %}DEL{% endfor %}", "DELDEL", 26),
+        ] {
+            let found = crate::sql::analyze(sql, crate::sql::OptIn::default()).findings;
+            assert_eq!(
+                found.first().map(|f| (f.to_string(), f.offset)),
+                Some((split(word), Some(at))),
+                "{sql:?}"
+            );
+        }
+        // Whitespace that rendering keeps still separates the words.
+        for sql in [
+            "SELECT 1 {# c #} FROM t",
+            "SELECT 1 {%- if x %} AS n{% endif %}",
+            "SELECT x FROM {{ s | ident }}.{{ t | ident }}",
+            "SELECT 1 {% for x in xs %} , 2 {% endfor %}",
+        ] {
+            assert_findings(sql, &[]);
+        }
     }
 }

@@ -2,142 +2,185 @@
 //!
 //! Validation checks that an assessment's names are columns of its step (`idle_for` in
 //! `idle_for > params.idle_after`), so it must know those names before anything runs. They
-//! follow PostgreSQL's rules (an alias; else the column, function or type name, folded to lower
-//! case unless quoted; else `?column?`). Where this module cannot be sure (a `*`, a templated
-//! name, a form it does not model) it says so with `None`, and validation then accepts any name
-//! rather than refuse a correct playbook.
+//! follow PostgreSQL's `FigureColname` on the same parse tree the server builds: an alias;
+//! else a column's last field, a function's name, a cast's inner name or else its type's name,
+//! `case`, `array`, `exists`...; else `?column?`. Where this module cannot be sure (a `*`, a
+//! templated name, a form it does not model) it says so with `None`, and validation then
+//! accepts any name rather than refuse a correct playbook.
 
-use sqlparser::ast::{DataType, Expr, Ident, ObjectNamePart, SelectItem, SetExpr, Value};
+use pg_query::protobuf::{
+    AExprKind, MinMaxOp, SelectStmt, SetOperation, SqlValueFunctionOp, SubLink, SubLinkType,
+};
+use pg_query::{Node, NodeEnum};
 
 use super::blank::IDENT_PLACEHOLDER;
 
-/// Column names of a query body; set operations take the left-most SELECT's names.
-pub(super) fn of_query(body: &SetExpr) -> Option<Vec<String>> {
-    match body {
-        SetExpr::Select(select) => select.projection.iter().map(item_name).collect(),
-        SetExpr::Query(query) => of_query(&query.body),
-        SetExpr::SetOperation { left, .. } => of_query(left),
-        SetExpr::Values(values) => {
-            let width = values.rows.first()?.content.len();
-            Some((1..=width).map(|i| format!("column{i}")).collect())
-        }
-        _ => None,
-    }
+/// Expressions nested deeper than this are "cannot tell" (the parse tree is bounded anyway).
+const MAX_DEPTH: usize = 64;
+
+/// Column names of a statement when it is a query; set operations take the left-most
+/// SELECT's names.
+pub(super) fn of_statement(node: &NodeEnum) -> Option<Vec<String>> {
+    let NodeEnum::SelectStmt(select) = node else {
+        return None;
+    };
+    of_select(select)
 }
 
-fn item_name(item: &SelectItem) -> Option<String> {
-    match item {
-        SelectItem::UnnamedExpr(expr) => {
-            Some(expr_name(expr)?.map_or_else(|| "?column?".to_owned(), |n| n.0))
-        }
-        SelectItem::ExprWithAlias { alias, .. } => ident_name(alias),
-        _ => None,
+fn of_select(mut select: &SelectStmt) -> Option<Vec<String>> {
+    while select.op != SetOperation::SetopNone as i32 {
+        select = select.larg.as_deref()?;
     }
+    if let Some(first) = select.values_lists.first() {
+        let Some(NodeEnum::List(row)) = &first.node else {
+            return None;
+        };
+        return Some(
+            (1..=row.items.len())
+                .map(|i| format!("column{i}"))
+                .collect(),
+        );
+    }
+    select.target_list.iter().map(target_name).collect()
 }
 
-/// The name PostgreSQL would give an expression's column and whether it is
-/// "strong" (beats the type name of a cast around it). `Some(None)` stands for
-/// `?column?`; `None` means it cannot be told (template placeholders, field access).
-type ExprName = Option<Option<(String, bool)>>;
+fn target_name(target: &Node) -> Option<String> {
+    let Some(NodeEnum::ResTarget(target)) = &target.node else {
+        return None;
+    };
+    if !target.name.is_empty() {
+        return name(&target.name);
+    }
+    let name = expr_name(target.val.as_deref()?, 0)?;
+    Some(name.map_or_else(|| "?column?".to_owned(), |(name, _)| name))
+}
 
-fn expr_name(expr: &Expr) -> ExprName {
-    let strong = |name: &str| Some(Some((name.to_owned(), true)));
-    let weak = |name: &str| Some(Some((name.to_owned(), false)));
-    match expr {
-        Expr::Identifier(ident) => Some(Some((ident_name(ident)?, true))),
-        Expr::CompoundIdentifier(parts) => Some(Some((ident_name(parts.last()?)?, true))),
-        Expr::Function(function) => match function.name.0.last()? {
-            ObjectNamePart::Identifier(ident) => Some(Some((ident_name(ident)?, true))),
-            ObjectNamePart::Function(_) => None,
+/// The name PostgreSQL would give an expression's column and whether it is strong (beats the
+/// type name of a cast around it). `Some(None)` stands for `?column?`; `None` means it
+/// cannot be told (template placeholders, `*`, forms not modelled).
+type ExprName = Option<Option<(String, Strength)>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    Weak,
+    Strong,
+}
+
+fn expr_name(node: &Node, depth: usize) -> ExprName {
+    let strong = |n: &str| Some(Some((name(n)?, Strength::Strong)));
+    let weak = |n: &str| Some(Some((name(n)?, Strength::Weak)));
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match node.node.as_ref()? {
+        NodeEnum::ColumnRef(column) => match column.fields.last()?.node.as_ref()? {
+            NodeEnum::String(field) => strong(&field.sval),
+            _ => None,
         },
-        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => expr_name(inner),
-        Expr::Cast {
-            expr: inner,
-            data_type,
-            ..
-        } => match expr_name(inner)? {
-            Some((name, true)) => strong(&name),
-            _ => weak(&type_name(data_type)?),
+        NodeEnum::FuncCall(call) => strong(&last_string(&call.funcname)?),
+        NodeEnum::TypeCast(cast) => match expr_name(cast.arg.as_deref()?, depth + 1)? {
+            Some((name, Strength::Strong)) => strong(&name),
+            _ => weak(&last_string(&cast.type_name.as_ref()?.names)?),
         },
-        Expr::Case { else_result, .. } => match else_result.as_deref().map(expr_name) {
-            Some(Some(Some((name, true)))) => strong(&name),
-            Some(None) => None,
-            _ => weak("case"),
+        NodeEnum::CollateClause(collate) => expr_name(collate.arg.as_deref()?, depth + 1),
+        NodeEnum::CaseExpr(case) => match case.defresult.as_deref() {
+            Some(default) => match expr_name(default, depth + 1)? {
+                Some((name, Strength::Strong)) => strong(&name),
+                _ => weak("case"),
+            },
+            None => weak("case"),
         },
-        Expr::Value(value) if value.value == Value::Null => None,
-        Expr::Interval(_) => weak("interval"),
-        Expr::TypedString(typed) => weak(&type_name(&typed.data_type)?),
-        Expr::Exists { .. } => strong("exists"),
-        Expr::Array(_) => strong("array"),
-        Expr::Extract { .. } => strong("extract"),
-        Expr::AtTimeZone { .. } => strong("timezone"),
-        Expr::Substring { .. } => strong("substring"),
-        Expr::Position { .. } => strong("position"),
-        Expr::Overlay { .. } => strong("overlay"),
-        Expr::Subquery(query) => strong(of_query(&query.body)?.first()?),
-        // PostgreSQL names these after a field or function this module does not model.
-        Expr::CompoundFieldAccess { .. } | Expr::Trim { .. } => None,
-        Expr::Ceil { .. } | Expr::Floor { .. } => None,
+        NodeEnum::AConst(constant) if constant.isnull => None,
+        NodeEnum::AExpr(expr) if expr.kind == AExprKind::AexprNullif as i32 => strong("nullif"),
+        NodeEnum::AArrayExpr(_) => strong("array"),
+        NodeEnum::RowExpr(_) => strong("row"),
+        NodeEnum::CoalesceExpr(_) => strong("coalesce"),
+        NodeEnum::GroupingFunc(_) => strong("grouping"),
+        NodeEnum::MinMaxExpr(m) if m.op == MinMaxOp::IsGreatest as i32 => strong("greatest"),
+        NodeEnum::MinMaxExpr(_) => strong("least"),
+        NodeEnum::SqlvalueFunction(function) => {
+            let op = SqlValueFunctionOp::try_from(function.op).ok()?;
+            let name = op.as_str_name().strip_prefix("SVFOP_")?;
+            strong(&name.trim_end_matches("_N").to_ascii_lowercase())
+        }
+        NodeEnum::SubLink(link) => sublink_name(link),
+        // PostgreSQL names these after a field, an XML or JSON function this module does not model.
+        NodeEnum::AIndirection(_)
+        | NodeEnum::XmlExpr(_)
+        | NodeEnum::XmlSerialize(_)
+        | NodeEnum::JsonObjectConstructor(_)
+        | NodeEnum::JsonArrayConstructor(_)
+        | NodeEnum::JsonArrayQueryConstructor(_)
+        | NodeEnum::JsonObjectAgg(_)
+        | NodeEnum::JsonArrayAgg(_)
+        | NodeEnum::JsonFuncExpr(_)
+        | NodeEnum::JsonParseExpr(_)
+        | NodeEnum::JsonScalarExpr(_)
+        | NodeEnum::JsonSerializeExpr(_)
+        | NodeEnum::MergeSupportFunc(_) => None,
         _ => Some(None),
     }
 }
 
-/// PostgreSQL's name for an unquoted identifier is folded to lower case.
-fn ident_name(ident: &Ident) -> Option<String> {
-    if ident.value == IDENT_PLACEHOLDER {
-        return None;
+/// `EXISTS (...)`, `ARRAY(...)`, or a scalar subquery named after its first column.
+fn sublink_name(link: &SubLink) -> ExprName {
+    let strong = |n: &str| Some(Some((name(n)?, Strength::Strong)));
+    match SubLinkType::try_from(link.sub_link_type).ok()? {
+        SubLinkType::ExistsSublink => strong("exists"),
+        SubLinkType::ArraySublink => strong("array"),
+        SubLinkType::ExprSublink => {
+            let Some(NodeEnum::SelectStmt(select)) = link.subselect.as_deref()?.node.as_ref()
+            else {
+                return None;
+            };
+            strong(of_select(select)?.first()?)
+        }
+        _ => Some(None),
     }
-    Some(match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_ascii_lowercase(),
-    })
 }
 
-/// The column name PostgreSQL gives a cast of an unnamed expression: the type's own name.
-fn type_name(data_type: &DataType) -> Option<String> {
-    let text = data_type.to_string().to_ascii_lowercase();
-    let base = text.split(['(', '[']).next().unwrap_or("").trim();
-    let base = base.rsplit('.').next().unwrap_or(base);
-    let canonical = match base {
-        "int" | "integer" => "int4",
-        "bigint" => "int8",
-        "smallint" => "int2",
-        "boolean" => "bool",
-        "real" => "float4",
-        "double precision" | "float" => "float8",
-        "character varying" => "varchar",
-        "character" | "char" => "bpchar",
-        "decimal" => "numeric",
-        "timestamp with time zone" => "timestamptz",
-        "timestamp without time zone" => "timestamp",
-        other if other.contains(char::is_whitespace) || other.contains(IDENT_PLACEHOLDER) => {
-            return None;
-        }
-        "" => return None,
-        other => other,
-    };
-    Some(canonical.to_owned())
+/// The parser already folded unquoted names to lower case; a template placeholder is unknown.
+fn name(parsed: &str) -> Option<String> {
+    (!parsed.contains(IDENT_PLACEHOLDER)).then(|| parsed.to_owned())
+}
+
+fn last_string(names: &[Node]) -> Option<String> {
+    match names.last()?.node.as_ref()? {
+        NodeEnum::String(s) => Some(s.sval.clone()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::sql::analyze;
     use crate::sql::tests::assert_findings;
+    use crate::sql::{OptIn, analyze};
 
     fn columns(names: &[&str]) -> Option<Vec<String>> {
         Some(names.iter().map(|n| (*n).to_owned()).collect())
     }
 
     fn result_columns(sql: &str) -> Option<Vec<String>> {
-        analyze(sql).columns
+        analyze(sql, OptIn::default()).columns
     }
 
     #[test]
-    fn activity_columns_pass_the_token_fallback() {
-        // `IS DOCUMENT` is PostgreSQL that sqlparser rejects, so this is judged by tokens.
+    fn postgres_only_syntax_has_columns() {
+        // `IS DOCUMENT` is PostgreSQL that sqlparser rejected; PostgreSQL's parser does not.
         let sql = "SELECT pid, state, query, backend_start, usename, datname, wait_event_type, \
-                   xact_start, state_change FROM pg_stat_activity WHERE query IS DOCUMENT";
-        assert_eq!(result_columns(sql), None);
+                   xact_start, state_change FROM pg_stat_activity WHERE query::xml IS DOCUMENT";
+        let expected = [
+            "pid",
+            "state",
+            "query",
+            "backend_start",
+            "usename",
+            "datname",
+            "wait_event_type",
+            "xact_start",
+            "state_change",
+        ];
+        assert_eq!(result_columns(sql), columns(&expected));
         assert_findings(sql, &[]);
     }
 
@@ -184,7 +227,7 @@ mod tests {
             "SELECT a, * FROM t",
             "SELECT {{ params.value }}",
             "SELECT {{ params.column | ident }} FROM t",
-            "SELECT 1 IS DOCUMENT",
+            "SELECT xmlelement(name a)",
             "DELETE FROM t RETURNING id",
             "SHOW work_mem",
         ] {

@@ -1,211 +1,225 @@
-//! Judging parsed SQL: a walk over sqlparser's AST that applies the read-only policy.
+//! Judging parsed SQL: the statement count and kinds, then a walk over every node of a query.
 //!
-//! The walk visits every statement, query, `SELECT`, table function and expression, so a
-//! function call or a data-modifying CTE is found however deeply it is nested. What is found
-//! is located back in the source through the lexed words: sqlparser's spans do not cover
-//! every keyword (a locking clause has none), so the offending keyword is searched for in the
-//! statement's own range, each occurrence attributed to one finding only.
+//! pg_query has no visitor over all of its ~270 node types, and a hand-written one would miss
+//! the node type added next release. So each query's tree is serialized (it derives
+//! `Serialize`) and walked generically, with an explicit stack: every `FuncCall`, field
+//! selection, nested `SELECT` and data-modifying statement is found however it is nested, and
+//! no input can recurse the walk into a stack overflow. What is found is located by the
+//! node's own byte `location`, or for keywords the tree does not locate (`FOR UPDATE`, `INTO`,
+//! `DELETE` inside a CTE) by PostgreSQL's scanner, each keyword attributed to one finding only.
 
 use std::collections::HashSet;
-use std::ops::{ControlFlow, Range};
 
-use sqlparser::ast::{
-    Expr, ObjectName, ObjectNamePart, Query, Select, Spanned, Statement, TableFactor, Visit,
-    Visitor,
-};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan};
+use pg_query::NodeEnum;
+use pg_query::protobuf::LockClauseStrength;
+use serde_json::Value;
 
 use super::Finding;
-use super::blank::{Blanked, IDENT_PLACEHOLDER};
-use super::lex::Lex;
-use super::policy::{Concern, Verdict, listed_function, statement_name, verdict};
+use super::blank::IDENT_PLACEHOLDER;
+use super::functions::{OptIn, judge_call, judge_field};
+use super::parse::{Statement, keywords};
+use super::policy::{Concern, Effect, Verdict, verdict};
 
-/// Parses like `Parser::parse_sql`, but also returns each statement's byte range.
-pub(super) fn parse(
-    blanked: &Blanked,
-    tokens: Vec<TokenWithSpan>,
-) -> Option<Vec<(Statement, Range<usize>)>> {
-    let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let mut statements = Vec::new();
-    loop {
-        while parser.consume_token(&Token::SemiColon) {}
-        let next = parser.peek_token_ref();
-        if next.token == Token::EOF {
-            return Some(statements);
-        }
-        let start = blanked.offset(next.span.start).unwrap_or(0);
-        let statement = parser.parse_statement().ok()?;
-        let next = parser.peek_token_ref();
-        if !matches!(next.token, Token::SemiColon | Token::EOF) {
-            return None;
-        }
-        let end = blanked
-            .offset(next.span.start)
-            .unwrap_or(blanked.text.len());
-        statements.push((statement, start..end.max(start)));
-    }
-}
-
-pub(super) fn findings(
-    blanked: &Blanked,
-    lex: &[Lex],
-    statements: &[(Statement, Range<usize>)],
-) -> Vec<Finding> {
-    let mut checker = Checker {
-        blanked,
-        lex,
-        range: 0..0,
+/// Every finding of `statements`, parsed from `text`, in source order.
+pub(super) fn findings(text: &str, statements: &[Statement], opt_in: OptIn<'_>) -> Vec<Finding> {
+    let mut judge = Judge {
+        text,
+        opt_in,
+        keywords: None,
         used: HashSet::new(),
-        opaque: 0,
         findings: Vec::new(),
     };
-    for (statement, range) in statements {
-        checker.range = range.clone();
-        let _ = statement.visit(&mut checker);
+    let count = statements.len();
+    if count == 0 {
+        judge.push(Concern::NoStatement, 0);
     }
-    checker.findings
+    for (i, statement) in statements.iter().enumerate() {
+        if i > 0 {
+            let index = i + 1;
+            let concern = Concern::SeveralStatements { index, count };
+            judge.push(concern, statement.start);
+        }
+        judge.statement(&statement.node, statement.start);
+    }
+    let mut findings = judge.findings;
+    findings.sort_by_key(|f| f.offset);
+    findings
 }
 
-/// Walks one statement at a time, collecting findings.
-struct Checker<'a> {
-    blanked: &'a Blanked,
-    lex: &'a [Lex],
-    /// Byte range of the top-level statement being visited.
-    range: Range<usize>,
+struct Judge<'a> {
+    text: &'a str,
+    opt_in: OptIn<'a>,
+    /// The scanner's keywords, scanned only when a finding needs one.
+    keywords: Option<Vec<(usize, String)>>,
     /// Keyword offsets already attributed to a finding.
     used: HashSet<usize>,
-    /// Nesting depth inside a statement whose contents are not judged (denied or plain EXPLAIN).
-    opaque: usize,
     findings: Vec<Finding>,
 }
 
-impl Checker<'_> {
-    fn push(&mut self, concern: Concern, offset: Option<usize>) {
+impl Judge<'_> {
+    fn push(&mut self, concern: Concern, offset: usize) {
+        let offset = Some(offset);
         self.findings.push(Finding { concern, offset });
     }
 
-    /// Offset of the first unattributed word `keyword` in the current statement at or after `from`.
-    fn locate(&mut self, keyword: &str, from: usize) -> Option<usize> {
-        let found = self.lex.iter().find_map(|t| match t {
-            Lex::Word {
-                text,
-                offset,
-                quoted: false,
-            } if self.range.contains(offset)
-                && *offset >= from
-                && !self.used.contains(offset)
-                && text.eq_ignore_ascii_case(keyword) =>
-            {
-                Some(*offset)
-            }
-            _ => None,
+    /// Offset of the first unattributed keyword sequence `words` at or after `from`.
+    fn locate(&mut self, words: &[&str], from: usize) -> Option<usize> {
+        let keywords = self.keywords.get_or_insert_with(|| keywords(self.text));
+        let found = (0..keywords.len()).find(|&i| {
+            let (offset, _) = keywords[i];
+            offset >= from
+                && !self.used.contains(&offset)
+                && words
+                    .iter()
+                    .enumerate()
+                    .all(|(j, word)| keywords.get(i + j).is_some_and(|(_, text)| text == word))
         })?;
-        self.used.insert(found);
-        Some(found)
+        let offset = keywords[found].0;
+        self.used.insert(offset);
+        Some(offset)
     }
 
-    fn check_function(&mut self, name: &ObjectName) {
-        let Some(ObjectNamePart::Identifier(ident)) = name.0.last() else {
-            return;
-        };
-        let offset = self.blanked.offset(ident.span.start);
-        if ident.value == IDENT_PLACEHOLDER {
-            return self.push(Concern::TemplatedFunction, offset);
+    /// The first keyword at or after `start`, in upper case.
+    fn first_keyword(&mut self, start: usize) -> String {
+        let keywords = self.keywords.get_or_insert_with(|| keywords(self.text));
+        let first = keywords.iter().find(|(offset, _)| *offset >= start);
+        first.map_or_else(|| "statement".to_owned(), |(_, word)| word.clone())
+    }
+
+    fn statement(&mut self, node: &NodeEnum, start: usize) {
+        match verdict(node) {
+            Verdict::Query => self.tree(node, start),
+            Verdict::Show => {}
+            Verdict::Explain => {
+                if let NodeEnum::ExplainStmt(explain) = node
+                    && let Some(inner) = explain.query.as_ref().and_then(|q| q.node.as_ref())
+                {
+                    self.statement(inner, start);
+                }
+            }
+            Verdict::ExplainAnalyze => self.push(Concern::ExplainAnalyze, start),
+            Verdict::Denied { name, effect } => {
+                let name = name.map_or_else(|| self.first_keyword(start), str::to_owned);
+                let word = name.split(' ').next().unwrap_or("");
+                let offset = self.locate(&[word], start).unwrap_or(start);
+                self.push(Concern::Statement { name, effect }, offset);
+            }
         }
-        if let Some(concern) = listed_function(&ident.value, ident.quote_style.is_some()) {
-            self.push(concern, offset);
+    }
+
+    /// Walks every node of a query, judging each node it finds.
+    fn tree(&mut self, node: &NodeEnum, start: usize) {
+        let Ok(tree) = serde_json::to_value(node) else {
+            return self.push(Concern::TooDeep { levels: 0 }, start);
+        };
+        let mut stack: Vec<(&Value, usize)> = vec![(&tree, start)];
+        while let Some((value, at)) = stack.pop() {
+            match value {
+                Value::Array(items) => stack.extend(items.iter().map(|item| (item, at))),
+                Value::Object(fields) => {
+                    let here = location(value).unwrap_or(at);
+                    for (key, child) in fields {
+                        if key.starts_with(|c: char| c.is_ascii_uppercase()) {
+                            self.node(key, child, location(child).unwrap_or(here));
+                        }
+                        stack.push((child, here));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Judges one node of type `kind` (pg_query's name for it) located at `at`.
+    fn node(&mut self, kind: &str, body: &Value, at: usize) {
+        match kind {
+            "FuncCall" => {
+                let parts = strings(body.get("funcname"));
+                let concern = if parts.last() == Some(&IDENT_PLACEHOLDER) {
+                    Some(Concern::TemplatedFunction)
+                } else {
+                    judge_call(&parts, self.opt_in)
+                };
+                if let Some(concern) = concern {
+                    self.push(concern, at);
+                }
+            }
+            // `x.f` may be the call `f(x)`; the first field of a column reference is a name.
+            "ColumnRef" => self.fields(strings(body.get("fields")).get(1..), at),
+            "AIndirection" => self.fields(Some(&strings(body.get("indirection"))), at),
+            "SelectStmt" => self.select(body, at),
+            "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
+                let name = kind.trim_end_matches("Stmt").to_ascii_uppercase();
+                let offset = self.locate(&[&name], at).unwrap_or(at);
+                let effect = Effect::Writes;
+                self.push(Concern::Statement { name, effect }, offset);
+            }
+            _ => {}
+        }
+    }
+
+    fn fields(&mut self, names: Option<&[&str]>, at: usize) {
+        for name in names.unwrap_or_default() {
+            if let Some(concern) = judge_field(name) {
+                self.push(concern, at);
+            }
+        }
+    }
+
+    fn select(&mut self, body: &Value, at: usize) {
+        if body.get("into_clause").is_some_and(|into| !into.is_null()) {
+            let offset = self.locate(&["INTO"], at).unwrap_or(at);
+            self.push(Concern::SelectInto, offset);
+        }
+        let clauses = body.get("locking_clause").and_then(Value::as_array);
+        for clause in clauses.into_iter().flatten() {
+            let strength = clause
+                .pointer("/node/LockingClause/strength")
+                .and_then(Value::as_i64)
+                .and_then(|s| LockClauseStrength::try_from(i32::try_from(s).ok()?).ok());
+            let lock = match strength {
+                Some(LockClauseStrength::LcsForkeyshare) => "KEY SHARE",
+                Some(LockClauseStrength::LcsForshare) => "SHARE",
+                Some(LockClauseStrength::LcsFornokeyupdate) => "NO KEY UPDATE",
+                _ => "UPDATE",
+            };
+            let mut words = vec!["FOR"];
+            words.extend(lock.split(' '));
+            let offset = self.locate(&words, at).unwrap_or(at);
+            self.push(Concern::LocksRows { lock }, offset);
         }
     }
 }
 
-impl Visitor for Checker<'_> {
-    type Break = ();
+/// A node's own byte location, when the parser recorded one.
+fn location(value: &Value) -> Option<usize> {
+    let location = value.get("location")?.as_i64()?;
+    usize::try_from(location).ok()
+}
 
-    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
-        if self.opaque > 0 {
-            self.opaque += 1;
-            return ControlFlow::Continue(());
-        }
-        match verdict(statement) {
-            Verdict::Allowed => {}
-            Verdict::Opaque => self.opaque = 1,
-            Verdict::Denied(effect) => {
-                let name = statement_name(statement);
-                let keyword = name.split(' ').next().unwrap_or("");
-                let offset = self
-                    .locate(keyword, self.range.start)
-                    .or(Some(self.range.start));
-                self.push(Concern::Statement { name, effect }, offset);
-                self.opaque = 1;
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_statement(&mut self, _statement: &Statement) -> ControlFlow<()> {
-        self.opaque = self.opaque.saturating_sub(1);
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        if self.opaque == 0 {
-            // `Query::span` stops before the locking clause, so its end is where `FOR` is searched from.
-            let end = self.blanked.offset(query.span().end);
-            let start = end.unwrap_or(self.range.start);
-            for lock in &query.locks {
-                let offset = self.locate("FOR", start);
-                let lock = lock.lock_type.to_string();
-                self.push(Concern::LocksRows { lock }, offset);
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
-        if self.opaque == 0 && select.into.is_some() {
-            let start = self
-                .blanked
-                .offset(select.select_token.0.span.start)
-                .unwrap_or(self.range.start);
-            let offset = self.locate("INTO", start);
-            self.push(Concern::SelectInto, offset);
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-        match factor {
-            TableFactor::Table {
-                name,
-                args: Some(_),
-                ..
-            }
-            | TableFactor::Function { name, .. }
-                if self.opaque == 0 =>
-            {
-                self.check_function(name);
-            }
-            _ => {}
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-        if let Expr::Function(function) = expr
-            && self.opaque == 0
-        {
-            self.check_function(&function.name);
-        }
-        ControlFlow::Continue(())
-    }
+/// The `String` nodes of a list of nodes (names: `funcname`, `fields`, `indirection`).
+fn strings(list: Option<&Value>) -> Vec<&str> {
+    let items = list
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    items
+        .iter()
+        .filter_map(|item| item.pointer("/node/String/sval")?.as_str())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use crate::sql::tests::{assert_findings, assert_one};
+
+    const DB: &str = "writes to the database";
+    const SIGNALS: &str = "signals another session";
+
+    fn unknown(name: &str) -> String {
+        format!(
+            "`{name}` is not a built-in read-only function; if it only reads, list it in the step's `functions`"
+        )
+    }
 
     #[test]
     fn read_only_queries_pass() {
@@ -213,20 +227,20 @@ mod tests {
             "WITH x AS (SELECT 1) SELECT * FROM x",
             "SELECT pg_sleep(1)",
             "EXPLAIN SELECT 1",
-            "EXPLAIN DELETE FROM t",
-            "EXPLAIN SELECT nextval('s')",
+            "EXPLAIN (ANALYZE false) SELECT 1",
             "SHOW max_connections",
             "SELECT 'DELETE FROM t'",
             "SELECT 1 -- DROP TABLE x",
             "SELECT 1 /* UPDATE t SET a = 1 */",
             "SELECT $$ TRUNCATE $$",
             "SELECT \"delete\" FROM t",
-            "SELECT \"PG_TERMINATE_BACKEND\"(1)",
-            "COPY (SELECT 1) TO STDOUT",
             "SELECT 1;",
-            "",
             "VALUES (1, 2)",
+            "TABLE pg_stat_activity",
             "SELECT 1 UNION SELECT 2",
+            "SELECT pg_catalog.now(), information_schema._pg_expandarray(ARRAY[1])",
+            "SELECT a.pid, (a.pid), s.x[1] FROM pg_stat_activity a, (SELECT ARRAY[1] AS x) s",
+            "SELECT * FROM generate_series(1, 3) g WHERE g % 2 = 0",
         ] {
             assert_findings(sql, &[]);
         }
@@ -234,30 +248,38 @@ mod tests {
 
     #[test]
     fn statement_kinds_are_findings() {
-        let db = "writes to the database";
         let tx = "would escape the check's read-only transaction";
         let session = "changes session state";
+        let unchecked = "runs code that cannot be checked";
+        let server = "changes server state";
         for (sql, name, why) in [
-            ("INSERT INTO t VALUES (1)", "INSERT", db),
-            ("UPDATE t SET a = 1", "UPDATE", db),
-            ("DELETE FROM t", "DELETE", db),
+            ("INSERT INTO t VALUES (1)", "INSERT", DB),
+            ("UPDATE t SET a = 1", "UPDATE", DB),
+            ("DELETE FROM t", "DELETE", DB),
             (
                 "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE",
                 "MERGE",
-                db,
+                DB,
             ),
-            ("TRUNCATE t", "TRUNCATE", db),
-            ("COPY t FROM STDIN", "COPY", db),
+            ("TRUNCATE t", "TRUNCATE", DB),
+            ("COPY t FROM STDIN", "COPY", DB),
             ("COPY t TO '/tmp/x'", "COPY", "writes files on the server"),
-            ("CREATE TABLE x (a int)", "CREATE", db),
-            ("ALTER TABLE t ADD COLUMN b int", "ALTER", db),
-            ("DROP TABLE x", "DROP", db),
-            ("COMMENT ON TABLE t IS 'x'", "COMMENT", db),
-            ("GRANT SELECT ON t TO u", "GRANT", db),
-            ("REVOKE ALL ON t FROM u", "REVOKE", db),
-            ("VACUUM", "VACUUM", db),
-            ("ANALYZE t", "ANALYZE", db),
-            ("REFRESH MATERIALIZED VIEW v", "REFRESH", db),
+            (
+                "COPY (SELECT 1) TO STDOUT",
+                "COPY",
+                "switches the connection to the COPY protocol",
+            ),
+            ("CREATE TABLE x (a int)", "CREATE", DB),
+            ("ALTER TABLE t ADD COLUMN b int", "ALTER", DB),
+            ("DROP TABLE x", "DROP", DB),
+            ("COMMENT ON TABLE t IS 'x'", "COMMENT", DB),
+            ("GRANT SELECT ON t TO u", "GRANT", DB),
+            ("REVOKE ALL ON t FROM u", "REVOKE", DB),
+            ("VACUUM", "VACUUM", DB),
+            ("ANALYZE t", "ANALYZE", DB),
+            ("CLUSTER t", "CLUSTER", DB),
+            ("REINDEX TABLE t", "REINDEX", DB),
+            ("REFRESH MATERIALIZED VIEW v", "REFRESH", DB),
             ("LOCK TABLE t", "LOCK", "takes a lock"),
             ("SET work_mem = '1MB'", "SET", session),
             ("RESET work_mem", "RESET", session),
@@ -265,40 +287,75 @@ mod tests {
             ("PREPARE p AS SELECT 1", "PREPARE", session),
             ("DEALLOCATE p", "DEALLOCATE", session),
             ("LISTEN c", "LISTEN", session),
-            ("EXECUTE p", "EXECUTE", "runs code that cannot be checked"),
-            ("CALL f()", "CALL", "runs code that cannot be checked"),
-            ("NOTIFY c", "NOTIFY", "signals another session"),
+            ("DECLARE c CURSOR FOR SELECT 1", "DECLARE", session),
+            ("EXECUTE p", "EXECUTE", unchecked),
+            ("CALL f()", "CALL", unchecked),
+            ("DO $$ BEGIN PERFORM 1; END $$", "DO", unchecked),
+            ("NOTIFY c", "NOTIFY", SIGNALS),
+            ("CHECKPOINT", "CHECKPOINT", server),
+            ("ALTER SYSTEM SET work_mem = '1MB'", "ALTER SYSTEM", server),
             ("BEGIN", "BEGIN", tx),
             ("COMMIT", "COMMIT", tx),
             ("ROLLBACK", "ROLLBACK", tx),
             ("SAVEPOINT s", "SAVEPOINT", tx),
             ("START TRANSACTION", "START TRANSACTION", tx),
+            ("EXPLAIN DELETE FROM t", "DELETE", DB),
         ] {
-            assert_findings(sql, &[(&format!("`{name}` {why}"), 0)]);
+            let offset = if name == "DELETE" {
+                sql.find(name).unwrap()
+            } else {
+                0
+            };
+            assert_findings(sql, &[(&format!("`{name}` {why}"), offset)]);
         }
+    }
+
+    #[test]
+    fn exactly_one_statement() {
+        assert_findings("", &[("there is no SQL statement", 0)]);
+        assert_findings(" ; -- nothing", &[("there is no SQL statement", 0)]);
+        let sql = "SELECT 1; COMMIT; DELETE FROM t; COMMIT";
+        let tx = "`COMMIT` would escape the check's read-only transaction";
+        let several = |i| format!("a check is exactly one statement; this is statement {i} of 4");
+        assert_findings(
+            sql,
+            &[
+                (&several(2), 10),
+                (tx, 10),
+                (&several(3), 18),
+                (&format!("`DELETE` {DB}"), 18),
+                (&several(4), 33),
+                (tx, 33),
+            ],
+        );
+        // Both branches of an `if` are kept.
+        let sql = "SELECT 1 {% if params.purge %}; DELETE FROM t{% endif %}";
+        let at = sql.find("DELETE").unwrap();
+        let several = "a check is exactly one statement; this is statement 2 of 2";
+        assert_findings(sql, &[(several, at), (&format!("`DELETE` {DB}"), at)]);
     }
 
     #[test]
     fn data_modifying_cte_is_a_finding() {
         let sql = "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d";
-        assert_findings(sql, &[("`DELETE` writes to the database", 11)]);
+        assert_findings(sql, &[(&format!("`DELETE` {DB}"), 11)]);
         let sql = "WITH d AS (SELECT 1) UPDATE t SET a = 1";
-        assert_findings(sql, &[("`UPDATE` writes to the database", 21)]);
+        assert_findings(sql, &[(&format!("`UPDATE` {DB}"), 21)]);
+        let sql =
+            "SELECT * FROM (WITH i AS (INSERT INTO t VALUES (1) RETURNING *) SELECT * FROM i) s";
+        assert_one(sql, &format!("`INSERT` {DB}"), "INSERT");
     }
 
     #[test]
     fn side_effecting_functions_are_findings() {
         let sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity";
-        assert_findings(
-            sql,
-            &[("`pg_terminate_backend` signals another session", 7)],
-        );
+        assert_findings(sql, &[(&format!("`pg_terminate_backend` {SIGNALS}"), 7)]);
         let sql = "SELECT pg_catalog.PG_CANCEL_BACKEND(1)";
-        assert_findings(sql, &[("`pg_cancel_backend` signals another session", 18)]);
+        assert_findings(sql, &[(&format!("`pg_cancel_backend` {SIGNALS}"), 7)]);
         let sql = "SELECT set_config('a','b',false)";
         assert_findings(sql, &[("`set_config` changes session settings", 7)]);
         let sql = "SELECT 1 FROM t WHERE id IN (SELECT nextval('s'))";
-        assert_one(sql, "`nextval` writes to the database", "nextval");
+        assert_one(sql, &format!("`nextval` {DB}"), "nextval");
         let sql = "SELECT pg_reload_conf(), txid_current()";
         assert_findings(
             sql,
@@ -318,6 +375,87 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_a_call_is_judged() {
+        let kill = format!("`pg_terminate_backend` {SIGNALS}");
+        let cancel = format!("`pg_cancel_backend` {SIGNALS}");
+        let sql = "SELECT U&\"\\0070g_terminate_backend\"(pid) FROM pg_stat_activity";
+        assert_findings(sql, &[(&kill, 7)]);
+        let sql = "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_stat_activity";
+        assert_findings(sql, &[(&kill, 7)]);
+        let sql = "SELECT \"pg_terminate_backend\"(pid) FROM pg_stat_activity";
+        assert_findings(sql, &[(&kill, 7)]);
+        let sql = "SELECT (a.pid).pg_terminate_backend FROM pg_stat_activity a";
+        assert_findings(sql, &[(&kill, 7)]);
+        let sql = "SELECT p.pg_cancel_backend FROM pg_backend_pid() p";
+        assert_findings(sql, &[(&cancel, 7)]);
+        let sql = "SELECT public.pg_terminate_backend(1), \"PG_TERMINATE_BACKEND\"(1)";
+        assert_findings(sql, &[(&kill, 7), (&unknown("PG_TERMINATE_BACKEND"), 39)]);
+    }
+
+    #[test]
+    fn sql_text_executors_and_advisory_locks_are_findings() {
+        let text = "runs SQL text that cannot be checked";
+        let lock = "takes or releases an advisory lock";
+        for (sql, name, why) in [
+            (
+                "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, false, '')",
+                "query_to_xml",
+                text,
+            ),
+            (
+                "SELECT * FROM ts_stat('SELECT to_tsvector(x) FROM t')",
+                "ts_stat",
+                text,
+            ),
+            (
+                "SELECT table_to_xml('t', true, false, '')",
+                "table_to_xml",
+                text,
+            ),
+            (
+                "SELECT dblink_open('c', 'SELECT 1')",
+                "dblink_open",
+                "runs SQL on another server",
+            ),
+            (
+                "SELECT dblink_exec('DELETE FROM t')",
+                "dblink_exec",
+                "runs SQL on another server",
+            ),
+            ("SELECT pg_advisory_lock(1)", "pg_advisory_lock", lock),
+            (
+                "SELECT pg_try_advisory_xact_lock(1)",
+                "pg_try_advisory_xact_lock",
+                lock,
+            ),
+            ("SELECT lo_import('/etc/passwd')", "lo_import", DB),
+            (
+                "SELECT pg_read_file('/etc/passwd')",
+                "pg_read_file",
+                "reads files on the server",
+            ),
+            ("SELECT pg_notify('c', 'x')", "pg_notify", SIGNALS),
+        ] {
+            assert_findings(
+                sql,
+                &[(&format!("`{name}` {why}"), sql.find(name).unwrap())],
+            );
+        }
+    }
+
+    #[test]
+    fn functions_not_on_the_allow_list_are_findings() {
+        let sql = "SELECT monitoring.bloat('t'), my_kill(1)";
+        assert_findings(
+            sql,
+            &[(&unknown("monitoring.bloat"), 7), (&unknown("my_kill"), 30)],
+        );
+        let opted = ["monitoring.bloat".to_owned(), "my_kill".to_owned()];
+        let judged = crate::sql::judge_query(sql, crate::sql::OptIn(&opted));
+        assert_eq!(judged, Ok(()));
+    }
+
+    #[test]
     fn select_into_and_locking_clauses_are_findings() {
         let sql = "SELECT * INTO t2 FROM t";
         assert_findings(sql, &[("`SELECT INTO` creates a table", 9)]);
@@ -327,27 +465,25 @@ mod tests {
         assert_findings(
             sql,
             &[
-                ("`FOR SHARE` locks rows", 45),
                 ("`FOR UPDATE` locks rows", 31),
+                ("`FOR SHARE` locks rows", 45),
             ],
         );
+        let sql = "SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED";
+        assert_findings(sql, &[("`FOR NO KEY UPDATE` locks rows", 16)]);
     }
 
     #[test]
-    fn explain_analyze_is_judged_by_its_statement() {
-        let sql = "EXPLAIN ANALYZE DELETE FROM t";
-        assert_findings(sql, &[("`DELETE` writes to the database", 16)]);
-        let sql = "EXPLAIN (ANALYZE, BUFFERS) SELECT nextval('s')";
-        assert_one(sql, "`nextval` writes to the database", "nextval");
-        assert_findings("EXPLAIN ANALYZE SELECT 1", &[]);
-    }
-
-    #[test]
-    fn every_statement_is_checked() {
-        let sql = "SELECT 1; DELETE FROM t";
-        assert_findings(sql, &[("`DELETE` writes to the database", 10)]);
-        // Both branches of an `if` are kept.
-        let sql = "SELECT 1 {% if params.purge %}; DELETE FROM t{% endif %}";
-        assert_one(sql, "`DELETE` writes to the database", "DELETE");
+    fn explain_analyze_is_a_finding() {
+        let analyze = "`EXPLAIN ANALYZE` runs the statement it explains";
+        assert_findings("EXPLAIN ANALYZE SELECT 1", &[(analyze, 0)]);
+        assert_findings(
+            "EXPLAIN (ANALYZE) SELECT pg_terminate_backend(1)",
+            &[(analyze, 0)],
+        );
+        assert_findings("EXPLAIN (BUFFERS, ANALYZE on) SELECT 1", &[(analyze, 0)]);
+        assert_findings("EXPLAIN SELECT 1", &[]);
+        let sql = "EXPLAIN SELECT nextval('s')";
+        assert_one(sql, &format!("`nextval` {DB}"), "nextval");
     }
 }

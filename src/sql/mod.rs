@@ -1,77 +1,126 @@
-//! What validation learns from the SQL of a step: whether it is read-only, and the names of
-//! its result columns.
+//! Whether SQL may be sent as a check, and the names of its result columns.
 //!
-//! A check must not write, lock, signal or administer. Substring matching cannot decide that:
-//! `SELECT 'DELETE'`, a `-- DROP` comment or a column called `updated` all contain write
-//! words without writing, while `SELECT pg_terminate_backend(pid)` writes nothing yet kills a
-//! session. So the SQL is parsed with sqlparser's PostgreSQL dialect and the AST is judged
-//! (`judge`) against a policy kept apart from the walk (`policy`): only queries, `SHOW` and
-//! plain `EXPLAIN` are allowed, and inside queries data-modifying CTEs, `SELECT INTO`,
-//! row-locking clauses and a list of side-effecting functions are findings.
+//! A check must not write, lock, signal, administer or run SQL text. Substring matching cannot
+//! decide that: `SELECT 'DELETE'` or a column called `updated` contain write words without
+//! writing, while `SELECT pg_terminate_backend(pid)` writes nothing yet kills a session. So the
+//! SQL is parsed by PostgreSQL's own parser (`parse`, libpg_query), which cannot disagree with
+//! the server about what the text means, and its tree is judged (`judge`) against a policy kept
+//! apart from the walk: exactly one statement, a query (or `SHOW`, or a plain `EXPLAIN` of an
+//! acceptable query); no `SELECT INTO`, row locks or data-modifying CTEs; only allowed
+//! functions (`functions`), and no denied one (`policy`), also spelt as a field selection.
 //!
-//! The input is a minijinja template. Its tags are blanked out byte for byte before parsing
-//! (`blank`), so byte offsets into the parsed text are offsets into the original source and
-//! every finding points at the spot in the file.
-//!
-//! sqlparser does not understand all of PostgreSQL. When it gives up, the SQL is judged by
-//! tokens instead (`lex`): any bare write/DDL/admin keyword or listed function call is a
-//! finding. That fallback can only err on the side of refusing, which is the right side for
-//! a safety check. One parse serves both the judgement and the column names (`columns`),
-//! since parsing is the costliest part of validation.
+//! Two entry points. [`judge_query`] judges the exact text the engine is about to send: that is
+//! the guarantee. [`analyze`] judges a template at validation time, as an early warning that
+//! points at the file: its tags are blanked byte for byte (`blank`), and a tag that would join
+//! two words when rendered is a finding of its own, so the template judgment is never more
+//! permissive than the rendered one. One parse serves both the judgment and the column names
+//! (`columns`).
 
 mod blank;
 mod columns;
+mod functions;
 mod judge;
-mod lex;
 pub mod literal;
+mod parse;
 mod policy;
 
+use std::fmt;
+
+pub(crate) use functions::{OptIn, opt_in_name};
+pub(crate) use parse::{PARSER_STACK, as_parser_thread};
 pub(crate) use policy::Concern;
 
 use blank::Blanked;
-use sqlparser::ast::Statement;
 
-/// Why a check's SQL is not read-only, and where.
+/// Why SQL may not be sent as a check, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finding {
     pub concern: Concern,
-    /// Byte offset into the ORIGINAL template source where the offending keyword or function
-    /// name starts, when known.
+    /// Byte offset into the judged text (for [`analyze`], the ORIGINAL template source) where
+    /// the offending keyword, function name or statement starts, when known.
     pub offset: Option<usize>,
+}
+
+impl fmt::Display for Finding {
+    /// The concern alone ("`pg_terminate_backend` signals another session"); the offset is
+    /// for pointing at the text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.concern.fmt(f)
+    }
 }
 
 /// What validation needs to know of one SQL template, from a single parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Analysis {
-    /// Every reason the SQL is not read-only; empty when it is.
+    /// Every reason the SQL may not be sent as a check; empty when it may.
     pub findings: Vec<Finding>,
-    /// The result columns of the last statement, when the parser can tell (no `*`/`t.*`
+    /// The result columns of the last statement, when they can be told (no `*`/`t.*`
     /// wildcard, no templated name, the parse succeeded).
     pub columns: Option<Vec<String>>,
 }
 
+/// Judges `sql`, the exact text about to be sent as a check or preview: `Ok` when it is one
+/// read-only query that calls only allowed functions (built-in read-only ones and those in
+/// `opt_in`), else every finding, with offsets into `sql`. Never panics, never recurses on
+/// the input: deep, long or malformed SQL is a finding.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "the engine calls it on the rendered SQL (issue 11)"
+    )
+)]
+pub(crate) fn judge_query(sql: &str, opt_in: OptIn<'_>) -> Result<(), Vec<Finding>> {
+    let judged = parse::on_parser_stack(|| match parse::statements(sql) {
+        Ok(statements) => judge::findings(sql, &statements, opt_in),
+        Err(concern) => vec![unlocated(concern)],
+    });
+    let findings = judged.unwrap_or_else(|concern| vec![unlocated(concern)]);
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        Err(findings)
+    }
+}
+
 /// Judges `sql` (a minijinja template source) and names its result columns, parsing it once.
-pub(crate) fn analyze(sql: &str) -> Analysis {
+pub(crate) fn analyze(sql: &str, opt_in: OptIn<'_>) -> Analysis {
+    parse::on_parser_stack(|| analyze_here(sql, opt_in)).unwrap_or_else(|concern| Analysis {
+        findings: vec![unlocated(concern)],
+        columns: None,
+    })
+}
+
+fn analyze_here(sql: &str, opt_in: OptIn<'_>) -> Analysis {
     let blanked = Blanked::of(sql);
-    let Some(tokens) = lex::tokenize(&blanked.text) else {
-        return Analysis {
-            findings: lex::findings(&lex::scan(&blanked.text)),
-            columns: None,
-        };
+    let splits = blanked.splits.iter().map(|(offset, word)| Finding {
+        concern: Concern::TagSplitsWord { word: word.clone() },
+        offset: Some(*offset),
+    });
+    let mut findings: Vec<Finding> = splits.collect();
+    let columns = match parse::statements(&blanked.text) {
+        Ok(statements) => {
+            findings.extend(judge::findings(&blanked.text, &statements, opt_in));
+            statements
+                .last()
+                .and_then(|s| columns::of_statement(&s.node))
+        }
+        // A split word is why blanked text does not parse: the syntax error would be an echo.
+        Err(Concern::Syntax { .. }) if !findings.is_empty() => None,
+        Err(concern) => {
+            findings.push(unlocated(concern));
+            None
+        }
     };
-    let words = lex::from_tokens(&tokens, &blanked);
-    match judge::parse(&blanked, tokens) {
-        Some(statements) => Analysis {
-            findings: judge::findings(&blanked, &words, &statements),
-            columns: match statements.last() {
-                Some((Statement::Query(query), _)) => columns::of_query(&query.body),
-                _ => None,
-            },
-        },
-        None => Analysis {
-            findings: lex::findings(&words),
-            columns: None,
-        },
+    findings.sort_by_key(|f| f.offset);
+    Analysis { findings, columns }
+}
+
+/// A finding about the whole text (it does not parse, it is too long or too deep).
+fn unlocated(concern: Concern) -> Finding {
+    Finding {
+        concern,
+        offset: Some(0),
     }
 }
 
@@ -81,7 +130,7 @@ mod tests {
 
     /// Asserts the findings of `sql` as (message, offset) pairs, in order.
     pub(super) fn assert_findings(sql: &str, expected: &[(&str, usize)]) {
-        let found: Vec<(String, Option<usize>)> = analyze(sql)
+        let found: Vec<(String, Option<usize>)> = analyze(sql, OptIn::default())
             .findings
             .into_iter()
             .map(|finding| (finding.concern.to_string(), finding.offset))
@@ -99,8 +148,15 @@ mod tests {
         assert_findings(sql, &[(message, offset)]);
     }
 
-    pub(super) fn fallback(name: &str) -> String {
-        format!("check SQL could not be fully parsed and mentions `{name}`")
+    /// The messages of `judge_query`'s findings on `sql`, with their offsets.
+    pub(super) fn judged(sql: &str) -> Vec<(String, Option<usize>)> {
+        match judge_query(sql, OptIn::default()) {
+            Ok(()) => Vec::new(),
+            Err(findings) => findings
+                .into_iter()
+                .map(|f| (f.to_string(), f.offset))
+                .collect(),
+        }
     }
 
     const SEED: &str = "SELECT pid, usename, state, now() - state_change AS idle_for
@@ -114,6 +170,95 @@ WHERE backend_type = 'client backend' AND state = 'idle'
     fn seed_query_is_read_only_and_has_columns() {
         assert_findings(SEED, &[]);
         let expected = ["pid", "usename", "state", "idle_for"].map(str::to_owned);
-        assert_eq!(analyze(SEED).columns, Some(expected.to_vec()));
+        assert_eq!(
+            analyze(SEED, OptIn::default()).columns,
+            Some(expected.to_vec())
+        );
+    }
+
+    /// Runs `f` on a thread with a small stack, as proof that the judge never recurses on
+    /// its caller's stack, however deep the input.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let thread = std::thread::Builder::new().stack_size(256 * 1024).spawn(f);
+        thread.unwrap().join().unwrap()
+    }
+
+    #[test]
+    fn long_or_chains_are_judged_without_recursion() {
+        let terms: Vec<String> = (0..3000).map(|i| format!("pid = {i}")).collect();
+        let sql = format!(
+            "SELECT pid FROM pg_stat_activity WHERE {}",
+            terms.join(" OR ")
+        );
+        assert!(sql.len() > 30_000);
+        let sql2 = sql.clone();
+        let start = std::time::Instant::now();
+        assert_eq!(on_small_stack(move || judged(&sql2)), vec![]);
+        assert!(start.elapsed().as_millis() < 500, "{:?}", start.elapsed());
+        let analysis = on_small_stack(move || analyze(&sql, OptIn::default()));
+        assert_eq!(analysis.findings, vec![]);
+        // A left-deep tree of 40 levels needs MBs of stack in a debug build, never the caller's.
+        let sums = format!("SELECT 1{} AS n", " + 1".repeat(40));
+        assert_eq!(on_small_stack(move || judged(&sums)), vec![]);
+    }
+
+    #[test]
+    fn deep_sql_is_a_finding_fast_and_without_a_crash() {
+        let too_deep = "the SQL is nested too deeply to be judged (more than about 50 levels)";
+        let brackets = format!("SELECT ARRAY{}1{}", "[".repeat(80_000), "]".repeat(80_000));
+        let parens = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let sums = format!("SELECT 1{}", " + 1".repeat(200));
+        let open = format!("SELECT {}", "[".repeat(160 * 1024));
+        for (sql, expected) in [
+            (
+                brackets,
+                "the SQL is 160013 bytes long; a check may be at most 131072 bytes",
+            ),
+            (
+                open,
+                "the SQL is 163847 bytes long; a check may be at most 131072 bytes",
+            ),
+            (parens, too_deep),
+            (sums, too_deep),
+        ] {
+            let start = std::time::Instant::now();
+            let found = on_small_stack(move || judged(&sql));
+            assert_eq!(found, vec![(expected.to_owned(), Some(0))]);
+            assert!(start.elapsed().as_millis() < 200, "{:?}", start.elapsed());
+        }
+    }
+
+    #[test]
+    fn observed_routes_are_findings() {
+        let split = |w: &str| {
+            format!("a template tag splits the word `{w}`; rendering would join its parts")
+        };
+        // The template judgment, and the judgment of what it renders.
+        for (template, rendered, word, finding) in [
+            (
+                "DEL{# #}ETE FROM t",
+                "DELETE FROM t",
+                "DELETE",
+                "`DELETE` writes to the database",
+            ),
+            (
+                "SELECT pg_termi{# #}nate_backend(pid) FROM pg_stat_activity",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+                "pg_terminate_backend",
+                "`pg_terminate_backend` signals another session",
+            ),
+        ] {
+            let found = analyze(template, OptIn::default()).findings;
+            assert_eq!(found.first().map(|f| f.to_string()), Some(split(word)));
+            assert_eq!(
+                judged(rendered).first().map(|f| f.0.as_str()),
+                Some(finding)
+            );
+        }
+        let sql = "SELECT 1; COMMIT; DELETE FROM t; COMMIT";
+        assert_eq!(judged(sql).len(), 6);
+        let sql = "SELECT pg_advisory_lock(42)";
+        let lock = "`pg_advisory_lock` takes or releases an advisory lock";
+        assert_eq!(judged(sql), vec![(lock.to_owned(), Some(7))]);
     }
 }

@@ -83,6 +83,8 @@ pub enum Problem {
         "`{name}` in `requires.relations` is not a relation name such as `pg_tviews_queue` or `schema.table`"
     )]
     InvalidRelation { name: String },
+    #[error("`{name}` in `functions` is not a function name such as `my_fn` or `schema.my_fn`")]
+    InvalidFunctionName { name: String },
     #[error("`{name}` in `requires.{key}` is not a name")]
     BlankRequirement { name: String, key: &'static str },
     #[error("{place} has none of `critical`, `warning`, `ok`; give exactly one, with a condition")]

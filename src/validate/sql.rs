@@ -9,7 +9,7 @@ use crate::diagnostic::Location;
 use crate::load::raw::RawStep;
 use crate::load::spans::Path;
 use crate::playbook::Action;
-use crate::sql::{self, Analysis, Finding};
+use crate::sql::{self, Analysis, Concern, Finding, OptIn};
 
 use super::Validator;
 use super::error::Problem;
@@ -105,11 +105,41 @@ impl Validator<'_> {
     }
 }
 
-/// Parses the SQL of every check and action (the costliest part of validation) on all cores.
-pub(super) fn analyze_all(steps: &[Option<RawStep>]) -> Vec<Option<Analysis>> {
-    fn step_sql(step: &Option<RawStep>) -> Option<&str> {
-        let step = step.as_ref()?;
-        step.check.as_deref().or(step.action.as_deref())
+/// The findings worth reporting: when the template itself does not compile (already
+/// reported), its SQL's syntax error is only an echo of that.
+pub(super) fn parsed_findings(findings: &[Finding], compiled: bool) -> Vec<Finding> {
+    let echo = |f: &&Finding| !compiled && matches!(f.concern, Concern::Syntax { .. });
+    findings.iter().filter(|f| !echo(f)).cloned().collect()
+}
+
+/// The functions `step` opts in to, as PostgreSQL resolves them (malformed names are reported
+/// by the step's own validation).
+pub(super) fn opted_in(step: &RawStep) -> Vec<String> {
+    let names = step.functions.iter().flatten();
+    names.filter_map(|name| sql::opt_in_name(name)).collect()
+}
+
+/// What the parser made of a step's SQL and of its preview.
+#[derive(Debug, Default)]
+pub(super) struct StepAnalysis {
+    /// Of the `check` or the `action`.
+    pub sql: Option<Analysis>,
+    pub preview: Option<Analysis>,
+}
+
+/// Parses the SQL of every step (the costliest part of validation) on all cores, on threads
+/// with the stack the parser needs.
+pub(super) fn analyze_all(steps: &[Option<RawStep>]) -> Vec<StepAnalysis> {
+    fn analyze(step: &Option<RawStep>) -> StepAnalysis {
+        let Some(step) = step.as_ref() else {
+            return StepAnalysis::default();
+        };
+        let functions = opted_in(step);
+        let analyze = |sql: &Option<String>| Some(sql::analyze(sql.as_deref()?, OptIn(&functions)));
+        StepAnalysis {
+            sql: analyze(&step.check).or_else(|| analyze(&step.action)),
+            preview: analyze(&step.preview),
+        }
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -119,19 +149,21 @@ pub(super) fn analyze_all(steps: &[Option<RawStep>]) -> Vec<Option<Analysis>> {
         let workers: Vec<_> = steps
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|s| step_sql(s).map(sql::analyze))
-                        .collect::<Vec<_>>()
-                })
+                let worker = std::thread::Builder::new().stack_size(sql::PARSER_STACK);
+                let parse =
+                    move || sql::as_parser_thread(|| part.iter().map(analyze).collect::<Vec<_>>());
+                worker.spawn_scoped(scope, parse)
             })
             .collect();
         workers
             .into_iter()
-            .flat_map(|worker| {
-                worker
+            .zip(steps.chunks(chunk))
+            .flat_map(|(worker, part)| match worker {
+                Ok(worker) => worker
                     .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to spare: each analysis starts its own parser thread.
+                Err(_) => part.iter().map(analyze).collect::<Vec<_>>(),
             })
             .collect()
     })

@@ -10,17 +10,17 @@ use crate::playbook::{
     Action, Approval, Assessment, MaxRows, OnError, Requirements, Scope, Severity, Step, StepKind,
     Transaction,
 };
-use crate::sql::{Analysis, Finding};
+use crate::sql::{Analysis, Finding, opt_in_name};
 use crate::template::TemplateKind;
 
 use super::Validator;
 use super::error::Problem;
 use super::ident::{is_identifier, is_relation_name};
 use super::names::NameScope;
-use super::sql::SqlKey;
+use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
 /// The keys a step may have besides its kind, and the kinds they apply to.
-const OPTIONAL_KEYS: [&str; 7] = [
+const OPTIONAL_KEYS: [&str; 8] = [
     "preview",
     "approval",
     "max_rows",
@@ -28,6 +28,7 @@ const OPTIONAL_KEYS: [&str; 7] = [
     "timeout",
     "on_error",
     "transaction",
+    "functions",
 ];
 
 impl Validator<'_> {
@@ -36,16 +37,16 @@ impl Validator<'_> {
         &mut self,
         index: usize,
         raw: &RawStep,
-        analysis: Option<Analysis>,
+        analysis: StepAnalysis,
     ) -> Option<Step> {
         let path = Path::root().key("steps").index(index);
         let id = raw.id.as_str();
         let mut ok = self.step_id(&path, id);
         let kind = self.step_kind(&path, raw)?;
         ok &= self.keys_apply(&path, raw, &kind);
-        let columns = analysis.as_ref().and_then(|a| a.columns.clone());
-        let findings = analysis.map(|a| a.findings).unwrap_or_default();
-        ok &= self.step_texts(&path, raw, &kind, &findings);
+        let columns = analysis.sql.as_ref().and_then(|a| a.columns.clone());
+        ok &= self.step_texts(&path, raw, &kind, &analysis);
+        let functions = self.functions(&path.key("functions"), raw.functions.as_deref());
         let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
         let assess = self.assessments(&path, raw, &kind, columns.as_deref());
         let timeout = match &raw.timeout {
@@ -68,7 +69,24 @@ impl Validator<'_> {
             assess,
             timeout,
             on_error,
+            functions,
         })
+    }
+
+    /// The opted-in function names, as PostgreSQL resolves them.
+    fn functions(&mut self, path: &Path, raw: Option<&[String]>) -> Vec<String> {
+        let mut names = Vec::new();
+        for (i, written) in raw.unwrap_or_default().iter().enumerate() {
+            match opt_in_name(written) {
+                Some(name) => names.push(name),
+                None => {
+                    let location = self.document.value_location(&path.index(i));
+                    let name = written.clone();
+                    self.report(Problem::InvalidFunctionName { name }, location);
+                }
+            }
+        }
+        names
     }
 
     fn step_id(&mut self, path: &Path, id: &str) -> bool {
@@ -140,9 +158,10 @@ impl Validator<'_> {
             raw.timeout.is_some(),
             raw.on_error.is_some(),
             raw.transaction.is_some(),
+            raw.functions.is_some(),
         ];
         let (kind, allowed): (&'static str, &[&str]) = match kind {
-            StepKind::Check { .. } => ("check", &["assess", "timeout", "on_error"]),
+            StepKind::Check { .. } => ("check", &["assess", "timeout", "on_error", "functions"]),
             StepKind::Action(_) => ("action", &OPTIONAL_KEYS),
             StepKind::Manual { .. } => ("manual", &[]),
         };
@@ -170,7 +189,7 @@ impl Validator<'_> {
         path: &Path,
         raw: &RawStep,
         kind: &StepKind,
-        findings: &[Finding],
+        analysis: &StepAnalysis,
     ) -> bool {
         let id = raw.id.as_str();
         let mut ok = true;
@@ -183,10 +202,14 @@ impl Validator<'_> {
         match kind {
             StepKind::Check { sql } => {
                 let scope = NameScope::of_step(id, "check");
-                ok &= self.template(&path.key("check"), sql, TemplateKind::Sql, &scope);
-                ok &= self.read_only(&path.key("check"), sql, SqlKey::Check, findings);
+                let compiled = self.template(&path.key("check"), sql, TemplateKind::Sql, &scope);
+                let findings = parsed_findings(findings_of(&analysis.sql), compiled);
+                ok &= compiled & self.read_only(&path.key("check"), sql, SqlKey::Check, &findings);
             }
-            StepKind::Action(action) => ok &= self.action(path, id, action),
+            StepKind::Action(action) => {
+                let preview = findings_of(&analysis.preview);
+                ok &= self.action(path, id, action, preview);
+            }
             StepKind::Manual { text } => {
                 let scope = NameScope::of_step(id, "manual");
                 ok &= self.template(&path.key("manual"), text, TemplateKind::Text, &scope);
@@ -200,12 +223,13 @@ impl Validator<'_> {
     }
 
     /// An action's preview (read-only) and its SQL, which sees the preview's rows.
-    fn action(&mut self, path: &Path, id: &str, action: &Action) -> bool {
+    fn action(&mut self, path: &Path, id: &str, action: &Action, findings: &[Finding]) -> bool {
         let mut ok = true;
         if let Some(preview) = &action.preview {
             let scope = NameScope::of_step(id, "preview");
-            ok &= self.template(&path.key("preview"), preview, TemplateKind::Sql, &scope);
-            let findings = crate::sql::analyze(preview).findings;
+            let compiled = self.template(&path.key("preview"), preview, TemplateKind::Sql, &scope);
+            ok &= compiled;
+            let findings = parsed_findings(findings, compiled);
             ok &= self.read_only(&path.key("preview"), preview, SqlKey::Preview, &findings);
         }
         let scope = NameScope {
@@ -371,4 +395,8 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+fn findings_of(analysis: &Option<Analysis>) -> &[Finding] {
+    analysis.as_ref().map_or(&[], |a| a.findings.as_slice())
 }
