@@ -452,6 +452,33 @@ fn sigint_while_a_step_prompt_waits_aborts_with_a_report() {
     assert_eq!(steps[0]["message"], "aborted by the operator (`--step`)");
 }
 
+/// A check whose template takes a while to render (well within its fuel), then a plain one.
+const SLOW_RENDER: &str = r#"version: 1
+name: slow
+steps:
+  - id: slow
+    title: Slow to render
+    check: "SELECT {% for i in range(100000) %}{% for j in range(50) %}{% endfor %}{% endfor %}1 AS one"
+  - id: later
+    check: SELECT 2 AS two
+"#;
+
+#[test]
+fn ctrl_c_while_a_template_renders_sends_nothing_after_it() {
+    let db = Database::new();
+    let mut pty = Pty::run(&db, SLOW_RENDER, &[]);
+    pty.expect("Slow to render");
+    pty.interrupt();
+    assert_eq!(pty.finish(), 4, "{}", pty.screen());
+    let report = pty.report();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["message"], "interrupted by the operator (Ctrl-C) before it was sent",
+        "{report}"
+    );
+    assert_eq!(steps[1]["status"], "NOT_RUN");
+}
+
 #[test]
 fn ctrl_c_at_a_later_step_prompt_aborts_with_a_report() {
     let db = Database::new();

@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::common::db::{Database, wait_for};
+use crate::common::db::{Database, Role, admin, wait_for};
 use crate::common::{Test, root};
 
 /// A playbook whose severity is set from the command line.
@@ -493,4 +493,27 @@ fn the_json_report_of_a_real_run_conforms_to_its_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(report["facts"]["current_user"], "root");
     assert_eq!(report["facts"]["database"], db.name);
+}
+
+#[test]
+fn the_report_says_with_which_privileges_the_checks_ran() {
+    let db = Database::new();
+    let role = Role::new();
+    admin(&format!("GRANT pg_monitor TO {}", role.name));
+    let yaml = "version: 1\nname: privileges\nsteps:\n  - id: one\n    check: SELECT 1 AS one\n";
+    let outcome = Test::new()
+        .playbook("privileges.yaml", yaml)
+        .args(["run", "privileges.yaml"])
+        .database_url(&db.url_as(&role.name))
+        .json_report()
+        .stderr("privileges: OK — 1 step — report: report.json\n")
+        .run();
+    let privileges = &outcome.json()["privileges"];
+    assert_eq!(privileges["role"], role.name.as_str());
+    assert_eq!(privileges["superuser"], false);
+    assert_eq!(
+        privileges["can_read_all_stats"], true,
+        "pg_monitor reads all statistics"
+    );
+    assert_eq!(privileges["can_signal"], false);
 }

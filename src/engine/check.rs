@@ -86,6 +86,13 @@ impl Engine<'_> {
             names: self.scope.names(),
             assess,
         };
+        // A Ctrl-C that came while the template rendered (rendering holds the thread) is heard
+        // here, before anything is sent.
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        if self.interrupted() {
+            return Err(StepError::Interrupted);
+        }
         let mut queried = Queried {
             columns: Columns::default(),
             kept: Vec::new(),

@@ -28,6 +28,8 @@ pub enum StepError {
     },
     #[error("{}", .source.message)]
     Query { source: QueryError },
+    #[error("interrupted by the operator (Ctrl-C) before it was sent")]
+    Interrupted,
 }
 
 impl StepError {

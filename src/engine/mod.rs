@@ -262,7 +262,8 @@ impl<'r> Engine<'r> {
 
     /// What a finished step means for the run: Ctrl-C, `on_error: abort`, a lost connection.
     fn settle(&mut self, step: &Step, record: &mut StepRecord, alive: bool) {
-        if self.interrupted() && record.status == Status::Unknown {
+        let unsent = record.message.as_deref() == Some(&StepError::Interrupted.to_string());
+        if self.interrupted() && record.status == Status::Unknown && !unsent {
             record.message =
                 Some("interrupted by the operator (Ctrl-C); the query was cancelled".to_owned());
             self.ending.stopped = true;

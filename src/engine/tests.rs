@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::{self, LocalBoxFuture};
-use indexmap::IndexMap;
 
 use super::{Engine, Pace, Reach, Settings};
 use crate::approval::{Approver, Decision, DryRun, Request, StepChoice};
@@ -28,12 +27,8 @@ type Log = Rc<RefCell<Vec<String>>>;
 
 fn playbook(yaml: &str) -> Playbook {
     let checked = Checked::of(Source::text("test.yaml", yaml));
-    assert!(
-        checked.diagnostics.is_empty(),
-        "{}",
-        checked.render_diagnostics()
-    );
-    checked.playbook.expect("a valid playbook")
+    let diagnostics = checked.render_diagnostics();
+    checked.playbook.expect(&diagnostics)
 }
 
 /// A target that knows its facts: PostgreSQL 15, a superuser, 100 usable connections.
@@ -154,7 +149,7 @@ impl Run {
         approver: &mut dyn Approver,
     ) -> RunRecord {
         let clock = FixedClock(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_600_000));
-        let values = IndexMap::new();
+        let values = crate::param::resolve(&playbook.params, &[]).expect("the defaults are valid");
         let header = Header {
             playbook,
             values: &values,
@@ -635,5 +630,50 @@ fn a_step_that_aborts_the_run_and_lost_its_connection_is_an_abort_not_a_loss() {
         2,
         "the facts, the failed step: {:?}",
         target.sent
+    );
+}
+
+const RAW: &str = r#"
+version: 1
+name: raw
+params:
+  expr: { type: string, default: "pg_terminate_backend(42)" }
+steps:
+  - id: pasted
+    check: SELECT {{ params.expr | safe }} AS x
+  - id: previewed
+    preview: SELECT {{ params.expr | safe }} AS pid
+    action: SELECT 1 AS one
+"#;
+
+#[test]
+fn rendered_sql_that_is_not_read_only_is_never_sent() {
+    let playbook = playbook(RAW);
+    let mut target = server();
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(
+        statuses(&record),
+        [
+            (
+                "pasted",
+                Status::Unknown,
+                "the check was not sent: `pg_terminate_backend` signals another session"
+            ),
+            (
+                "previewed",
+                Status::Unknown,
+                "the preview was not sent: `pg_terminate_backend` signals another session"
+            ),
+        ]
+    );
+    assert!(
+        target
+            .sent_containing("pg_terminate_backend(42)")
+            .is_empty()
+    );
+    assert_eq!(
+        record.steps[0].sql.as_deref(),
+        Some("SELECT pg_terminate_backend(42) AS x")
     );
 }
