@@ -41,6 +41,9 @@ pub struct Step {
     /// PostgreSQL resolves their names (`schema.name`, lower case): pass them to
     /// `sql::judge_query`.
     pub functions: Vec<String>,
+    /// Where the read-only SQL (the check, or an action's preview) starts in the file, as
+    /// `file:line`, for findings in what it rendered.
+    pub sql_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]

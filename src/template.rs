@@ -257,7 +257,8 @@ fn without_globals(
 /// warns about each): the `safe` filter however it is applied — `| safe`, `{% filter safe %}`,
 /// or by name as `map("safe")` — and `map` with a filter name computed at render time, which
 /// could be `safe`. (`escape`/`e` are plain in this environment, see [`environment`]; macros
-/// are not compiled in; `tojson` and `ident` return literals and quoted identifiers.)
+/// are not compiled in; `tojson` and `ident` return literals and quoted identifiers.) A
+/// `{% raw %}` block is reported too: its text reaches the SQL as written.
 ///
 /// Scans `{{ ... }}` and `{% ... %}` tags; skips `{# comments #}` and `{% raw %}` blocks (their
 /// text is template source, never a value). A range runs from the `|` (when there is one) to the
@@ -266,6 +267,26 @@ pub fn raw_interpolations(source: &str) -> Vec<Range<usize>> {
     let mut found = Vec::new();
     for tag in tags(source) {
         scan_raw(source, tag, &mut found);
+    }
+    found.extend(raw_blocks(source));
+    found.sort_by_key(|range| range.start);
+    found
+}
+
+/// The `{% raw %}` tags: what such a block holds reaches the SQL as written, unjudged by the
+/// template's escaping (the rendered text is still judged before it is sent).
+fn raw_blocks(source: &str) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    let mut pos = 0;
+    while let Some(offset) = source[pos..].find("{%") {
+        let start = pos + offset;
+        if is_raw_block_start(source, start + 2) {
+            let end = source[start..]
+                .find("%}")
+                .map_or(source.len(), |e| start + e + 2);
+            found.push(start..end);
+        }
+        pos = start + 2;
     }
     found
 }
@@ -753,8 +774,8 @@ WHERE state_change < now() - interval '1 hour'
         let source = "{# {{ x|safe }} #}{% raw %}{{ y|safe }}{% endraw %}{%- set q = v|safe -%}{{ \"}}|safe\" }}";
         let ranges = raw_interpolations(source);
         let texts: Vec<&str> = ranges.iter().map(|r| &source[r.clone()]).collect();
-        assert_eq!(texts, ["|safe"]);
-        assert!(source[..ranges[0].start].ends_with("set q = v"));
+        assert_eq!(texts, ["{% raw %}", "|safe"]);
+        assert!(source[..ranges[1].start].ends_with("set q = v"));
 
         assert!(raw_interpolations("SELECT 1 | 2 {{ a || b }}").is_empty());
         // An unterminated tag (a syntax error anyway) still reports what it holds.

@@ -195,3 +195,70 @@ fn every_attack_in_the_corpus_has_its_test() {
     named.sort();
     assert_eq!(files, named);
 }
+
+/// Runs `runbook <args>` on a generated playbook; returns exit code and stderr.
+fn runbook(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn long_sql_runs_and_deep_sql_is_a_clear_error_never_a_crash() {
+    let db = Database::new();
+    let dir = tempfile::tempdir().unwrap();
+    let terms: Vec<String> = (0..3000).map(|i| format!("x = {i}")).collect();
+    let long = format!(
+        "version: 1\nname: long\nsteps:\n  - id: long\n    check: SELECT count(*) AS n FROM generate_series(1, 10) AS x WHERE {}\n",
+        terms.join(" OR ")
+    );
+    fs::write(dir.path().join("long.yaml"), &long).unwrap();
+    let url = db.url();
+    let (code, stderr) = runbook(
+        dir.path(),
+        &[
+            "run",
+            "long.yaml",
+            "--database-url",
+            &url,
+            "--report",
+            "-",
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "a 3,000-term OR is an ordinary query:\n{stderr}");
+
+    let deep = format!(
+        "version: 1\nname: deep\nsteps:\n  - id: deep\n    check: \"SELECT {}1{} AS x\"\n",
+        "[".repeat(160_000),
+        "]".repeat(160_000)
+    );
+    fs::write(dir.path().join("deep.yaml"), &deep).unwrap();
+    let started = std::time::Instant::now();
+    let (code, stderr) = runbook(dir.path(), &["validate", "deep.yaml"]);
+    let head: String = stderr.chars().take(300).collect();
+    assert_eq!(code, 1, "{head}");
+    assert!(stderr.starts_with("error:"), "a clear error: {head}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "refused quickly, not after {:?}",
+        started.elapsed()
+    );
+    let parens = format!(
+        "version: 1\nname: parens\nsteps:\n  - id: parens\n    check: \"SELECT {}1{} AS x\"\n",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    fs::write(dir.path().join("parens.yaml"), &parens).unwrap();
+    let (code, stderr) = runbook(dir.path(), &["validate", "parens.yaml"]);
+    let head: String = stderr.chars().take(300).collect();
+    assert_eq!(code, 1, "{head}");
+    assert!(stderr.contains("nested too deeply"), "a clear error");
+}

@@ -142,8 +142,13 @@ impl Engine<'_> {
 /// Judges the exact text about to be sent as a check or preview: one query that only reads.
 /// What fails is never sent.
 pub(super) fn judged(step: &Step, what: &'static str, rendered: &str) -> Result<(), StepError> {
-    sql::judge_query(rendered, sql::OptIn(&step.functions))
-        .map_err(|findings| StepError::NotReadOnly { what, findings })
+    sql::judge_query(rendered, sql::OptIn(&step.functions)).map_err(|findings| {
+        StepError::NotReadOnly {
+            what,
+            findings,
+            at: step.sql_at.clone(),
+        }
+    })
 }
 
 /// The per-row conditions of a query, evaluated on each row as it streams.

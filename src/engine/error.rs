@@ -21,10 +21,12 @@ pub enum StepError {
     #[error("preview failed: {}", .source.message)]
     Preview { source: QueryError },
     /// The rendered SQL of a check or preview, judged right before it would have been sent.
-    #[error("the {what} was not sent: {}", join(.findings))]
+    #[error("the {what} was not sent: {}{}", join(.findings), traced(.at))]
     NotReadOnly {
         what: &'static str,
         findings: Vec<Finding>,
+        /// `file:line` of the template that rendered it.
+        at: Option<String>,
     },
     #[error("{}", .source.message)]
     Query { source: QueryError },
@@ -91,4 +93,10 @@ fn join(findings: &[Finding]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn traced(at: &Option<String>) -> String {
+    at.as_ref()
+        .map(|at| format!(" (rendered from the template at {at})"))
+        .unwrap_or_default()
 }

@@ -658,12 +658,12 @@ fn rendered_sql_that_is_not_read_only_is_never_sent() {
             (
                 "pasted",
                 Status::Unknown,
-                "the check was not sent: `pg_terminate_backend` signals another session"
+                "the check was not sent: `pg_terminate_backend` signals another session (rendered from the template at test.yaml:8)"
             ),
             (
                 "previewed",
                 Status::Unknown,
-                "the preview was not sent: `pg_terminate_backend` signals another session"
+                "the preview was not sent: `pg_terminate_backend` signals another session (rendered from the template at test.yaml:10)"
             ),
         ]
     );

@@ -70,7 +70,21 @@ impl Validator<'_> {
             timeout,
             on_error,
             functions,
+            sql_at: self.sql_at(&path, raw),
         })
+    }
+
+    /// `file:line` of the check, or of an action's preview.
+    fn sql_at(&self, path: &Path, raw: &RawStep) -> Option<String> {
+        let key = if raw.check.is_some() {
+            "check"
+        } else if raw.preview.is_some() {
+            "preview"
+        } else {
+            return None;
+        };
+        let location = self.document.value_location(&path.key(key))?;
+        Some(format!("{}:{}", self.document.source.name, location.line))
     }
 
     /// The opted-in function names, as PostgreSQL resolves them.
