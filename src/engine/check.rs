@@ -86,13 +86,7 @@ impl Engine<'_> {
             names: self.scope.names(),
             assess,
         };
-        // A Ctrl-C that came while the template rendered (rendering holds the thread) is heard
-        // here, before anything is sent.
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
-        if self.interrupted() {
-            return Err(StepError::Interrupted);
-        }
+        self.not_interrupted().await?;
         let mut queried = Queried {
             columns: Columns::default(),
             kept: Vec::new(),
@@ -128,6 +122,17 @@ impl Engine<'_> {
                 Ok(queried)
             }
         }
+    }
+
+    /// Lets a Ctrl-C that came while the template rendered (rendering holds the thread) be
+    /// heard, before anything is sent.
+    async fn not_interrupted(&self) -> Result<(), StepError> {
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        if self.interrupted() {
+            return Err(StepError::Interrupted);
+        }
+        Ok(())
     }
 
     fn limits(&self, step: &Step) -> Limits {
