@@ -24,6 +24,7 @@ use crate::outputs::record::{RunRecord, Status, StepRecord};
 use crate::outputs::{Journal, Progress, Recorder, Report};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
+use crate::sql;
 use crate::target::{Endpoint, Session};
 
 pub fn run(args: RunArgs) -> u8 {
@@ -42,7 +43,27 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::UNKNOWN;
         }
     };
-    let code = runtime.block_on(run_playbook(&config, &playbook, &values));
+    // The engine judges every check on the thread it runs on: give that thread the stack the
+    // SQL parser needs, so no judgment has to start a thread of its own.
+    let engine_thread = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("runbook-engine".to_owned())
+            .stack_size(sql::PARSER_STACK)
+            .spawn_scoped(scope, || {
+                sql::as_parser_thread(|| {
+                    runtime.block_on(run_playbook(&config, &playbook, &values))
+                })
+            })
+            .map(|thread| thread.join())
+    });
+    let code = match engine_thread {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(error) => {
+            eprintln!("error: cannot start the engine's thread: {error}");
+            exit::UNKNOWN
+        }
+    };
     // A prompt abandoned on Ctrl-C may still be blocked reading the terminal: do not wait for it.
     runtime.shutdown_background();
     code
