@@ -39,6 +39,17 @@ struct Aftermath {
 fn attack(name: &str, mode: Mode) -> Aftermath {
     let db = Database::new();
     db.psql("CREATE TABLE t AS SELECT generate_series(1, 10) AS id");
+    // Functions a team might have, that an attack would call in disguise; and the setting under
+    // which the server reads `\'` inside a string as a quote (startup options win over it).
+    db.psql(
+        "CREATE FUNCTION public.kill(int) RETURNS bool LANGUAGE sql AS 'SELECT pg_terminate_backend($1)';
+         CREATE FUNCTION public.json_array(int) RETURNS bool LANGUAGE sql AS 'SELECT pg_terminate_backend($1)';
+         CREATE FUNCTION public.merge_action() RETURNS bool LANGUAGE sql AS 'SELECT pg_advisory_lock(99) IS NOT NULL';",
+    );
+    db.psql(&format!(
+        "ALTER DATABASE {} SET standard_conforming_strings = off",
+        db.name
+    ));
     let victim = db.session_named("victim");
     let source = root().join("tests/hostile").join(format!("{name}.yaml"));
     let yaml = fs::read_to_string(&source).expect("the attack exists");
@@ -115,6 +126,19 @@ fn defused(name: &str) {
     }
 }
 
+/// The attack runs, and the server reads it as the judge did: as harmless text (the victim
+/// lives, the table is whole, and the witness sees no lock).
+fn harmless(name: &str) {
+    for mode in [Mode::Live, Mode::DryRun] {
+        let after = attack(name, mode);
+        let report = after.report.expect("a harmless attack runs");
+        assert_eq!(
+            report["steps"][1]["status"], "OK",
+            "{name} ({mode:?}): {report}"
+        );
+    }
+}
+
 fn refused_by_validation_or_the_engine(name: &str, mode: Mode, after: Aftermath) {
     let stderr = &after.stderr;
     let Some(report) = after.report else {
@@ -146,6 +170,10 @@ macro_rules! attacks {
 attacks! {
     refused: advisory_lock_outlives_the_check,
     refused: advisory_lock_through_sql_text,
+    harmless: backslash_quote_splits_a_string,
+    refused: field_selection_calls_a_team_function,
+    refused: field_selection_in_a_dry_run_preview,
+    refused: sql_json_syntax_calls_a_shadow,
     refused: attribute_notation,
     refused: cancel_in_a_dry_run_preview,
     refused: comment_splits_delete,

@@ -146,7 +146,21 @@ impl Judge<'_> {
             }
             // `x.f` may be the call `f(x)`; the first field of a column reference is a name.
             "ColumnRef" => self.fields(strings(body.get("fields")).get(1..), at),
-            "AIndirection" => self.fields(Some(&strings(body.get("indirection"))), at),
+            // `(expr).f` is a field of a composite or the call `f(expr)`: judged as a call, so
+            // a function off the allow-list needs its opt-in however it is written.
+            "AIndirection" => {
+                for name in strings(body.get("indirection")) {
+                    if let Some(concern) = judge_call(&[name], self.opt_in) {
+                        self.push(concern, at);
+                    }
+                }
+            }
+            // PostgreSQL 16+ syntax that older servers parse as a plain call by this name, looked
+            // up on `search_path`, which this parser cannot judge as such: refused.
+            kind if sql_json_call(kind).is_some() => {
+                let name = sql_json_call(kind).unwrap_or_default().to_owned();
+                self.push(Concern::UnknownFunction { name }, at);
+            }
             "SelectStmt" => self.select(body, at),
             "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
                 let name = kind.trim_end_matches("Stmt").to_ascii_uppercase();
@@ -189,6 +203,24 @@ impl Judge<'_> {
             self.push(Concern::LocksRows { lock }, offset);
         }
     }
+}
+
+/// The function a server before PostgreSQL 16 calls for this SQL/JSON (or `MERGE_ACTION`)
+/// node, which this parser (PostgreSQL 18's) gives a node of its own.
+fn sql_json_call(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "JsonArrayConstructor" | "JsonArrayQueryConstructor" => "JSON_ARRAY",
+        "JsonObjectConstructor" => "JSON_OBJECT",
+        "JsonArrayAgg" => "JSON_ARRAYAGG",
+        "JsonObjectAgg" => "JSON_OBJECTAGG",
+        "JsonFuncExpr" => "JSON_VALUE/JSON_QUERY/JSON_EXISTS",
+        "JsonScalarExpr" => "JSON_SCALAR",
+        "JsonSerializeExpr" => "JSON_SERIALIZE",
+        "JsonParseExpr" => "JSON",
+        "JsonTable" => "JSON_TABLE",
+        "MergeSupportFunc" => "MERGE_ACTION",
+        _ => return None,
+    })
 }
 
 /// A node's own byte location, when the parser recorded one.

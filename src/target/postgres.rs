@@ -62,7 +62,12 @@ impl Endpoint {
             }
             None => PgConnectOptions::new(),
         };
-        let options = options.application_name(application_name);
+        // The judge parses strings as PostgreSQL does with `standard_conforming_strings = on`;
+        // the server must split the text the same way, whatever the role, the database or the
+        // URL's `options` say (a startup option wins over all of them).
+        let options = options
+            .application_name(application_name)
+            .options([("standard_conforming_strings", "on")]);
         let display = describe(&options);
         let connect_timeout = std::env::var("PGCONNECT_TIMEOUT")
             .ok()
@@ -273,21 +278,30 @@ async fn read_only(
     on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
 ) -> Result<Streamed, sqlx::Error> {
     let (statement_ms, lock_ms) = limits.millis();
+    // `now()` is the start of the transaction: it names this transaction in the proof below.
     let begin = format!(
-        "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};"
+        "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\nSET LOCAL standard_conforming_strings = on;\nSELECT pg_catalog.now()::text;"
     );
-    sqlx::raw_sql(AssertSqlSafe(begin))
-        .execute(&mut *connection)
-        .await?;
+    let mut began = None;
+    stream(connection, begin, |_, row, _| {
+        began = row.into_iter().next().flatten();
+        Ok(())
+    })
+    .await?;
+    let Some(began) = began.filter(|t| !t.contains('\'')) else {
+        return Ok(Streamed::Escaped);
+    };
     let streamed = stream(connection, script(sql, Wrap::ReadOnly, limits), on_row).await?;
     if !matches!(streamed, Streamed::Done(_)) {
         return Ok(streamed);
     }
-    // Inside the transaction begun above, `now()` (its start) is before this statement's
-    // start; a statement outside any transaction block has the two equal.
+    // Still read-only, and still the transaction begun above: one the check began itself
+    // (after ending ours) started later.
     let mut intact = false;
-    let proof = "SELECT current_setting('transaction_read_only') = 'on' AND now() < statement_timestamp();\nROLLBACK;";
-    stream(connection, proof.to_owned(), |_, row, _| {
+    let proof = format!(
+        "SELECT pg_catalog.current_setting('transaction_read_only') = 'on' AND pg_catalog.now() = '{began}'::timestamptz;\nROLLBACK;"
+    );
+    stream(connection, proof, |_, row, _| {
         intact = row.first().cloned().flatten().as_deref() == Some("t");
         Ok(())
     })
@@ -495,6 +509,17 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(escaped.fault, Fault::EscapedTransaction);
+            // Ending the transaction and opening another read-only one is caught too.
+            let forged = session
+                .run(
+                    "SELECT 1; COMMIT; BEGIN READ ONLY; SELECT 2",
+                    Wrap::ReadOnly,
+                    limits,
+                    |_, _, _| Ok(()),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(forged.fault, Fault::EscapedTransaction);
             // The session is usable and outside any transaction afterwards.
             let after = session
                 .run("SELECT 3", Wrap::ReadOnly, limits, |_, _, _| Ok(()))
