@@ -33,6 +33,10 @@ pub const FACTS: &[(&str, &str)] = &[
         "the engine's own backend pid (never signalled)",
     ),
     (
+        "backend_start",
+        "when the engine's own session started (with `backend_pid`, it names the session)",
+    ),
+    (
         "server_started",
         "when the server last started (`pg_postmaster_start_time()`)",
     ),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::engine::Backend;
 use crate::exit;
 use crate::target::Endpoint;
 
@@ -30,12 +31,13 @@ impl Interrupts {
         self.flag.clone()
     }
 
-    /// Watches for Ctrl-C until the returned task is aborted; `backend_pid` is the engine's
-    /// own session, whose query a Ctrl-C cancels.
+    /// Watches for Ctrl-C until the returned task is aborted; `backend` is the engine's own
+    /// session, whose query a Ctrl-C cancels (after a reconnection its pid may be another's:
+    /// the start is checked too).
     pub fn watch(
         &mut self,
         endpoint: &Endpoint,
-        backend_pid: i64,
+        backend: Backend,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let mut signal = self.signal.take()?;
         let flag = self.flag.clone();
@@ -49,7 +51,7 @@ impl Interrupts {
                 eprintln!(
                     "\ninterrupted: cancelling the running query (Ctrl-C again to exit at once)"
                 );
-                endpoint.cancel_backend(backend_pid).await;
+                endpoint.cancel_backend(&backend).await;
             }
         }))
     }

@@ -195,8 +195,8 @@ async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interru
         target: &mut session,
     };
     engine
-        .run(reach, |backend_pid| {
-            watcher = interrupts.watch(endpoint, backend_pid);
+        .run(reach, |backend| {
+            watcher = interrupts.watch(endpoint, backend);
         })
         .await;
     if let Some(watcher) = watcher {

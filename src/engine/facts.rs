@@ -14,6 +14,13 @@ use crate::playbook::{Playbook, StepKind};
 use crate::sql::literal as sql_literal;
 use crate::target::{Limits, QueryError, Target, Wrap};
 
+/// The engine's own session on the server: a pid is only it while the start matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub pid: i64,
+    pub started: String,
+}
+
 /// The facts of a run, as JSON (templates see them as `facts.*`).
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -66,9 +73,10 @@ impl Facts {
 }
 
 impl Engine<'_> {
-    /// Reads the server's facts and puts them in scope; returns the engine's own backend pid
-    /// (so a Ctrl-C can cancel its query). The run cannot go on without them.
-    pub(super) async fn gather(&mut self, target: &mut impl Target) -> Result<i64, RunError> {
+    /// Reads the server's facts and puts them in scope; returns the engine's own backend, pid
+    /// and start (so a Ctrl-C can cancel its query, and only its). The run cannot go on
+    /// without them.
+    pub(super) async fn gather(&mut self, target: &mut impl Target) -> Result<Backend, RunError> {
         let facts = read(target, self.playbook)
             .await
             .map_err(|error| RunError::Facts {
@@ -82,7 +90,10 @@ impl Engine<'_> {
             notes: &notes,
         });
         self.facts = facts;
-        Ok(self.facts.int("backend_pid"))
+        Ok(Backend {
+            pid: self.facts.int("backend_pid"),
+            started: self.facts.text("backend_start"),
+        })
     }
 }
 
@@ -179,6 +190,7 @@ fn facts_sql(relations: &BTreeSet<&str>) -> String {
   'extensions', (SELECT coalesce(json_agg(extname ORDER BY extname), '[]') FROM pg_extension),
   'in_recovery', pg_is_in_recovery(),
   'backend_pid', pg_backend_pid(),
+  'backend_start', (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
   'server_started', pg_postmaster_start_time()::text,
   'can_read_all_stats', r.rolsuper OR pg_has_role('pg_read_all_stats', 'MEMBER'),
   'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'MEMBER'),

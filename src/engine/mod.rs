@@ -34,7 +34,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 pub use error::{Refusal, RunError, StepError};
-pub use facts::Facts;
+pub use facts::{Backend, Facts};
 pub use verdict::Verdict;
 
 use crate::approval::{Approver, StepChoice};
@@ -156,7 +156,7 @@ impl<'r> Engine<'r> {
     /// Runs the playbook as far as `reach` allows: reads the facts, tells `on_facts` the
     /// engine's own backend pid (so a Ctrl-C can cancel its query), runs the steps, and ends
     /// the run. Whatever happens, the listeners hear every step finish, then `RunFinished`.
-    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>, on_facts: impl FnOnce(i64)) {
+    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>, on_facts: impl FnOnce(Backend)) {
         match reach {
             Reach::Unresolved(error) => self.not_started(error),
             Reach::Unreachable { name, error } => {
@@ -166,8 +166,8 @@ impl<'r> Engine<'r> {
             Reach::Reached { name, target } => {
                 self.emit(&Event::Target { name });
                 match self.gather(target).await {
-                    Ok(backend_pid) => {
-                        on_facts(backend_pid);
+                    Ok(backend) => {
+                        on_facts(backend);
                         self.steps(target).await;
                     }
                     Err(error) => self.not_started(error),

@@ -26,6 +26,7 @@ use sqlx::{
 use super::redact::{query_password, redact, url_password};
 use super::rows::{ColumnKind, Columns};
 use super::{ConnectError, Fault, Limits, QueryError, Row, Summary, Target, Wrap};
+use crate::engine::Backend;
 
 /// Default bound on connecting, retries included (`PGCONNECT_TIMEOUT` overrides it).
 const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -134,9 +135,15 @@ impl Endpoint {
 
     /// Cancels the query running in backend `pid` from a short side connection (sqlx cannot
     /// send a cancel request); best effort.
-    pub async fn cancel_backend(&self, pid: i64) {
+    pub async fn cancel_backend(&self, backend: &Backend) {
+        if backend.started.contains('\'') {
+            return;
+        }
         if let Ok(mut side) = self.connect().await {
-            let sql = format!("SELECT pg_cancel_backend({pid})");
+            let (pid, started) = (backend.pid, &backend.started);
+            let sql = format!(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = {pid} AND backend_start = '{started}'::timestamptz"
+            );
             let _ = side
                 .run(
                     &sql,
