@@ -59,15 +59,85 @@ pub enum StepKind {
     },
 }
 
+/// A step that changes the server: it runs only after approval.
 #[derive(Debug, Clone)]
 pub struct Action {
+    pub act: Act,
+    pub approval: Approval,
+    pub max_rows: Option<MaxRows>,
+}
+
+/// What an action does.
+#[derive(Debug, Clone)]
+pub enum Act {
+    /// SQL written by the playbook's author (`action:`), which may not signal sessions.
+    Sql(SqlAction),
+    /// `terminate:` / `cancel:`: the engine signals the sessions an earlier check lists, in a
+    /// statement of its own making.
+    Signal(SessionAction),
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlAction {
     /// SQL template that changes the server.
     pub sql: String,
     /// Read-only SQL template shown at the approval prompt.
     pub preview: Option<String>,
-    pub approval: Approval,
-    pub max_rows: Option<MaxRows>,
     pub transaction: Transaction,
+}
+
+/// Signal the sessions that the check `source` lists.
+#[derive(Debug, Clone)]
+pub struct SessionAction {
+    pub signal: Signal,
+    pub source: SourceCheck,
+}
+
+/// How a session is signalled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Signal {
+    /// `pg_terminate_backend`; with `wait`, until the session is gone (PostgreSQL 14+).
+    Terminate { wait: Option<Duration> },
+    /// `pg_cancel_backend`: the running query only.
+    Cancel,
+}
+
+impl Signal {
+    /// The step key, and the result column holding the server's answer.
+    pub fn key(self) -> &'static str {
+        match self {
+            Signal::Terminate { .. } => "terminate",
+            Signal::Cancel => "cancel",
+        }
+    }
+
+    pub fn answer_column(self) -> &'static str {
+        match self {
+            Signal::Terminate { .. } => "terminated",
+            Signal::Cancel => "cancelled",
+        }
+    }
+
+    /// The columns that name a session (a cancel names its query too), which the source
+    /// check's rows must carry.
+    pub fn identity(self) -> &'static [&'static str] {
+        match self {
+            Signal::Terminate { .. } => &["pid", "backend_start"],
+            Signal::Cancel => &["pid", "backend_start", "query_start"],
+        }
+    }
+}
+
+/// The earlier check whose rows name the sessions, as the engine re-runs it.
+#[derive(Debug, Clone)]
+pub struct SourceCheck {
+    pub id: String,
+    /// Its SQL template.
+    pub sql: String,
+    /// The functions it opted in to.
+    pub functions: Vec<String>,
+    /// Where its SQL starts, as `file:line`.
+    pub sql_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +213,12 @@ pub struct Assessment {
 
 impl Step {
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
+        match &self.kind {
             StepKind::Check { .. } => "check",
+            StepKind::Action(Action {
+                act: Act::Signal(signal),
+                ..
+            }) => signal.signal.key(),
             StepKind::Action(_) => "action",
             StepKind::Manual { .. } => "manual",
         }

@@ -11,7 +11,8 @@ use minijinja::Value;
 use crate::markdown::{code, fenced, table};
 use crate::param::Param;
 use crate::playbook::{
-    Action, Approval, MaxRows, Playbook, Requirements, Scope, Step, StepKind, Transaction,
+    Act, Action, Approval, MaxRows, Playbook, Requirements, Scope, Signal, Step, StepKind,
+    Transaction,
 };
 use crate::template::{self, TemplateKind};
 
@@ -132,13 +133,41 @@ fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
 
 fn render_action(step: &Step, action: &Action) -> String {
     let mut out = String::new();
-    if let Some(preview) = &action.preview {
-        out.push_str("Preview, shown before approval:\n\n");
-        out.push_str(&fenced("sql", preview));
-        out.push('\n');
-    }
-    out.push_str(&fenced("sql", &action.sql));
-    out.push('\n');
+    let counted = match &action.act {
+        Act::Sql(sql) => {
+            if let Some(preview) = &sql.preview {
+                out.push_str("Preview, shown before approval:\n\n");
+                out.push_str(&fenced("sql", preview));
+                out.push('\n');
+            }
+            out.push_str(&fenced("sql", &sql.sql));
+            out.push('\n');
+            ("the preview has more than", "rows")
+        }
+        Act::Signal(signal) => {
+            let (verb, what) = match signal.signal {
+                Signal::Terminate { .. } => ("Terminates", "session"),
+                Signal::Cancel => ("Cancels the running query of", "session, the same query"),
+            };
+            let _ = writeln!(
+                out,
+                "{verb} each session that step {} lists. At approval the check runs again and its rows are shown; approved, a session is signalled only while that check still selects the same {what} (pid, `backend_start`{}). Never this engine's own session, another `runbook:` session, a process that is not a client backend, or a superuser's session unless the engine runs as a superuser.\n",
+                code(&signal.source.id),
+                if signal.signal == Signal::Cancel {
+                    ", `query_start`"
+                } else {
+                    ""
+                }
+            );
+            if let Signal::Terminate { wait: Some(wait) } = signal.signal {
+                let _ = writeln!(
+                    out,
+                    "- **Waits** up to {wait} for each session to be gone (PostgreSQL 14+)"
+                );
+            }
+            ("it would signal more than", "sessions")
+        }
+    };
     let approval = match action.approval {
         Approval::Required => "required — approve at the prompt, or with `--yes`".to_owned(),
         Approval::Confirm => format!(
@@ -149,20 +178,18 @@ fn render_action(step: &Step, action: &Action) -> String {
     let _ = writeln!(out, "- **Approval** {approval}");
     match action.max_rows {
         Some(MaxRows::Count(n)) => {
-            let _ = writeln!(
-                out,
-                "- **Refuses to run** when the preview has more than {n} rows"
-            );
+            let _ = writeln!(out, "- **Refuses to run** when {} {n} {}", counted.0, counted.1);
         }
         Some(MaxRows::Percent(p)) => {
             let _ = writeln!(
                 out,
-                "- **Refuses to run** when the preview has more than {p}% of client connections"
+                "- **Refuses to run** when {} {p}% of client connections",
+                counted.0
             );
         }
         None => {}
     }
-    if action.transaction == Transaction::Autocommit {
+    if matches!(&action.act, Act::Sql(sql) if sql.transaction == Transaction::Autocommit) {
         let _ = writeln!(out, "- Runs outside a transaction block");
     }
     out
@@ -171,6 +198,13 @@ fn render_action(step: &Step, action: &Action) -> String {
 fn kind_label(step: &Step) -> &'static str {
     match &step.kind {
         StepKind::Check { .. } => "Read-only check,",
+        StepKind::Action(Action {
+            act: Act::Signal(signal),
+            ..
+        }) => match signal.signal {
+            Signal::Terminate { .. } => "**Terminate** (ends sessions),",
+            Signal::Cancel => "**Cancel** (cancels queries),",
+        },
         StepKind::Action(_) => "**Action** (changes the server),",
         StepKind::Manual { .. } => "Manual",
     }

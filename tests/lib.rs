@@ -16,4 +16,5 @@ mod reliability;
 mod report_schema;
 mod run;
 mod schema;
+mod sessions;
 mod validate;

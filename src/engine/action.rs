@@ -1,19 +1,26 @@
 //! An action, in the order that keeps it safe: preview (what it will act on) → render → blast
 //! radius (`max_rows`) → the advisory lock → approval → the decision on disk (listeners can
 //! veto) → run. Whatever stops it on the way, the record says where and why.
+//!
+//! Two kinds share that path. An `action:` runs its author's SQL, judged again as rendered
+//! (it may not signal sessions); its preview is its own SQL. A `terminate:`/`cancel:` runs its
+//! source check again as the preview, and on approval the statement `signal` makes of exactly
+//! the sessions shown.
 
 use std::collections::BTreeMap;
 
 use minijinja::Value;
 
-use super::check::{Queried, judged};
+use super::check::{Queried, judged, judged_as};
 use super::context::Kept;
+use super::signal::{self, Session};
 use super::{Engine, Finished, KEPT_ROWS, Refusal, StepError, failed};
 use crate::approval::{Decision, Preview, Request};
 use crate::events::Event;
 use crate::outputs::record::{ApprovalRecord, Status, StepRecord};
-use crate::playbook::{Action, MaxRows, Step, Transaction};
-use crate::target::{Target, Wrap};
+use crate::playbook::{Act, Action, MaxRows, SessionAction, Signal, SqlAction, Step, Transaction};
+use crate::sql::{self, Role};
+use crate::target::{Limits, Target, Wrap};
 
 /// Where an action stopped before running, when it did.
 enum Halt {
@@ -27,10 +34,24 @@ impl Engine<'_> {
         &mut self,
         step: &Step,
         action: &Action,
+        record: StepRecord,
+        target: &mut impl Target,
+    ) -> Finished {
+        match &action.act {
+            Act::Sql(sql) => self.sql_action(step, action, sql, record, target).await,
+            Act::Signal(signal) => self.signal(step, action, signal, record, target).await,
+        }
+    }
+
+    async fn sql_action(
+        &mut self,
+        step: &Step,
+        action: &Action,
+        sql_action: &SqlAction,
         mut record: StepRecord,
         target: &mut impl Target,
     ) -> Finished {
-        let preview = match self.preview(step, action, &mut record, target).await {
+        let preview = match self.preview(step, sql_action, &mut record, target).await {
             Ok(preview) => preview,
             Err(halt) => return self.halted(record, halt),
         };
@@ -48,12 +69,16 @@ impl Engine<'_> {
         }
         let rendered = match self
             .scope
-            .sql(&format!("{}.action", step.id), &action.sql, &ctx)
+            .sql(&format!("{}.action", step.id), &sql_action.sql, &ctx)
         {
             Ok(rendered) => rendered,
             Err(error) => return failed(record, &error).into(),
         };
         record.sql = Some(rendered.clone());
+        let single = sql_action.transaction == Transaction::Autocommit;
+        if let Err(error) = judged_as(step, "action", &rendered, Role::Action { single }) {
+            return failed(record, &error).into();
+        }
         let decision = match self
             .approve(
                 step,
@@ -71,15 +96,161 @@ impl Engine<'_> {
         if let Some(halt) = self.unless_approved(decision, preview.as_ref(), &mut record) {
             return self.halted(record, halt);
         }
-        self.execute(step, action, &rendered, record, target).await
+        let wrap = match sql_action.transaction {
+            Transaction::Wrapped => Wrap::Transaction,
+            Transaction::Autocommit => Wrap::Autocommit,
+        };
+        let limits = self.limits(step);
+        let preview_rows = preview.as_ref().map(|p| p.row_count);
+        let mut finished = self
+            .execute(step, &rendered, wrap, limits, record, target)
+            .await;
+        if let Some(previewed) = preview_rows {
+            more_than_previewed(&mut finished.record, previewed);
+        }
+        finished
     }
 
-    /// Runs the preview, if any: `Ok(None)` without one; a preview with no rows skips the
-    /// action, one with more rows than can be shown refuses it.
-    async fn preview(
+    /// `terminate:` / `cancel:`: the source check again as the preview, then exactly the
+    /// sessions shown, signalled if the check still selects them.
+    async fn signal(
         &mut self,
         step: &Step,
         action: &Action,
+        session_action: &SessionAction,
+        mut record: StepRecord,
+        target: &mut impl Target,
+    ) -> Finished {
+        if let Signal::Terminate { wait: Some(_) } = session_action.signal {
+            let version = self.facts.int("server_version");
+            if version < 14 {
+                let error = StepError::WaitNeedsVersion { version };
+                return failed(record, &error).into();
+            }
+        }
+        let source = &session_action.source;
+        let (body, preview) = match self
+            .source_rows(step, session_action, &mut record, target)
+            .await
+        {
+            Ok(found) => found,
+            Err(halt) => return self.halted(record, halt),
+        };
+        let named = match signal::sessions(
+            session_action.signal,
+            &preview.columns,
+            &preview.kept,
+            &source.id,
+        ) {
+            Ok(named) => named,
+            Err(message) => return failed(record, &StepError::Sessions { message }).into(),
+        };
+        if named.sessions.is_empty() {
+            record.status = Status::Skipped;
+            record.message = Some(format!(
+                "none of the {} rows of `{}` names a session (pid and backend_start are NULL): nothing to signal",
+                named.unnamed, source.id
+            ));
+            return record.into();
+        }
+        let statement = match signal::statement(session_action.signal, &body, &named.sessions) {
+            Ok(statement) => statement,
+            Err(message) => return failed(record, &StepError::Sessions { message }).into(),
+        };
+        record.sql = Some(statement.clone());
+        let decision = match self
+            .approve(
+                step,
+                action,
+                &statement,
+                Some(&preview),
+                &mut record,
+                target,
+            )
+            .await
+        {
+            Ok(decision) => decision,
+            Err(refusal) => return self.halted(record, Halt::Refused(refusal)),
+        };
+        if let Some(halt) = self.unless_approved(decision, Some(&preview), &mut record) {
+            return self.halted(record, halt);
+        }
+        let limits = signal_limits(self.limits(step), session_action.signal, &named.sessions);
+        let mut finished = self
+            .execute(step, &statement, Wrap::Transaction, limits, record, target)
+            .await;
+        if named.unnamed > 0 && finished.record.status != Status::Unknown {
+            let note = format!(
+                "{} rows named no session (NULL pid or start) and were not signalled",
+                named.unnamed
+            );
+            let message = finished.record.message.take();
+            finished.record.message = Some(match message {
+                Some(message) => format!("{message}; {note}"),
+                None => note,
+            });
+        }
+        finished
+    }
+
+    /// The source check rendered, judged and run again: its `SELECT` (to nest in the signal
+    /// statement) and its rows, without the engine's own session.
+    async fn source_rows(
+        &mut self,
+        step: &Step,
+        session_action: &SessionAction,
+        record: &mut StepRecord,
+        target: &mut impl Target,
+    ) -> Result<(String, Queried), Halt> {
+        let source = &session_action.source;
+        let fail = |record: &StepRecord, error: &StepError| {
+            Halt::Record(Box::new(failed(record.clone(), error)))
+        };
+        let ctx = self.scope.value();
+        let rendered = self
+            .scope
+            .sql(&format!("{}.check", source.id), &source.sql, &ctx)
+            .map_err(|error| fail(record, &error))?;
+        sql::judge_query(&rendered, sql::OptIn(&source.functions)).map_err(|findings| {
+            let error = StepError::NotSent {
+                what: "preview (the check it names)",
+                findings,
+                at: source.sql_at.clone(),
+            };
+            fail(record, &error)
+        })?;
+        let Some(body) = sql::select_body(&rendered) else {
+            let message = format!(
+                "check `{}` is not a `SELECT`, whose rows could name sessions",
+                source.id
+            );
+            return Err(fail(record, &StepError::Sessions { message }));
+        };
+        let queried = self
+            .query(target, step, &[], &rendered, Wrap::ReadOnly)
+            .await;
+        self.stop_if_escaped(step, &queried);
+        let mut queried = queried.map_err(|error| fail(record, &preview_error(error)))?;
+        // The engine's own session is never a candidate: shown, it would only mislead.
+        let own = self.facts.int("backend_pid").to_string();
+        if let Some(pid) = queried.columns.names().iter().position(|c| c == "pid") {
+            let before = queried.kept.len();
+            queried
+                .kept
+                .retain(|row| row.get(pid).cloned().flatten().as_deref() != Some(own.as_str()));
+            queried.row_count -= (before - queried.kept.len()) as u64;
+        }
+        self.previewed(record, queried)
+            .map(|queried| (body, queried))
+    }
+
+    /// Runs the preview, if any: `Ok(None)` without one; a preview with no rows skips the
+    /// action, one with more rows than can be shown refuses it, and so does one that lists the
+    /// engine's own session.
+    async fn preview(
+        &mut self,
+        step: &Step,
+        action: &SqlAction,
         record: &mut StepRecord,
         target: &mut impl Target,
     ) -> Result<Option<Queried>, Halt> {
@@ -98,12 +269,23 @@ impl Engine<'_> {
             .await;
         self.stop_if_escaped(step, &queried);
         let queried = queried.map_err(|error| {
-            let error = match error {
-                StepError::Query { source } => StepError::Preview { source },
-                other => other,
-            };
-            Halt::Record(Box::new(failed(record.clone(), &error)))
+            Halt::Record(Box::new(failed(record.clone(), &preview_error(error))))
         })?;
+        let own = self.facts.int("backend_pid");
+        if let Some(pid) = queried.columns.names().iter().position(|c| c == "pid")
+            && queried.kept.iter().any(|row| {
+                let cell = row.get(pid).cloned().flatten();
+                cell.and_then(|text| text.trim().parse::<i64>().ok()) == Some(own)
+            })
+        {
+            return Err(Halt::Refused(Refusal::OwnSession { pid: own }));
+        }
+        self.previewed(record, queried).map(Some)
+    }
+
+    /// A preview with no rows skips the action; one with more rows than can be shown
+    /// refuses it; otherwise its rows are the record's until the action has its own.
+    fn previewed(&self, record: &mut StepRecord, queried: Queried) -> Result<Queried, Halt> {
         if queried.row_count == 0 {
             record.status = Status::Skipped;
             record.message = Some("the preview has no rows: nothing to act on".to_owned());
@@ -116,7 +298,7 @@ impl Engine<'_> {
             }));
         }
         self.show_rows(record, &queried);
-        Ok(Some(queried))
+        Ok(queried)
     }
 
     /// Blast radius, lock, then the approver's answer, recorded and heard by the listeners
@@ -242,16 +424,15 @@ impl Engine<'_> {
     async fn execute(
         &mut self,
         step: &Step,
-        action: &Action,
         rendered: &str,
+        wrap: Wrap,
+        limits: Limits,
         record: StepRecord,
         target: &mut impl Target,
     ) -> Finished {
-        let wrap = match action.transaction {
-            Transaction::Wrapped => Wrap::Transaction,
-            Transaction::Autocommit => Wrap::Autocommit,
-        };
-        let result = self.query(target, step, &step.assess, rendered, wrap).await;
+        let result = self
+            .query_with(target, &step.assess, rendered, wrap, limits)
+            .await;
         let (columns, rows, truncated) = (
             record.columns.clone(),
             record.rows.clone(),
@@ -304,5 +485,42 @@ impl Engine<'_> {
             reason,
             preview_rows,
         }
+    }
+}
+
+/// A preview's query error says it was the preview's.
+fn preview_error(error: StepError) -> StepError {
+    match error {
+        StepError::Query { source } => StepError::Preview { source },
+        other => other,
+    }
+}
+
+/// A generic action that returned more rows than its preview showed acted on rows nobody saw:
+/// a warning, with the counts.
+fn more_than_previewed(record: &mut StepRecord, previewed: u64) {
+    if record.status == Status::Unknown || record.row_count <= previewed {
+        return;
+    }
+    let note = format!(
+        "the action returned {} rows, more than the {previewed} its preview showed",
+        record.row_count
+    );
+    record.status = record.status.max(Status::Warning);
+    record.message = Some(match record.message.take() {
+        Some(message) => format!("{note}; {message}"),
+        None => note,
+    });
+}
+
+/// A terminate that waits may take its wait for each session, on top of the step's timeout.
+fn signal_limits(limits: Limits, signal: Signal, sessions: &[Session]) -> Limits {
+    let Signal::Terminate { wait: Some(wait) } = signal else {
+        return limits;
+    };
+    let count = u32::try_from(sessions.len()).unwrap_or(u32::MAX);
+    Limits {
+        statement_timeout: limits.statement_timeout + wait.as_std().saturating_mul(count),
+        ..limits
     }
 }

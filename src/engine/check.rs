@@ -66,8 +66,8 @@ impl Engine<'_> {
         }
     }
 
-    /// Runs a statement, keeping rows and evaluating `assess`'s per-row conditions as they
-    /// stream.
+    /// Runs a statement under the step's limits, keeping rows and evaluating `assess`'s
+    /// per-row conditions as they stream.
     pub(super) async fn query(
         &self,
         target: &mut impl Target,
@@ -75,6 +75,19 @@ impl Engine<'_> {
         assess: &[Assessment],
         sql: &str,
         wrap: Wrap,
+    ) -> Result<Queried, StepError> {
+        self.query_with(target, assess, sql, wrap, self.limits(step))
+            .await
+    }
+
+    /// [`Engine::query`] under `limits`.
+    pub(super) async fn query_with(
+        &self,
+        target: &mut impl Target,
+        assess: &[Assessment],
+        sql: &str,
+        wrap: Wrap,
+        limits: Limits,
     ) -> Result<Queried, StepError> {
         let judge = RowJudge {
             per_row: assess
@@ -95,7 +108,7 @@ impl Engine<'_> {
         };
         let mut row_error = None;
         let summary = target
-            .run(sql, wrap, self.limits(step), |columns, row, new_set| {
+            .run(sql, wrap, limits, |columns, row, new_set| {
                 if new_set {
                     queried.columns = columns.clone();
                     queried.kept.clear();
@@ -135,7 +148,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn limits(&self, step: &Step) -> Limits {
+    pub(super) fn limits(&self, step: &Step) -> Limits {
         let statement_timeout = step.timeout.unwrap_or(self.playbook.timeout).as_std();
         Limits {
             statement_timeout,
@@ -147,13 +160,26 @@ impl Engine<'_> {
 /// Judges the exact text about to be sent as a check or preview: one query that only reads.
 /// What fails is never sent.
 pub(super) fn judged(step: &Step, what: &'static str, rendered: &str) -> Result<(), StepError> {
-    sql::judge_query(rendered, sql::OptIn(&step.functions)).map_err(|findings| {
-        StepError::NotReadOnly {
-            what,
-            findings,
-            at: step.sql_at.clone(),
-        }
-    })
+    judged_as(
+        step,
+        what,
+        rendered,
+        sql::Role::Query(sql::OptIn(&step.functions)),
+    )
+}
+
+/// Judges the exact text about to be sent as `role`. What fails is never sent.
+pub(super) fn judged_as(
+    step: &Step,
+    what: &'static str,
+    rendered: &str,
+    role: sql::Role<'_>,
+) -> Result<(), StepError> {
+    let at = match role {
+        sql::Role::Query(_) => step.sql_at.clone(),
+        sql::Role::Action { .. } => None,
+    };
+    sql::judge(rendered, role).map_err(|findings| StepError::NotSent { what, findings, at })
 }
 
 /// The per-row conditions of a query, evaluated on each row as it streams.

@@ -20,9 +20,9 @@ pub enum StepError {
     },
     #[error("preview failed: {}", .source.message)]
     Preview { source: QueryError },
-    /// The rendered SQL of a check or preview, judged right before it would have been sent.
+    /// The rendered SQL, judged right before it would have been sent.
     #[error("the {what} was not sent: {}{}", join(.findings), traced(.at))]
-    NotReadOnly {
+    NotSent {
         what: &'static str,
         findings: Vec<Finding>,
         /// `file:line` of the template that rendered it.
@@ -32,6 +32,13 @@ pub enum StepError {
     Query { source: QueryError },
     #[error("interrupted by the operator (Ctrl-C) before it was sent")]
     Interrupted,
+    /// The rows of a `terminate`/`cancel`'s check do not name sessions.
+    #[error("{message}")]
+    Sessions { message: String },
+    #[error(
+        "`wait` needs PostgreSQL 14 or later (`pg_terminate_backend` with a timeout); this server is {version}"
+    )]
+    WaitNeedsVersion { version: i64 },
 }
 
 impl StepError {
@@ -59,6 +66,10 @@ pub enum Refusal {
     PreviewTooLarge { row_count: u64, kept: usize },
     #[error("refused: the preview has {row_count} rows, more than `max_rows` allows ({allowed})")]
     MaxRows { row_count: u64, allowed: u64 },
+    #[error(
+        "refused: the preview lists the engine's own session (pid {pid}); an action never acts on it"
+    )]
+    OwnSession { pid: i64 },
     #[error("refused: cannot take the advisory lock of playbook `{playbook}`: {reason}")]
     LockFailed { playbook: String, reason: String },
     #[error(

@@ -23,6 +23,7 @@ mod facts;
 mod guards;
 mod lock;
 mod recovery;
+mod signal;
 #[cfg(test)]
 mod tests;
 mod verdict;

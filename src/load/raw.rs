@@ -77,7 +77,7 @@ pub enum ParamType {
     List,
 }
 
-/// One step of a playbook: exactly one of `check`, `action` or `manual`.
+/// One step of a playbook: exactly one of `check`, `action`, `terminate`, `cancel` or `manual`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
@@ -90,8 +90,18 @@ pub struct RawStep {
     /// Read-only SQL (a template). Runs in a READ ONLY transaction; `validate` rejects SQL that
     /// writes or signals.
     pub check: Option<String>,
-    /// SQL that changes the server (a template). Runs only after approval.
+    /// SQL that changes the server (a template). Runs only after approval. It may not signal
+    /// sessions (`pg_terminate_backend`, `pg_cancel_backend`): use `terminate` or `cancel`.
     pub action: Option<String>,
+    /// The id of an earlier check whose rows (with `pid` and `backend_start`) are the sessions
+    /// to terminate. At approval the check runs again and its rows are shown; approved, each
+    /// session is terminated only if the check still selects the same session. Never the
+    /// engine's own session, another `runbook:` session, a non-client backend, or a
+    /// superuser's session unless the engine runs as a superuser.
+    pub terminate: Option<String>,
+    /// The id of an earlier check whose rows (with `pid`, `backend_start` and `query_start`)
+    /// are the queries to cancel; like `terminate`, and only the same query is cancelled.
+    pub cancel: Option<String>,
     /// A recommendation for a human, shown in the report; nothing runs.
     pub manual: Option<String>,
     /// Guard: an expression; the step is skipped (with the reason) when it is false.
@@ -110,14 +120,18 @@ pub struct RawStep {
     /// What to do when the step fails: `continue` (default for checks) or `abort` (default for
     /// actions).
     pub on_error: Option<OnError>,
+    /// For `terminate`: wait until each session is gone, up to this long (`5s`), so that
+    /// `terminated` means gone. PostgreSQL 14+.
+    pub wait: Option<String>,
     /// `false` runs the SQL outside a transaction block (for `VACUUM`, `CREATE INDEX
     /// CONCURRENTLY`, ...). Default `true`.
     pub transaction: Option<bool>,
     /// For actions: `required` (approve at a prompt or with `--yes`; default) or `confirm`
     /// (type the step id; `--yes` never approves it).
     pub approval: Option<Approval>,
-    /// For actions: refuse to run when the preview has more rows than this — a number, or a
-    /// percentage of client connections such as `"20%"`.
+    /// For actions: refuse to run when more rows would be acted on than this (the preview's
+    /// rows, or the sessions of a `terminate`/`cancel`) — a number, or a percentage of client
+    /// connections such as `"20%"`.
     pub max_rows: Option<RawMaxRows>,
     /// Functions besides PostgreSQL's built-in read-only ones that this step's `check` or
     /// `preview` may call, as `name` or `schema.name`: a team's own monitoring function, or an

@@ -134,7 +134,7 @@ pub struct StepRecord {
     pub id: String,
     /// Rendered title (or the id).
     pub title: String,
-    /// `check`, `action` or `manual`.
+    /// `check`, `action`, `terminate`, `cancel` or `manual`.
     pub kind: String,
     pub status: Status,
     /// One line saying why the step has its status.

@@ -268,7 +268,9 @@ mod tests {
             ("SELECT 1 AS a{% for x in xs %}b{% endfor %}", "ab", 12),
             ("SELECT 1 {% for x in xs %}DEL{% endfor %}", "DELDEL", 26),
         ] {
-            let found = crate::sql::analyze(sql, crate::sql::OptIn::default()).findings;
+            let found =
+                crate::sql::analyze(sql, crate::sql::Role::Query(crate::sql::OptIn::default()))
+                    .findings;
             assert_eq!(
                 found.first().map(|f| (f.to_string(), f.offset)),
                 Some((split(word), Some(at))),

@@ -161,7 +161,7 @@ mod tests {
     }
 
     fn result_columns(sql: &str) -> Option<Vec<String>> {
-        analyze(sql, OptIn::default()).columns
+        analyze(sql, crate::sql::Role::Query(OptIn::default())).columns
     }
 
     #[test]

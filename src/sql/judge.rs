@@ -18,13 +18,24 @@ use super::Finding;
 use super::blank::IDENT_PLACEHOLDER;
 use super::functions::{OptIn, judge_call, judge_field};
 use super::parse::{Statement, keywords};
-use super::policy::{Concern, Effect, Verdict, verdict};
+use super::policy::{Concern, Effect, Verdict, action_concern, action_verdict, verdict};
+
+/// What the SQL is judged as.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role<'a> {
+    /// A check or a preview: one query that only reads, calling only allowed functions.
+    Query(OptIn<'a>),
+    /// An action's SQL: anything that changes the server, except signalling sessions, running
+    /// SQL text the judge cannot read, and ending the transaction it runs in. `single`: it
+    /// runs outside a transaction block (`transaction: false`), as exactly one statement.
+    Action { single: bool },
+}
 
 /// Every finding of `statements`, parsed from `text`, in source order.
-pub(super) fn findings(text: &str, statements: &[Statement], opt_in: OptIn<'_>) -> Vec<Finding> {
+pub(super) fn findings(text: &str, statements: &[Statement], role: Role<'_>) -> Vec<Finding> {
     let mut judge = Judge {
         text,
-        opt_in,
+        role,
         keywords: None,
         used: HashSet::new(),
         findings: Vec::new(),
@@ -36,8 +47,16 @@ pub(super) fn findings(text: &str, statements: &[Statement], opt_in: OptIn<'_>) 
     for (i, statement) in statements.iter().enumerate() {
         if i > 0 {
             let index = i + 1;
-            let concern = Concern::SeveralStatements { index, count };
-            judge.push(concern, statement.start);
+            match role {
+                Role::Query(_) => {
+                    judge.push(Concern::SeveralStatements { index, count }, statement.start);
+                }
+                Role::Action { single: true } => {
+                    let concern = Concern::SeveralOutsideTransaction { index, count };
+                    judge.push(concern, statement.start);
+                }
+                Role::Action { single: false } => {}
+            }
         }
         judge.statement(&statement.node, statement.start);
     }
@@ -48,7 +67,7 @@ pub(super) fn findings(text: &str, statements: &[Statement], opt_in: OptIn<'_>) 
 
 struct Judge<'a> {
     text: &'a str,
-    opt_in: OptIn<'a>,
+    role: Role<'a>,
     /// The scanner's keywords, scanned only when a finding needs one.
     keywords: Option<Vec<(usize, String)>>,
     /// Keyword offsets already attributed to a finding.
@@ -87,7 +106,11 @@ impl Judge<'_> {
     }
 
     fn statement(&mut self, node: &NodeEnum, start: usize) {
-        match verdict(node) {
+        let verdict = match self.role {
+            Role::Query(_) => verdict(node),
+            Role::Action { .. } => action_verdict(node),
+        };
+        match verdict {
             Verdict::Query => self.tree(node, start),
             Verdict::Show => {}
             Verdict::Explain => {
@@ -132,13 +155,16 @@ impl Judge<'_> {
 
     /// Judges one node of type `kind` (pg_query's name for it) located at `at`.
     fn node(&mut self, kind: &str, body: &Value, at: usize) {
+        let Role::Query(opt_in) = self.role else {
+            return self.action_node(kind, body, at);
+        };
         match kind {
             "FuncCall" => {
                 let parts = strings(body.get("funcname"));
                 let concern = if parts.last() == Some(&IDENT_PLACEHOLDER) {
                     Some(Concern::TemplatedFunction)
                 } else {
-                    judge_call(&parts, self.opt_in)
+                    judge_call(&parts, opt_in)
                 };
                 if let Some(concern) = concern {
                     self.push(concern, at);
@@ -150,7 +176,7 @@ impl Judge<'_> {
             // a function off the allow-list needs its opt-in however it is written.
             "AIndirection" => {
                 for name in strings(body.get("indirection")) {
-                    if let Some(concern) = judge_call(&[name], self.opt_in) {
+                    if let Some(concern) = judge_call(&[name], opt_in) {
                         self.push(concern, at);
                     }
                 }
@@ -169,6 +195,29 @@ impl Judge<'_> {
                 self.push(Concern::Statement { name, effect }, offset);
             }
             _ => {}
+        }
+    }
+
+    /// An action's node: only calls are judged, however they are spelt (`f(x)`, `x.f`,
+    /// `(x).f`), and only for what an action may not do.
+    fn action_node(&mut self, kind: &str, body: &Value, at: usize) {
+        let names = match kind {
+            "FuncCall" => strings(body.get("funcname"))
+                .last()
+                .copied()
+                .into_iter()
+                .collect(),
+            "ColumnRef" => strings(body.get("fields"))
+                .get(1..)
+                .unwrap_or_default()
+                .to_vec(),
+            "AIndirection" => strings(body.get("indirection")),
+            _ => return,
+        };
+        for name in names {
+            if let Some(concern) = action_concern(name) {
+                self.push(concern, at);
+            }
         }
     }
 

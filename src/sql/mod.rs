@@ -27,6 +27,7 @@ mod policy;
 use std::fmt;
 
 pub(crate) use functions::{OptIn, opt_in_name};
+pub(crate) use judge::Role;
 pub(crate) use parse::{PARSER_STACK, as_parser_thread};
 pub(crate) use policy::Concern;
 
@@ -63,16 +64,14 @@ pub(crate) struct Analysis {
 /// read-only query that calls only allowed functions (built-in read-only ones and those in
 /// `opt_in`), else every finding, with offsets into `sql`. Never panics, never recurses on
 /// the input: deep, long or malformed SQL is a finding.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the engine calls it on the rendered SQL (issue 11)"
-    )
-)]
 pub(crate) fn judge_query(sql: &str, opt_in: OptIn<'_>) -> Result<(), Vec<Finding>> {
+    judge(sql, Role::Query(opt_in))
+}
+
+/// Judges `sql` as what it is about to be sent as: a query, or an action's SQL.
+pub(crate) fn judge(sql: &str, role: Role<'_>) -> Result<(), Vec<Finding>> {
     let judged = parse::on_parser_stack(|| match parse::statements(sql) {
-        Ok(statements) => judge::findings(sql, &statements, opt_in),
+        Ok(statements) => judge::findings(sql, &statements, role),
         Err(concern) => vec![unlocated(concern)],
     });
     let findings = judged.unwrap_or_else(|concern| vec![unlocated(concern)]);
@@ -83,15 +82,28 @@ pub(crate) fn judge_query(sql: &str, opt_in: OptIn<'_>) -> Result<(), Vec<Findin
     }
 }
 
+/// The text of `sql`'s one statement, a `SELECT`, without what follows it (a `;`): what can
+/// be nested in another statement as a subquery. `None` when `sql` is not exactly one
+/// `SELECT`.
+pub(crate) fn select_body(sql: &str) -> Option<String> {
+    let body = parse::on_parser_stack(|| match parse::statements(sql).ok()?.as_slice() {
+        [only] if matches!(only.node, pg_query::NodeEnum::SelectStmt(_)) => {
+            sql.get(only.start..only.end).map(str::to_owned)
+        }
+        _ => None,
+    });
+    body.ok().flatten()
+}
+
 /// Judges `sql` (a minijinja template source) and names its result columns, parsing it once.
-pub(crate) fn analyze(sql: &str, opt_in: OptIn<'_>) -> Analysis {
-    parse::on_parser_stack(|| analyze_here(sql, opt_in)).unwrap_or_else(|concern| Analysis {
+pub(crate) fn analyze(sql: &str, role: Role<'_>) -> Analysis {
+    parse::on_parser_stack(|| analyze_here(sql, role)).unwrap_or_else(|concern| Analysis {
         findings: vec![unlocated(concern)],
         columns: None,
     })
 }
 
-fn analyze_here(sql: &str, opt_in: OptIn<'_>) -> Analysis {
+fn analyze_here(sql: &str, role: Role<'_>) -> Analysis {
     let blanked = Blanked::of(sql);
     let splits = blanked.splits.iter().map(|(offset, word)| Finding {
         concern: Concern::TagSplitsWord { word: word.clone() },
@@ -100,7 +112,7 @@ fn analyze_here(sql: &str, opt_in: OptIn<'_>) -> Analysis {
     let mut findings: Vec<Finding> = splits.collect();
     let columns = match parse::statements(&blanked.text) {
         Ok(statements) => {
-            findings.extend(judge::findings(&blanked.text, &statements, opt_in));
+            findings.extend(judge::findings(&blanked.text, &statements, role));
             statements
                 .last()
                 .and_then(|s| columns::of_statement(&s.node))
@@ -130,7 +142,7 @@ mod tests {
 
     /// Asserts the findings of `sql` as (message, offset) pairs, in order.
     pub(super) fn assert_findings(sql: &str, expected: &[(&str, usize)]) {
-        let found: Vec<(String, Option<usize>)> = analyze(sql, OptIn::default())
+        let found: Vec<(String, Option<usize>)> = analyze(sql, Role::Query(OptIn::default()))
             .findings
             .into_iter()
             .map(|finding| (finding.concern.to_string(), finding.offset))
@@ -171,7 +183,7 @@ WHERE backend_type = 'client backend' AND state = 'idle'
         assert_findings(SEED, &[]);
         let expected = ["pid", "usename", "state", "idle_for"].map(str::to_owned);
         assert_eq!(
-            analyze(SEED, OptIn::default()).columns,
+            analyze(SEED, Role::Query(OptIn::default())).columns,
             Some(expected.to_vec())
         );
     }
@@ -195,7 +207,7 @@ WHERE backend_type = 'client backend' AND state = 'idle'
         let start = std::time::Instant::now();
         assert_eq!(on_small_stack(move || judged(&sql2)), vec![]);
         assert!(start.elapsed().as_millis() < 500, "{:?}", start.elapsed());
-        let analysis = on_small_stack(move || analyze(&sql, OptIn::default()));
+        let analysis = on_small_stack(move || analyze(&sql, Role::Query(OptIn::default())));
         assert_eq!(analysis.findings, vec![]);
         // A left-deep tree of 40 levels needs MBs of stack in a debug build, never the caller's.
         let sums = format!("SELECT 1{} AS n", " + 1".repeat(40));
@@ -212,11 +224,11 @@ WHERE backend_type = 'client backend' AND state = 'idle'
         for (sql, expected) in [
             (
                 brackets,
-                "the SQL is 160013 bytes long; a check may be at most 131072 bytes",
+                "the SQL is 160013 bytes long; the engine judges at most 131072 bytes",
             ),
             (
                 open,
-                "the SQL is 163847 bytes long; a check may be at most 131072 bytes",
+                "the SQL is 163847 bytes long; the engine judges at most 131072 bytes",
             ),
             (parens, too_deep),
             (sums, too_deep),
@@ -248,7 +260,7 @@ WHERE backend_type = 'client backend' AND state = 'idle'
                 "`pg_terminate_backend` signals another session",
             ),
         ] {
-            let found = analyze(template, OptIn::default()).findings;
+            let found = analyze(template, Role::Query(OptIn::default())).findings;
             assert_eq!(found.first().map(|f| f.to_string()), Some(split(word)));
             assert_eq!(
                 judged(rendered).first().map(|f| f.0.as_str()),

@@ -65,6 +65,8 @@ pub(super) fn on_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T
 pub(super) struct Statement {
     pub node: pg_query::NodeEnum,
     pub start: usize,
+    /// Where it ends: before its `;`, or at the end of the text.
+    pub end: usize,
 }
 
 /// Parses `text` into its statements, or says why it cannot be judged.
@@ -108,7 +110,12 @@ fn split(text: &str, tree: ParseResult) -> Vec<Statement> {
         .filter_map(|raw| {
             let node = raw.stmt?.node?;
             let start = offset(raw.stmt_location);
-            Some(Statement { node, start })
+            // A length of 0 means "the rest of the text".
+            let end = match raw.stmt_len {
+                0 => text.len(),
+                len => offset(raw.stmt_location.saturating_add(len)),
+            };
+            Some(Statement { node, start, end })
         })
         .collect()
 }

@@ -30,6 +30,7 @@ pub enum Effect {
     RunsSqlText,
     CopyProtocol,
     EscapesTransaction,
+    EndsTransaction,
     Unchecked,
 }
 
@@ -50,6 +51,7 @@ impl fmt::Display for Effect {
             Effect::RunsSqlText => "runs SQL text that cannot be checked",
             Effect::CopyProtocol => "switches the connection to the COPY protocol",
             Effect::EscapesTransaction => "would escape the check's read-only transaction",
+            Effect::EndsTransaction => "would end the transaction the engine runs the action in",
             Effect::Unchecked => "runs code that cannot be checked",
         })
     }
@@ -84,15 +86,33 @@ pub enum Concern {
     /// Statements after the first: "a check is exactly one statement, this is statement 2 of 3".
     #[error("a check is exactly one statement; this is statement {index} of {count}")]
     SeveralStatements { index: usize, count: usize },
+    /// Statements after the first of an action run outside a transaction block.
+    #[error(
+        "`transaction: false` runs exactly one statement, alone; this is statement {index} of {count}"
+    )]
+    SeveralOutsideTransaction { index: usize, count: usize },
     /// PostgreSQL's parser rejected the SQL; its message.
     #[error("the SQL does not parse: {message}")]
     Syntax { message: String },
     #[error("the SQL is nested too deeply to be judged (more than about {levels} levels)")]
     TooDeep { levels: usize },
-    #[error("the SQL is {len} bytes long; a check may be at most {max} bytes")]
+    #[error("the SQL is {len} bytes long; the engine judges at most {max} bytes")]
     TooLong { len: usize, max: usize },
     #[error("a template tag splits the word `{word}`; rendering would join its parts")]
     TagSplitsWord { word: String },
+}
+
+impl Concern {
+    /// Whether it is a call that signals another session.
+    pub fn signals(&self) -> bool {
+        matches!(
+            self,
+            Concern::Function {
+                effect: Effect::Signals,
+                ..
+            }
+        )
+    }
 }
 
 /// Functions a check may not call, whatever the step opts in to, matched on the last part of
@@ -186,6 +206,38 @@ pub(super) fn denied_function(name: &str) -> Option<Concern> {
             name,
             effect: *effect,
         })
+}
+
+/// The finding for an action calling `name` (a parsed name, case-folded), if any: an action
+/// may change the server, but it may not signal sessions (`terminate:` and `cancel:` do that,
+/// on the sessions the operator saw), nor run SQL text or remote SQL the judge cannot read.
+pub(super) fn action_concern(name: &str) -> Option<Concern> {
+    let concern = denied_function(name)?;
+    let Concern::Function { name, effect } = concern else {
+        return None;
+    };
+    let refused = match effect {
+        Effect::Signals => matches!(
+            name,
+            "pg_terminate_backend" | "pg_cancel_backend" | "pg_signal_backend"
+        ),
+        Effect::RunsSqlText | Effect::Remote => true,
+        _ => false,
+    };
+    refused.then_some(concern)
+}
+
+/// How a top-level statement of an action is judged: its tree is walked for calls, except a
+/// statement that ends the engine's transaction or runs code the judge cannot read.
+pub(super) fn action_verdict(node: &NodeEnum) -> Verdict {
+    use NodeEnum as N;
+    let effect = match node {
+        N::TransactionStmt(_) => Effect::EndsTransaction,
+        N::DoStmt(_) => Effect::Unchecked,
+        _ => return Verdict::Query,
+    };
+    let name = statement_name(node);
+    Verdict::Denied { name, effect }
 }
 
 /// Every denied name, for the allow-list's consistency test.

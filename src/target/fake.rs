@@ -4,6 +4,9 @@
 use super::rows::{ColumnKind, Columns};
 use super::{ConnectError, Limits, QueryError, Row, Summary, Target, Wrap};
 
+/// A cell of a scripted row that is NULL.
+pub const NULL: &str = "∅";
+
 /// What a rule answers.
 #[derive(Clone)]
 pub enum Answer {
@@ -28,6 +31,7 @@ impl Answer {
         )
     }
 
+    /// Rows of typed columns; a cell [`NULL`] is SQL's NULL.
     pub fn typed(columns: &[(&str, ColumnKind)], rows: &[&[&str]]) -> Answer {
         Answer::Rows {
             columns: columns
@@ -36,7 +40,10 @@ impl Answer {
                 .collect(),
             rows: rows
                 .iter()
-                .map(|row| row.iter().map(|cell| Some((*cell).to_owned())).collect())
+                .map(|row| {
+                    let cell = |cell: &&str| (*cell != NULL).then(|| (*cell).to_owned());
+                    row.iter().map(cell).collect()
+                })
                 .collect(),
         }
     }

@@ -56,10 +56,12 @@ pub enum Problem {
     InvalidStepId { id: String },
     #[error("duplicate step id `{id}` (first used on line {first})")]
     DuplicateStepId { id: String, first: usize },
-    #[error("step `{id}` has none of `check`, `action`, `manual`; a step does exactly one of them")]
+    #[error(
+        "step `{id}` has none of `check`, `action`, `terminate`, `cancel`, `manual`; a step does exactly one of them"
+    )]
     StepWithoutKind { id: String },
     #[error(
-        "step `{id}` has both `{first}` and `{second}`; a step does exactly one of `check`, `action`, `manual`"
+        "step `{id}` has both `{first}` and `{second}`; a step does exactly one of `check`, `action`, `terminate`, `cancel`, `manual`"
     )]
     StepWithTwoKinds {
         id: String,
@@ -67,7 +69,7 @@ pub enum Problem {
         second: &'static str,
     },
     /// `why` is empty or a parenthesised reason, with its leading space.
-    #[error("`{key}` does not apply to a {kind} step{why}")]
+    #[error("`{key}` does not apply to {} {kind} step{why}", article(kind))]
     KeyDoesNotApply {
         key: &'static str,
         kind: &'static str,
@@ -77,6 +79,45 @@ pub enum Problem {
         "invalid `max_rows` `{text}`: expected a number, or a percentage between 0% and 100% such as \"20%\""
     )]
     InvalidMaxRows { text: String },
+    #[error(
+        "`max_rows` needs something to count: add a `preview` whose rows are what the action acts on, or signal sessions with `terminate:`/`cancel:`"
+    )]
+    MaxRowsWithoutCount,
+    /// `terminate: x` / `cancel: x` where `x` is no step.
+    #[error("`{key}` names `{id}`, which is not a step{hint}")]
+    UnknownSource {
+        key: &'static str,
+        id: String,
+        hint: String,
+    },
+    #[error(
+        "`{key}` names step `{id}`, which comes later (line {line}); it acts on the rows of an earlier check"
+    )]
+    SourceLater {
+        key: &'static str,
+        id: String,
+        line: usize,
+    },
+    #[error(
+        "`{key}` names step `{id}`, {} {kind} step; it acts on the rows of an earlier check",
+        article(kind)
+    )]
+    SourceNotCheck {
+        key: &'static str,
+        id: String,
+        kind: &'static str,
+    },
+    #[error(
+        "`{key}` acts on the rows of check `{id}`, which has no {} column; each row must name its session with {}",
+        .missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" or "),
+        .needed.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+    )]
+    SourceLacksColumns {
+        key: &'static str,
+        id: String,
+        missing: Vec<&'static str>,
+        needed: &'static [&'static str],
+    },
     #[error("`server_version` is a major version such as `13`; `{version}` is not one")]
     InvalidServerVersion { version: u32 },
     #[error(
@@ -118,9 +159,11 @@ pub enum Problem {
     },
 
     #[error(
-        "an action that signals sessions must exclude the engine's own session: add `pid <> pg_backend_pid()` to the action or its preview"
+        "an `action` may not signal sessions: {concern}; use `terminate: STEP` or `cancel: STEP`, which signal exactly the sessions the operator approved"
     )]
-    SignalsOwnSession,
+    ActionSignals { concern: Concern },
+    #[error("`action` must be SQL the engine can judge: {concern}")]
+    ActionNotJudged { concern: Concern },
     #[error("`check` must be read-only: {concern}; use an `action` step, which needs approval")]
     CheckNotReadOnly { concern: Concern },
     #[error("`preview` must be read-only: {concern}")]
@@ -157,6 +200,15 @@ pub enum NameProblem {
     NotAColumn { name: String, columns: Vec<String> },
     #[error("unknown name `{name}` (names are `params.*`, `facts.*`, `steps.*`)")]
     UnknownName { name: String },
+}
+
+/// `a` or `an`, for a step kind.
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 impl Problem {

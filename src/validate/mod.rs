@@ -28,7 +28,7 @@ use crate::duration::Duration;
 use crate::load::Document;
 use crate::load::spans::Path;
 use crate::param::Param;
-use crate::playbook::{Playbook, Step};
+use crate::playbook::{Playbook, SourceCheck, Step};
 use crate::template::{self, TemplateKind};
 use names::NameScope;
 
@@ -51,6 +51,8 @@ struct Validator<'a> {
     params: Vec<Param>,
     /// Steps seen so far, with their result columns where known.
     earlier: HashMap<String, Option<Vec<String>>>,
+    /// The valid checks seen so far, which `terminate`/`cancel` may name.
+    checks: HashMap<String, SourceCheck>,
     /// Every step id with the line it is declared on, to say "defined later".
     declared: HashMap<String, usize>,
     globals: Vec<String>,
@@ -74,6 +76,7 @@ impl<'a> Validator<'a> {
             diagnostics: Vec::new(),
             params: Vec::new(),
             earlier: HashMap::new(),
+            checks: HashMap::new(),
             declared,
             globals,
         }

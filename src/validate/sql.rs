@@ -1,5 +1,5 @@
-//! The SQL of a step: checks and previews must only read, an action that signals must spare
-//! the engine's own session, and every problem inside SQL points at its line in the file.
+//! The SQL of a step: checks and previews must only read, an action may not signal sessions
+//! (nor hide what it runs), and every problem inside SQL points at its line in the file.
 //!
 //! The SQL is parsed once per step (`crate::sql::analyze`), all steps at once on every core,
 //! before the walk: parsing is the costliest part of validation, and the walk needs both the
@@ -8,22 +8,23 @@
 use crate::diagnostic::Location;
 use crate::load::raw::RawStep;
 use crate::load::spans::Path;
-use crate::playbook::Action;
-use crate::sql::{self, Analysis, Concern, Finding, OptIn};
+use crate::sql::{self, Analysis, Concern, Finding, OptIn, Role};
 
 use super::Validator;
 use super::error::Problem;
 
-/// The keys whose SQL must be read-only.
+/// The keys whose SQL is judged, and so what as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SqlKey {
     Check,
     Preview,
+    Action,
 }
 
 impl Validator<'_> {
-    /// Rejects SQL that writes or signals where only reading is allowed.
-    pub(super) fn read_only(
+    /// Reports every finding of the judge on SQL at `path`: SQL that writes or signals where
+    /// only reading is allowed, an action that signals or runs what cannot be judged.
+    pub(super) fn judged(
         &mut self,
         path: &Path,
         sql: &str,
@@ -40,26 +41,12 @@ impl Validator<'_> {
             let problem = match key {
                 SqlKey::Check => Problem::CheckNotReadOnly { concern },
                 SqlKey::Preview => Problem::PreviewNotReadOnly { concern },
+                SqlKey::Action if concern.signals() => Problem::ActionSignals { concern },
+                SqlKey::Action => Problem::ActionNotJudged { concern },
             };
             self.report(problem, location);
         }
         findings.is_empty()
-    }
-
-    /// An action that signals sessions must visibly spare the engine's own: its SQL or its
-    /// preview must exclude `pg_backend_pid()`.
-    pub(super) fn spares_own_session(&mut self, path: &Path, action: &Action) -> bool {
-        let lower = action.sql.to_ascii_lowercase();
-        let signals = ["pg_terminate_backend", "pg_cancel_backend"]
-            .iter()
-            .any(|f| lower.contains(f));
-        let excluded = |sql: &str| sql.to_ascii_lowercase().contains("pg_backend_pid()");
-        if !signals || excluded(&action.sql) || action.preview.as_deref().is_some_and(excluded) {
-            return true;
-        }
-        let location = self.document.value_location(path);
-        self.report(Problem::SignalsOwnSession, location);
-        false
     }
 
     /// The file position of byte `offset` inside the scalar at `path`.
@@ -135,10 +122,14 @@ pub(super) fn analyze_all(steps: &[Option<RawStep>]) -> Vec<StepAnalysis> {
             return StepAnalysis::default();
         };
         let functions = opted_in(step);
-        let analyze = |sql: &Option<String>| Some(sql::analyze(sql.as_deref()?, OptIn(&functions)));
+        let query = Role::Query(OptIn(&functions));
+        let action = Role::Action {
+            single: step.transaction == Some(false),
+        };
+        let analyze = |sql: &Option<String>, role| Some(sql::analyze(sql.as_deref()?, role));
         StepAnalysis {
-            sql: analyze(&step.check).or_else(|| analyze(&step.action)),
-            preview: analyze(&step.preview),
+            sql: analyze(&step.check, query).or_else(|| analyze(&step.action, action)),
+            preview: analyze(&step.preview, query),
         }
     }
     let threads = std::thread::available_parallelism()

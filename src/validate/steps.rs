@@ -7,8 +7,8 @@
 use crate::load::raw::{RawAssessment, RawMaxRows, RawRequires, RawStep};
 use crate::load::spans::Path;
 use crate::playbook::{
-    Action, Approval, Assessment, MaxRows, OnError, Requirements, Scope, Severity, Step, StepKind,
-    Transaction,
+    Act, Action, Approval, Assessment, MaxRows, OnError, Requirements, Scope, SessionAction,
+    Severity, Signal, SourceCheck, SqlAction, Step, StepKind, Transaction,
 };
 use crate::sql::{Analysis, Finding, opt_in_name};
 use crate::template::TemplateKind;
@@ -20,7 +20,7 @@ use super::names::NameScope;
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
 /// The keys a step may have besides its kind, and the kinds they apply to.
-const OPTIONAL_KEYS: [&str; 8] = [
+const OPTIONAL_KEYS: [&str; 9] = [
     "preview",
     "approval",
     "max_rows",
@@ -29,6 +29,7 @@ const OPTIONAL_KEYS: [&str; 8] = [
     "on_error",
     "transaction",
     "functions",
+    "wait",
 ];
 
 impl Validator<'_> {
@@ -44,7 +45,13 @@ impl Validator<'_> {
         let mut ok = self.step_id(&path, id);
         let kind = self.step_kind(&path, raw)?;
         ok &= self.keys_apply(&path, raw, &kind);
-        let columns = analysis.sql.as_ref().and_then(|a| a.columns.clone());
+        let columns = match &kind {
+            StepKind::Action(Action {
+                act: Act::Signal(action),
+                ..
+            }) => Some(signal_columns(action.signal)),
+            _ => analysis.sql.as_ref().and_then(|a| a.columns.clone()),
+        };
         ok &= self.step_texts(&path, raw, &kind, &analysis);
         let functions = self.functions(&path.key("functions"), raw.functions.as_deref());
         let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
@@ -59,7 +66,14 @@ impl Validator<'_> {
         });
         self.earlier.insert(id.to_owned(), columns);
         let assess = assess.filter(|_| ok)?;
-        Some(Step {
+        let assess = match &kind {
+            StepKind::Action(Action {
+                act: Act::Signal(action),
+                ..
+            }) if assess.is_empty() => signal_assessments(action.signal),
+            _ => assess,
+        };
+        let step = Step {
             id: id.to_owned(),
             title: raw.title.clone(),
             description: raw.description.clone(),
@@ -71,7 +85,17 @@ impl Validator<'_> {
             on_error,
             functions,
             sql_at: self.sql_at(&path, raw),
-        })
+        };
+        if let StepKind::Check { sql } = &step.kind {
+            let check = SourceCheck {
+                id: step.id.clone(),
+                sql: sql.clone(),
+                functions: step.functions.clone(),
+                sql_at: step.sql_at.clone(),
+            };
+            self.checks.insert(step.id.clone(), check);
+        }
+        Some(step)
     }
 
     /// `file:line` of the check, or of an action's preview.
@@ -122,6 +146,8 @@ impl Validator<'_> {
         let given: Vec<&'static str> = [
             ("check", &raw.check),
             ("action", &raw.action),
+            ("terminate", &raw.terminate),
+            ("cancel", &raw.cancel),
             ("manual", &raw.manual),
         ]
         .into_iter()
@@ -135,24 +161,42 @@ impl Validator<'_> {
                 self.report(Problem::StepWithoutKind { id }, location);
                 None
             }
-            [_] => Some(if let Some(sql) = &raw.check {
-                StepKind::Check { sql: sql.clone() }
-            } else if let Some(sql) = &raw.action {
-                StepKind::Action(Action {
-                    sql: sql.clone(),
-                    preview: raw.preview.clone(),
-                    approval: raw.approval.unwrap_or(Approval::Required),
-                    max_rows: self.max_rows(&path.key("max_rows"), raw.max_rows.as_ref()),
-                    transaction: match raw.transaction {
-                        Some(false) => Transaction::Autocommit,
-                        _ => Transaction::Wrapped,
-                    },
-                })
-            } else {
-                StepKind::Manual {
-                    text: raw.manual.clone().unwrap_or_default(),
+            [_] => {
+                let act = if let Some(sql) = &raw.check {
+                    return Some(StepKind::Check { sql: sql.clone() });
+                } else if let Some(sql) = &raw.action {
+                    Act::Sql(SqlAction {
+                        sql: sql.clone(),
+                        preview: raw.preview.clone(),
+                        transaction: match raw.transaction {
+                            Some(false) => Transaction::Autocommit,
+                            _ => Transaction::Wrapped,
+                        },
+                    })
+                } else if let Some(source) = &raw.terminate {
+                    let wait = match &raw.wait {
+                        Some(text) => Some(self.duration(&path.key("wait"), text)?),
+                        None => None,
+                    };
+                    let signal = Signal::Terminate { wait };
+                    Act::Signal(self.session_action(path, signal, source)?)
+                } else if let Some(source) = &raw.cancel {
+                    Act::Signal(self.session_action(path, Signal::Cancel, source)?)
+                } else {
+                    let text = raw.manual.clone().unwrap_or_default();
+                    return Some(StepKind::Manual { text });
+                };
+                let max_rows = self.max_rows(&path.key("max_rows"), raw.max_rows.as_ref());
+                if max_rows.is_some() && matches!(&act, Act::Sql(sql) if sql.preview.is_none()) {
+                    let location = self.document.key_location(&path.key("max_rows"));
+                    self.report(Problem::MaxRowsWithoutCount, location);
                 }
-            }),
+                Some(StepKind::Action(Action {
+                    act,
+                    approval: raw.approval.unwrap_or(Approval::Required),
+                    max_rows,
+                }))
+            }
             [first, second, ..] => {
                 let location = self.document.key_location(&path.key(second));
                 let (first, second) = (*first, *second);
@@ -160,6 +204,59 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+
+    /// `terminate: STEP` / `cancel: STEP`: STEP is an earlier check whose rows name sessions.
+    fn session_action(&mut self, path: &Path, signal: Signal, id: &str) -> Option<SessionAction> {
+        let key = signal.key();
+        let location = self.document.value_location(&path.key(key));
+        if let Some(check) = self.checks.get(id) {
+            let needed = signal.identity();
+            let known = self.earlier.get(id).cloned().flatten();
+            let missing: Vec<&'static str> = known.map_or_else(Vec::new, |columns| {
+                let has = |c: &&str| columns.iter().any(|column| column == c);
+                needed.iter().copied().filter(|c| !has(c)).collect()
+            });
+            if !missing.is_empty() {
+                let id = id.to_owned();
+                let problem = Problem::SourceLacksColumns {
+                    key,
+                    id,
+                    missing,
+                    needed,
+                };
+                self.report(problem, location);
+                return None;
+            }
+            let source = check.clone();
+            return Some(SessionAction { signal, source });
+        }
+        let raw = self.document.steps.iter().flatten().find(|s| s.id == id);
+        let problem = match (self.earlier.contains_key(id), raw) {
+            // An earlier check with problems of its own, already reported.
+            (true, Some(raw)) if raw.check.is_some() => return None,
+            (true, Some(raw)) => Problem::SourceNotCheck {
+                key,
+                id: id.to_owned(),
+                kind: raw_kind(raw),
+            },
+            (false, Some(_)) => Problem::SourceLater {
+                key,
+                id: id.to_owned(),
+                line: self.declared.get(id).copied().unwrap_or(0),
+            },
+            _ => {
+                let checks = self.checks.keys().map(String::as_str);
+                let hint = crate::diagnostic::did_you_mean(id, checks);
+                Problem::UnknownSource {
+                    key,
+                    id: id.to_owned(),
+                    hint,
+                }
+            }
+        };
+        self.report(problem, location);
+        None
     }
 
     /// Keys that do not apply to the step's kind are errors, like unknown keys.
@@ -173,10 +270,26 @@ impl Validator<'_> {
             raw.on_error.is_some(),
             raw.transaction.is_some(),
             raw.functions.is_some(),
+            raw.wait.is_some(),
         ];
+        const SIGNAL: [&str; 5] = ["approval", "max_rows", "assess", "timeout", "on_error"];
         let (kind, allowed): (&'static str, &[&str]) = match kind {
             StepKind::Check { .. } => ("check", &["assess", "timeout", "on_error", "functions"]),
-            StepKind::Action(_) => ("action", &OPTIONAL_KEYS),
+            StepKind::Action(Action {
+                act: Act::Sql(_), ..
+            }) => ("action", &OPTIONAL_KEYS[..8]),
+            StepKind::Action(Action {
+                act: Act::Signal(action),
+                ..
+            }) => match action.signal {
+                Signal::Terminate { .. } => (
+                    "terminate",
+                    &[
+                        "approval", "max_rows", "assess", "timeout", "on_error", "wait",
+                    ],
+                ),
+                Signal::Cancel => ("cancel", &SIGNAL),
+            },
             StepKind::Manual { .. } => ("manual", &[]),
         };
         let mut ok = true;
@@ -184,9 +297,15 @@ impl Validator<'_> {
             if is_present && !allowed.contains(&key) {
                 let location = self.document.key_location(&path.key(key));
                 let why = match (kind, key) {
+                    (_, "wait") if kind != "manual" => " (it applies to `terminate`)",
                     ("check", "transaction") => " (a check always runs in a READ ONLY transaction)",
                     ("check", _) => " (it applies to actions)",
                     ("manual", _) => " (a manual step runs nothing)",
+                    (_, "preview") => {
+                        " (the check it names runs again as its preview, at the moment it asks)"
+                    }
+                    (_, "transaction") => " (the engine runs its own statement)",
+                    (_, "functions") => " (list them on the check it names)",
                     _ => "",
                 };
                 self.report(Problem::KeyDoesNotApply { key, kind, why }, location);
@@ -218,12 +337,17 @@ impl Validator<'_> {
                 let scope = NameScope::of_step(id, "check");
                 let compiled = self.template(&path.key("check"), sql, TemplateKind::Sql, &scope);
                 let findings = parsed_findings(findings_of(&analysis.sql), compiled);
-                ok &= compiled & self.read_only(&path.key("check"), sql, SqlKey::Check, &findings);
+                ok &= compiled & self.judged(&path.key("check"), sql, SqlKey::Check, &findings);
             }
-            StepKind::Action(action) => {
+            StepKind::Action(Action {
+                act: Act::Sql(action),
+                ..
+            }) => {
                 let preview = findings_of(&analysis.preview);
-                ok &= self.action(path, id, action, preview);
+                ok &= self.action(path, id, action, findings_of(&analysis.sql), preview);
             }
+            // Its SQL is the engine's; the check it names was judged as a check.
+            StepKind::Action(_) => {}
             StepKind::Manual { text } => {
                 let scope = NameScope::of_step(id, "manual");
                 ok &= self.template(&path.key("manual"), text, TemplateKind::Text, &scope);
@@ -236,23 +360,32 @@ impl Validator<'_> {
         ok
     }
 
-    /// An action's preview (read-only) and its SQL, which sees the preview's rows.
-    fn action(&mut self, path: &Path, id: &str, action: &Action, findings: &[Finding]) -> bool {
+    /// An action's preview (read-only) and its SQL, which sees the preview's rows and may not
+    /// signal sessions.
+    fn action(
+        &mut self,
+        path: &Path,
+        id: &str,
+        action: &SqlAction,
+        findings: &[Finding],
+        preview_findings: &[Finding],
+    ) -> bool {
         let mut ok = true;
         if let Some(preview) = &action.preview {
             let scope = NameScope::of_step(id, "preview");
             let compiled = self.template(&path.key("preview"), preview, TemplateKind::Sql, &scope);
             ok &= compiled;
-            let findings = parsed_findings(findings, compiled);
-            ok &= self.read_only(&path.key("preview"), preview, SqlKey::Preview, &findings);
+            let findings = parsed_findings(preview_findings, compiled);
+            ok &= self.judged(&path.key("preview"), preview, SqlKey::Preview, &findings);
         }
         let scope = NameScope {
             preview: action.preview.is_some(),
             ..NameScope::of_step(id, "action")
         };
-        ok &= self.template(&path.key("action"), &action.sql, TemplateKind::Sql, &scope);
-        ok &= self.spares_own_session(&path.key("action"), action);
-        ok
+        let key = path.key("action");
+        let compiled = self.template(&key, &action.sql, TemplateKind::Sql, &scope);
+        let findings = parsed_findings(findings, compiled);
+        ok & compiled & self.judged(&key, &action.sql, SqlKey::Action, &findings)
     }
 
     fn max_rows(&mut self, path: &Path, raw: Option<&RawMaxRows>) -> Option<MaxRows> {
@@ -321,7 +454,10 @@ impl Validator<'_> {
         let has_preview = matches!(
             kind,
             StepKind::Action(Action {
-                preview: Some(_),
+                act: Act::Sql(SqlAction {
+                    preview: Some(_),
+                    ..
+                }),
                 ..
             })
         );
@@ -409,6 +545,63 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The kind a raw step has, for messages.
+fn raw_kind(raw: &RawStep) -> &'static str {
+    [
+        ("action", raw.action.is_some()),
+        ("terminate", raw.terminate.is_some()),
+        ("cancel", raw.cancel.is_some()),
+        ("manual", raw.manual.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(kind, given)| given.then_some(kind))
+    .unwrap_or("check")
+}
+
+/// The result columns of a `terminate`/`cancel`: each approved session's identity, the
+/// server's answer (`NULL` when it was not signalled), and why it was spared.
+pub(crate) fn signal_columns(signal: Signal) -> Vec<String> {
+    let mut columns: Vec<String> = signal.identity().iter().map(|c| (*c).to_owned()).collect();
+    columns.push(signal.answer_column().to_owned());
+    columns.push("spared".to_owned());
+    columns
+}
+
+/// "session" or "sessions", by `matching_rows`, in a message template.
+const SESSIONS: &str = "session{{ '' if matching_rows == 1 else 's' }}";
+
+/// What a `terminate`/`cancel` without assessments of its own says: every session the server
+/// did not signal as asked is a warning.
+fn signal_assessments(signal: Signal) -> Vec<Assessment> {
+    let answer = signal.answer_column();
+    let row = |severity, condition: String, message: String| Assessment {
+        severity,
+        condition,
+        message: Some(message),
+        recommendation: None,
+        scope: Scope::Row,
+    };
+    vec![
+        row(
+            Severity::Warning,
+            format!("{answer} == false"),
+            format!(
+                "{{{{ matching_rows }}}} {SESSIONS} not {answer}: the server answered false (first: pid {{{{ pid }}}})"
+            ),
+        ),
+        row(
+            Severity::Ok,
+            format!("{answer} == true"),
+            format!("{{{{ matching_rows }}}} {SESSIONS} {answer}"),
+        ),
+        row(
+            Severity::Ok,
+            "spared is not none".to_owned(),
+            "{{ matching_rows }} spared (first: pid {{ pid }}, {{ spared }})".to_owned(),
+        ),
+    ]
 }
 
 fn findings_of(analysis: &Option<Analysis>) -> &[Finding] {
