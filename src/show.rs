@@ -178,7 +178,11 @@ fn render_action(step: &Step, action: &Action) -> String {
     let _ = writeln!(out, "- **Approval** {approval}");
     match action.max_rows {
         Some(MaxRows::Count(n)) => {
-            let _ = writeln!(out, "- **Refuses to run** when {} {n} {}", counted.0, counted.1);
+            let _ = writeln!(
+                out,
+                "- **Refuses to run** when {} {n} {}",
+                counted.0, counted.1
+            );
         }
         Some(MaxRows::Percent(p)) => {
             let _ = writeln!(

@@ -418,10 +418,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
     );
     let terminate = step(&report, "terminate_idle_in_transaction");
     assert_eq!(terminate["status"], "OK");
-    assert_eq!(
-        terminate["message"],
-        "3 sessions terminated"
-    );
+    assert_eq!(terminate["message"], "3 sessions terminated");
     assert_eq!(pid_column(terminate), in_transaction);
     assert!(
         column(terminate, "terminated")

@@ -165,7 +165,11 @@ fn approving_at_the_prompt_terminates_the_previewed_session() {
     assert_eq!(step["approval"]["operator"], "tester");
     assert_eq!(step["approval"]["preview_rows"], 1);
     let rows = step["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "the action signalled the victim only: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the action signalled the victim only: {rows:?}"
+    );
     assert_eq!(rows[0][0], victim.pid.to_string());
     assert_eq!(rows[0][2], "t", "the server's answer");
 

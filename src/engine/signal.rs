@@ -257,7 +257,7 @@ mod tests {
         )
         .unwrap();
         assert!(sql.starts_with(&format!("WITH runbook_selected AS (\n{check}\n),")));
-        assert!(sql.contains("ARRAY[7]::pg_catalog.int4[], ARRAY['2026-12-02 01:00:00+00']"));
+        assert!(sql.contains("ROWS FROM (pg_catalog.unnest(ARRAY[7]::pg_catalog.int4[]), pg_catalog.unnest(ARRAY['2026-12-02 01:00:00+00']::pg_catalog.timestamptz[])) WITH ORDINALITY"));
         assert!(sql.contains("pg_catalog.pg_terminate_backend(pid, 5000) END AS terminated"));
         assert!(!sql.contains("query_start"));
         let sql = statement(Signal::Cancel, check, &[session]).unwrap();

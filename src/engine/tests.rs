@@ -33,10 +33,16 @@ fn playbook(yaml: &str) -> Playbook {
 
 /// A target that knows its facts: PostgreSQL 15, a superuser, 100 usable connections.
 fn server() -> FakeTarget {
-    let facts = r#"{"server_version": 15, "current_user": "dba", "superuser": true,
+    server_of_version(15)
+}
+
+/// `server()` of another major version.
+fn server_of_version(version: u32) -> FakeTarget {
+    let facts = r#"{"server_version": VERSION, "current_user": "dba", "superuser": true,
         "usable_connections": 100, "backend_pid": 4242, "can_read_all_stats": true,
         "server_started": "2026-12-01 10:00:00+00", "roles": [], "relations": {}}"#;
-    FakeTarget::new().on("json_build_object(", Answer::rows(&["facts"], &[&[facts]]))
+    let facts = facts.replace("VERSION", &version.to_string());
+    FakeTarget::new().on("json_build_object(", Answer::rows(&["facts"], &[&[&facts]]))
 }
 
 /// `server()` with `rows` as the stuck jobs an action previews, and the lock free or not.
@@ -757,15 +763,10 @@ fn terminate_signals_the_previewed_sessions_but_never_the_engines_own() {
 #[test]
 fn terminate_with_wait_needs_postgresql_14() {
     let playbook = playbook(&TERMINATE.replace("    max_rows: 2\n", "    wait: 5s\n"));
-    let facts = r#"{"server_version": 13, "current_user": "dba", "superuser": true,
-        "usable_connections": 100, "backend_pid": 4242, "can_read_all_stats": true,
-        "server_started": "2026-12-01 10:00:00+00", "roles": [], "relations": {}}"#;
-    let mut target = FakeTarget::new()
-        .on("json_build_object(", Answer::rows(&["facts"], &[&[facts]]))
-        .on(
-            "WHERE state = 'idle'",
-            Answer::rows(&["pid", "backend_start"], &[&["7", "x"]]),
-        );
+    let mut target = server_of_version(13).on(
+        "WHERE state = 'idle'",
+        Answer::rows(&["pid", "backend_start"], &[&["7", "x"]]),
+    );
     let run = Run::new();
     let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
     assert_eq!(
