@@ -1,7 +1,7 @@
 //! A check returning 2,000,000 rows, each evaluated by a per-row assessment, runs in bounded
 //! memory: rows are streamed, counted and assessed, and only a few are kept.
 //!
-//! The peak is the run's own (`wait4` on its pid, in the `Test` helper), so the other tests
+//! The peak is the run's own (`VmHWM` of its pid, watched by the `Test` helper), so the other tests
 //! running in this process at the same time do not count.
 
 use std::time::Instant;

@@ -178,6 +178,7 @@ pub struct Outcome {
 
 /// A run in progress (`Test::spawn`), for tests that act while it runs.
 pub struct Running {
+    peak: JoinHandle<i64>,
     test: Test,
     child: Child,
     stdout: JoinHandle<Vec<u8>>,
@@ -356,13 +357,50 @@ impl Test {
         let mut child = command.spawn().expect("run the runbook binary");
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let peak = watch_peak(child.id());
         Running {
+            peak,
             test: self,
             child,
             stdout,
             stderr,
         }
     }
+}
+
+/// The child's peak resident set size (kB), read from `/proc/<pid>/status` (`VmHWM`) until it
+/// exits. Not `wait4`'s `ru_maxrss`: Linux carries the parent's high-water mark over into a
+/// child across fork and exec, so a child of this (large, many-threaded) test process would
+/// report this process's peak. Readings count only once the child is the runbook binary
+/// (its `comm`), and the watch ends when it is a zombie, before it is reaped (so its pid
+/// cannot have been reused).
+fn watch_peak(pid: u32) -> JoinHandle<i64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        loop {
+            let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            if status.is_empty() || field("State:").starts_with('Z') {
+                return peak;
+            }
+            if field("Name:") == "runbook" {
+                let kb = field("VmHWM:")
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                peak = peak.max(kb);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    })
 }
 
 /// Reads a pipe to its end on a thread of its own, so neither pipe can fill up and block.
@@ -379,18 +417,15 @@ impl Running {
     /// Waits for the run to end and checks it.
     pub fn wait(self) -> Outcome {
         let pid = self.child.id() as libc::pid_t;
-        // SAFETY: wait4 writes only the status and the rusage it is given, both zeroed locals
-        // that outlive the call.
-        let (status, usage) = unsafe {
-            let mut status = 0;
-            let mut usage: libc::rusage = std::mem::zeroed();
-            assert_eq!(
-                libc::wait4(pid, &mut status, 0, &mut usage),
-                pid,
-                "wait for the runbook binary"
-            );
-            (status, usage)
-        };
+        // Until the child is a zombie: it is not reaped yet, so its pid is still its own.
+        let peak_rss_kb = self
+            .peak
+            .join()
+            .expect("the watch of the child's memory ends");
+        let mut status = 0;
+        // SAFETY: waitpid writes only the status it is given, a local that outlives the call.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(reaped, pid, "wait for the runbook binary");
         let status = if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
@@ -406,7 +441,7 @@ impl Running {
             status,
             stdout: text(self.stdout),
             stderr: text(self.stderr),
-            peak_rss_kb: usage.ru_maxrss,
+            peak_rss_kb,
             dir: self.test.dir,
             report: self.test.report,
         };
