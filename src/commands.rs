@@ -8,6 +8,7 @@ use crate::load::raw::RawPlaybook;
 use crate::load::{Origin, Source, SourceError};
 use crate::playbook::Playbook;
 use crate::show;
+use crate::terminal_text::for_terminal_line;
 use crate::validate::validate as check;
 
 /// Reads and checks one playbook; diagnostics are rendered against its source.
@@ -105,6 +106,7 @@ fn plural(count: usize, noun: &str, prefix: &str) -> String {
     }
 }
 
+/// The playbooks found, one a line; titles are shown with their control characters escaped.
 pub fn list() -> u8 {
     let mut rows = Vec::new();
     let mut failed = false;
@@ -119,9 +121,9 @@ pub fn list() -> u8 {
                 match checked.playbook {
                     Some(playbook) => rows.push([
                         playbook.name,
-                        origin,
+                        for_terminal_line(&origin).into_owned(),
                         playbook.steps.len().to_string(),
-                        playbook.title,
+                        for_terminal_line(&playbook.title).into_owned(),
                     ]),
                     None => rows.push([
                         checked.source.stem.clone(),

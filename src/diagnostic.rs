@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::load::Source;
+use crate::terminal_text::{for_terminal, for_terminal_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -48,41 +49,40 @@ impl Diagnostic {
     }
 
     /// `error: message`, then ` --> file:line:column`, the line, and a caret under the spot.
+    /// The playbook's text is shown with its control characters escaped (a YAML line can hold
+    /// what a terminal would obey), and the caret stays under the spot as shown.
     pub fn render(&self, source: &Source) -> String {
         let label = match self.level {
             Level::Error => "error",
             Level::Warning => "warning",
         };
-        let mut out = format!("{label}: {}\n", self.message);
+        let mut out = format!("{label}: {}\n", for_terminal(&self.message));
+        let name = for_terminal_line(&source.name);
         let Some(location) = self.location else {
-            let _ = writeln!(out, " --> {}", source.name);
+            let _ = writeln!(out, " --> {name}");
             return out;
         };
-        let _ = writeln!(
-            out,
-            " --> {}:{}:{}",
-            source.name, location.line, location.column
-        );
+        let _ = writeln!(out, " --> {name}:{}:{}", location.line, location.column);
         let Some(text) = source.line(location.line) else {
             return out;
         };
         let number = location.line.to_string();
         let gutter = " ".repeat(number.len());
-        let text = text.replace('\t', " ");
-        let before = text.chars().take(location.column.saturating_sub(1)).count();
-        let rest = text.chars().count().saturating_sub(before);
+        let text: Vec<char> = text.replace('\t', " ").chars().collect();
+        let trimmed = text.len() - text.iter().rev().take_while(|c| c.is_whitespace()).count();
+        let before = location.column.saturating_sub(1).min(text.len());
         let width = match location.width {
-            0 => text.trim_end().chars().count().saturating_sub(before),
-            width => width.min(rest),
-        }
-        .max(1);
+            0 => trimmed.saturating_sub(before),
+            width => width.min(text.len() - before),
+        };
+        let shown = |chars: &[char]| for_terminal_line(&String::from_iter(chars)).into_owned();
         let _ = writeln!(out, "{gutter} |");
-        let _ = writeln!(out, "{number} | {}", text.trim_end());
+        let _ = writeln!(out, "{number} | {}", shown(&text[..trimmed]));
         let _ = writeln!(
             out,
             "{gutter} | {}{}",
-            " ".repeat(before),
-            "^".repeat(width)
+            " ".repeat(shown(&text[..before]).chars().count()),
+            "^".repeat(shown(&text[before..before + width]).chars().count().max(1))
         );
         out
     }
@@ -150,6 +150,23 @@ mod tests {
             diagnostic
                 .render(&source())
                 .ends_with("  |           ^^^^^^^^\n")
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_caret_follows() {
+        let source = Source::text("bad.yaml", "a: 1\nb: \"\x1b[2J\" chek\n");
+        let diagnostic = Diagnostic::error(
+            "unknown key `\x1b[2J`",
+            Some(Location {
+                line: 2,
+                column: 11,
+                width: 4,
+            }),
+        );
+        assert_eq!(
+            diagnostic.render(&source),
+            "error: unknown key `\\x1b[2J`\n --> bad.yaml:2:11\n  |\n2 | b: \"\\x1b[2J\" chek\n  |              ^^^^\n"
         );
     }
 

@@ -28,6 +28,7 @@ mod show;
 pub mod sql;
 mod target;
 mod template;
+mod terminal_text;
 pub mod validate;
 
 use std::process::ExitCode;

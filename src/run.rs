@@ -26,6 +26,7 @@ use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
 use crate::sql;
 use crate::target::{Endpoint, Session};
+use crate::terminal_text::{for_terminal, for_terminal_line};
 
 pub fn run(args: RunArgs) -> u8 {
     let config = RunConfig::new(args);
@@ -100,7 +101,7 @@ fn prepare(config: &RunConfig) -> Result<(Playbook, IndexMap<String, ParamValue>
     }
     let values = param::resolve(&playbook.params, &config.vars).map_err(|errors| {
         for error in errors {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", for_terminal(&error.to_string()));
         }
         exit::UNKNOWN
     })?;
@@ -219,15 +220,16 @@ fn finish(record: &RunRecord, config: &RunConfig, report: &Report) -> u8 {
         }
     };
     if let Some(error) = &record.error {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", for_terminal(error));
     }
     if config.summary {
-        eprintln!(
+        let summary = format!(
             "{}: {} — {} — report: {written}",
             record.playbook,
             record.status.label(),
             counts(&record.steps)
         );
+        eprintln!("{}", for_terminal_line(&summary));
     }
     code
 }

@@ -10,6 +10,9 @@ use crate::common::Test;
 use crate::common::db::{Database, Session, wait_for};
 use crate::common::pty::{DOWN, Pty, TIMEOUT, UP};
 
+mod hostile_text;
+mod menus;
+
 /// Terminates the victim's session once approved; `candidates` guards it, `after` counts.
 /// `pg_stat_activity` is cluster-wide and tests run in parallel, so every query is scoped to
 /// the test's own database.

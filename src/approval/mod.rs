@@ -12,7 +12,9 @@
 //! while a prompt waits aborts it, as a Ctrl-C typed into it always did.
 
 mod dry_run;
+mod menu;
 mod terminal;
+mod tty;
 mod unattended;
 
 use futures_util::future::LocalBoxFuture;

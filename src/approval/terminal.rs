@@ -1,6 +1,8 @@
 //! Asking the operator at the terminal (stderr): the action's SQL and preview, then approve /
 //! skip / abort, or for `confirm` the step id typed out. `--yes` still approves `required`
-//! actions without asking.
+//! actions without asking. The menus never wrap around ([`Menu`]), and every text from the
+//! playbook or the server is shown with its control characters escaped, so a row value cannot
+//! redraw what the operator is approving.
 //!
 //! The prompt blocks on the terminal, so it runs on a blocking thread and the runtime goes on.
 //! A Ctrl-C while it waits (a SIGINT from outside, or one the terminal delivers) aborts, as
@@ -12,12 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use dialoguer::Input;
 use dialoguer::console::Term;
-use dialoguer::{Input, Select};
 use futures_util::future::LocalBoxFuture;
 
-use super::{Approver, Decision, Request, StepChoice};
+use super::menu::Menu;
+use super::{Approver, Decision, Request, StepChoice, tty};
 use crate::playbook::{Approval, Step};
+use crate::terminal_text::{for_terminal, for_terminal_line};
 
 /// How often a waiting prompt looks at the Ctrl-C flag.
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
@@ -66,26 +70,6 @@ impl Terminal {
     }
 }
 
-/// The terminal's mode, to put back when a prompt is abandoned in raw mode.
-mod tty {
-    pub struct Mode(libc::termios);
-
-    impl Mode {
-        pub fn save() -> Option<Mode> {
-            let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
-            // SAFETY: tcgetattr writes a whole termios on success and nothing is read otherwise.
-            let saved = unsafe { libc::tcgetattr(libc::STDIN_FILENO, termios.as_mut_ptr()) };
-            // SAFETY: initialised by the successful call above.
-            (saved == 0).then(|| Mode(unsafe { termios.assume_init() }))
-        }
-
-        pub fn restore(&self) {
-            // SAFETY: a termios that tcgetattr returned, for the same descriptor.
-            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0) };
-        }
-    }
-}
-
 impl Approver for Terminal {
     fn decide<'a>(&'a mut self, request: &'a Request<'a>) -> LocalBoxFuture<'a, Decision> {
         if self.assume_yes && request.approval == Approval::Required {
@@ -116,35 +100,41 @@ impl Approver for Terminal {
         step: &'a Step,
         title: &'a str,
     ) -> LocalBoxFuture<'a, StepChoice> {
-        let prompt = format!("Next: {title} ({} `{}`)", step.kind_name(), step.id);
+        let prompt = format!(
+            "Next: {} ({} `{}`)",
+            for_terminal_line(title),
+            step.kind_name(),
+            step.id
+        );
         Box::pin(self.ask(
-            move |term| match choose(term, &prompt, &["continue", "skip", "abort"], 0) {
-                Some(0) => StepChoice::Continue,
-                Some(1) => StepChoice::Skip,
-                _ => StepChoice::Abort,
+            move |term| {
+                let menu = Menu {
+                    prompt: &prompt,
+                    items: &["continue", "skip", "abort"],
+                    default: 0,
+                    on_escape: 2,
+                };
+                match menu.choose(term) {
+                    Some(0) => StepChoice::Continue,
+                    Some(1) => StepChoice::Skip,
+                    _ => StepChoice::Abort,
+                }
             },
             StepChoice::Abort,
         ))
     }
 }
 
-fn choose(term: &Term, prompt: &str, items: &[&str], default: usize) -> Option<usize> {
-    Select::new()
-        .with_prompt(prompt)
-        .items(items)
-        .default(default)
-        .interact_on_opt(term)
-        .ok()
-        .flatten()
-}
-
+/// Approve, skip or abort; the highlight starts on "skip this step", so Enter alone runs
+/// nothing.
 fn approve_skip_abort(term: &Term) -> Decision {
-    match choose(
-        term,
-        "Run this action?",
-        &["approve", "skip this step", "abort the run"],
-        1,
-    ) {
+    let menu = Menu {
+        prompt: "Run this action?",
+        items: &["approve", "skip this step", "abort the run"],
+        default: 1,
+        on_escape: 2,
+    };
+    match menu.choose(term) {
         Some(0) => Decision::Approved {
             by: "operator".to_owned(),
         },
@@ -183,22 +173,28 @@ fn confirm(term: &Term, id: &str) -> Decision {
                 };
             }
             Ok(other) => {
+                let other = for_terminal_line(other);
                 let _ = term.write_line(&format!("`{other}` is not `{id}`; nothing was run."));
             }
         }
     }
 }
 
-/// What the operator reads before deciding: title, description, SQL, preview rows.
+/// What the operator reads before deciding: title, description, SQL, preview rows, each
+/// with its control characters shown escaped, so nothing in them can redraw the prompt.
 fn describe(request: &Request) -> String {
-    let mut out = format!("\n== Action `{}`: {}\n", request.step.id, request.title);
+    let mut out = format!(
+        "\n== Action `{}`: {}\n",
+        request.step.id,
+        for_terminal_line(request.title)
+    );
     if let Some(description) = &request.step.description {
-        let _ = writeln!(out, "{}", description.trim_end());
+        let _ = writeln!(out, "{}", for_terminal(description.trim_end()));
     }
     let _ = writeln!(
         out,
         "\nSQL that will run:\n{}\n",
-        indent(request.sql.trim_end())
+        indent(&for_terminal(request.sql.trim_end()))
     );
     if let Some(preview) = &request.preview {
         let limit = request
@@ -233,14 +229,14 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// A plain aligned table for the terminal.
+/// A plain aligned table for the terminal, each name and value on one line.
 fn text_table(columns: &[String], rows: &[Vec<Option<String>>]) -> String {
-    let cell = |value: &Option<String>| {
-        value
-            .as_deref()
-            .unwrap_or("NULL")
-            .replace(['\n', '\r', '\t'], " ")
-    };
+    let cell =
+        |value: &Option<String>| for_terminal_line(value.as_deref().unwrap_or("NULL")).into_owned();
+    let columns: Vec<String> = columns
+        .iter()
+        .map(|c| for_terminal_line(c).into_owned())
+        .collect();
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for row in rows {
         for (i, value) in row.iter().enumerate() {
@@ -260,7 +256,7 @@ fn text_table(columns: &[String], rows: &[Vec<Option<String>>]) -> String {
             .collect();
         format!("  {}\n", padded.join(" | ").trim_end())
     };
-    let mut out = line(columns.to_vec());
+    let mut out = line(columns.clone());
     out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
     for row in rows {
         out.push_str(&line(row.iter().map(cell).collect()));

@@ -2,12 +2,15 @@
 //!
 //! It is a listener like the run record: it shows what the engine says, nothing more. When
 //! stderr is not a terminal (cron, CI, pipes) or with `--quiet` it draws nothing at all.
+//! Titles and messages come from the playbook and the server: their control characters are
+//! shown escaped.
 
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::events::{Event, Listener, Veto};
+use crate::terminal_text::for_terminal_line;
 
 pub struct Progress {
     enabled: bool,
@@ -37,7 +40,7 @@ impl Listener for Progress {
                     .unwrap_or_else(|_| ProgressStyle::default_spinner());
                 bar.set_style(style);
                 bar.set_prefix(format!("{}/{total}", index + 1));
-                bar.set_message(title.to_string());
+                bar.set_message(for_terminal_line(title).into_owned());
                 bar.enable_steady_tick(Duration::from_millis(100));
                 self.bar = Some(bar);
             }
@@ -50,9 +53,10 @@ impl Listener for Progress {
                 if let Some(bar) = self.bar.take() {
                     let message = record.message.as_deref().unwrap_or("");
                     bar.finish_with_message(format!(
-                        "{} {} — {message}",
+                        "{} {} — {}",
                         record.status.label(),
-                        record.title
+                        for_terminal_line(&record.title),
+                        for_terminal_line(message)
                     ));
                 }
             }

@@ -80,6 +80,11 @@ impl Pty {
         }
     }
 
+    /// Everything the binary wrote to the terminal so far, byte for byte.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// Everything shown so far, without escape sequences or carriage returns.
     pub fn screen(&self) -> String {
         strip(&String::from_utf8_lossy(&self.raw))

@@ -1,0 +1,35 @@
+//! The terminal's mode, saved before a prompt so that it can be put back, and the raw mode a
+//! menu reads its keys in.
+//!
+//! A prompt abandoned on Ctrl-C may leave the terminal raw (its thread is still blocked
+//! reading): whoever abandons it restores the mode saved before it began. A menu holds the
+//! terminal raw from its first key to its last, so keys typed while it redraws are neither
+//! echoed nor held back for a line.
+
+pub struct Mode(libc::termios);
+
+impl Mode {
+    pub fn save() -> Option<Mode> {
+        let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr writes a whole termios on success and nothing is read otherwise.
+        let saved = unsafe { libc::tcgetattr(libc::STDIN_FILENO, termios.as_mut_ptr()) };
+        // SAFETY: initialised by the successful call above.
+        (saved == 0).then(|| Mode(unsafe { termios.assume_init() }))
+    }
+
+    /// Input raw (no echo, no line editing, no signals from keys: a Ctrl-C is read as a key),
+    /// output as it was, so a line break still returns the cursor.
+    pub fn raw(&self) {
+        let mut raw = self.0;
+        // SAFETY: cfmakeraw only edits the termios it is given.
+        unsafe { libc::cfmakeraw(&mut raw) };
+        raw.c_oflag = self.0.c_oflag;
+        // SAFETY: a termios derived from one tcgetattr returned, for the same descriptor.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &raw) };
+    }
+
+    pub fn restore(&self) {
+        // SAFETY: a termios that tcgetattr returned, for the same descriptor.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0) };
+    }
+}
