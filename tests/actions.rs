@@ -363,3 +363,108 @@ fn the_journal_entry_survives_a_kill_right_after_approval() {
     assert_eq!(entry["step"], "slow");
     assert_eq!(entry["by"], "--yes");
 }
+
+/// A playbook named for `db` with one `transaction: false` action, `sql`.
+fn outside_a_transaction(db: &Database, prefix: &str, sql: &str) -> (String, String) {
+    let name = db.playbook_name(prefix);
+    let yaml = format!(
+        "version: 1\nname: {name}\nsteps:\n  - id: maintain\n    action: {sql}\n    transaction: false\n"
+    );
+    (name, yaml)
+}
+
+/// Runs `yaml` with `--yes` and a JSON report; it must end OK with one step.
+fn run_outside_a_transaction(db: &Database, name: &str, yaml: &str) -> crate::common::Outcome {
+    Test::new()
+        .playbook("maintain.yaml", yaml)
+        .args(["run", "maintain.yaml", "--yes"])
+        .database(db)
+        .json_report()
+        .stderr(&format!("{name}: OK — 1 step — report: report.json\n"))
+        .run()
+}
+
+#[test]
+fn vacuum_runs_outside_a_transaction_block() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (n int); INSERT INTO t VALUES (1), (2), (3)");
+    let (name, yaml) = outside_a_transaction(&db, "vacuum", "VACUUM t");
+    let outcome = run_outside_a_transaction(&db, &name, &yaml);
+    assert_eq!(outcome.json()["steps"][0]["status"], "OK");
+    // The statistics collector reports the vacuum a moment after it ends.
+    wait_for(
+        "pg_stat_user_tables to show the vacuum",
+        Duration::from_secs(10),
+        || {
+            db.psql("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 't'")
+                == "t"
+        },
+    );
+}
+
+#[test]
+fn create_index_concurrently_builds_a_valid_index() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (n int); INSERT INTO t VALUES (1), (2), (3)");
+    let (name, yaml) = outside_a_transaction(&db, "cic", "CREATE INDEX CONCURRENTLY t_n ON t (n)");
+    run_outside_a_transaction(&db, &name, &yaml);
+    assert_eq!(
+        db.psql("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n'::regclass"),
+        "t"
+    );
+}
+
+#[test]
+fn reindex_concurrently_runs_outside_a_transaction_block() {
+    let db = Database::new();
+    db.psql(
+        "CREATE TABLE t (n int); INSERT INTO t VALUES (1), (2), (3); CREATE INDEX t_n ON t (n)",
+    );
+    let before = db.psql("SELECT 't_n'::regclass::oid");
+    let (name, yaml) = outside_a_transaction(&db, "reindex", "REINDEX INDEX CONCURRENTLY t_n");
+    run_outside_a_transaction(&db, &name, &yaml);
+    // A concurrent reindex builds a new index and swaps it in: the name has a new oid.
+    assert_ne!(db.psql("SELECT 't_n'::regclass::oid"), before);
+    assert_eq!(
+        db.psql("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n'::regclass"),
+        "t"
+    );
+}
+
+#[test]
+fn the_step_timeout_bounds_an_action_outside_a_transaction_and_ends_with_it() {
+    let db = Database::new();
+    let name = db.playbook_name("timeout");
+    let yaml = format!(
+        r#"version: 1
+name: {name}
+timeout: 7s
+steps:
+  - id: sleep
+    action: SELECT pg_sleep(5)
+    transaction: false
+    timeout: 1s
+    on_error: continue
+  - id: after
+    check: SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout
+"#
+    );
+    let outcome = Test::new()
+        .playbook("timeout.yaml", &yaml)
+        .args(["run", "timeout.yaml", "--yes"])
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr(&format!(
+            "{name}: UNKNOWN — 2 steps, 1 failed — report: report.json\n"
+        ))
+        .run();
+    let report = outcome.json();
+    let sleep = &report["steps"][0];
+    assert_eq!(sleep["status"], "UNKNOWN");
+    assert_eq!(sleep["error"]["sqlstate"], "57014");
+    assert!(sleep["duration_ms"].as_u64().unwrap() < 4000, "{sleep}");
+    let after = &report["steps"][1];
+    assert_eq!(after["status"], "OK");
+    assert_eq!(after["rows"][0], serde_json::json!(["7s", "7s"]));
+}
