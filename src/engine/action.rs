@@ -252,6 +252,7 @@ impl Engine<'_> {
             Transaction::Autocommit => Wrap::Autocommit,
         };
         let result = self.query(target, step, &step.assess, rendered, wrap).await;
+        let outcome = self.acted(step, &result);
         let (columns, rows, truncated) = (
             record.columns.clone(),
             record.rows.clone(),
@@ -259,6 +260,7 @@ impl Engine<'_> {
         );
         let mut finished = self.assessed(step, record, result);
         let record = &mut finished.record;
+        record.rows_affected = outcome.rows_affected;
         if record.status == Status::Unknown && record.columns.is_empty() {
             record.columns = columns;
             record.rows = rows;

@@ -354,15 +354,16 @@ async fn stream(
     let mut callback_error = None;
     while let Some(item) = stream.try_next().await? {
         match item {
-            Either::Left(_) => set_complete = summary.row_count > 0 || set_complete,
+            Either::Left(done) => {
+                summary.rows_affected += done.rows_affected();
+                set_complete = summary.row_count > 0 || set_complete;
+            }
             Either::Right(row) => {
                 let new_set = set_complete || summary.columns.is_empty();
                 if new_set {
                     // A new result set: only the last one is the step's result.
-                    summary = Summary {
-                        columns: columns_of(&row),
-                        row_count: 0,
-                    };
+                    summary.columns = columns_of(&row);
+                    summary.row_count = 0;
                     set_complete = false;
                 }
                 summary.row_count += 1;
@@ -515,6 +516,22 @@ mod tests {
         assert_eq!(script("VACUUM t\n", Wrap::Autocommit, limits), "VACUUM t");
     }
 
+    /// Runs `test` on a runtime of the current thread, as the engine runs.
+    fn block_on<F: Future>(test: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test)
+    }
+
+    /// A session of the local server.
+    async fn local_session() -> Session {
+        let url = "postgres:///postgres?host=/var/run/postgresql";
+        let endpoint = Endpoint::resolve(Some(url), "runbook:unit-test").unwrap();
+        endpoint.connect().await.expect("the local PostgreSQL runs")
+    }
+
     /// The session's `statement_timeout` and `lock_timeout`, as `SHOW` says them.
     async fn session_limits(session: &mut Session) -> Vec<Option<String>> {
         let connection = session.connection.as_mut().expect("connected");
@@ -533,14 +550,8 @@ mod tests {
     /// the same afterwards, whether the statement succeeded or ran into its timeout.
     #[test]
     fn an_autocommit_statement_runs_alone_and_leaves_no_limits_behind() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let url = "postgres:///postgres?host=/var/run/postgresql";
-            let endpoint = Endpoint::resolve(Some(url), "runbook:unit-test").unwrap();
-            let mut session = endpoint.connect().await.expect("the local PostgreSQL runs");
+        block_on(async {
+            let mut session = local_session().await;
             let before = session_limits(&mut session).await;
             let limits = Limits {
                 statement_timeout: StdDuration::from_millis(300),
@@ -590,14 +601,8 @@ mod tests {
     /// Against the local server: a statement that ends its read-only transaction is caught.
     #[test]
     fn a_read_only_statement_that_ends_its_transaction_is_caught() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let url = "postgres:///postgres?host=/var/run/postgresql";
-            let endpoint = Endpoint::resolve(Some(url), "runbook:unit-test").unwrap();
-            let mut session = endpoint.connect().await.expect("the local PostgreSQL runs");
+        block_on(async {
+            let mut session = local_session().await;
             let limits = Limits::short(5, 1);
             let ok = session
                 .run("SELECT 1 AS one", Wrap::ReadOnly, limits, |_, _, _| Ok(()))
