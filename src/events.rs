@@ -4,10 +4,11 @@
 //! audit journal and the progress display are [`Listener`]s of these events, and none of them
 //! re-derives what happened. A listener can veto one thing: a `Decided` event whose audit
 //! entry it cannot make durable stops the action, because no action runs without its trail.
+//! (An `Acted` outcome it cannot keep comes too late to stop anything: the report says so.)
 
 use thiserror::Error;
 
-use crate::engine::{Ending, Facts, Verdict};
+use crate::engine::{Ending, Facts, Outcome, Verdict};
 use crate::outputs::record::{ApprovalRecord, StepRecord};
 use crate::playbook::Step;
 
@@ -34,6 +35,12 @@ pub enum Event<'a> {
         /// The rendered SQL that runs if approved.
         sql: &'a str,
         approval: &'a ApprovalRecord,
+    },
+    /// An approved action's statement returned (or failed, or was interrupted): told before
+    /// anything else happens, so the journal pairs the approval with what came of it.
+    Acted {
+        step: &'a Step,
+        outcome: &'a Outcome,
     },
     StepFinished {
         record: &'a StepRecord,

@@ -21,7 +21,7 @@ use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::Header;
 use crate::outputs::record::{RunRecord, Status, StepRecord};
-use crate::outputs::{Journal, Progress, Recorder, Report};
+use crate::outputs::{Journal, Progress, Recorder, Report, unfinished};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
 use crate::sql;
@@ -127,9 +127,15 @@ async fn run_playbook(
     // without a report.
     let mut interrupts = Interrupts::install();
     let mut gate = config.gate(&report, &playbook.name, &started_at, interrupts.flag());
-    let Ok(mut journal) = journal(playbook, gate.journal.as_deref()) else {
+    let Ok(mut journal) = journal(playbook, gate.journal.as_deref(), &started_at) else {
         return exit::UNKNOWN;
     };
+    if let (Some(path), Some(_)) = (gate.journal.as_deref(), &journal) {
+        for note in unfinished::notes(path, &playbook.name) {
+            eprintln!("note: {note}");
+            recorder.note(note);
+        }
+    }
     let mut progress = Progress::new(config.progress);
     {
         let mut listeners: Vec<&mut dyn Listener> = vec![&mut recorder, &mut progress];
@@ -162,7 +168,11 @@ async fn run_playbook(
 
 /// The audit journal, opened before anything can be approved: a run that would act without
 /// its audit trail does not start.
-fn journal(playbook: &Playbook, path: Option<&Path>) -> Result<Option<Journal>, ()> {
+fn journal(
+    playbook: &Playbook,
+    path: Option<&Path>,
+    started_at: &str,
+) -> Result<Option<Journal>, ()> {
     let has_actions = playbook
         .steps
         .iter()
@@ -170,7 +180,7 @@ fn journal(playbook: &Playbook, path: Option<&Path>) -> Result<Option<Journal>, 
     let Some(path) = path.filter(|_| has_actions) else {
         return Ok(None);
     };
-    Journal::open(path, &playbook.name)
+    Journal::open(path, &playbook.name, started_at)
         .map(Some)
         .map_err(|error| {
             eprintln!("error: {error}; nothing was run");

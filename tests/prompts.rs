@@ -93,10 +93,24 @@ fn expect_action_shown(pty: &mut Pty, victim: &Session) {
     pty.expect("victim");
 }
 
+/// The journal's decision line; for an approved action, its outcome follows (same run).
 fn journal_of(pty: &Pty) -> serde_json::Value {
     let journal = pty.journal();
-    assert_eq!(journal.len(), 1, "one decision, one line: {journal:?}");
-    journal.into_iter().next().unwrap()
+    let decision = journal.first().expect("a decision line").clone();
+    assert_eq!(decision["kind"], "decision");
+    if decision["decision"] == "approved" {
+        assert_eq!(
+            journal.len(),
+            2,
+            "the decision, then the outcome: {journal:?}"
+        );
+        assert_eq!(journal[1]["kind"], "outcome");
+        assert_eq!(journal[1]["outcome"], "succeeded");
+        assert_eq!(journal[1]["run"], decision["run"]);
+    } else {
+        assert_eq!(journal.len(), 1, "one decision, one line: {journal:?}");
+    }
+    decision
 }
 
 /// The run ends with exit 4 once the operator aborted at the approval prompt of `terminate`:

@@ -99,6 +99,11 @@ fn terminate_signals_exactly_the_approved_sessions_in_three_lines() {
     assert_eq!(step["approval"]["preview_rows"], 2);
     let journal = outcome.journal();
     assert_eq!(journal[0]["step"], "terminate");
+    assert_eq!(journal[1]["kind"], "outcome");
+    assert_eq!(
+        journal[1]["signalled"], 2,
+        "the journal says how many were signalled"
+    );
     let sql = journal[0]["sql"].as_str().unwrap();
     for victim in &victims {
         assert!(sql.contains(&victim.pid.to_string()), "{sql}");

@@ -433,6 +433,7 @@ impl Engine<'_> {
         let result = self
             .query_with(target, &step.assess, rendered, wrap, limits)
             .await;
+        let outcome = self.acted(step, &result);
         let (columns, rows, truncated) = (
             record.columns.clone(),
             record.rows.clone(),
@@ -440,6 +441,7 @@ impl Engine<'_> {
         );
         let mut finished = self.assessed(step, record, result);
         let record = &mut finished.record;
+        record.rows_affected = outcome.rows_affected;
         if record.status == Status::Unknown && record.columns.is_empty() {
             record.columns = columns;
             record.rows = rows;
@@ -496,16 +498,20 @@ fn preview_error(error: StepError) -> StepError {
     }
 }
 
-/// A generic action that returned more rows than its preview showed acted on rows nobody saw:
-/// a warning, with the counts.
+/// A generic action that affected or returned more rows than its preview showed acted on rows
+/// nobody saw: a warning, with the counts.
 fn more_than_previewed(record: &mut StepRecord, previewed: u64) {
-    if record.status == Status::Unknown || record.row_count <= previewed {
+    let (returned, affected) = (record.row_count, record.rows_affected.unwrap_or(0));
+    if record.status == Status::Unknown || returned.max(affected) <= previewed {
         return;
     }
-    let note = format!(
-        "the action returned {} rows, more than the {previewed} its preview showed",
-        record.row_count
-    );
+    let (what, count) = if affected > returned {
+        ("affected", affected)
+    } else {
+        ("returned", returned)
+    };
+    let note =
+        format!("the action {what} {count} rows, more than the {previewed} its preview showed");
     record.status = record.status.max(Status::Warning);
     record.message = Some(match record.message.take() {
         Some(message) => format!("{note}; {message}"),

@@ -20,6 +20,8 @@ pub(super) struct Queried {
     /// Per assessment (by index): the rows a per-row condition held for.
     pub matches: Vec<RowMatches>,
     pub row_count: u64,
+    /// The command tags' count (see `Summary::rows_affected`).
+    pub rows_affected: u64,
 }
 
 /// Per-row assessment results: how many rows held, and the first that did.
@@ -105,6 +107,7 @@ impl Engine<'_> {
             kept: Vec::new(),
             matches: vec![RowMatches::default(); assess.len()],
             row_count: 0,
+            rows_affected: 0,
         };
         let mut row_error = None;
         let summary = target
@@ -132,6 +135,7 @@ impl Engine<'_> {
             (Ok(_), Some(error)) => Err(error),
             (Ok(summary), None) => {
                 queried.row_count = summary.row_count;
+                queried.rows_affected = summary.rows_affected;
                 Ok(queried)
             }
         }

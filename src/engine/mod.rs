@@ -11,7 +11,8 @@
 //! facts or forget to end the run.
 //!
 //! One file per stage of a step: `guards`, `check` (running a query and streaming its rows),
-//! `assess`, `action` (preview → blast radius → lock → approval → journal → execute), `lock`,
+//! `assess`, `action` (preview → blast radius → lock → approval → journal → execute), `outcome`
+//! (what an approved action did, journaled as soon as it returned), `lock`,
 //! `recovery` (after a lost connection), `context` (what templates see).
 
 mod action;
@@ -22,6 +23,7 @@ mod error;
 mod facts;
 mod guards;
 mod lock;
+mod outcome;
 mod recovery;
 mod signal;
 #[cfg(test)]
@@ -36,6 +38,7 @@ use minijinja::Value;
 
 pub use error::{Refusal, RunError, StepError};
 pub use facts::{Backend, Facts};
+pub use outcome::{Ended, Outcome};
 pub use verdict::Verdict;
 
 use crate::approval::{Approver, StepChoice};

@@ -47,9 +47,14 @@ fn server_of_version(version: u32) -> FakeTarget {
 
 /// `server()` with `rows` as the stuck jobs an action previews, and the lock free or not.
 fn jobs_with_lock(ids: &[&str], lock_free: bool) -> FakeTarget {
+    jobs_on(server(), ids, lock_free)
+}
+
+/// `target` (whose rules come first) answering as `jobs_with_lock`.
+fn jobs_on(target: FakeTarget, ids: &[&str], lock_free: bool) -> FakeTarget {
     let rows: Vec<&[&str]> = ids.iter().map(std::slice::from_ref).collect();
     let taken = if lock_free { "t" } else { "f" };
-    server()
+    target
         .on(
             "pg_try_advisory_lock",
             Answer::rows(&["locked"], &[&[taken]]),
@@ -114,6 +119,12 @@ struct Audit {
 
 impl Listener for Audit {
     fn on(&mut self, event: &Event) -> Result<(), Veto> {
+        if let Event::Acted { step, outcome } = event {
+            self.log.borrow_mut().push(format!(
+                "acted {} {:?} {:?} {:?}",
+                step.id, outcome.ended, outcome.rows_affected, outcome.sqlstate
+            ));
+        }
         if let Event::Decided { step, approval, .. } = event {
             self.log
                 .borrow_mut()
@@ -385,7 +396,11 @@ fn an_approved_action_runs_what_was_previewed_after_its_decision_is_heard() {
     assert_eq!(target.sent[update.unwrap()].1, Wrap::Transaction);
     assert_eq!(
         *run.log.borrow(),
-        ["asked stuck preview Some(2)", "decided stuck approved"]
+        [
+            "asked stuck preview Some(2)",
+            "decided stuck approved",
+            "acted stuck Succeeded Some(0) None"
+        ]
     );
     let approval = record.steps[0].approval.as_ref().unwrap();
     assert_eq!(
@@ -393,6 +408,40 @@ fn an_approved_action_runs_what_was_previewed_after_its_decision_is_heard() {
         ("dba", Some(2))
     );
     assert_eq!(record.exit_code, 0);
+}
+
+#[test]
+fn an_approved_action_that_fails_or_loses_its_connection_is_told_as_such_once() {
+    let playbook = playbook(ACTION);
+    let by = "operator".to_owned();
+    let mut error = QueryError::plain("deadlock detected".to_owned());
+    error.sqlstate = Some("40P01".to_owned());
+    for (answer, acted) in [
+        (
+            Answer::Error(error),
+            "acted stuck Failed None Some(\"40P01\")",
+        ),
+        (Answer::Lost, "acted stuck Interrupted None None"),
+    ] {
+        let mut target = jobs_on(server().on("UPDATE jobs", answer), &["7"], true);
+        let run = Run::new();
+        let approved = Decision::Approved { by: by.clone() };
+        let record = run.record(
+            &playbook,
+            &mut target,
+            &mut Script::new(&run.log, vec![approved]),
+        );
+        assert_eq!(record.steps[0].status, Status::Unknown);
+        assert_eq!(record.steps[0].rows_affected, None);
+        assert_eq!(
+            *run.log.borrow(),
+            [
+                "asked stuck preview Some(1)",
+                "decided stuck approved",
+                acted
+            ]
+        );
+    }
 }
 
 #[test]

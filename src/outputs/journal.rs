@@ -1,26 +1,48 @@
-//! The audit journal: every approval decision, flushed to disk before the action runs.
+//! The audit journal: every approval decision, on disk before the action runs, and what came
+//! of each approved action, on disk as soon as its statement returned.
 //!
-//! One JSON object per line, appended and `fsync`ed per decision, so a `kill -9` right after
-//! an approval still leaves the decision on disk. The file is created readable by its owner
-//! only: it holds the SQL that ran, with other users' data in it.
+//! One JSON object per line, appended and `fsync`ed per entry, so a `kill -9` right after an
+//! approval still leaves the decision on disk — and, with no outcome of the same run and step
+//! after it, the trace that the run died while the action ran (which the next run points out,
+//! see `unfinished`). The file is created readable by its owner only: it holds the SQL that
+//! ran, with other users' data in it.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::file::private;
+use crate::engine::{Ended, Outcome};
 use crate::events::{Event, Listener, Veto};
 
-/// One decision, as it is journaled.
-#[derive(Debug, Clone, Serialize)]
+/// One line of the journal. A decision and its outcome share `run` and `step`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// RFC 3339 UTC.
+    /// The run that wrote it: `<pid>@<start>`, the start in RFC 3339 UTC.
+    pub run: String,
+    /// RFC 3339 UTC: when the decision was taken, or when the statement returned.
     pub at: String,
     pub playbook: String,
     pub step: String,
+    pub target: String,
+    /// `kind`: `decision` or `outcome`, and what it says.
+    #[serde(flatten)]
+    pub what: What,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum What {
+    Decision(DecisionEntry),
+    Outcome(OutcomeEntry),
+}
+
+/// An approval decision, on disk before the action runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionEntry {
     /// `approved`, `skipped`, `refused`, `aborted`.
     pub decision: String,
     /// Who decided: `operator`, `--yes`, or why nobody could.
@@ -29,10 +51,38 @@ pub struct Entry {
     pub operator: String,
     /// The database role the action runs as.
     pub role: String,
-    pub target: String,
     pub sql: String,
     pub preview_rows: Option<u64>,
     pub reason: Option<String>,
+}
+
+/// What an approved action did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeEntry {
+    /// `succeeded`, `failed` or `interrupted` (Ctrl-C, a lost connection).
+    pub outcome: Ended,
+    /// The count of its command tags (`UPDATE 3` → 3), when it succeeded.
+    pub rows_affected: Option<u64>,
+    /// The rows it returned, when it succeeded.
+    pub rows_returned: Option<u64>,
+    /// For `terminate`/`cancel`: the sessions the server said it signalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signalled: Option<u64>,
+    pub sqlstate: Option<String>,
+    pub message: Option<String>,
+}
+
+impl From<&Outcome> for OutcomeEntry {
+    fn from(outcome: &Outcome) -> OutcomeEntry {
+        OutcomeEntry {
+            outcome: outcome.ended,
+            rows_affected: outcome.rows_affected,
+            rows_returned: outcome.rows_returned,
+            signalled: outcome.signalled,
+            sqlstate: outcome.sqlstate.clone(),
+            message: outcome.message.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -46,14 +96,16 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     playbook: String,
+    /// This run, as its entries name it.
+    run: String,
     /// The target, once the engine reached it.
     target: String,
 }
 
 impl Journal {
-    /// Opens (creating, 0600) the journal for appending; fails early so that no action runs
-    /// without its audit trail.
-    pub fn open(path: &Path, playbook: &str) -> Result<Journal, JournalError> {
+    /// Opens (creating, 0600) the journal of the run started at `started_at` for appending;
+    /// fails early so that no action runs without its audit trail.
+    pub fn open(path: &Path, playbook: &str, started_at: &str) -> Result<Journal, JournalError> {
         let error = |source| JournalError {
             path: path.display().to_string(),
             source,
@@ -70,15 +122,31 @@ impl Journal {
             file,
             path: path.to_owned(),
             playbook: playbook.to_owned(),
+            run: format!("{}@{started_at}", std::process::id()),
             target: String::new(),
         })
     }
 
-    /// Appends one decision and waits until it is on disk.
-    fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
-        let error = |source| JournalError {
-            path: self.path.display().to_string(),
-            source,
+    /// An entry of this run about `step`.
+    fn entry(&self, step: &str, at: &str, what: What) -> Entry {
+        Entry {
+            run: self.run.clone(),
+            at: at.to_owned(),
+            playbook: self.playbook.clone(),
+            step: step.to_owned(),
+            target: self.target.clone(),
+            what,
+        }
+    }
+
+    /// Appends one entry and waits until it is on disk.
+    fn append(&mut self, entry: &Entry) -> Result<(), Veto> {
+        let error = |source: std::io::Error| Veto {
+            reason: JournalError {
+                path: self.path.display().to_string(),
+                source,
+            }
+            .to_string(),
         };
         let mut line = serde_json::to_string(entry).map_err(|e| error(e.into()))?;
         line.push('\n');
@@ -88,9 +156,9 @@ impl Journal {
 }
 
 impl Listener for Journal {
-    /// A decision is on disk when this returns; if it cannot be, the action must not run. (A
-    /// rehearsal decides nothing: the engine sends no `Decided` for it, and a dry run opens no
-    /// journal at all.)
+    /// An entry is on disk when this returns; if a decision cannot be, the action must not
+    /// run. (A rehearsal decides nothing: the engine sends no `Decided` for it, and a dry run
+    /// opens no journal at all.)
     fn on(&mut self, event: &Event) -> Result<(), Veto> {
         match event {
             Event::Target { name } => self.target = (*name).to_owned(),
@@ -99,22 +167,21 @@ impl Listener for Journal {
                 sql,
                 approval,
             } => {
-                let entry = Entry {
-                    at: approval.at.clone(),
-                    playbook: self.playbook.clone(),
-                    step: step.id.clone(),
+                let decision = What::Decision(DecisionEntry {
                     decision: approval.decision.clone(),
                     by: approval.by.clone(),
                     operator: approval.operator.clone(),
                     role: approval.role.clone(),
-                    target: self.target.clone(),
                     sql: (*sql).to_owned(),
                     preview_rows: approval.preview_rows,
                     reason: approval.reason.clone(),
-                };
-                self.append(&entry).map_err(|error| Veto {
-                    reason: error.to_string(),
-                })?;
+                });
+                let entry = self.entry(&step.id, &approval.at, decision);
+                self.append(&entry)?;
+            }
+            Event::Acted { step, outcome } => {
+                let entry = self.entry(&step.id, &outcome.at, What::Outcome((*outcome).into()));
+                self.append(&entry)?;
             }
             _ => {}
         }
@@ -126,31 +193,65 @@ impl Listener for Journal {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entries_are_appended_as_json_lines_readable_by_the_owner_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit/run.journal.jsonl");
-        let entry = Entry {
-            at: "2026-11-26T14:00:00Z".into(),
-            playbook: "cleanup".into(),
-            step: "terminate_idle".into(),
-            decision: "approved".into(),
+    fn decision(decision: &str, sql: &str) -> What {
+        What::Decision(DecisionEntry {
+            decision: decision.into(),
             by: "--yes".into(),
             operator: "alice".into(),
             role: "postgres".into(),
-            target: "postgres@/var/run/postgresql:5432/app".into(),
-            sql: "SELECT 1".into(),
+            sql: sql.into(),
             preview_rows: Some(2),
             reason: None,
-        };
-        let mut journal = Journal::open(&path, "cleanup").unwrap();
-        journal.append(&entry).unwrap();
-        journal.append(&entry).unwrap();
+        })
+    }
+
+    fn succeeded(rows: u64) -> What {
+        What::Outcome(OutcomeEntry {
+            outcome: Ended::Succeeded,
+            rows_affected: Some(rows),
+            rows_returned: Some(0),
+            signalled: None,
+            sqlstate: None,
+            message: None,
+        })
+    }
+
+    #[test]
+    fn a_decision_and_its_outcome_are_json_lines_that_pair_up_readable_by_the_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit/run.journal.jsonl");
+        let mut journal = Journal::open(&path, "cleanup", "2026-11-26T14:00:00Z").unwrap();
+        journal.target = "postgres@/var/run/postgresql:5432/app".into();
+        let approved = journal.entry(
+            "terminate_idle",
+            "2026-11-26T14:00:01Z",
+            decision("approved", "SELECT 1"),
+        );
+        let done = journal.entry("terminate_idle", "2026-11-26T14:00:02Z", succeeded(2));
+        journal.append(&approved).unwrap();
+        journal.append(&done).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 2);
-        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        assert_eq!(first["step"], "terminate_idle");
-        assert_eq!(first["preview_rows"], 2);
+        let lines: Vec<&str> = text.lines().collect();
+        let run = format!("{}@2026-11-26T14:00:00Z", std::process::id());
+        assert_eq!(
+            lines[0],
+            format!(
+                r#"{{"run":"{run}","at":"2026-11-26T14:00:01Z","playbook":"cleanup","step":"terminate_idle","target":"postgres@/var/run/postgresql:5432/app","kind":"decision","decision":"approved","by":"--yes","operator":"alice","role":"postgres","sql":"SELECT 1","preview_rows":2,"reason":null}}"#
+            )
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                r#"{{"run":"{run}","at":"2026-11-26T14:00:02Z","playbook":"cleanup","step":"terminate_idle","target":"postgres@/var/run/postgresql:5432/app","kind":"outcome","outcome":"succeeded","rows_affected":2,"rows_returned":0,"sqlstate":null,"message":null}}"#
+            )
+        );
+        assert_eq!(lines.len(), 2);
+        // What is written is read back as it was (the next run reads earlier journals).
+        let read: Vec<Entry> = lines
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(read, [approved, done]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

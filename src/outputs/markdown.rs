@@ -213,6 +213,9 @@ fn result_rows(step: &StepRecord) -> Vec<String> {
             "_showing first {} of {count} rows_\n",
             step.rows.len()
         ));
+    } else if let Some(affected) = step.rows_affected.filter(|_| step.columns.is_empty()) {
+        // An action without a result (`UPDATE`): what its command tag counted.
+        blocks.push(format!("_no rows returned; {affected} affected_\n"));
     } else if !step.rows.is_empty() || ran(step) {
         blocks.push(match count {
             0 => "_no rows_\n".to_owned(),
@@ -516,6 +519,10 @@ the run stopped before this step
         assert_eq!(result_rows(&ran)[1], "_7 rows_\n");
         let skipped = step("y", "y", "check", Status::Skipped);
         assert!(result_rows(&skipped).is_empty());
+        let mut update = step("z", "z", "action", Status::Ok);
+        update.sql = Some("UPDATE t SET n = n + 1".to_owned());
+        update.rows_affected = Some(3);
+        assert_eq!(result_rows(&update), ["_no rows returned; 3 affected_\n"]);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! [`Recorder`] listens to the events and builds the [`RunRecord`] — in one place; the
 //! reports ([`Output`]: Markdown, JSON) only render it, the [`Journal`] makes every approval
-//! decision durable before the action runs, and [`Progress`] shows the steps on a terminal.
+//! decision durable before the action runs (and its outcome after), `unfinished` finds the
+//! approvals of earlier runs that never got an outcome, and [`Progress`] shows the steps on a
+//! terminal.
 //! Every file is written through `file`: atomically where it replaces, always owner-only.
 
 pub(crate) mod file;
@@ -13,6 +15,7 @@ mod progress;
 mod prose;
 pub mod record;
 mod recorder;
+pub mod unfinished;
 
 #[cfg(test)]
 mod example;

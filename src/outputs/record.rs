@@ -152,6 +152,9 @@ pub struct StepRecord {
     pub row_count: u64,
     /// Whether `rows` holds fewer rows than `row_count`.
     pub rows_truncated: bool,
+    /// For an action that ran: the count of its command tags (`UPDATE 3` → 3; for a `SELECT`,
+    /// the rows it returned).
+    pub rows_affected: Option<u64>,
     pub assessments: Vec<AssessmentRecord>,
     pub error: Option<ErrorRecord>,
     /// The text of a manual step.
@@ -196,6 +199,7 @@ impl StepRecord {
             rows: Vec::new(),
             row_count: 0,
             rows_truncated: false,
+            rows_affected: None,
             assessments: Vec::new(),
             error: None,
             manual: None,

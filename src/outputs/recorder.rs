@@ -62,6 +62,11 @@ impl<'c> Recorder<'c> {
         }
     }
 
+    /// A note known before the engine starts (an earlier run's action without an outcome).
+    pub fn note(&mut self, note: String) {
+        self.record.notes.push(note);
+    }
+
     /// The record so far (all of it, once the run finished).
     pub fn record(&self) -> &RunRecord {
         &self.record
@@ -91,7 +96,10 @@ impl Listener for Recorder<'_> {
                 record.status = verdict.status;
                 record.exit_code = verdict.exit_code;
             }
-            Event::StepStarted { .. } | Event::Asking | Event::Decided { .. } => {}
+            Event::StepStarted { .. }
+            | Event::Asking
+            | Event::Decided { .. }
+            | Event::Acted { .. } => {}
         }
         Ok(())
     }

@@ -115,7 +115,7 @@ impl Target for FakeTarget {
                 let columns = Columns::new(columns);
                 let mut summary = Summary {
                     columns: columns.clone(),
-                    row_count: 0,
+                    ..Summary::default()
                 };
                 // Like the real session: every row streams; the first refusal fails it.
                 let mut refused = None;
@@ -125,6 +125,8 @@ impl Target for FakeTarget {
                         refused = on_row(&columns, row, index == 0).err();
                     }
                 }
+                // A `SELECT n` tag counts its rows, as the server's would.
+                summary.rows_affected = summary.row_count;
                 match refused {
                     Some(message) => Err(QueryError::plain(message)),
                     None => Ok(summary),

@@ -60,6 +60,9 @@ impl Limits {
 pub struct Summary {
     pub columns: Columns,
     pub row_count: u64,
+    /// The counts of the message's command tags, summed (`UPDATE 3` → 3; `BEGIN`, `SET` and
+    /// `COMMIT` count 0): what the statement changed, or for a `SELECT` what it returned.
+    pub rows_affected: u64,
 }
 
 /// One row as it streams: the result's columns, the row's cells as text, and whether the row

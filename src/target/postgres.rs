@@ -10,6 +10,10 @@
 //! message, so text around the check in the same message could be ended by a `COMMIT` inside
 //! it; the engine judges the check to be one query first, and this proves it afterwards.
 //!
+//! An action outside a transaction (`transaction: false`) is alone in its message too, between
+//! a message that sets its limits and one that resets them: PostgreSQL runs the statements of
+//! one message as a transaction block, where `VACUUM` cannot run.
+//!
 //! A password never leaves this module: the target is named `user@host:port/database`, and
 //! every error text is scrubbed of the password before it is returned.
 
@@ -193,7 +197,8 @@ impl Target for Session {
         let work = async {
             match wrap {
                 Wrap::ReadOnly => read_only(connection, sql, limits, on_row).await,
-                _ => stream(connection, script(sql, wrap, limits), on_row).await,
+                Wrap::Transaction => stream(connection, script(sql, wrap, limits), on_row).await,
+                Wrap::Autocommit => autocommit(connection, sql, limits, on_row).await,
             }
         };
         let outcome = tokio::time::timeout(client_timeout, work).await;
@@ -316,6 +321,27 @@ async fn read_only(
     Ok(if intact { streamed } else { Streamed::Escaped })
 }
 
+/// The limits in a message of their own, the statement alone in the next, and the limits
+/// reset in a third — also after the statement failed, so the next step does not inherit them.
+/// PostgreSQL runs a message of several statements as one transaction block, which `VACUUM`
+/// or `CREATE INDEX CONCURRENTLY` refuse (25001). A session whose limits could not be reset
+/// fails the statement: what it would carry into the next step is unknown.
+async fn autocommit(
+    connection: &mut PgConnection,
+    sql: &str,
+    limits: Limits,
+    on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
+) -> Result<Streamed, sqlx::Error> {
+    let (statement_ms, lock_ms) = limits.millis();
+    let set = format!("SET statement_timeout = {statement_ms};\nSET lock_timeout = {lock_ms};");
+    stream(connection, set, |_, _, _| Ok(())).await?;
+    let streamed = stream(connection, script(sql, Wrap::Autocommit, limits), on_row).await;
+    let reset = "RESET statement_timeout;\nRESET lock_timeout;".to_owned();
+    let reset = stream(connection, reset, |_, _, _| Ok(())).await;
+    let streamed = streamed?;
+    reset.map(|_| streamed)
+}
+
 /// Sends the script and streams its rows; the callback's first error ends it as `Refused`.
 async fn stream(
     connection: &mut PgConnection,
@@ -328,15 +354,16 @@ async fn stream(
     let mut callback_error = None;
     while let Some(item) = stream.try_next().await? {
         match item {
-            Either::Left(_) => set_complete = summary.row_count > 0 || set_complete,
+            Either::Left(done) => {
+                summary.rows_affected += done.rows_affected();
+                set_complete = summary.row_count > 0 || set_complete;
+            }
             Either::Right(row) => {
                 let new_set = set_complete || summary.columns.is_empty();
                 if new_set {
                     // A new result set: only the last one is the step's result.
-                    summary = Summary {
-                        columns: columns_of(&row),
-                        row_count: 0,
-                    };
+                    summary.columns = columns_of(&row);
+                    summary.row_count = 0;
                     set_complete = false;
                 }
                 summary.row_count += 1;
@@ -354,19 +381,17 @@ async fn stream(
     })
 }
 
-/// The message sent for a statement: for actions its wrapping and limits around it, the SQL on
-/// lines of its own so a trailing `--` comment cannot swallow what follows.
+/// The message sent for a statement: for a transaction-wrapped action its wrapping and limits
+/// around it, the SQL on lines of its own so a trailing `--` comment cannot swallow what
+/// follows; otherwise the statement alone.
 fn script(sql: &str, wrap: Wrap, limits: Limits) -> String {
     let (statement_ms, lock_ms) = limits.millis();
     let sql = sql.trim_end();
     match wrap {
-        // Alone in its message, between the messages `read_only` sends.
-        Wrap::ReadOnly => sql.to_owned(),
+        // Alone in its message, between the messages `read_only` or `autocommit` send.
+        Wrap::ReadOnly | Wrap::Autocommit => sql.to_owned(),
         Wrap::Transaction => format!(
             "BEGIN;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\n{sql}\n;\nCOMMIT;"
-        ),
-        Wrap::Autocommit => format!(
-            "SET statement_timeout = {statement_ms};\nSET lock_timeout = {lock_ms};\n{sql}\n;\nRESET statement_timeout;\nRESET lock_timeout;"
         ),
     }
 }
@@ -474,7 +499,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_action_is_one_message_with_its_limits_and_a_check_is_alone() {
+    fn a_wrapped_action_is_one_message_with_its_limits_and_others_are_alone() {
         let limits = Limits {
             statement_timeout: StdDuration::from_secs(30),
             lock_timeout: StdDuration::from_secs(5),
@@ -488,19 +513,96 @@ mod tests {
             "BEGIN;\nSET LOCAL statement_timeout = 30000;\nSET LOCAL lock_timeout = 5000;\nUPDATE t SET a = 1 -- trailing comment\n;\nCOMMIT;"
         );
         assert_eq!(script("SELECT 1\n", Wrap::ReadOnly, limits), "SELECT 1");
+        assert_eq!(script("VACUUM t\n", Wrap::Autocommit, limits), "VACUUM t");
+    }
+
+    /// Runs `test` on a runtime of the current thread, as the engine runs.
+    fn block_on<F: Future>(test: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test)
+    }
+
+    /// A session of the local server.
+    async fn local_session() -> Session {
+        let url = "postgres:///postgres?host=/var/run/postgresql";
+        let endpoint = Endpoint::resolve(Some(url), "runbook:unit-test").unwrap();
+        endpoint.connect().await.expect("the local PostgreSQL runs")
+    }
+
+    /// The session's `statement_timeout` and `lock_timeout`, as `SHOW` says them.
+    async fn session_limits(session: &mut Session) -> Vec<Option<String>> {
+        let connection = session.connection.as_mut().expect("connected");
+        let mut limits = Vec::new();
+        let sql = "SHOW statement_timeout; SHOW lock_timeout".to_owned();
+        stream(connection, sql, |_, row, _| {
+            limits.extend(row);
+            Ok(())
+        })
+        .await
+        .expect("SHOW runs");
+        limits
+    }
+
+    /// Against the local server: outside a transaction block, and the session's limits are
+    /// the same afterwards, whether the statement succeeded or ran into its timeout.
+    #[test]
+    fn an_autocommit_statement_runs_alone_and_leaves_no_limits_behind() {
+        block_on(async {
+            let mut session = local_session().await;
+            let before = session_limits(&mut session).await;
+            let limits = Limits {
+                statement_timeout: StdDuration::from_millis(300),
+                lock_timeout: StdDuration::from_millis(200),
+            };
+            let mut level = None;
+            let outside = session
+                .run(
+                    "SELECT pg_catalog.current_setting('statement_timeout') -- a comment",
+                    Wrap::Autocommit,
+                    limits,
+                    |_, row, _| {
+                        level = row.first().cloned().flatten();
+                        Ok(())
+                    },
+                )
+                .await;
+            assert_eq!(outside.map(|s| s.row_count).ok(), Some(1));
+            assert_eq!(
+                level.as_deref(),
+                Some("300ms"),
+                "the statement ran under its limits"
+            );
+            assert_eq!(session_limits(&mut session).await, before);
+            let vacuum = session
+                .run(
+                    "VACUUM pg_catalog.pg_am",
+                    Wrap::Autocommit,
+                    limits,
+                    |_, _, _| Ok(()),
+                )
+                .await;
+            assert!(vacuum.is_ok(), "outside a transaction block: {vacuum:?}");
+            let timed_out = session
+                .run("SELECT pg_sleep(5)", Wrap::Autocommit, limits, |_, _, _| {
+                    Ok(())
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(timed_out.sqlstate.as_deref(), Some("57014"));
+            assert!(session.is_alive());
+            assert_eq!(session_limits(&mut session).await, before);
+            session.close().await;
+        });
     }
 
     /// Against the local server: a statement that ends its read-only transaction is caught.
     #[test]
     fn a_read_only_statement_that_ends_its_transaction_is_caught() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let url = "postgres:///postgres?host=/var/run/postgresql";
-            let endpoint = Endpoint::resolve(Some(url), "runbook:unit-test").unwrap();
-            let mut session = endpoint.connect().await.expect("the local PostgreSQL runs");
+        block_on(async {
+            let mut session = local_session().await;
             let limits = Limits::short(5, 1);
             let ok = session
                 .run("SELECT 1 AS one", Wrap::ReadOnly, limits, |_, _, _| Ok(()))

@@ -474,6 +474,15 @@ impl Running {
 }
 
 impl Outcome {
+    /// A new run in this run's working directory, where its reports and journals stay (a
+    /// fresh `Test` otherwise: arguments and expectations are the new run's own).
+    pub fn again(self) -> Test {
+        Test {
+            dir: self.dir,
+            ..Test::new()
+        }
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
