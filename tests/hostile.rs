@@ -151,6 +151,29 @@ fn harmless(name: &str) {
     }
 }
 
+/// The attack is contained, whichever way the engine stops it (refused by `validate`, refused
+/// at run time, or run as the judge read it): the victim lives and the table is whole (both
+/// asserted by `attack`), and the engine never lost its own session. For attacks whose first
+/// steps are harmless in themselves (an action that changes a setting, a check), so that a
+/// step ending OK says nothing. The witness is not consulted: an approved action leaves the
+/// engine's own responder lock (an advisory lock) held, which it would report.
+fn contained(name: &str) {
+    for mode in [Mode::Live, Mode::DryRun] {
+        let after = attack(name, mode);
+        let Some(report) = &after.report else {
+            continue;
+        };
+        for step in report["steps"].as_array().into_iter().flatten() {
+            let message = step["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.contains("terminating connection")
+                    && !message.contains("connection to the server was lost"),
+                "{name} ({mode:?}): the engine lost its own session: {report}"
+            );
+        }
+    }
+}
+
 fn refused_by_validation_or_the_engine(name: &str, mode: Mode, after: Aftermath) {
     let stderr = &after.stderr;
     let Some(report) = after.report else {
@@ -187,6 +210,24 @@ macro_rules! attacks {
 
 attacks! {
     refused: action_commits_then_signals,
+    // Red team (f25461e): calls the judge does not see as calls, and statements it lets by.
+    refused: action_copies_to_a_program,
+    refused: action_defines_an_operator,
+    refused: action_defines_an_aggregate,
+    refused: action_aliases_the_function_in_internal,
+    refused: action_sql_body_signals,
+    refused: action_procedure_signals,
+    refused: action_prepares_a_signal,
+    refused: action_signals_in_a_default,
+    refused: action_signals_as_a_from_item,
+    // An earlier action changes how the server reads later text.
+    contained: action_unsets_standard_conforming_strings,
+    contained: terminate_check_split_by_standard_conforming_strings,
+    contained: check_split_by_client_encoding,
+    // What the operator saw, and what the nested check may do.
+    contained: terminate_check_hides_the_victim_past_the_shown_rows,
+    contained: terminate_check_writes_when_nested,
+    contained: terminate_check_pads_the_engine_pid,
     refused: action_do_block,
     refused: action_names_the_function_by_ident,
     refused: action_runs_sql_text,
@@ -315,4 +356,53 @@ fn long_sql_runs_and_deep_sql_is_a_clear_error_never_a_crash() {
     let head: String = stderr.chars().take(300).collect();
     assert_eq!(code, 1, "{head}");
     assert!(stderr.contains("nested too deeply"), "a clear error");
+}
+
+/// An action may set `search_path` and define operators, but the engine's own signal
+/// statement must not be read through them: here `LIKE` (`~~` on text) is redefined on
+/// `public`, put first on the path, as equality, so `application_name LIKE 'runbook:%'` no
+/// longer spares another runbook's session. (The unqualified `=`, `IS DISTINCT FROM` and
+/// `LIKE` of `signal::statement` are all open to this.)
+#[test]
+fn a_shadowed_operator_does_not_unguard_another_runbook_session() {
+    let db = Database::new();
+    let other = db.session_named("runbook:other");
+    let dir = tempfile::tempdir().unwrap();
+    let playbook = r#"version: 1
+name: shadow
+steps:
+  - id: shadow
+    action: |
+      CREATE OPERATOR public.~~ (FUNCTION = pg_catalog.texteq, LEFTARG = text, RIGHTARG = text);
+      SET search_path = public, pg_catalog
+  - id: sessions
+    check: |
+      SELECT pid, backend_start, application_name FROM pg_stat_activity
+      WHERE application_name = 'runbook:other' AND datname = current_database()
+  - id: act
+    terminate: sessions
+"#;
+    fs::write(dir.path().join("shadow.yaml"), playbook).unwrap();
+    let url = db.url();
+    let (_, stderr) = runbook(
+        dir.path(),
+        &[
+            "run",
+            "shadow.yaml",
+            "--database-url",
+            &url,
+            "--yes",
+            "--report",
+            "r.json",
+            "--format",
+            "json",
+            "--quiet",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let report = fs::read_to_string(dir.path().join("r.json")).unwrap_or_default();
+    assert!(
+        db.alive(other.pid),
+        "another runbook's session was terminated:\n{stderr}\n{report}"
+    );
 }

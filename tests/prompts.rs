@@ -527,3 +527,30 @@ fn ctrl_c_at_the_first_step_prompt_aborts_with_a_report() {
     assert_eq!(steps[1]["status"], "NOT_RUN");
     assert_eq!(steps[2]["status"], "NOT_RUN");
 }
+
+/// What the operator reads must be what the data is: a check's cells, and the check's own text
+/// in the SQL shown, may carry terminal escape sequences (here `ESC[8m`, conceal, which hides
+/// everything after it; `ESC[1A ESC[2K` would erase the victim's row). They must reach the
+/// terminal escaped, never as control characters. (Red team of f25461e; `text_table` only
+/// replaces `\n`, `\r` and `\t`, and the SQL is shown as it is.)
+#[test]
+fn escape_sequences_from_the_check_never_reach_the_terminal() {
+    let (db, victim, _bystander) = scene();
+    let playbook = PROMPTS.replace(
+        "SELECT pid, backend_start, application_name FROM pg_stat_activity",
+        "SELECT pid, backend_start, application_name, chr(27) || '[8m' AS note /* {{ \"\\u001b[8m\" }} */ FROM pg_stat_activity",
+    );
+    let mut pty = Pty::run(&db, &playbook, &[]);
+    pty.expect("Run this action?");
+    pty.choose("Run this action?", &[], "skip this step");
+    pty.finish();
+    assert!(db.alive(victim.pid), "the victim survives");
+    let shown = pty.raw();
+    let concealed = shown.windows(4).filter(|w| *w == b"\x1b[8m").count();
+    assert_eq!(
+        concealed,
+        0,
+        "the check's escape sequence reached the terminal:\n{}",
+        String::from_utf8_lossy(shown).escape_debug()
+    );
+}
