@@ -176,8 +176,9 @@ impl Engine<'_> {
             return self.halted(record, halt);
         }
         let limits = signal_limits(self.limits(step), session_action.signal, &named.sessions);
+        // Read-only: signals need no writing, and the check nested in it may not write either.
         let mut finished = self
-            .execute(step, &statement, Wrap::Transaction, limits, record, target)
+            .execute(step, &statement, Wrap::ReadOnly, limits, record, target)
             .await;
         if named.unnamed > 0 && finished.record.status != Status::Unknown {
             let note = format!(
@@ -232,13 +233,19 @@ impl Engine<'_> {
         self.stop_if_escaped(step, &queried);
         let mut queried = queried.map_err(|error| fail(record, &preview_error(error)))?;
         // The engine's own session is never a candidate: shown, it would only mislead.
-        let own = self.facts.int("backend_pid").to_string();
+        let own = self.facts.int("backend_pid");
         if let Some(pid) = queried.columns.names().iter().position(|c| c == "pid") {
             let before = queried.kept.len();
-            queried
-                .kept
-                .retain(|row| row.get(pid).cloned().flatten().as_deref() != Some(own.as_str()));
+            queried.kept.retain(|row| pid_of(row, pid) != Some(own));
             queried.row_count -= (before - queried.kept.len()) as u64;
+        }
+        // Every session that can be signalled is shown at the prompt and in the report.
+        let shown = self.settings.report_rows as u64;
+        if queried.row_count > shown {
+            return Err(Halt::Refused(Refusal::MoreSessionsThanShown {
+                row_count: queried.row_count,
+                shown,
+            }));
         }
         self.previewed(record, queried)
             .map(|queried| (body, queried))
@@ -273,10 +280,7 @@ impl Engine<'_> {
         })?;
         let own = self.facts.int("backend_pid");
         if let Some(pid) = queried.columns.names().iter().position(|c| c == "pid")
-            && queried.kept.iter().any(|row| {
-                let cell = row.get(pid).cloned().flatten();
-                cell.and_then(|text| text.trim().parse::<i64>().ok()) == Some(own)
-            })
+            && queried.kept.iter().any(|row| pid_of(row, pid) == Some(own))
         {
             return Err(Halt::Refused(Refusal::OwnSession { pid: own }));
         }
@@ -488,6 +492,11 @@ impl Engine<'_> {
             preview_rows,
         }
     }
+}
+
+/// The pid in column `index` of `row`, read as the number it is (`'007'` is pid 7).
+fn pid_of(row: &[Option<String>], index: usize) -> Option<i64> {
+    row.get(index)?.as_deref()?.trim().parse().ok()
 }
 
 /// A preview's query error says it was the preview's.

@@ -67,6 +67,10 @@ pub enum Refusal {
     #[error("refused: the preview has {row_count} rows, more than `max_rows` allows ({allowed})")]
     MaxRows { row_count: u64, allowed: u64 },
     #[error(
+        "refused: the check lists {row_count} sessions, more than the {shown} shown at the prompt and in the report (`--report-rows`); narrow the check or show more rows"
+    )]
+    MoreSessionsThanShown { row_count: u64, shown: u64 },
+    #[error(
         "refused: the preview lists the engine's own session (pid {pid}); an action never acts on it"
     )]
     OwnSession { pid: i64 },

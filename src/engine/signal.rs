@@ -11,6 +11,9 @@
 //! them and leave the others unsignalled). Each approved session gets a row: the server's
 //! answer, or why it was spared.
 //!
+//! Every operator of the engine's part is written `OPERATOR(pg_catalog.x)` and every relation
+//! and function is qualified, so no object on the `search_path` can change what it means.
+//!
 //! The check's text is nested exactly as judged, on lines of its own (a trailing `--`
 //! comment ends at its newline), without the `;` after it (`sql::select_body`, from the
 //! parse): a text that parses alone as one `SELECT` has balanced parentheses outside its
@@ -127,9 +130,10 @@ pub(super) fn statement(
             queries.join(", ")
         );
         identity = "p.pid, p.backend_start, p.query_start";
-        same_query =
-            "\n             WHEN a.query_start IS DISTINCT FROM p.query_start THEN 'another query'";
-        in_selected = " AND s.query_start::pg_catalog.timestamptz = a.query_start".to_owned();
+        same_query = "\n             WHEN a.query_start IS NULL OR NOT a.query_start OPERATOR(pg_catalog.=) p.query_start THEN 'another query'";
+        in_selected =
+            " AND s.query_start::pg_catalog.timestamptz OPERATOR(pg_catalog.=) a.query_start"
+                .to_owned();
     }
     let call = match signal {
         Signal::Terminate { wait: Some(wait) } => format!(
@@ -161,22 +165,23 @@ runbook_sessions AS (
     SELECT p.ord, {identity},
            CASE
              WHEN a.pid IS NULL THEN 'gone'
-             WHEN a.pid = pg_catalog.pg_backend_pid() THEN 'the engine''s own session'
-             WHEN a.backend_type IS DISTINCT FROM 'client backend' THEN 'not a client backend'
-             WHEN a.application_name LIKE 'runbook:%' THEN 'another runbook session'
+             WHEN a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() THEN 'the engine''s own session'
+             WHEN a.backend_type IS NULL OR a.backend_type OPERATOR(pg_catalog.<>) 'client backend' THEN 'not a client backend'
+             WHEN a.application_name OPERATOR(pg_catalog.~~) 'runbook:%' THEN 'another runbook session'
              WHEN r.rolsuper AND NOT runbook_superuser THEN 'a superuser''s session'
              WHEN NOT (runbook_superuser OR pg_catalog.pg_has_role(a.usesysid, 'USAGE')
                        OR pg_catalog.pg_has_role('pg_signal_backend', 'USAGE')) THEN 'not permitted to signal it'{same_query}
              WHEN NOT EXISTS (SELECT FROM runbook_selected AS s
-                              WHERE s.pid::pg_catalog.int4 = a.pid
-                                AND s.backend_start::pg_catalog.timestamptz = a.backend_start{in_selected})
+                              WHERE s.pid::pg_catalog.int4 OPERATOR(pg_catalog.=) a.pid
+                                AND s.backend_start::pg_catalog.timestamptz OPERATOR(pg_catalog.=) a.backend_start{in_selected})
                THEN 'no longer selected'
            END AS spared
     FROM runbook_approved AS p
     CROSS JOIN (SELECT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles
-                                 WHERE rolname = CURRENT_USER), false) AS runbook_superuser) AS me
-    LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = p.pid AND a.backend_start = p.backend_start
-    LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = a.usesysid
+                                 WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER), false) AS runbook_superuser) AS me
+    LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid OPERATOR(pg_catalog.=) p.pid
+                                               AND a.backend_start OPERATOR(pg_catalog.=) p.backend_start
+    LEFT JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) a.usesysid
 )
 SELECT {columns},
        CASE WHEN spared IS NULL THEN {call} END AS {answer},
@@ -263,6 +268,6 @@ mod tests {
         let sql = statement(Signal::Cancel, check, &[session]).unwrap();
         assert!(sql.contains("ARRAY['x''y']::pg_catalog.timestamptz[]"));
         assert!(sql.contains("pg_catalog.pg_cancel_backend(pid) END AS cancelled"));
-        assert!(sql.contains("s.query_start::pg_catalog.timestamptz = a.query_start"));
+        assert!(sql.contains("s.query_start::pg_catalog.timestamptz OPERATOR(pg_catalog.=) a.query_start"));
     }
 }

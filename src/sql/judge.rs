@@ -201,17 +201,16 @@ impl Judge<'_> {
     /// An action's node: only calls are judged, however they are spelt (`f(x)`, `x.f`,
     /// `(x).f`), and only for what an action may not do.
     fn action_node(&mut self, kind: &str, body: &Value, at: usize) {
-        let names = match kind {
-            "FuncCall" => strings(body.get("funcname"))
-                .last()
-                .copied()
+        // Every name in the tree is a `String` node: a call's name however it is spelt
+        // (`f(x)`, `x.f`, `(x).f`), and a function named without being called — by
+        // `CREATE OPERATOR`, `CREATE AGGREGATE`, `CREATE CAST`, or as the `AS` symbol of an
+        // internal or C function. String constants are not `String` nodes.
+        let names: Vec<&str> = match kind {
+            "String" => body
+                .get("sval")
+                .and_then(Value::as_str)
                 .into_iter()
                 .collect(),
-            "ColumnRef" => strings(body.get("fields"))
-                .get(1..)
-                .unwrap_or_default()
-                .to_vec(),
-            "AIndirection" => strings(body.get("indirection")),
             _ => return,
         };
         for name in names {

@@ -31,6 +31,8 @@ pub enum Effect {
     CopyProtocol,
     EscapesTransaction,
     EndsTransaction,
+    RunsProgram,
+    ChangesHowSqlReads,
     Unchecked,
 }
 
@@ -52,6 +54,10 @@ impl fmt::Display for Effect {
             Effect::CopyProtocol => "switches the connection to the COPY protocol",
             Effect::EscapesTransaction => "would escape the check's read-only transaction",
             Effect::EndsTransaction => "would end the transaction the engine runs the action in",
+            Effect::RunsProgram => "runs a program on the server",
+            Effect::ChangesHowSqlReads => {
+                "changes how the server reads the SQL sent after it (`SET LOCAL search_path` is allowed)"
+            }
             Effect::Unchecked => "runs code that cannot be checked",
         })
     }
@@ -222,6 +228,9 @@ pub(super) fn action_concern(name: &str) -> Option<Concern> {
             "pg_terminate_backend" | "pg_cancel_backend" | "pg_signal_backend"
         ),
         Effect::RunsSqlText | Effect::Remote => true,
+        // Any setting, `standard_conforming_strings` and `client_encoding` included, for the
+        // rest of the session.
+        Effect::SessionSettings => true,
         _ => false,
     };
     refused.then_some(concern)
@@ -234,10 +243,35 @@ pub(super) fn action_verdict(node: &NodeEnum) -> Verdict {
     let effect = match node {
         N::TransactionStmt(_) => Effect::EndsTransaction,
         N::DoStmt(_) => Effect::Unchecked,
+        N::CopyStmt(copy) if copy.is_program => Effect::RunsProgram,
+        N::VariableSetStmt(set) if changes_how_sql_reads(set) => Effect::ChangesHowSqlReads,
         _ => return Verdict::Query,
     };
-    let name = statement_name(node);
+    let name = match node {
+        N::CopyStmt(_) => Some("COPY ... PROGRAM"),
+        _ => statement_name(node),
+    };
     Verdict::Denied { name, effect }
+}
+
+/// Whether a `SET`/`RESET` of an action changes, for the rest of the session, how the server
+/// reads the SQL the engine sends next (which the judge reads as PostgreSQL does with
+/// `standard_conforming_strings` on, in UTF-8, with `pg_catalog` first): `SET LOCAL
+/// search_path` ends with the action's transaction and is allowed.
+fn changes_how_sql_reads(set: &pg_query::protobuf::VariableSetStmt) -> bool {
+    use pg_query::protobuf::VariableSetKind;
+    if set.kind == VariableSetKind::VarResetAll as i32 {
+        return true;
+    }
+    match set.name.to_ascii_lowercase().as_str() {
+        "standard_conforming_strings"
+        | "client_encoding"
+        | "names"
+        | "escape_string_warning"
+        | "backslash_quote" => true,
+        "search_path" => !set.is_local,
+        _ => false,
+    }
 }
 
 /// Every denied name, for the allow-list's consistency test.

@@ -197,7 +197,12 @@ impl Target for Session {
         let work = async {
             match wrap {
                 Wrap::ReadOnly => read_only(connection, sql, limits, on_row).await,
-                Wrap::Transaction => stream(connection, script(sql, wrap, limits), on_row).await,
+                Wrap::Transaction => {
+                    // A message is parsed whole before any of it runs: the settings that
+                    // decide how the server reads SQL are put back in a message of their own.
+                    stream(connection, READS_AS_JUDGED.to_owned(), |_, _, _| Ok(())).await?;
+                    stream(connection, script(sql, wrap, limits), on_row).await
+                }
                 Wrap::Autocommit => autocommit(connection, sql, limits, on_row).await,
             }
         };
@@ -271,6 +276,11 @@ impl Session {
     }
 }
 
+/// The settings under which the server reads SQL as the judge does, set before every action
+/// (a check sets them for its own transaction).
+const READS_AS_JUDGED: &str =
+    "SET standard_conforming_strings = on;\nSET client_encoding = 'UTF8';";
+
 /// How a statement's streaming ended, when the server did not fail it.
 enum Streamed {
     Done(Summary),
@@ -292,7 +302,7 @@ async fn read_only(
     let (statement_ms, lock_ms) = limits.millis();
     // `now()` is the start of the transaction: it names this transaction in the proof below.
     let begin = format!(
-        "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\nSET LOCAL standard_conforming_strings = on;\nSELECT pg_catalog.now()::text;"
+        "BEGIN READ ONLY;\nSET LOCAL statement_timeout = {statement_ms};\nSET LOCAL lock_timeout = {lock_ms};\nSET LOCAL standard_conforming_strings = on;\nSET LOCAL client_encoding = 'UTF8';\nSELECT pg_catalog.now()::text;"
     );
     let mut began = None;
     stream(connection, begin, |_, row, _| {
@@ -333,7 +343,9 @@ async fn autocommit(
     on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
 ) -> Result<Streamed, sqlx::Error> {
     let (statement_ms, lock_ms) = limits.millis();
-    let set = format!("SET statement_timeout = {statement_ms};\nSET lock_timeout = {lock_ms};");
+    let set = format!(
+        "{READS_AS_JUDGED}\nSET statement_timeout = {statement_ms};\nSET lock_timeout = {lock_ms};"
+    );
     stream(connection, set, |_, _, _| Ok(())).await?;
     let streamed = stream(connection, script(sql, Wrap::Autocommit, limits), on_row).await;
     let reset = "RESET statement_timeout;\nRESET lock_timeout;".to_owned();

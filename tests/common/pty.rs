@@ -90,11 +90,6 @@ impl Pty {
         strip(&String::from_utf8_lossy(&self.raw))
     }
 
-    /// Everything written to the terminal so far, as written (escape sequences included).
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
-    }
-
     /// Waits until `text` appears after the previous match; panics with the screen if it
     /// does not within `TIMEOUT`.
     pub fn expect(&mut self, text: &str) {
