@@ -123,6 +123,11 @@ impl RunConfig {
         }
     }
 
+    /// Whether the report goes to the default directory (which may be created).
+    pub fn default_report(&self) -> bool {
+        matches!(self.report.path, ReportPath::Default)
+    }
+
     /// Who approves (a prompt is abandoned when `interrupted` is set), and where decisions are
     /// journaled: beside the report (for a report on stdout, beside where the default report
     /// would be).
@@ -140,11 +145,15 @@ impl RunConfig {
                 assume_yes: self.assume_yes,
             })
         };
+        // A report written in place (a device, a FIFO) has no directory of its own to hold the
+        // journal: it goes where the default report would.
         let beside = match &report.destination {
-            Destination::File(path) => path.clone(),
-            Destination::Stdout => {
-                outputs::default_path(playbook, started_at, report.output.as_ref())
+            Destination::File(path)
+                if outputs::file::kind_of(path).ok() != Some(outputs::file::Kind::InPlace) =>
+            {
+                path.clone()
             }
+            _ => outputs::default_path(playbook, started_at, report.output.as_ref()),
         };
         match self.mode {
             Mode::Live => Gate {

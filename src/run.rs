@@ -20,6 +20,7 @@ use crate::exit;
 use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::Header;
+use crate::outputs::file::{self, Destination};
 use crate::outputs::record::{RunRecord, Status, StepRecord};
 use crate::outputs::{Journal, Progress, Recorder, Report, unfinished};
 use crate::param::{self, ParamValue};
@@ -126,6 +127,16 @@ async fn run_playbook(
     // Installed before anything can prompt: until a handler exists, SIGINT kills the process
     // without a report.
     let mut interrupts = Interrupts::install();
+    // Every way the report cannot be written is found now, before anything runs.
+    if let Destination::File(path) = &report.destination
+        && let Err(error) = file::prepare(path, config.default_report())
+    {
+        eprintln!(
+            "error: {}; nothing was run",
+            for_terminal(&error.to_string())
+        );
+        return exit::UNKNOWN;
+    }
     let mut gate = config.gate(&report, &playbook.name, &started_at, interrupts.flag());
     let Ok(mut journal) = journal(playbook, gate.journal.as_deref(), &started_at) else {
         return exit::UNKNOWN;

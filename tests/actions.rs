@@ -235,7 +235,7 @@ fn an_unwritable_report_directory_stops_the_run_before_any_action() {
         ])
         .database(&db)
         .status(3)
-        .stderr("error: cannot write the audit journal `blocker/r.journal.jsonl`: File exists (os error 17); nothing was run\n")
+        .stderr("error: cannot write the report to `blocker/r.json`: `blocker` is not an existing directory; nothing was run\n")
         .run();
     assert!(db.alive(victim.pid));
 }

@@ -14,6 +14,7 @@ mod playbooks;
 mod prompts;
 mod reliability;
 mod report_schema;
+mod reports;
 mod run;
 mod schema;
 mod sessions;

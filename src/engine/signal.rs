@@ -268,6 +268,8 @@ mod tests {
         let sql = statement(Signal::Cancel, check, &[session]).unwrap();
         assert!(sql.contains("ARRAY['x''y']::pg_catalog.timestamptz[]"));
         assert!(sql.contains("pg_catalog.pg_cancel_backend(pid) END AS cancelled"));
-        assert!(sql.contains("s.query_start::pg_catalog.timestamptz OPERATOR(pg_catalog.=) a.query_start"));
+        assert!(sql.contains(
+            "s.query_start::pg_catalog.timestamptz OPERATOR(pg_catalog.=) a.query_start"
+        ));
     }
 }

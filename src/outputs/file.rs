@@ -5,6 +5,15 @@
 //! disk mid-write must leave the previous report or the whole new one, never half of one.
 //! Every file is created readable by its owner only ([`private`]), since it holds other users'
 //! query texts.
+//!
+//! Only a regular file is replaced. A path that names something else — a device such as
+//! `/dev/null`, a FIFO, a terminal, `/proc/self/fd/1` — is written to as it is: replacing it
+//! would put a 0600 file where the system keeps a device. A symbolic link to a regular file
+//! is refused (replacing it would cut the link, and following it would write a file the link's
+//! owner chose); a directory, a missing parent directory (other than the default report
+//! directory, which is created) and a directory the run cannot create files in are refused.
+//! [`prepare`] finds all of this before the run starts, so that no action runs whose report
+//! could not be written.
 
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
@@ -38,6 +47,93 @@ pub enum WriteError {
     },
     #[error("cannot write the report to `{}`: {source}", .path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("cannot write the report to `{}`: it is a directory", .path.display())]
+    Directory { path: PathBuf },
+    #[error(
+        "cannot write the report to `{}`: it is a symbolic link; give the path it points to",
+        .path.display()
+    )]
+    Symlink { path: PathBuf },
+    #[error(
+        "cannot write the report to `{}`: `{}` is not an existing directory",
+        .path.display(),
+        .directory.display()
+    )]
+    NoDirectory { path: PathBuf, directory: PathBuf },
+}
+
+/// How a report path is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file, or none yet: replaced atomically.
+    Replace,
+    /// A device, FIFO, terminal or socket: written to as it is.
+    InPlace,
+}
+
+/// How `path` will be written, or why it cannot be, found before anything runs: for a file to
+/// replace, a file is created in its directory and removed again. `create_directory`: the
+/// directory may be created (the default report directory).
+pub fn prepare(path: &Path, create_directory: bool) -> Result<Kind, WriteError> {
+    let kind = kind_of(path)?;
+    if kind == Kind::InPlace {
+        // Opening it is the probe (a FIFO without a reader is opened when the report is due).
+        return Ok(kind);
+    }
+    let (name, directory) = parts(path)?;
+    if !directory.is_dir() {
+        if !create_directory {
+            return Err(WriteError::NoDirectory {
+                path: path.into(),
+                directory: directory.into(),
+            });
+        }
+        fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
+            directory: directory.into(),
+            path: path.into(),
+            source,
+        })?;
+    }
+    let probe = temporary(directory, name);
+    write_synced(&probe, "")
+        .and_then(|()| fs::remove_file(&probe))
+        .map_err(|source| WriteError::Write {
+            path: path.into(),
+            source,
+        })?;
+    Ok(kind)
+}
+
+/// What `path` is: refused when it is a directory or a link to a regular file.
+pub fn kind_of(path: &Path) -> Result<Kind, WriteError> {
+    let Ok(own) = fs::symlink_metadata(path) else {
+        return Ok(Kind::Replace);
+    };
+    let target = fs::metadata(path).ok();
+    match target {
+        Some(target) if target.is_dir() => Err(WriteError::Directory { path: path.into() }),
+        Some(target) if !target.is_file() => Ok(Kind::InPlace),
+        _ if own.file_type().is_symlink() => Err(WriteError::Symlink { path: path.into() }),
+        _ => Ok(Kind::Replace),
+    }
+}
+
+fn parts(path: &Path) -> Result<(&std::ffi::OsStr, &Path), WriteError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| WriteError::NotAFile { path: path.into() })?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    Ok((name, directory))
+}
+
+fn temporary(directory: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let mut temporary_name = OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".tmp-{}", std::process::id()));
+    directory.join(temporary_name)
 }
 
 /// Options that create a file readable and writable by its owner only (0600 on unix).
@@ -68,29 +164,28 @@ pub fn write(text: &str, destination: &Destination) -> Result<(), WriteError> {
 }
 
 fn write_file(text: &str, path: &Path) -> Result<(), WriteError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| WriteError::NotAFile { path: path.into() })?;
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
+    let error = |source| WriteError::Write {
+        path: path.into(),
+        source,
     };
+    if kind_of(path)? == Kind::InPlace {
+        let mut file = OpenOptions::new().write(true).open(path).map_err(error)?;
+        return file
+            .write_all(text.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(error);
+    }
+    let (name, directory) = parts(path)?;
     fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
         directory: directory.into(),
         path: path.into(),
         source,
     })?;
-    let mut temporary_name = OsString::from(".");
-    temporary_name.push(name);
-    temporary_name.push(format!(".tmp-{}", std::process::id()));
-    let temporary = directory.join(temporary_name);
+    let temporary = temporary(directory, name);
     let result = write_synced(&temporary, text).and_then(|()| fs::rename(&temporary, path));
     if let Err(source) = result {
         let _ = fs::remove_file(&temporary);
-        return Err(WriteError::Write {
-            path: path.into(),
-            source,
-        });
+        return Err(error(source));
     }
     sync_directory(directory);
     Ok(())
@@ -164,7 +259,7 @@ mod tests {
         let error = write("text", &Destination::File(PathBuf::from("/"))).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "cannot write the report to `/`: it does not name a file"
+            "cannot write the report to `/`: it is a directory"
         );
     }
 

@@ -1,0 +1,137 @@
+//! Where a report may go: a regular file is replaced atomically; anything else the path names
+//! (a device, a FIFO) is written to as it is and stays what it was; a directory, a symbolic
+//! link or a missing directory is refused before anything runs. Device nodes are made by the
+//! test in its own temporary directory, never the machine's own.
+
+use std::os::unix::fs::FileTypeExt as _;
+use std::path::Path;
+
+use crate::common::Test;
+use crate::common::db::Database;
+
+/// An action that would leave a mark in `t`, approved with `--yes`: whether the run acted.
+fn marking(db: &Database) -> String {
+    db.psql("CREATE TABLE t (n int)");
+    format!(
+        "version: 1\nname: {}\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n",
+        db.playbook_name("reports")
+    )
+}
+
+fn marks(db: &Database) -> String {
+    db.psql("SELECT count(*) FROM t")
+}
+
+fn mknod(path: &Path, kind: libc::mode_t, device: libc::dev_t) {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    let made = unsafe { libc::mknod(name.as_ptr(), kind | 0o666, device) };
+    assert_eq!(
+        made,
+        0,
+        "mknod {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+#[test]
+fn a_report_to_a_null_device_is_written_to_and_the_device_stays() {
+    let db = Database::new();
+    let test = Test::new().playbook("p.yaml", &marking(&db));
+    let null = test.dir().join("null");
+    mknod(&null, libc::S_IFCHR, libc::makedev(1, 3));
+    let outcome = test
+        .args(["run", "p.yaml", "--yes", "--report"])
+        .arg(null.display().to_string())
+        .database(&db)
+        .stderr(&format!(
+            "{}: OK — 1 step — report: [TMP]/null\n",
+            db.playbook_name("reports")
+        ))
+        .run();
+    let kind = std::fs::symlink_metadata(outcome.path("null"))
+        .unwrap()
+        .file_type();
+    assert!(
+        kind.is_char_device(),
+        "the device is still a device: {kind:?}"
+    );
+    assert_eq!(marks(&db), "1");
+    // The journal goes where the default report would, not beside the device.
+    let reports = std::fs::read_dir(outcome.path("runbook-reports")).unwrap();
+    let names: Vec<String> = reports
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with(".journal.jsonl"), "{names:?}");
+}
+
+#[test]
+fn a_report_to_a_fifo_reaches_its_reader() {
+    let db = Database::new();
+    let test = Test::new().playbook("p.yaml", &marking(&db));
+    let fifo = test.dir().join("fifo");
+    mknod(&fifo, libc::S_IFIFO, 0);
+    let (sent, received) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || sent.send(std::fs::read_to_string(fifo).unwrap()));
+    }
+    let outcome = test
+        .args(["run", "p.yaml", "--yes", "--format", "json", "--report"])
+        .arg(fifo.display().to_string())
+        .database(&db)
+        .stderr(&format!(
+            "{}: OK — 1 step — report: [TMP]/fifo\n",
+            db.playbook_name("reports")
+        ))
+        .run();
+    let Ok(text) = received.recv_timeout(std::time::Duration::from_secs(5)) else {
+        // Unblock the reader (it waits for a writer that never came), then fail.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(outcome.path("fifo"));
+        panic!("the report never reached the FIFO's reader");
+    };
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["steps"][0]["status"], "OK");
+    let kind = std::fs::symlink_metadata(outcome.path("fifo"))
+        .unwrap()
+        .file_type();
+    assert!(kind.is_fifo(), "the FIFO is still a FIFO: {kind:?}");
+}
+
+#[test]
+fn a_report_path_that_cannot_be_a_report_stops_the_run_before_any_action() {
+    for (setup, path, why) in [
+        ("dir", "dir", "it is a directory"),
+        (
+            "link",
+            "link",
+            "it is a symbolic link; give the path it points to",
+        ),
+        ("", "missing/r.md", "`missing` is not an existing directory"),
+    ] {
+        let db = Database::new();
+        let test = Test::new()
+            .playbook("p.yaml", &marking(&db))
+            .file("target.md", "someone else's notes\n");
+        match setup {
+            "dir" => std::fs::create_dir(test.dir().join("dir")).unwrap(),
+            "link" => std::os::unix::fs::symlink("target.md", test.dir().join("link")).unwrap(),
+            _ => {}
+        }
+        let outcome = test
+            .args(["run", "p.yaml", "--yes", "--report", path])
+            .database(&db)
+            .status(3)
+            .stderr(&format!(
+                "error: cannot write the report to `{path}`: {why}; nothing was run\n"
+            ))
+            .run();
+        assert_eq!(marks(&db), "0", "{path}: nothing ran");
+        assert_eq!(outcome.read("target.md"), "someone else's notes\n");
+        assert!(!outcome.path("missing").exists(), "no directory is made up");
+    }
+}
