@@ -46,12 +46,11 @@ impl Limits {
 }
 
 impl Limits {
-    /// Both limits in milliseconds, at least 1 (0 would mean no limit to the server).
+    /// Both limits in milliseconds, at least 1 (0 would mean no limit to the server) and at
+    /// most what the server accepts (an `int`).
     pub fn millis(self) -> (u128, u128) {
-        (
-            self.statement_timeout.as_millis().max(1),
-            self.lock_timeout.as_millis().max(1),
-        )
+        let bounded = |limit: StdDuration| limit.as_millis().clamp(1, i32::MAX as u128);
+        (bounded(self.statement_timeout), bounded(self.lock_timeout))
     }
 }
 

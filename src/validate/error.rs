@@ -29,6 +29,10 @@ pub enum Problem {
     InvalidDuration { error: DurationError },
     #[error("`{path}` must be longer than zero")]
     DurationNotPositive { path: String },
+    #[error(
+        "`{path}` of `{text}` is longer than PostgreSQL accepts for a timeout (2147483647 ms, about 24 days)"
+    )]
+    DurationTooLong { path: String, text: String },
 
     #[error(
         "invalid param name `{name}`: use lower-case letters, digits and `_`, starting with a letter (templates read it as `params.{name}`)"

@@ -163,10 +163,17 @@ impl<'a> Validator<'a> {
 
     fn duration(&mut self, path: &Path, text: &str) -> Option<Duration> {
         let problem = match text.parse::<Duration>() {
-            Ok(duration) if duration.as_micros() > 0 => return Some(duration),
-            Ok(_) => Problem::DurationNotPositive {
+            Ok(duration) if duration.as_micros() <= 0 => Problem::DurationNotPositive {
                 path: path.to_string(),
             },
+            // PostgreSQL's timeouts are an `int` of milliseconds.
+            Ok(duration) if duration.as_micros() / 1000 > i64::from(i32::MAX) => {
+                Problem::DurationTooLong {
+                    path: path.to_string(),
+                    text: text.to_owned(),
+                }
+            }
+            Ok(duration) => return Some(duration),
             Err(error) => Problem::InvalidDuration { error },
         };
         let location = self.document.value_location(path);
