@@ -215,12 +215,12 @@ fn enter_on_the_default_skips_the_action() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.choose("Run this action?", &[], "skip this step");
-    pty.expect("prompts: OK — 3 steps, 1 skipped — report: r.json");
+    pty.expect("prompts: STOPPED — 3 steps, 1 skipped — report: r.json");
     let code = pty.finish();
     assert_eq!(
         code,
-        0,
-        "a skipped action is not a failure\n{}",
+        4,
+        "a skipped action was not approved: the run goes on and exits 4\n{}",
         pty.screen()
     );
 
@@ -228,7 +228,7 @@ fn enter_on_the_default_skips_the_action() {
     assert!(db.alive(bystander.pid), "the bystander survives");
 
     let report = pty.report();
-    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["exit_code"], 4);
     let step = &report["steps"][1];
     assert_eq!(step["status"], "SKIPPED");
     assert_eq!(step["message"], "skipped by the operator");
@@ -306,7 +306,7 @@ fn yes_at_a_terminal_still_asks_for_a_confirm_action() {
     pty.expect("Type `terminate` to run this action");
     pty.type_line("");
     let code = pty.finish();
-    assert_eq!(code, 0, "an empty answer skips\n{}", pty.screen());
+    assert_eq!(code, 4, "an empty answer skips: exit 4\n{}", pty.screen());
 
     assert!(db.alive(victim.pid), "the victim survives");
     assert!(db.alive(bystander.pid), "the bystander survives");

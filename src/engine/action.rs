@@ -412,7 +412,11 @@ impl Engine<'_> {
                     None => "dry run: would have run the SQL below".to_owned(),
                 },
             ),
-            Decision::Skipped { reason } => (Status::Skipped, reason),
+            // Not approved: the run goes on, and exits 4 (the contract's "skipped at the prompt").
+            Decision::Skipped { reason } => {
+                self.ending.refused = true;
+                (Status::Skipped, reason)
+            }
             Decision::Aborted { reason } => {
                 self.ending.stopped = true;
                 (Status::NotRun, reason)

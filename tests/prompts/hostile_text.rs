@@ -57,7 +57,12 @@ fn control_characters_in_row_values_are_shown_escaped() {
     pty.expect("Preview: 1 row\n");
     pty.expect(&format!("1  | {SHOWN}\n"));
     pty.choose("Run this action?", &[], "skip this step");
-    assert_eq!(pty.finish(), 3, "`broken` fails\n{}", pty.screen());
+    assert_eq!(
+        pty.finish(),
+        4,
+        "the action was not approved (skipped): exit 4, before `broken` failing\n{}",
+        pty.screen()
+    );
 
     let raw = String::from_utf8_lossy(pty.raw()).into_owned();
     for sequence in OBEYED {
