@@ -3,9 +3,9 @@
 //! veto) → run. Whatever stops it on the way, the record says where and why.
 //!
 //! Two kinds share that path. An `action:` runs its author's SQL, judged again as rendered
-//! (it may not signal sessions); its preview is its own SQL. A `terminate:`/`cancel:` runs its
-//! source check again as the preview, and on approval the statement `signal` makes of exactly
-//! the sessions shown.
+//! (it may not signal sessions); its preview is its own SQL. A `terminate:`/`cancel:`
+//! (`session_action`) runs its source check again as the preview, and on approval the
+//! statement `signal` makes of exactly the sessions shown.
 
 use std::collections::BTreeMap;
 
@@ -13,17 +13,16 @@ use minijinja::Value;
 
 use super::check::{Queried, judged, judged_as};
 use super::context::Kept;
-use super::signal::{self, Session};
 use super::{Engine, Finished, KEPT_ROWS, Refusal, StepError, failed};
 use crate::approval::{Decision, Preview, Request};
 use crate::events::Event;
 use crate::outputs::record::{ApprovalRecord, Status, StepRecord};
-use crate::playbook::{Act, Action, MaxRows, SessionAction, Signal, SqlAction, Step, Transaction};
-use crate::sql::{self, Role};
+use crate::playbook::{Act, Action, MaxRows, SqlAction, Step, Transaction};
+use crate::sql::Role;
 use crate::target::{Limits, Target, Wrap};
 
 /// Where an action stopped before running, when it did.
-enum Halt {
+pub(super) enum Halt {
     /// The step ends with this record (skipped, failed).
     Record(Box<StepRecord>),
     Refused(Refusal),
@@ -111,146 +110,6 @@ impl Engine<'_> {
         finished
     }
 
-    /// `terminate:` / `cancel:`: the source check again as the preview, then exactly the
-    /// sessions shown, signalled if the check still selects them.
-    async fn signal(
-        &mut self,
-        step: &Step,
-        action: &Action,
-        session_action: &SessionAction,
-        mut record: StepRecord,
-        target: &mut impl Target,
-    ) -> Finished {
-        if let Signal::Terminate { wait: Some(_) } = session_action.signal {
-            let version = self.facts.int("server_version");
-            if version < 14 {
-                let error = StepError::WaitNeedsVersion { version };
-                return failed(record, &error).into();
-            }
-        }
-        let source = &session_action.source;
-        let (body, preview) = match self
-            .source_rows(step, session_action, &mut record, target)
-            .await
-        {
-            Ok(found) => found,
-            Err(halt) => return self.halted(record, halt),
-        };
-        let named = match signal::sessions(
-            session_action.signal,
-            &preview.columns,
-            &preview.kept,
-            &source.id,
-        ) {
-            Ok(named) => named,
-            Err(message) => return failed(record, &StepError::Sessions { message }).into(),
-        };
-        if named.sessions.is_empty() {
-            record.status = Status::Skipped;
-            record.message = Some(format!(
-                "none of the {} rows of `{}` names a session (pid and backend_start are NULL): nothing to signal",
-                named.unnamed, source.id
-            ));
-            return record.into();
-        }
-        let statement = match signal::statement(session_action.signal, &body, &named.sessions) {
-            Ok(statement) => statement,
-            Err(message) => return failed(record, &StepError::Sessions { message }).into(),
-        };
-        record.sql = Some(statement.clone());
-        let decision = match self
-            .approve(
-                step,
-                action,
-                &statement,
-                Some(&preview),
-                &mut record,
-                target,
-            )
-            .await
-        {
-            Ok(decision) => decision,
-            Err(refusal) => return self.halted(record, Halt::Refused(refusal)),
-        };
-        if let Some(halt) = self.unless_approved(decision, Some(&preview), &mut record) {
-            return self.halted(record, halt);
-        }
-        let limits = signal_limits(self.limits(step), session_action.signal, &named.sessions);
-        // Read-only: signals need no writing, and the check nested in it may not write either.
-        let mut finished = self
-            .execute(step, &statement, Wrap::ReadOnly, limits, record, target)
-            .await;
-        if named.unnamed > 0 && finished.record.status != Status::Unknown {
-            let note = format!(
-                "{} rows named no session (NULL pid or start) and were not signalled",
-                named.unnamed
-            );
-            let message = finished.record.message.take();
-            finished.record.message = Some(match message {
-                Some(message) => format!("{message}; {note}"),
-                None => note,
-            });
-        }
-        finished
-    }
-
-    /// The source check rendered, judged and run again: its `SELECT` (to nest in the signal
-    /// statement) and its rows, without the engine's own session.
-    async fn source_rows(
-        &mut self,
-        step: &Step,
-        session_action: &SessionAction,
-        record: &mut StepRecord,
-        target: &mut impl Target,
-    ) -> Result<(String, Queried), Halt> {
-        let source = &session_action.source;
-        let fail = |record: &StepRecord, error: &StepError| {
-            Halt::Record(Box::new(failed(record.clone(), error)))
-        };
-        let ctx = self.scope.value();
-        let rendered = self
-            .scope
-            .sql(&format!("{}.check", source.id), &source.sql, &ctx)
-            .map_err(|error| fail(record, &error))?;
-        sql::judge_query(&rendered, sql::OptIn(&source.functions)).map_err(|findings| {
-            let error = StepError::NotSent {
-                what: "preview (the check it names)",
-                findings,
-                at: source.sql_at.clone(),
-            };
-            fail(record, &error)
-        })?;
-        let Some(body) = sql::select_body(&rendered) else {
-            let message = format!(
-                "check `{}` is not a `SELECT`, whose rows could name sessions",
-                source.id
-            );
-            return Err(fail(record, &StepError::Sessions { message }));
-        };
-        let queried = self
-            .query(target, step, &[], &rendered, Wrap::ReadOnly)
-            .await;
-        self.stop_if_escaped(step, &queried);
-        let mut queried = queried.map_err(|error| fail(record, &preview_error(error)))?;
-        // The engine's own session is never a candidate: shown, it would only mislead.
-        let own = self.facts.int("backend_pid");
-        if let Some(pid) = queried.columns.names().iter().position(|c| c == "pid") {
-            let before = queried.kept.len();
-            queried.kept.retain(|row| pid_of(row, pid) != Some(own));
-            queried.row_count -= (before - queried.kept.len()) as u64;
-        }
-        // Every session that can be signalled is shown at the prompt and in the report.
-        let shown = self.settings.report_rows as u64;
-        if queried.row_count > shown {
-            return Err(Halt::Refused(Refusal::MoreSessionsThanShown {
-                row_count: queried.row_count,
-                shown,
-            }));
-        }
-        self.previewed(record, queried)
-            .map(|queried| (body, queried))
-    }
-
     /// Runs the preview, if any: `Ok(None)` without one; a preview with no rows skips the
     /// action, one with more rows than can be shown refuses it, and so does one that lists the
     /// engine's own session.
@@ -289,7 +148,11 @@ impl Engine<'_> {
 
     /// A preview with no rows skips the action; one with more rows than can be shown
     /// refuses it; otherwise its rows are the record's until the action has its own.
-    fn previewed(&self, record: &mut StepRecord, queried: Queried) -> Result<Queried, Halt> {
+    pub(super) fn previewed(
+        &self,
+        record: &mut StepRecord,
+        queried: Queried,
+    ) -> Result<Queried, Halt> {
         if queried.row_count == 0 {
             record.status = Status::Skipped;
             record.message = Some("the preview has no rows: nothing to act on".to_owned());
@@ -307,7 +170,7 @@ impl Engine<'_> {
 
     /// Blast radius, lock, then the approver's answer, recorded and heard by the listeners
     /// before anything runs.
-    async fn approve(
+    pub(super) async fn approve(
         &mut self,
         step: &Step,
         action: &Action,
@@ -391,7 +254,7 @@ impl Engine<'_> {
     }
 
     /// `None` when approved; otherwise how the step ends.
-    fn unless_approved(
+    pub(super) fn unless_approved(
         &mut self,
         decision: Decision,
         preview: Option<&Queried>,
@@ -429,7 +292,7 @@ impl Engine<'_> {
 
     /// Runs the approved SQL; the preview's rows stay in the record when the action failed
     /// without a result of its own.
-    async fn execute(
+    pub(super) async fn execute(
         &mut self,
         step: &Step,
         rendered: &str,
@@ -469,7 +332,7 @@ impl Engine<'_> {
         }
     }
 
-    fn halted(&mut self, record: StepRecord, halt: Halt) -> Finished {
+    pub(super) fn halted(&mut self, record: StepRecord, halt: Halt) -> Finished {
         match halt {
             Halt::Record(record) => (*record).into(),
             Halt::Refused(refusal) => {
@@ -499,12 +362,12 @@ impl Engine<'_> {
 }
 
 /// The pid in column `index` of `row`, read as the number it is (`'007'` is pid 7).
-fn pid_of(row: &[Option<String>], index: usize) -> Option<i64> {
+pub(super) fn pid_of(row: &[Option<String>], index: usize) -> Option<i64> {
     row.get(index)?.as_deref()?.trim().parse().ok()
 }
 
 /// A preview's query error says it was the preview's.
-fn preview_error(error: StepError) -> StepError {
+pub(super) fn preview_error(error: StepError) -> StepError {
     match error {
         StepError::Query { source } => StepError::Preview { source },
         other => other,
@@ -530,16 +393,4 @@ fn more_than_previewed(record: &mut StepRecord, previewed: u64) {
         Some(message) => format!("{note}; {message}"),
         None => note,
     });
-}
-
-/// A terminate that waits may take its wait for each session, on top of the step's timeout.
-fn signal_limits(limits: Limits, signal: Signal, sessions: &[Session]) -> Limits {
-    let Signal::Terminate { wait: Some(wait) } = signal else {
-        return limits;
-    };
-    let count = u32::try_from(sessions.len()).unwrap_or(u32::MAX);
-    Limits {
-        statement_timeout: limits.statement_timeout + wait.as_std().saturating_mul(count),
-        ..limits
-    }
 }

@@ -11,7 +11,9 @@
 //! facts or forget to end the run.
 //!
 //! One file per stage of a step: `guards`, `check` (running a query and streaming its rows),
-//! `assess`, `action` (preview → blast radius → lock → approval → journal → execute), `outcome`
+//! `assess`, `action` (preview → blast radius → lock → approval → journal → execute),
+//! `session_action` and `signal` (`terminate:`/`cancel:` on that path, and the statement that
+//! signals), `outcome`
 //! (what an approved action did, journaled as soon as it returned), `lock`,
 //! `recovery` (after a lost connection), `context` (what templates see).
 
@@ -25,6 +27,7 @@ mod guards;
 mod lock;
 mod outcome;
 mod recovery;
+mod session_action;
 mod signal;
 #[cfg(test)]
 mod tests;
