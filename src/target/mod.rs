@@ -5,6 +5,7 @@
 //! one (one sqlx connection, simple protocol); unit tests of the engine use a scripted fake, so
 //! the engine's decisions are tested without a server.
 
+mod messages;
 pub mod postgres;
 mod redact;
 pub mod rows;
