@@ -39,7 +39,7 @@ pub struct Step {
     pub on_error: OnError,
     /// Functions the step's check or preview may call besides the built-in read-only ones, as
     /// PostgreSQL resolves their names (`schema.name`, lower case): pass them to
-    /// `sql::judge_query`.
+    /// `sql::judge`.
     pub functions: Vec<String>,
     /// Where the read-only SQL (the check, or an action's preview) starts in the file, as
     /// `file:line`, for findings in what it rendered.

@@ -180,10 +180,25 @@ pub(super) fn judged_as(
     role: sql::Role<'_>,
 ) -> Result<(), StepError> {
     let at = match role {
-        sql::Role::Query(_) => step.sql_at.clone(),
+        sql::Role::Query(_) => step.sql_at.as_deref(),
         sql::Role::Action { .. } => None,
     };
-    sql::judge(rendered, role).map_err(|findings| StepError::NotSent { what, findings, at })
+    judged_at(what, rendered, role, at)
+}
+
+/// Judges the exact text about to be sent as `role`; a finding names `at`, the `file:line` of
+/// the template that rendered it. What fails is never sent.
+pub(super) fn judged_at(
+    what: &'static str,
+    rendered: &str,
+    role: sql::Role<'_>,
+    at: Option<&str>,
+) -> Result<(), StepError> {
+    sql::judge(rendered, role).map_err(|findings| StepError::NotSent {
+        what,
+        findings,
+        at: at.map(str::to_owned),
+    })
 }
 
 /// The per-row conditions of a query, evaluated on each row as it streams.

@@ -4,7 +4,7 @@
 //! read-only under a timeout that allows for `wait`.
 
 use super::action::{Halt, pid_of, preview_error};
-use super::check::Queried;
+use super::check::{Queried, judged_at};
 use super::signal::{self, Session};
 use super::{Engine, Finished, Refusal, StepError, failed};
 use crate::outputs::record::{Status, StepRecord};
@@ -114,14 +114,10 @@ impl Engine<'_> {
             .scope
             .sql(&format!("{}.check", source.id), &source.sql, &ctx)
             .map_err(|error| fail(record, &error))?;
-        sql::judge_query(&rendered, sql::OptIn(&source.functions)).map_err(|findings| {
-            let error = StepError::NotSent {
-                what: "preview (the check it names)",
-                findings,
-                at: source.sql_at.clone(),
-            };
-            fail(record, &error)
-        })?;
+        let role = sql::Role::Query(sql::OptIn(&source.functions));
+        let what = "preview (the check it names)";
+        judged_at(what, &rendered, role, source.sql_at.as_deref())
+            .map_err(|error| fail(record, &error))?;
         let Some(body) = sql::select_body(&rendered) else {
             let message = format!(
                 "check `{}` is not a `SELECT`, whose rows could name sessions",

@@ -9,11 +9,11 @@
 //! acceptable query); no `SELECT INTO`, row locks or data-modifying CTEs; only allowed
 //! functions (`functions`), and no denied one (`policy`), also spelt as a field selection.
 //!
-//! Two entry points. [`judge_query`] judges the exact text the engine is about to send: that is
-//! the guarantee. [`analyze`] judges a template at validation time, as an early warning that
-//! points at the file: its tags are blanked byte for byte (`blank`), and a tag that would join
-//! two words when rendered is a finding of its own, so the template judgment is never more
-//! permissive than the rendered one. One parse serves both the judgment and the column names
+//! Two entry points. [`judge`] judges the exact text the engine is about to send, as a query
+//! or as an action: that is the guarantee. [`analyze`] judges a template at validation time,
+//! as an early warning that points at the file: its tags are blanked byte for byte (`blank`),
+//! and a tag that would join two words when rendered is a finding of its own, so the template
+//! judgment is never more permissive than the rendered one. One parse serves both the judgment and the column names
 //! (`columns`).
 
 mod blank;
@@ -64,6 +64,7 @@ pub(crate) struct Analysis {
 /// read-only query that calls only allowed functions (built-in read-only ones and those in
 /// `opt_in`), else every finding, with offsets into `sql`. Never panics, never recurses on
 /// the input: deep, long or malformed SQL is a finding.
+#[cfg(test)]
 pub(crate) fn judge_query(sql: &str, opt_in: OptIn<'_>) -> Result<(), Vec<Finding>> {
     judge(sql, Role::Query(opt_in))
 }
