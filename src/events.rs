@@ -17,10 +17,9 @@ pub enum Event<'a> {
     Target {
         name: &'a str,
     },
-    /// The server's facts were read; `notes` say what the role cannot see.
+    /// The server's facts were read.
     FactsGathered {
         facts: &'a Facts,
-        notes: &'a [String],
     },
     StepStarted {
         index: usize,

@@ -42,11 +42,11 @@ pub const FACTS: &[(&str, &str)] = &[
     ),
     (
         "can_read_all_stats",
-        "whether the role sees other sessions' state and query (`pg_read_all_stats`)",
+        "whether the role sees other roles' sessions' state and query (the privileges of `pg_read_all_stats`, or superuser)",
     ),
     (
         "can_signal_backend",
-        "whether the role may signal other roles' sessions (`pg_signal_backend` or superuser)",
+        "whether the role may signal other roles' sessions (the privileges of `pg_signal_backend`, or superuser)",
     ),
 ];
 

@@ -5,7 +5,7 @@
 //! limits are parsed; defaults are of their param's type.
 
 use crate::duration::Duration;
-pub use crate::load::raw::{Approval, OnError};
+pub use crate::load::raw::{Approval, OnError, Sees};
 use crate::param::Param;
 
 #[derive(Debug, Clone)]
@@ -44,6 +44,9 @@ pub struct Step {
     /// Where the read-only SQL (the check, or an action's preview) starts in the file, as
     /// `file:line`, for findings in what it rendered.
     pub sql_at: Option<String>,
+    /// Which sessions the check or preview must see; `None`: decided by what the rendered
+    /// SQL reads (see `engine::visibility`).
+    pub sees: Option<Sees>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +141,8 @@ pub struct SourceCheck {
     pub functions: Vec<String>,
     /// Where its SQL starts, as `file:line`.
     pub sql_at: Option<String>,
+    /// Which sessions it must see.
+    pub sees: Option<Sees>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -123,14 +123,12 @@ async fn run_playbook(
     };
     let mut recorder = Recorder::new(header, &clock);
     let started_at = recorder.record().started_at.clone();
-    let report = config.report(&playbook.name, &started_at);
+    let mut report = config.report(&playbook.name, &started_at);
     // Installed before anything can prompt: until a handler exists, SIGINT kills the process
     // without a report.
     let mut interrupts = Interrupts::install();
     // Every way the report cannot be written is found now, before anything runs.
-    if let Destination::File(path) = &report.destination
-        && let Err(error) = file::prepare(path, config.default_report())
-    {
+    if let Err(error) = destined(&mut report, config.default_report()) {
         eprintln!(
             "error: {}; nothing was run",
             for_terminal(&error.to_string())
@@ -174,7 +172,24 @@ async fn run_playbook(
             Ok(endpoint) => drive(engine, &endpoint, &mut interrupts).await,
         }
     }
-    finish(recorder.record(), config, &report)
+    let journal = journal.as_ref().and(gate.journal.as_deref());
+    finish(recorder.record(), config, &report, journal)
+}
+
+/// Makes sure the report can be written where it goes: a default name is reserved for this
+/// run alone, and every destination is probed (see `file::prepare`).
+fn destined(report: &mut Report, default: bool) -> Result<(), file::WriteError> {
+    let Destination::File(path) = &report.destination else {
+        return Ok(());
+    };
+    let path = if default {
+        file::reserve(path)?
+    } else {
+        path.clone()
+    };
+    file::prepare(&path, default)?;
+    report.destination = Destination::File(path);
+    Ok(())
 }
 
 /// The audit journal, opened before anything can be approved: a run that would act without
@@ -228,31 +243,60 @@ async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interru
 }
 
 /// Writes the report and the summary line; a report that cannot be written makes the run
-/// UNKNOWN, since its audit trail is lost.
-fn finish(record: &RunRecord, config: &RunConfig, report: &Report) -> u8 {
-    let (written, code) = match report.write(record) {
-        Ok(()) => (report.shown_as(), record.exit_code),
-        Err(error) => {
-            eprintln!("error: {error}");
-            (
-                "not written".to_owned(),
-                record.exit_code.max(exit::UNKNOWN),
-            )
-        }
-    };
+/// UNKNOWN (exit 3), since its audit trail is lost. `journal`: where the decisions went.
+fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Option<&Path>) -> u8 {
+    let written = report.write(record);
+    if let Err(error) = &written {
+        eprintln!("error: {}", for_terminal(&error.to_string()));
+    }
     if let Some(error) = &record.error {
         eprintln!("error: {}", for_terminal(error));
     }
     if config.summary {
-        let summary = format!(
-            "{}: {} — {} — report: {written}",
-            record.playbook,
-            record.status.label(),
-            counts(&record.steps)
-        );
-        eprintln!("{}", for_terminal_line(&summary));
+        let line = summary(record, written.is_ok().then(|| report.shown_as()), journal);
+        eprintln!("{}", for_terminal_line(&line));
     }
-    code
+    match written {
+        Ok(()) => record.exit_code,
+        Err(_) => exit::UNKNOWN,
+    }
+}
+
+/// The summary line: `name: STATUS — why — 7 steps, 1 warning — report: PATH`, and the
+/// journal's path when an action was decided. `report`: where it was written, `None` when it
+/// could not be (the run is then UNKNOWN: its record is lost).
+fn summary(record: &RunRecord, report: Option<String>, journal: Option<&Path>) -> String {
+    let (status, why) = match &report {
+        Some(_) => (record.status.label(), record.why.clone()),
+        None => (
+            Status::Unknown.label(),
+            Some("the report could not be written".to_owned()),
+        ),
+    };
+    let written = report.unwrap_or_else(|| "NOT WRITTEN".to_owned());
+    let mut parts = vec![format!("{}: {status}", record.playbook)];
+    parts.extend(why.as_deref().map(|why| shortened(why, WHY_CHARS)));
+    parts.push(counts(&record.steps));
+    parts.push(format!("report: {written}"));
+    let decided = record
+        .steps
+        .iter()
+        .filter_map(|step| step.approval.as_ref())
+        .any(|approval| approval.decision != "dry-run");
+    if let Some(journal) = journal.filter(|_| decided) {
+        parts.push(format!("journal: {}", journal.display()));
+    }
+    parts.join(" — ")
+}
+
+/// How much of why a run is not OK the summary line shows; the report has all of it.
+const WHY_CHARS: usize = 240;
+
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// `7 steps, 1 warning, 1 skipped`.

@@ -38,9 +38,19 @@ fn run(db: &Database, extra: &[&str]) -> Test {
         .json_report()
 }
 
-/// The summary line of a run of `playbook(db)`.
+/// The summary line of a run of `playbook(db)` that decided an action (so it names the
+/// journal); a run that is not OK says why (`[..]`: any text).
 fn summary(db: &Database, status: &str, counts: &str) -> String {
-    format!("{}: {status} — {counts} — report: report.json\n", db.name)
+    let why = if status == "OK" { "" } else { " — [..]" };
+    format!(
+        "{}: {status}{why} — {counts} — report: report.json — journal: report.journal.jsonl\n",
+        db.name
+    )
+}
+
+/// The same for a run that decided nothing.
+fn summary_undecided(db: &Database, status: &str, counts: &str) -> String {
+    summary(db, status, counts).replace(" — journal: report.journal.jsonl", "")
 }
 
 #[test]
@@ -150,7 +160,7 @@ fn dry_run_terminates_nothing_and_says_what_would_have_run() {
     let db = Database::new();
     let victim = db.session_named("victim");
     let outcome = run(&db, &["--dry-run", "--yes"])
-        .stderr(&summary(&db, "OK", "2 steps, 1 skipped"))
+        .stderr(&summary_undecided(&db, "OK", "2 steps, 1 skipped"))
         .run();
     std::thread::sleep(Duration::from_millis(300));
     assert!(db.alive(victim.pid));
@@ -181,7 +191,7 @@ fn max_rows_refuses_a_larger_preview() {
     let victims = db.sessions_named("victim", 4);
     let outcome = run(&db, &["--yes"])
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "2 steps, 1 not run"))
+        .stderr(&summary_undecided(&db, "STOPPED", "2 steps, 1 not run"))
         .run();
     std::thread::sleep(Duration::from_millis(300));
     for victim in &victims {
@@ -206,7 +216,7 @@ fn a_second_responder_is_refused_by_the_advisory_lock() {
     assert_eq!(taken, "t");
     let outcome = run(&db, &["--yes"])
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "2 steps, 1 not run"))
+        .stderr(&summary_undecided(&db, "STOPPED", "2 steps, 1 not run"))
         .run();
     assert!(db.alive(victim.pid));
     assert_eq!(
@@ -256,7 +266,9 @@ fn two_concurrent_runs_one_is_refused_by_the_advisory_lock() {
             .json_report()
     };
     let first = run()
-        .stderr(&format!("{name}: OK — 2 steps — report: report.json\n"))
+        .stderr(&format!(
+            "{name}: OK — 2 steps — report: report.json — journal: report.journal.jsonl\n"
+        ))
         .spawn();
     let lingering = format!(
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep%'"
@@ -270,7 +282,7 @@ fn two_concurrent_runs_one_is_refused_by_the_advisory_lock() {
     let second = run()
         .status(4)
         .stderr(&format!(
-            "{name}: STOPPED — 2 steps, 1 not run — report: report.json\n"
+            "{name}: STOPPED — `act`: refused: another run of playbook `{name}` is acting on this server: [..] holds its advisory lock — 2 steps, 1 not run — report: report.json\n"
         ))
         .run();
     assert_eq!(
@@ -339,7 +351,7 @@ fn a_run_killed_during_its_action_leaves_the_decision_which_the_next_run_points_
         .database(&db)
         .json_report()
         .stderr(&format!(
-            "note: {note}\n{name}: OK — 1 step — report: report.json\n"
+            "note: {note}\n{name}: OK — 1 step — report: report.json — journal: report.journal.jsonl\n"
         ))
         .run();
     assert_eq!(next.json()["notes"], serde_json::json!([note]));
@@ -376,7 +388,7 @@ fn journal_of_an_action(
 fn an_approved_action_journals_its_decision_then_its_outcome() {
     let db = Database::new();
     let (journal, report) = journal_of_an_action(&db, "UPDATE t SET n = n + 1", 0, |name| {
-        format!("{name}: OK — 1 step — report: report.json\n")
+        format!("{name}: OK — 1 step — report: report.json — journal: report.journal.jsonl\n")
     });
     assert_eq!(journal.len(), 2, "{journal:?}");
     let (decision, outcome) = (&journal[0], &journal[1]);
@@ -400,7 +412,7 @@ fn a_failed_action_journals_its_sqlstate() {
     let db = Database::new();
     let (journal, report) = journal_of_an_action(&db, "UPDATE t SET n = n / 0", 3, |name| {
         format!(
-            "error: step `bump` failed and has `on_error: abort`\n{name}: UNKNOWN — 1 step, 1 failed — report: report.json\n"
+            "error: step `bump` failed and has `on_error: abort`\n{name}: UNKNOWN — [..] — 1 step, 1 failed — report: report.json — journal: report.journal.jsonl\n"
         )
     });
     assert_eq!(journal.len(), 2, "{journal:?}");
@@ -430,7 +442,9 @@ fn run_outside_a_transaction(db: &Database, name: &str, yaml: &str) -> crate::co
         .args(["run", "maintain.yaml", "--yes"])
         .database(db)
         .json_report()
-        .stderr(&format!("{name}: OK — 1 step — report: report.json\n"))
+        .stderr(&format!(
+            "{name}: OK — 1 step — report: report.json — journal: report.journal.jsonl\n"
+        ))
         .run()
 }
 
@@ -506,7 +520,7 @@ steps:
         .json_report()
         .status(3)
         .stderr(&format!(
-            "{name}: UNKNOWN — 2 steps, 1 failed — report: report.json\n"
+            "{name}: UNKNOWN — [..] — 2 steps, 1 failed — report: report.json — journal: report.journal.jsonl\n"
         ))
         .run();
     let report = outcome.json();
@@ -535,7 +549,7 @@ fn an_action_that_hits_more_rows_than_its_preview_showed_is_a_warning() {
         .json_report()
         .status(1)
         .stderr(&format!(
-            "{name}: WARNING — 1 step, 1 warning — report: report.json\n"
+            "{name}: WARNING — [..] — 1 step, 1 warning — report: report.json — journal: report.journal.jsonl\n"
         ))
         .run();
     let step = &outcome.json()["steps"][0];

@@ -41,7 +41,7 @@ fn run(test: Test) -> Test {
 /// What stderr shows when the run could not connect to `target`: the error, then the summary.
 fn could_not_connect(target: &str, reason: &str) -> String {
     format!(
-        "error: cannot connect to `{target}`: {reason}\nconn: UNKNOWN — 1 step, 1 not run — report: report.md\n"
+        "error: cannot connect to `{target}`: {reason}\nconn: UNKNOWN — [..] — 1 step, 1 not run — report: report.md\n"
     )
 }
 
@@ -96,7 +96,7 @@ fn a_refused_connection_names_the_target_and_still_writes_the_default_report() {
         // How long the connection was retried varies, and so does the report's time stamp.
         .stderr(
             "error: cannot connect to `alice@127.0.0.1:1/postgres`: error communicating with database: Connection refused (os error 111) (retried for [..] s)\n\
-             conn: UNKNOWN — 1 step, 1 not run — report: runbook-reports/conn-[..].md\n",
+             conn: UNKNOWN — [..] — 1 step, 1 not run — report: runbook-reports/conn-[..].md\n",
         )
         .run();
     // No --report: the default `./runbook-reports/<name>-<timestamp>.md`.

@@ -10,6 +10,7 @@ mod escaping;
 mod fuzz;
 mod hostile;
 mod memory;
+mod outcomes;
 mod playbooks;
 mod prompts;
 mod reliability;

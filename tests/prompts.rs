@@ -122,6 +122,35 @@ fn assert_aborted_at_the_prompt(
     bystander: &Session,
     pty: &mut Pty,
 ) -> serde_json::Value {
+    assert_stopped_at_the_prompt(
+        db,
+        victim,
+        bystander,
+        pty,
+        "aborted",
+        "aborted by the operator",
+    )
+}
+
+/// The same for a Ctrl-C at the prompt: the decision is `interrupted`, not an abort.
+fn assert_interrupted_at_the_prompt(
+    db: &Database,
+    victim: &Session,
+    bystander: &Session,
+    pty: &mut Pty,
+) -> serde_json::Value {
+    let message = "interrupted at the prompt (Ctrl-C)";
+    assert_stopped_at_the_prompt(db, victim, bystander, pty, "interrupted", message)
+}
+
+fn assert_stopped_at_the_prompt(
+    db: &Database,
+    victim: &Session,
+    bystander: &Session,
+    pty: &mut Pty,
+    decision: &str,
+    message: &str,
+) -> serde_json::Value {
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
     assert!(db.alive(victim.pid), "the victim survives");
@@ -130,10 +159,10 @@ fn assert_aborted_at_the_prompt(
     assert_eq!(report["exit_code"], 4);
     let step = &report["steps"][1];
     assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], "aborted by the operator");
-    assert_eq!(step["approval"]["decision"], "aborted");
+    assert_eq!(step["message"], message);
+    assert_eq!(step["approval"]["decision"], decision);
     assert_eq!(report["steps"][2]["status"], "NOT_RUN");
-    assert_eq!(journal_of(pty)["decision"], "aborted");
+    assert_eq!(journal_of(pty)["decision"], decision);
     report
 }
 
@@ -208,6 +237,32 @@ fn approving_at_the_prompt_terminates_the_previewed_session() {
     );
 }
 
+/// Time at the prompt is the operator's, not the step's: the report keeps the two apart.
+#[test]
+fn the_time_spent_at_the_prompt_is_not_the_steps_duration() {
+    let (db, victim, _bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    std::thread::sleep(Duration::from_millis(2500));
+    pty.choose("Run this action?", &[], "skip this step");
+    assert_eq!(pty.finish(), 4, "{}", pty.screen());
+    let report = pty.report();
+    let step = &report["steps"][1];
+    let waited = step["waited_ms"].as_u64().unwrap();
+    let took = step["duration_ms"].as_u64().unwrap();
+    assert!(waited >= 2500, "the wait is recorded: {step}");
+    assert!(
+        took < 2000,
+        "the step's own duration leaves it out: {took} ms"
+    );
+    assert_eq!(
+        report["waited_ms"].as_u64().unwrap(),
+        waited,
+        "the run's wait, in all"
+    );
+}
+
 #[test]
 fn enter_on_the_default_skips_the_action() {
     let (db, victim, bystander) = scene();
@@ -215,7 +270,9 @@ fn enter_on_the_default_skips_the_action() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.choose("Run this action?", &[], "skip this step");
-    pty.expect("prompts: STOPPED — 3 steps, 1 skipped — report: r.json");
+    pty.expect(
+        "prompts: STOPPED — `terminate`: declined by the operator (skipped at the prompt) — 3 steps, 1 skipped — report: r.json — journal: r.journal.jsonl",
+    );
     let code = pty.finish();
     assert_eq!(
         code,
@@ -231,8 +288,11 @@ fn enter_on_the_default_skips_the_action() {
     assert_eq!(report["exit_code"], 4);
     let step = &report["steps"][1];
     assert_eq!(step["status"], "SKIPPED");
-    assert_eq!(step["message"], "skipped by the operator");
-    assert_eq!(step["approval"]["decision"], "skipped");
+    assert_eq!(
+        step["message"],
+        "declined by the operator (skipped at the prompt)"
+    );
+    assert_eq!(step["approval"]["decision"], "declined");
     assert_eq!(step["approval"]["by"], "operator");
     assert_eq!(report["steps"][2]["status"], "OK", "the run went on");
     assert_eq!(
@@ -241,7 +301,7 @@ fn enter_on_the_default_skips_the_action() {
         "the victim is still there when `after` counts"
     );
     let entry = journal_of(&pty);
-    assert_eq!(entry["decision"], "skipped");
+    assert_eq!(entry["decision"], "declined");
 }
 
 #[test]
@@ -313,9 +373,9 @@ fn yes_at_a_terminal_still_asks_for_a_confirm_action() {
     let report = pty.report();
     let step = &report["steps"][1];
     assert_eq!(step["status"], "SKIPPED");
-    assert_eq!(step["approval"]["decision"], "skipped");
+    assert_eq!(step["approval"]["decision"], "declined");
     assert_ne!(step["approval"]["by"], "--yes");
-    assert_eq!(journal_of(&pty)["decision"], "skipped");
+    assert_eq!(journal_of(&pty)["decision"], "declined");
 }
 
 #[test]
@@ -424,24 +484,24 @@ fn ctrl_c_cancels_the_running_query_and_exits_4() {
 }
 
 #[test]
-fn ctrl_c_at_the_approval_prompt_aborts_and_runs_nothing() {
+fn ctrl_c_at_the_approval_prompt_is_an_interruption_and_runs_nothing() {
     let (db, victim, bystander) = scene();
     let mut pty = Pty::run(&db, PROMPTS, &[]);
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.send(ctrl_c());
-    assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    assert_interrupted_at_the_prompt(&db, &victim, &bystander, &mut pty);
 }
 
 #[test]
-fn sigint_while_the_approval_prompt_waits_aborts_and_runs_nothing() {
+fn sigint_while_the_approval_prompt_waits_is_an_interruption_and_runs_nothing() {
     let (db, victim, bystander) = scene();
     let mut pty = Pty::run(&db, PROMPTS, &[]);
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.interrupt();
     pty.expect("interrupted: cancelling the running query");
-    let report = assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    let report = assert_interrupted_at_the_prompt(&db, &victim, &bystander, &mut pty);
     assert_eq!(
         report["notes"][0], "the run was interrupted by the operator (Ctrl-C)",
         "{report}"
@@ -449,7 +509,7 @@ fn sigint_while_the_approval_prompt_waits_aborts_and_runs_nothing() {
 }
 
 #[test]
-fn sigint_while_a_step_prompt_waits_aborts_with_a_report() {
+fn sigint_while_a_step_prompt_waits_is_an_interruption_with_a_report() {
     let db = Database::new();
     let mut pty = Pty::run(&db, WALK, &["--step"]);
     pty.expect("Next: First look (check `one`)");
@@ -459,7 +519,14 @@ fn sigint_while_a_step_prompt_waits_aborts_with_a_report() {
     let report = pty.report();
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "NOT_RUN");
-    assert_eq!(steps[0]["message"], "aborted by the operator (`--step`)");
+    assert_eq!(
+        steps[0]["message"],
+        "interrupted by the operator (Ctrl-C) at the `--step` prompt"
+    );
+    assert_eq!(
+        report["why"],
+        "`one`: interrupted by the operator (Ctrl-C) at the `--step` prompt"
+    );
 }
 
 /// A check whose template takes a while to render (well within its fuel), then a plain one.
@@ -490,7 +557,7 @@ fn ctrl_c_while_a_template_renders_sends_nothing_after_it() {
 }
 
 #[test]
-fn ctrl_c_at_a_later_step_prompt_aborts_with_a_report() {
+fn ctrl_c_at_a_later_step_prompt_interrupts_with_a_report() {
     let db = Database::new();
     let mut pty = Pty::run(&db, WALK, &["--step"]);
     pty.expect("Next: First look (check `one`)");
@@ -505,12 +572,15 @@ fn ctrl_c_at_a_later_step_prompt_aborts_with_a_report() {
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "OK");
     assert_eq!(steps[1]["status"], "NOT_RUN");
-    assert_eq!(steps[1]["message"], "aborted by the operator (`--step`)");
+    assert_eq!(
+        steps[1]["message"],
+        "interrupted by the operator (Ctrl-C) at the `--step` prompt"
+    );
     assert_eq!(steps[2]["status"], "NOT_RUN");
 }
 
 #[test]
-fn ctrl_c_at_the_first_step_prompt_aborts_with_a_report() {
+fn ctrl_c_at_the_first_step_prompt_interrupts_with_a_report() {
     let db = Database::new();
     let mut pty = Pty::run(&db, WALK, &["--step"]);
     pty.expect("Next: First look (check `one`)");
@@ -523,7 +593,10 @@ fn ctrl_c_at_the_first_step_prompt_aborts_with_a_report() {
     assert_eq!(report["exit_code"], 4);
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps[0]["status"], "NOT_RUN");
-    assert_eq!(steps[0]["message"], "aborted by the operator (`--step`)");
+    assert_eq!(
+        steps[0]["message"],
+        "interrupted by the operator (Ctrl-C) at the `--step` prompt"
+    );
     assert_eq!(steps[1]["status"], "NOT_RUN");
     assert_eq!(steps[2]["status"], "NOT_RUN");
 }

@@ -18,7 +18,7 @@ fn a_step_hitting_statement_timeout_fails_with_57014() {
         .database(&db)
         .json_report()
         .status(3)
-        .stderr("slow: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .stderr("slow: UNKNOWN — [..] — 2 steps, 1 failed — report: report.json\n")
         .run();
     assert!(
         start.elapsed() < Duration::from_secs(4),
@@ -54,7 +54,7 @@ fn a_step_blocked_on_a_lock_hits_lock_timeout() {
         .database(&db)
         .json_report()
         .status(3)
-        .stderr("locked: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .stderr("locked: UNKNOWN — [..] — 2 steps, 1 failed — report: report.json\n")
         .run();
     let elapsed = start.elapsed();
     assert!(
@@ -201,7 +201,7 @@ fn connection_exhaustion() {
     };
     let refused = tiny_as_app().status(3).stderr(&format!(
             "error: cannot connect to `app@127.0.0.1:{}/postgres`: remaining connection slots are reserved for non-replication superuser connections (retried for [..] s). Every connection slot open to this role is taken; the last `superuser_reserved_connections` slots are kept for superusers (and `reserved_connections` ones for `pg_use_reserved_connections` members on PostgreSQL 16+): connect as a superuser to get in, e.g. to run the emergency playbook\n\
-             tiny: UNKNOWN — 1 step, 1 not run — report: report.md\n",
+             tiny: UNKNOWN — [..] — 1 step, 1 not run — report: report.md\n",
             cluster.port()
         )).run();
     assert!(
@@ -227,7 +227,9 @@ fn connection_exhaustion() {
         .database_url(&url)
         .json_report()
         .status(2)
-        .stderr("emergency: CRITICAL — 9 steps, 2 critical, 4 skipped — report: report.json\n")
+        .stderr(
+            "emergency: CRITICAL — [..] — 9 steps, 2 critical, 4 skipped — report: report.json\n",
+        )
         .run();
     let report = emergency.json();
     let steps = report["steps"].as_array().unwrap();
@@ -343,7 +345,7 @@ fn after_a_server_restart_checks_reconnect_once_and_go_on() {
         .database_url(&url)
         .json_report()
         .status(3)
-        .stderr("restarted: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .stderr("restarted: UNKNOWN — [..] — 2 steps, 1 failed — report: report.json\n")
         .spawn();
     let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:restarted' AND query LIKE '%pg_sleep%'";
     wait_for("the step to start", Duration::from_secs(20), || {
@@ -380,7 +382,7 @@ fn the_password_is_in_neither_the_report_nor_the_journal_of_an_approved_action()
         .args(["run", "act.yaml", "--yes"])
         .database_url(&url)
         .markdown_report()
-        .stderr("journaled: OK — 1 step — report: report.md\n")
+        .stderr("journaled: OK — 1 step — report: report.md — journal: report.journal.jsonl\n")
         .run();
     let journal = outcome.read("report.journal.jsonl");
     let report = outcome.markdown();

@@ -80,8 +80,10 @@ fn record() -> RunRecord {
         mode: Mode::DryRun,
         started_at: "2026-11-26T14:10:00.123456Z".to_owned(),
         duration_ms: 1234,
+        waited_ms: 5000,
         status: Status::Unknown,
         exit_code: 3,
+        why: Some("step `terminate_idle` failed".to_owned()),
         params: vec![ParamRecord {
             name: "database".to_owned(),
             value: None,

@@ -46,7 +46,7 @@ fn a_report_to_a_null_device_is_written_to_and_the_device_stays() {
         .arg(null.display().to_string())
         .database(&db)
         .stderr(&format!(
-            "{}: OK — 1 step — report: [TMP]/null\n",
+            "{}: OK — 1 step — report: [TMP]/null — journal: runbook-reports/[..].journal.jsonl\n",
             db.playbook_name("reports")
         ))
         .run();
@@ -83,7 +83,7 @@ fn a_report_to_a_fifo_reaches_its_reader() {
         .arg(fifo.display().to_string())
         .database(&db)
         .stderr(&format!(
-            "{}: OK — 1 step — report: [TMP]/fifo\n",
+            "{}: OK — 1 step — report: [TMP]/fifo — journal: runbook-reports/[..].journal.jsonl\n",
             db.playbook_name("reports")
         ))
         .run();

@@ -40,11 +40,11 @@ fn exit_codes_follow_the_monitoring_plugin_convention() {
         .run();
     thresholds(&db, 2)
         .status(1)
-        .stderr("thresholds: WARNING — 1 step, 1 warning — report: report.md\n")
+        .stderr("thresholds: WARNING — [..] — 1 step, 1 warning — report: report.md\n")
         .run();
     let critical = thresholds(&db, 3)
         .status(2)
-        .stderr("thresholds: CRITICAL — 1 step, 1 critical — report: report.md\n")
+        .stderr("thresholds: CRITICAL — [..] — 1 step, 1 critical — report: report.md\n")
         .run();
     let report = critical.markdown();
     assert!(report.starts_with("# thresholds — CRITICAL\n"), "{report}");
@@ -62,7 +62,7 @@ fn exit_codes_follow_the_monitoring_plugin_convention() {
         .database(&db)
         .markdown_report()
         .status(3)
-        .stderr("broken: UNKNOWN — 1 step, 1 failed — report: report.md\n")
+        .stderr("broken: UNKNOWN — [..] — 1 step, 1 failed — report: report.md\n")
         .run();
 }
 
@@ -76,7 +76,7 @@ fn a_failed_step_records_sqlstate_and_the_run_goes_on() {
         .database(&db)
         .json_report()
         .status(3)
-        .stderr("errors: UNKNOWN — 2 steps, 1 failed — report: report.json\n")
+        .stderr("errors: UNKNOWN — [..] — 2 steps, 1 failed — report: report.json\n")
         .run();
     let report = outcome.json();
     let steps = report["steps"].as_array().unwrap();
@@ -103,7 +103,7 @@ fn on_error_abort_stops_the_run() {
         .status(3)
         .stderr(
             "error: step `boom` failed and has `on_error: abort`\n\
-             abort: UNKNOWN — 2 steps, 1 failed, 1 not run — report: report.json\n",
+             abort: UNKNOWN — [..] — 2 steps, 1 failed, 1 not run — report: report.json\n",
         )
         .run();
     let report = outcome.json();
@@ -126,7 +126,7 @@ fn a_check_cannot_write_even_through_a_function() {
         .database(&db)
         .json_report()
         .status(3)
-        .stderr("sneaky: UNKNOWN — 1 step, 1 failed — report: report.json\n")
+        .stderr("sneaky: UNKNOWN — [..] — 1 step, 1 failed — report: report.json\n")
         .run();
     let report = outcome.json();
     assert_eq!(
@@ -259,7 +259,7 @@ steps:
         .database(&db)
         .json_report()
         .status(1)
-        .stderr("rows: WARNING — 1 step, 1 warning — report: report.json\n")
+        .stderr("rows: WARNING — [..] — 1 step, 1 warning — report: report.json\n")
         .run();
     let report = outcome.json();
     let step = &report["steps"][0];
@@ -287,7 +287,7 @@ fn a_lost_connection_fails_the_step_marks_the_rest_not_run_and_keeps_the_report(
         .status(3)
         .stderr(&format!(
             "error: step `sleep`: terminating connection due to administrator command\n\
-             {name}: UNKNOWN — 2 steps, 1 failed, 1 not run — report: report.json\n"
+             {name}: UNKNOWN — [..] — 2 steps, 1 failed, 1 not run — report: report.json\n"
         ))
         .spawn();
     let sleeping = format!(
@@ -390,7 +390,7 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
         .database(&db)
         .markdown_report()
         .status(1)
-        .stderr("reported: WARNING — 3 steps, 1 warning, 1 skipped — report: report.md\n")
+        .stderr("reported: WARNING — [..] — 3 steps, 1 warning, 1 skipped — report: report.md\n")
         .run();
     let report = outcome.markdown();
     assert_eq!(
@@ -407,6 +407,7 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
 | Started | <time> |
 | Duration | <duration> |
 | Status | **WARNING** (exit 1) |
+| Why | \`numbers\`: 1 number above 2 |
 
 ## Parameters
 
@@ -478,7 +479,7 @@ fn the_json_report_of_a_real_run_conforms_to_its_schema() {
         .database(&db)
         .json_report()
         .status(1)
-        .stderr("reported: WARNING — 3 steps, 1 warning, 1 skipped — report: report.json\n")
+        .stderr("reported: WARNING — [..] — 3 steps, 1 warning, 1 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     let schema: serde_json::Value = serde_json::from_str(

@@ -63,11 +63,19 @@ fn answers(
     rows
 }
 
+/// The summary line of a run of `playbook(db)` that decided an action (so it names the
+/// journal); a run that is not OK says why (`[..]`: any text).
 fn summary(db: &Database, status: &str, counts: &str) -> String {
+    let why = if status == "OK" { "" } else { " — [..]" };
     format!(
-        "{}: {status} — {counts} — report: report.json\n",
+        "{}: {status}{why} — {counts} — report: report.json — journal: report.journal.jsonl\n",
         db.playbook_name("sessions")
     )
+}
+
+/// The same for a run that decided nothing.
+fn summary_undecided(db: &Database, status: &str, counts: &str) -> String {
+    summary(db, status, counts).replace(" — journal: report.journal.jsonl", "")
 }
 
 #[test]
@@ -351,7 +359,7 @@ fn a_dry_run_shows_the_statement_and_signals_nobody() {
         .args(["run", "p.yaml", "--dry-run"])
         .database(&db)
         .json_report()
-        .stderr(&summary(&db, "OK", "2 steps, 1 skipped"))
+        .stderr(&summary_undecided(&db, "OK", "2 steps, 1 skipped"))
         .run();
     std::thread::sleep(Duration::from_millis(300));
     assert!(db.alive(victim.pid));
@@ -387,7 +395,7 @@ steps:
         .status(3)
         .stderr(&format!(
             "error: step `kill` failed and has `on_error: abort`\n{}",
-            summary(&db, "UNKNOWN", "1 step, 1 failed")
+            summary_undecided(&db, "UNKNOWN", "1 step, 1 failed")
         ))
         .run();
     std::thread::sleep(Duration::from_millis(300));
@@ -407,7 +415,7 @@ fn a_preview_listing_the_engines_own_session_refuses_the_action() {
     );
     let outcome = run(&db, &yaml)
         .status(4)
-        .stderr(&summary(&db, "STOPPED", "1 step, 1 not run"))
+        .stderr(&summary_undecided(&db, "STOPPED", "1 step, 1 not run"))
         .run();
     let report = outcome.json();
     assert_eq!(

@@ -48,13 +48,15 @@ pub struct Preview<'a> {
 pub enum Decision {
     /// Run it; `by` says how (`--yes`, or the operator at the prompt).
     Approved { by: String },
-    /// The operator chose to skip it; the run goes on.
-    Skipped { reason: String },
+    /// The operator declined it (skipped it at the prompt); the run goes on, and exits 4.
+    Declined { reason: String },
     /// Not approved (no terminal, or `--yes` on a `confirm` action): the action does not
     /// run, the run goes on, and exits 4.
     Refused { reason: String },
     /// The operator aborted the run: nothing more runs; exit 4.
     Aborted { reason: String },
+    /// A Ctrl-C (or a signal) came while the operator was asked: nothing more runs; exit 4.
+    Interrupted { reason: String },
     /// A rehearsal: show what would have run.
     DryRun,
 }
@@ -64,12 +66,15 @@ impl Decision {
     pub fn describe(&self) -> (&'static str, String, Option<String>) {
         match self {
             Decision::Approved { by } => ("approved", by.clone(), None),
-            Decision::Skipped { reason } => {
-                ("skipped", "operator".to_owned(), Some(reason.clone()))
+            Decision::Declined { reason } => {
+                ("declined", "operator".to_owned(), Some(reason.clone()))
             }
             Decision::Refused { reason } => ("refused", "nobody".to_owned(), Some(reason.clone())),
             Decision::Aborted { reason } => {
                 ("aborted", "operator".to_owned(), Some(reason.clone()))
+            }
+            Decision::Interrupted { reason } => {
+                ("interrupted", "operator".to_owned(), Some(reason.clone()))
             }
             Decision::DryRun => ("dry-run", "--dry-run".to_owned(), None),
         }
@@ -77,11 +82,17 @@ impl Decision {
 }
 
 /// The answer to `--step`'s question before a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepChoice {
     Continue,
     Skip,
     Abort,
+    /// A Ctrl-C (or a signal) came while the operator was asked.
+    Interrupted,
+    /// Nobody could be asked (no terminal): the step does not run, nor any after it; exit 4.
+    Refused {
+        reason: String,
+    },
 }
 
 pub trait Approver {

@@ -7,7 +7,7 @@
 //! The prompt blocks on the terminal, so it runs on a blocking thread and the runtime goes on.
 //! A Ctrl-C while it waits (a SIGINT from outside, or one the terminal delivers) aborts, as
 //! a Ctrl-C typed into the prompt does: the prompt is abandoned, the terminal is put back as
-//! it was before the prompt, and the answer is "aborted".
+//! it was before the prompt, and the answer is "interrupted".
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -80,8 +80,8 @@ impl Approver for Terminal {
         let shown = describe(request);
         let id = request.step.id.clone();
         let approval = request.approval;
-        let aborted = Decision::Aborted {
-            reason: "aborted by the operator".to_owned(),
+        let interrupted = Decision::Interrupted {
+            reason: "interrupted at the prompt (Ctrl-C)".to_owned(),
         };
         Box::pin(self.ask(
             move |term| {
@@ -91,7 +91,7 @@ impl Approver for Terminal {
                     Approval::Required => approve_skip_abort(term),
                 }
             },
-            aborted,
+            interrupted,
         ))
     }
 
@@ -117,10 +117,11 @@ impl Approver for Terminal {
                 match menu.choose(term) {
                     Some(0) => StepChoice::Continue,
                     Some(1) => StepChoice::Skip,
-                    _ => StepChoice::Abort,
+                    Some(_) => StepChoice::Abort,
+                    None => StepChoice::Interrupted,
                 }
             },
-            StepChoice::Abort,
+            StepChoice::Interrupted,
         ))
     }
 }
@@ -138,11 +139,14 @@ fn approve_skip_abort(term: &Term) -> Decision {
         Some(0) => Decision::Approved {
             by: "operator".to_owned(),
         },
-        Some(1) => Decision::Skipped {
-            reason: "skipped by the operator".to_owned(),
+        Some(1) => Decision::Declined {
+            reason: "declined by the operator (skipped at the prompt)".to_owned(),
         },
-        _ => Decision::Aborted {
+        Some(_) => Decision::Aborted {
             reason: "aborted by the operator".to_owned(),
+        },
+        None => Decision::Interrupted {
+            reason: "interrupted at the prompt (Ctrl-C)".to_owned(),
         },
     }
 }
@@ -163,13 +167,19 @@ fn confirm(term: &Term, id: &str) -> Decision {
                 };
             }
             Ok("") => {
-                return Decision::Skipped {
-                    reason: "skipped by the operator".to_owned(),
+                return Decision::Declined {
+                    reason: "declined by the operator (skipped at the prompt)".to_owned(),
                 };
             }
-            Ok("abort") | Err(_) => {
+            Ok("abort") => {
                 return Decision::Aborted {
                     reason: "aborted by the operator".to_owned(),
+                };
+            }
+            // Ctrl-C typed into the line, or the terminal went away.
+            Err(_) => {
+                return Decision::Interrupted {
+                    reason: "interrupted at the prompt (Ctrl-C)".to_owned(),
                 };
             }
             Ok(other) => {

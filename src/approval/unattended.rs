@@ -35,6 +35,9 @@ impl Approver for Unattended {
 
     fn before_step<'a>(&'a mut self, _: &'a Step, _: &'a str) -> LocalBoxFuture<'a, StepChoice> {
         // `--step` without a terminal cannot ask: stop rather than run unasked.
-        Box::pin(future::ready(StepChoice::Abort))
+        Box::pin(future::ready(StepChoice::Refused {
+            reason: "not run: `--step` asks before every step, and there is no terminal to ask at"
+                .to_owned(),
+        }))
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use minijinja::Value;
 
-use super::check::{Queried, judged, judged_as};
+use super::check::{Queried, judged_at, read_of};
 use super::context::Kept;
 use super::{Engine, Finished, KEPT_ROWS, Refusal, StepError, failed};
 use crate::approval::{Decision, Preview, Request};
@@ -75,7 +75,7 @@ impl Engine<'_> {
         };
         record.sql = Some(rendered.clone());
         let single = sql_action.transaction == Transaction::Autocommit;
-        if let Err(error) = judged_as(step, "action", &rendered, Role::Action { single }) {
+        if let Err(error) = judged_at("action", &rendered, Role::Action { single }, None) {
             return failed(record, &error).into();
         }
         let decision = match self
@@ -128,7 +128,7 @@ impl Engine<'_> {
             .scope
             .sql(&format!("{}.preview", step.id), preview_sql, &ctx)
             .map_err(|error| Halt::Record(Box::new(failed(record.clone(), &error))))?;
-        judged(step, "preview", &rendered)
+        self.judged_read(&read_of(step, "preview"), &rendered)
             .map_err(|error| Halt::Record(Box::new(failed(record.clone(), &error))))?;
         let queried = self
             .query(target, step, &[], &rendered, Wrap::ReadOnly)
@@ -215,7 +215,9 @@ impl Engine<'_> {
             approval: action.approval,
         };
         self.emit(&Event::Asking);
+        let asked = self.clock.elapsed();
         let decision = self.approver.decide(&request).await;
+        self.waited += self.clock.elapsed().saturating_sub(asked);
         let preview_rows = preview.map(|p| p.row_count);
         self.record_decision(step, rendered, decision, preview_rows, record)
     }
@@ -232,8 +234,8 @@ impl Engine<'_> {
     ) -> Result<Decision, Refusal> {
         if self.interrupted() && matches!(decision, Decision::Approved { .. }) {
             // Nothing is run after a Ctrl-C, whatever was answered at the same moment.
-            decision = Decision::Aborted {
-                reason: "aborted by the operator (Ctrl-C)".to_owned(),
+            decision = Decision::Interrupted {
+                reason: "interrupted by the operator (Ctrl-C) as it was approved".to_owned(),
             };
         }
         let approval = self.approval_record(&decision, preview_rows);
@@ -276,12 +278,12 @@ impl Engine<'_> {
                 },
             ),
             // Not approved: the run goes on, and exits 4 (the contract's "skipped at the prompt").
-            Decision::Skipped { reason } => {
-                self.ending.refused = true;
+            Decision::Declined { reason } => {
+                self.ending.refuse(format!("`{}`: {reason}", record.id));
                 (Status::Skipped, reason)
             }
-            Decision::Aborted { reason } => {
-                self.ending.stopped = true;
+            Decision::Aborted { reason } | Decision::Interrupted { reason } => {
+                self.ending.stop(format!("`{}`: {reason}", record.id));
                 (Status::NotRun, reason)
             }
         };
@@ -336,7 +338,7 @@ impl Engine<'_> {
         match halt {
             Halt::Record(record) => (*record).into(),
             Halt::Refused(refusal) => {
-                self.ending.refused = true;
+                self.ending.refuse(format!("`{}`: {refusal}", record.id));
                 StepRecord {
                     status: Status::NotRun,
                     message: Some(refusal.to_string()),

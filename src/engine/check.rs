@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use minijinja::{Expression, Value};
 
+use super::visibility::Read;
 use super::{Engine, Finished, KEPT_ROWS, RunError, StepError, failed};
 use crate::outputs::record::StepRecord;
 use crate::playbook::{Assessment, Scope as AssessScope, Step};
@@ -45,7 +46,7 @@ impl Engine<'_> {
             Err(error) => return failed(record, &error).into(),
         };
         record.sql = Some(rendered.clone());
-        if let Err(error) = judged(step, "check", &rendered) {
+        if let Err(error) = self.judged_read(&read_of(step, "check"), &rendered) {
             return failed(record, &error).into();
         }
         let result = self
@@ -161,29 +162,14 @@ impl Engine<'_> {
     }
 }
 
-/// Judges the exact text about to be sent as a check or preview: one query that only reads.
-/// What fails is never sent.
-pub(super) fn judged(step: &Step, what: &'static str, rendered: &str) -> Result<(), StepError> {
-    judged_as(
-        step,
+/// The read-only SQL of `step` (its check, or its preview), for [`Engine::judged_read`].
+pub(super) fn read_of<'s>(step: &'s Step, what: &'static str) -> Read<'s> {
+    Read {
         what,
-        rendered,
-        sql::Role::Query(sql::OptIn(&step.functions)),
-    )
-}
-
-/// Judges the exact text about to be sent as `role`. What fails is never sent.
-pub(super) fn judged_as(
-    step: &Step,
-    what: &'static str,
-    rendered: &str,
-    role: sql::Role<'_>,
-) -> Result<(), StepError> {
-    let at = match role {
-        sql::Role::Query(_) => step.sql_at.as_deref(),
-        sql::Role::Action { .. } => None,
-    };
-    judged_at(what, rendered, role, at)
+        functions: &step.functions,
+        at: step.sql_at.as_deref(),
+        sees: step.sees,
+    }
 }
 
 /// Judges the exact text about to be sent as `role`; a finding names `at`, the `file:line` of
@@ -193,7 +179,7 @@ pub(super) fn judged_at(
     rendered: &str,
     role: sql::Role<'_>,
     at: Option<&str>,
-) -> Result<(), StepError> {
+) -> Result<sql::Judged, StepError> {
     sql::judge(rendered, role).map_err(|findings| StepError::NotSent {
         what,
         findings,

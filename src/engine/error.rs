@@ -28,6 +28,15 @@ pub enum StepError {
         /// `file:line` of the template that rendered it.
         at: Option<String>,
     },
+    /// The statement needs every role's sessions and the role cannot see them.
+    #[error(
+        "the {what} was not sent: it needs every role's sessions, and the role `{role}` cannot see other roles' sessions in `{view}` (it does not have the privileges of `pg_read_all_stats`; a NOINHERIT member has to `SET ROLE`), so its counts would come out low; grant `pg_monitor` (or `pg_read_all_stats`) to the role, or declare `sees: own_sessions` if its own sessions are enough"
+    )]
+    Blind {
+        what: &'static str,
+        role: String,
+        view: &'static str,
+    },
     #[error("{}", .source.message)]
     Query { source: QueryError },
     #[error("interrupted by the operator (Ctrl-C) before it was sent")]

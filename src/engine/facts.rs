@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{Engine, RunError};
 use crate::events::Event;
-use crate::playbook::{Playbook, StepKind};
+use crate::playbook::Playbook;
 use crate::sql::literal as sql_literal;
 use crate::target::{Limits, QueryError, Target, Wrap};
 
@@ -27,7 +27,8 @@ pub struct Facts {
     pub json: Map<String, Json>,
     /// Which of the relations named in `requires` exist.
     pub relations: Map<String, Json>,
-    /// Roles the connected role is a member of (directly or not).
+    /// Roles whose privileges the connected role has (`pg_has_role(…, 'USAGE')`: through
+    /// inheriting grants; a NOINHERIT member has to `SET ROLE` first, so it does not count).
     pub roles: Vec<String>,
 }
 
@@ -84,41 +85,13 @@ impl Engine<'_> {
             })?;
         self.scope
             .set_facts(minijinja::Value::from(minijinja::value::Serde(&facts.json)));
-        let notes = privilege_notes(self.playbook, &facts);
-        self.emit(&Event::FactsGathered {
-            facts: &facts,
-            notes: &notes,
-        });
+        self.emit(&Event::FactsGathered { facts: &facts });
         self.facts = facts;
         Ok(Backend {
             pid: self.facts.int("backend_pid"),
             started: self.facts.text("backend_start"),
         })
     }
-}
-
-/// Notes for the report when the role cannot see what the checks count.
-fn privilege_notes(playbook: &Playbook, facts: &Facts) -> Vec<String> {
-    if facts.flag("can_read_all_stats") {
-        return Vec::new();
-    }
-    let readers: Vec<String> = playbook
-        .steps
-        .iter()
-        .filter(|step| match &step.kind {
-            StepKind::Check { sql } => sql.contains("pg_stat_activity"),
-            _ => false,
-        })
-        .map(|step| format!("`{}`", step.id))
-        .collect();
-    if readers.is_empty() {
-        return Vec::new();
-    }
-    vec![format!(
-        "the role `{}` is not a member of `pg_read_all_stats`: other roles' sessions show no state or query, so the counts of {} come out low",
-        facts.text("current_user"),
-        readers.join(", ")
-    )]
 }
 
 /// Reads the facts; `Err` when the statement fails (the run cannot go on without them).
@@ -192,10 +165,10 @@ fn facts_sql(relations: &BTreeSet<&str>) -> String {
   'backend_pid', pg_backend_pid(),
   'backend_start', (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
   'server_started', pg_postmaster_start_time()::text,
-  'can_read_all_stats', r.rolsuper OR pg_has_role('pg_read_all_stats', 'MEMBER'),
-  'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'MEMBER'),
+  'can_read_all_stats', r.rolsuper OR pg_has_role('pg_read_all_stats', 'USAGE'),
+  'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'USAGE'),
   'roles', (SELECT coalesce(json_agg(rolname ORDER BY rolname), '[]') FROM pg_roles
-            WHERE pg_has_role(current_user, oid, 'MEMBER')),
+            WHERE pg_has_role(current_user, oid, 'USAGE')),
   'relations', json_build_object({relations})
 )::text
 FROM pg_roles AS r WHERE r.rolname = current_user"

@@ -86,11 +86,11 @@ impl Engine<'_> {
         }
         for role in &requires.roles {
             let passed = facts.flag("superuser") || facts.roles.iter().any(|r| r == role);
-            let verb = if passed { "is" } else { "is not" };
+            let verb = if passed { "has" } else { "does not have" };
             decided.push((
                 format!("role `{role}`"),
                 passed,
-                format!("`{user}` {verb} a member of `{role}`"),
+                format!("`{user}` {verb} the privileges of `{role}`"),
             ));
         }
         decided

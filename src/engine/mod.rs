@@ -32,6 +32,7 @@ mod signal;
 #[cfg(test)]
 mod tests;
 mod verdict;
+mod visibility;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,10 +83,26 @@ pub struct Ending {
     pub stopped: bool,
     /// An action was refused (not approved, `max_rows`, another responder): exit 4.
     pub refused: bool,
+    /// Why it stopped or what was refused first, for the summary line.
+    pub reason: Option<String>,
     /// What the report must say about the run as a whole (e.g. a reconnection).
     pub notes: Vec<String>,
     /// The run could not start, the connection was lost, or a step aborted the run.
     pub error: Option<RunError>,
+}
+
+impl Ending {
+    /// The run stops here; the first reason given is the one the summary names.
+    pub fn stop(&mut self, reason: impl Into<String>) {
+        self.stopped = true;
+        self.reason.get_or_insert_with(|| reason.into());
+    }
+
+    /// An action did not run though the run goes on (exit 4).
+    pub fn refuse(&mut self, reason: impl Into<String>) {
+        self.refused = true;
+        self.reason.get_or_insert_with(|| reason.into());
+    }
 }
 
 pub struct Engine<'r> {
@@ -103,8 +120,10 @@ pub struct Engine<'r> {
     locked: bool,
     /// The step whose connection was lost, while the loss is not yet explained.
     lost: Option<RunError>,
-    /// Every step's status so far, for the verdict.
-    statuses: Vec<Status>,
+    /// Time the current step has waited for the operator.
+    waited: std::time::Duration,
+    /// Every finished step: id, status and message, for the verdict.
+    statuses: Vec<verdict::Finding>,
 }
 
 /// How far the run got in reaching its target.
@@ -157,6 +176,7 @@ impl<'r> Engine<'r> {
             locked: false,
             lost: None,
             statuses: Vec::new(),
+            waited: std::time::Duration::ZERO,
         }
     }
 
@@ -207,9 +227,12 @@ impl<'r> Engine<'r> {
                 total,
                 title: &title,
             });
+            self.waited = std::time::Duration::ZERO;
             let started = self.clock.elapsed();
             let Finished { mut record, kept } = self.attempt(step, &title, target).await;
-            record.duration_ms = millis_between(started, self.clock.elapsed());
+            let elapsed = millis_between(started, self.clock.elapsed());
+            record.waited_ms = u64::try_from(self.waited.as_millis()).unwrap_or(u64::MAX);
+            record.duration_ms = elapsed.saturating_sub(record.waited_ms);
             self.settle(step, &mut record, target.is_alive());
             self.scope.remember(&record, kept);
             self.finished(&record);
@@ -220,7 +243,7 @@ impl<'r> Engine<'r> {
     }
 
     fn finished(&mut self, record: &StepRecord) {
-        self.statuses.push(record.status);
+        self.statuses.push(verdict::Finding::of(record));
         self.emit(&Event::StepFinished { record });
     }
 
@@ -228,12 +251,10 @@ impl<'r> Engine<'r> {
     /// and its verdict.
     fn finish(mut self) {
         if self.interrupted() {
-            self.ending.stopped = true;
+            let interrupted = "the run was interrupted by the operator (Ctrl-C)";
+            self.ending.stop(interrupted);
             // Said before what else happened to the run as a whole (a reconnection).
-            self.ending.notes.insert(
-                0,
-                "the run was interrupted by the operator (Ctrl-C)".to_owned(),
-            );
+            self.ending.notes.insert(0, interrupted.to_owned());
         }
         let ending = std::mem::take(&mut self.ending);
         let verdict = verdict::of(&self.statuses, &ending);
@@ -246,7 +267,8 @@ impl<'r> Engine<'r> {
     /// Whether the step can run at all, then `--step`'s question, then the step.
     async fn attempt(&mut self, step: &Step, title: &str, target: &mut impl Target) -> Finished {
         if self.interrupted() {
-            self.ending.stopped = true;
+            self.ending
+                .stop("the run was interrupted by the operator (Ctrl-C)");
         }
         if !target.is_alive() && !self.ending.stopped {
             self.recover(target).await;
@@ -261,8 +283,19 @@ impl<'r> Engine<'r> {
             StepChoice::Continue => self.step(step, title, target).await,
             StepChoice::Skip => skipped(step, title, "skipped by the operator (`--step`)").into(),
             StepChoice::Abort => {
-                self.ending.stopped = true;
-                not_run(step, title, "aborted by the operator (`--step`)").into()
+                let reason = "aborted by the operator (`--step`)";
+                self.ending.stop(format!("`{}`: {reason}", step.id));
+                not_run(step, title, reason).into()
+            }
+            StepChoice::Interrupted => {
+                let reason = "interrupted by the operator (Ctrl-C) at the `--step` prompt";
+                self.ending.stop(format!("`{}`: {reason}", step.id));
+                not_run(step, title, reason).into()
+            }
+            StepChoice::Refused { reason } => {
+                self.ending.stop(format!("`{}`: {reason}", step.id));
+                self.ending.refused = true;
+                not_run(step, title, &reason).into()
             }
         }
     }
@@ -271,9 +304,9 @@ impl<'r> Engine<'r> {
     fn settle(&mut self, step: &Step, record: &mut StepRecord, alive: bool) {
         let unsent = record.message.as_deref() == Some(&StepError::Interrupted.to_string());
         if self.interrupted() && record.status == Status::Unknown && !unsent {
-            record.message =
-                Some("interrupted by the operator (Ctrl-C); the query was cancelled".to_owned());
-            self.ending.stopped = true;
+            let interrupted = "interrupted by the operator (Ctrl-C); the query was cancelled";
+            record.message = Some(interrupted.to_owned());
+            self.ending.stop(format!("`{}`: {interrupted}", step.id));
         }
         // In this order: a step that aborts the run is not a lost connection to recover from.
         if record.status == Status::Unknown && step.on_error == OnError::Abort && self.going() {
@@ -308,8 +341,11 @@ impl<'r> Engine<'r> {
             return StepChoice::Continue;
         }
         self.emit(&Event::Asking);
-        match self.approver.before_step(step, title).await {
-            _ if self.interrupted() => StepChoice::Abort,
+        let asked = self.clock.elapsed();
+        let choice = self.approver.before_step(step, title).await;
+        self.waited += self.clock.elapsed().saturating_sub(asked);
+        match choice {
+            _ if self.interrupted() => StepChoice::Interrupted,
             choice => choice,
         }
     }

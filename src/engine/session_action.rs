@@ -4,8 +4,9 @@
 //! read-only under a timeout that allows for `wait`.
 
 use super::action::{Halt, pid_of, preview_error};
-use super::check::{Queried, judged_at};
+use super::check::Queried;
 use super::signal::{self, Session};
+use super::visibility::Read;
 use super::{Engine, Finished, Refusal, StepError, failed};
 use crate::outputs::record::{Status, StepRecord};
 use crate::playbook::{Action, SessionAction, Signal, Step};
@@ -114,9 +115,13 @@ impl Engine<'_> {
             .scope
             .sql(&format!("{}.check", source.id), &source.sql, &ctx)
             .map_err(|error| fail(record, &error))?;
-        let role = sql::Role::Query(sql::OptIn(&source.functions));
-        let what = "preview (the check it names)";
-        judged_at(what, &rendered, role, source.sql_at.as_deref())
+        let read = Read {
+            what: "preview (the check it names)",
+            functions: &source.functions,
+            at: source.sql_at.as_deref(),
+            sees: source.sees,
+        };
+        self.judged_read(&read, &rendered)
             .map_err(|error| fail(record, &error))?;
         let Some(body) = sql::select_body(&rendered) else {
             let message = format!(

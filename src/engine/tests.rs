@@ -641,14 +641,18 @@ fn an_approval_given_as_ctrl_c_arrives_runs_nothing() {
     assert_eq!(
         statuses(&record),
         [
-            ("stuck", Status::NotRun, "aborted by the operator (Ctrl-C)"),
+            (
+                "stuck",
+                Status::NotRun,
+                "interrupted by the operator (Ctrl-C) as it was approved"
+            ),
             ("after", Status::NotRun, "the run stopped before this step"),
         ]
     );
     assert!(target.sent_containing("UPDATE").is_empty());
     assert_eq!(
         *run.log.borrow(),
-        ["asked stuck preview Some(1)", "decided stuck aborted"]
+        ["asked stuck preview Some(1)", "decided stuck interrupted"]
     );
     assert_eq!(
         record.notes,

@@ -139,6 +139,23 @@ pub struct RawStep {
     /// read: the check runs them with the engine's privileges. Functions that signal, write or
     /// run SQL text (`pg_terminate_backend`, `dblink`...) stay refused even when listed.
     pub functions: Option<Vec<String>>,
+    /// For a `check` (or an action's `preview`): which sessions it must see to be right.
+    /// `all_sessions`: it counts or lists every role's sessions, so when the role cannot see
+    /// them (no privileges of `pg_read_all_stats`) the step is UNKNOWN instead of coming out
+    /// low. `own_sessions`: the role's own are enough. Default: `all_sessions` when the SQL
+    /// reads `pg_stat_activity` or another statistics view that hides other roles' sessions.
+    pub sees: Option<Sees>,
+}
+
+/// Which sessions a check must see to be right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sees {
+    /// Every role's sessions: without the privileges of `pg_read_all_stats` (or superuser)
+    /// the step is UNKNOWN.
+    AllSessions,
+    /// The connected role's own sessions are enough.
+    OwnSessions,
 }
 
 /// Facts the server must have for a step to run.

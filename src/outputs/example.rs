@@ -121,8 +121,10 @@ pub fn record() -> RunRecord {
         mode: Mode::Live,
         started_at: "2026-11-26T14:10:00Z".to_owned(),
         duration_ms: 1234,
+        waited_ms: 0,
         status: Status::Unknown,
         exit_code: 3,
+        why: Some("`overview`: the check was not sent".to_owned()),
         params: vec![
             ParamRecord {
                 name: "idle_after".to_owned(),

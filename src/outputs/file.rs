@@ -60,6 +60,11 @@ pub enum WriteError {
         .directory.display()
     )]
     NoDirectory { path: PathBuf, directory: PathBuf },
+    #[error(
+        "cannot write the report to `{}`: it belongs to another user (uid {owner}) in a sticky directory, where only its owner may replace it",
+        .path.display()
+    )]
+    OthersInSticky { path: PathBuf, owner: u32 },
 }
 
 /// How a report path is written.
@@ -88,12 +93,9 @@ pub fn prepare(path: &Path, create_directory: bool) -> Result<Kind, WriteError> 
                 directory: directory.into(),
             });
         }
-        fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
-            directory: directory.into(),
-            path: path.into(),
-            source,
-        })?;
+        make_directory(directory, path)?;
     }
+    replaceable(path, directory)?;
     let probe = temporary(directory, name);
     write_synced(&probe, "")
         .and_then(|()| fs::remove_file(&probe))
@@ -102,6 +104,58 @@ pub fn prepare(path: &Path, create_directory: bool) -> Result<Kind, WriteError> 
             source,
         })?;
     Ok(kind)
+}
+
+/// Refuses an existing file that the rename at the end could not replace: in a sticky
+/// directory (`/tmp`), only the file's owner, the directory's owner or root may.
+fn replaceable(path: &Path, directory: &Path) -> Result<(), WriteError> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(file), Ok(dir)) = (fs::symlink_metadata(path), fs::metadata(directory)) else {
+        return Ok(());
+    };
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let sticky = dir.mode() & 0o1000 != 0;
+    if sticky && euid != 0 && file.uid() != euid && dir.uid() != euid {
+        return Err(WriteError::OthersInSticky {
+            path: path.into(),
+            owner: file.uid(),
+        });
+    }
+    Ok(())
+}
+
+/// Reserves a default report name of its own for this run: `path` if no file has it yet,
+/// else `<stem>-2.<ext>`, `-3`, ... — created empty and exclusively, so two runs started in
+/// the same second never share a report or a journal. The report replaces it at the end.
+pub fn reserve(path: &Path) -> Result<PathBuf, WriteError> {
+    let (name, directory) = parts(path)?;
+    make_directory(directory, path)?;
+    let name = Path::new(name);
+    let stem = name.file_stem().unwrap_or_default().to_string_lossy();
+    let extension = name
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()));
+    for n in 1..=1000 {
+        let candidate = match n {
+            1 => path.to_owned(),
+            n => directory.join(format!("{stem}-{n}{}", extension.as_deref().unwrap_or(""))),
+        };
+        match private().write(true).create_new(true).open(&candidate) {
+            Ok(_) => return Ok(candidate),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(WriteError::Write {
+                    path: candidate,
+                    source,
+                });
+            }
+        }
+    }
+    Err(WriteError::Write {
+        path: path.into(),
+        source: io::Error::other("1000 runs already have a report of this name and second"),
+    })
 }
 
 /// What `path` is: refused when it is a directory or a link to a regular file.
@@ -116,6 +170,15 @@ pub fn kind_of(path: &Path) -> Result<Kind, WriteError> {
         _ if own.file_type().is_symlink() => Err(WriteError::Symlink { path: path.into() }),
         _ => Ok(Kind::Replace),
     }
+}
+
+/// Creates `directory` (and its parents) for the report `path`.
+fn make_directory(directory: &Path, path: &Path) -> Result<(), WriteError> {
+    fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
+        directory: directory.into(),
+        path: path.into(),
+        source,
+    })
 }
 
 fn parts(path: &Path) -> Result<(&std::ffi::OsStr, &Path), WriteError> {
@@ -176,11 +239,7 @@ fn write_file(text: &str, path: &Path) -> Result<(), WriteError> {
             .map_err(error);
     }
     let (name, directory) = parts(path)?;
-    fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
-        directory: directory.into(),
-        path: path.into(),
-        source,
-    })?;
+    make_directory(directory, path)?;
     let temporary = temporary(directory, name);
     let result = write_synced(&temporary, text).and_then(|()| fs::rename(&temporary, path));
     if let Err(source) = result {

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -116,8 +117,15 @@ impl Journal {
         let file = private()
             .create(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
-            .map_err(error)?;
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::ELOOP) => error(std::io::Error::other(
+                    "it is a symbolic link; a journal is never appended through one",
+                )),
+                _ => error(source),
+            })?;
+        private_to_us(&file).map_err(error)?;
         Ok(Journal {
             file,
             path: path.to_owned(),
@@ -153,6 +161,30 @@ impl Journal {
         self.file.write_all(line.as_bytes()).map_err(error)?;
         self.file.sync_data().map_err(error)
     }
+}
+
+/// Refuses an existing journal that others could read or that is not the run's own: the SQL
+/// appended to it holds other users' data.
+fn private_to_us(file: &File) -> std::io::Result<()> {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if metadata.uid() != euid {
+        return Err(std::io::Error::other(format!(
+            "it belongs to another user (uid {}); a journal is only appended to by its owner",
+            metadata.uid()
+        )));
+    }
+    if metadata.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "others may read or write it (mode {:o}); make it 0600 (`chmod 600`) or move it away",
+            metadata.mode() & 0o777
+        )));
+    }
+    Ok(())
 }
 
 impl Listener for Journal {

@@ -87,12 +87,14 @@ fn overview(record: &RunRecord) -> String {
         ),
         ("Mode", mode.to_owned()),
         ("Started", cell(&record.started_at)),
-        ("Duration", human_duration(record.duration_ms)),
+        ("Duration", run_duration(record)),
         (
             "Status",
             format!("**{}** (exit {})", record.status.label(), record.exit_code),
         ),
     ];
+    let why = record.why.as_ref().map(|why| ("Why", cell(why)));
+    let rows = rows.into_iter().chain(why);
     let mut out = "| | |\n| --- | --- |\n".to_owned();
     for (name, value) in rows {
         let _ = writeln!(out, "| {name} | {value} |");
@@ -316,11 +318,33 @@ fn ran(step: &StepRecord) -> bool {
         && matches!(step.status, Status::Ok | Status::Warning | Status::Critical)
 }
 
+/// How long the run took, and how long it waited for the operator.
+fn run_duration(record: &RunRecord) -> String {
+    match record.waited_ms {
+        0 => human_duration(record.duration_ms),
+        waited => format!(
+            "{} (+ {} waiting for the operator)",
+            human_duration(record.duration_ms),
+            human_duration(waited)
+        ),
+    }
+}
+
 /// How long the step took, if it was attempted at all.
 fn ran_for(step: &StepRecord) -> Option<String> {
-    match step.status {
-        Status::Skipped | Status::NotRun | Status::Manual => None,
-        _ => Some(human_duration(step.duration_ms)),
+    let waited = (step.waited_ms > 0).then(|| {
+        format!(
+            " (+ {} waiting for the operator)",
+            human_duration(step.waited_ms)
+        )
+    });
+    match (step.status, waited) {
+        (Status::Skipped | Status::NotRun | Status::Manual, None) => None,
+        (_, waited) => Some(format!(
+            "{}{}",
+            human_duration(step.duration_ms),
+            waited.unwrap_or_default()
+        )),
     }
 }
 
@@ -358,6 +382,7 @@ mod tests {
 | Started | 2026-11-26T14:10:00Z |
 | Duration | 1.2 s |
 | Status | **UNKNOWN** (exit 3) |
+| Why | \`overview\`: the check was not sent |
 
 Finds idle sessions and **terminates** them.
 

@@ -26,11 +26,17 @@ pub struct RunRecord {
     pub mode: Mode,
     /// Start, RFC 3339 UTC.
     pub started_at: String,
+    /// How long the run took, without the time spent waiting for the operator.
     pub duration_ms: u64,
+    /// Time spent waiting for the operator, in all.
+    pub waited_ms: u64,
     /// The worst step status, or `UNKNOWN` when the run could not finish.
     pub status: Status,
     /// Exit code of the run.
     pub exit_code: u8,
+    /// Why the status is not OK: the reason the run stopped, the error that ended it, or the
+    /// worst step's message. `null` when OK.
+    pub why: Option<String>,
     /// Parameter values used, as given on the command line or defaulted.
     pub params: Vec<ParamRecord>,
     /// Facts gathered from the server, when it was reached.
@@ -139,7 +145,10 @@ pub struct StepRecord {
     pub status: Status,
     /// One line saying why the step has its status.
     pub message: Option<String>,
+    /// How long the step took, without the time spent waiting for the operator.
     pub duration_ms: u64,
+    /// Time spent waiting for the operator (at the approval or `--step` prompt).
+    pub waited_ms: u64,
     /// The guard decisions, in the order they were taken.
     pub guards: Vec<GuardRecord>,
     /// The SQL that ran (or would have), rendered.
@@ -193,6 +202,7 @@ impl StepRecord {
             status,
             message: None,
             duration_ms: 0,
+            waited_ms: 0,
             guards: Vec::new(),
             sql: None,
             columns: Vec::new(),

@@ -39,8 +39,10 @@ impl<'c> Recorder<'c> {
             mode: header.mode,
             started_at: clock.stamp(),
             duration_ms: 0,
+            waited_ms: 0,
             status: Status::Unknown,
             exit_code: exit::UNKNOWN,
+            why: None,
             params: playbook
                 .params
                 .iter()
@@ -78,7 +80,7 @@ impl Listener for Recorder<'_> {
         let record = &mut self.record;
         match event {
             Event::Target { name } => record.target = (*name).to_owned(),
-            Event::FactsGathered { facts, notes } => {
+            Event::FactsGathered { facts } => {
                 record.facts = Some(serde_json::Value::Object(facts.json.clone()));
                 record.privileges = Some(PrivilegesRecord {
                     role: facts.text("current_user"),
@@ -86,15 +88,17 @@ impl Listener for Recorder<'_> {
                     can_signal: facts.flag("can_signal_backend"),
                     can_read_all_stats: facts.flag("can_read_all_stats"),
                 });
-                record.notes.extend(notes.iter().cloned());
             }
             Event::StepFinished { record: step } => record.steps.push((*step).clone()),
             Event::RunFinished { ending, verdict } => {
                 record.notes.extend(ending.notes.iter().cloned());
                 record.error = ending.error.as_ref().map(ToString::to_string);
-                record.duration_ms = millis_between(self.started, self.clock.elapsed());
+                record.waited_ms = record.steps.iter().map(|s| s.waited_ms).sum();
+                let elapsed = millis_between(self.started, self.clock.elapsed());
+                record.duration_ms = elapsed.saturating_sub(record.waited_ms);
                 record.status = verdict.status;
                 record.exit_code = verdict.exit_code;
+                record.why = verdict.why.clone();
             }
             Event::StepStarted { .. }
             | Event::Asking

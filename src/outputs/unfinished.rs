@@ -197,7 +197,7 @@ mod tests {
                 decision(first, "2026-11-26T14:00:01Z", "cleanup", "done", "approved"),
                 outcome(first, "2026-11-26T14:00:02Z", "done"),
                 decision(first, "2026-11-26T14:00:05Z", "cleanup", "stuck", "approved"),
-                decision(first, "2026-11-26T14:00:06Z", "cleanup", "later", "skipped"),
+                decision(first, "2026-11-26T14:00:06Z", "cleanup", "later", "declined"),
                 decision(first, "2026-11-26T14:00:07Z", "other", "stuck", "approved"),
                 "{garbled".to_owned(),
                 r#"{"at":"2026-11-01T00:00:00Z","playbook":"cleanup","step":"old","decision":"approved"}"#.to_owned(),
@@ -241,7 +241,7 @@ mod tests {
                 "2026-11-26T15:00:01Z",
                 "cleanup",
                 "done",
-                "skipped",
+                "declined",
             )],
         );
         assert_eq!(super::notes(&journal, "cleanup"), Vec::<String>::new());

@@ -31,14 +31,24 @@ pub(crate) enum Role<'a> {
     Action { single: bool },
 }
 
-/// Every finding of `statements`, parsed from `text`, in source order.
-pub(super) fn findings(text: &str, statements: &[Statement], role: Role<'_>) -> Vec<Finding> {
+/// What judging a text found: every finding, in source order, and what it reads that
+/// depends on the role's privileges.
+pub(super) struct Judgment {
+    pub findings: Vec<Finding>,
+    /// The first statistics view (or function) it reads that hides other roles' sessions
+    /// from a role without `pg_read_all_stats`' privileges.
+    pub session_view: Option<&'static str>,
+}
+
+/// Judges `statements`, parsed from `text`, as `role`.
+pub(super) fn judge(text: &str, statements: &[Statement], role: Role<'_>) -> Judgment {
     let mut judge = Judge {
         text,
         role,
         keywords: None,
         used: HashSet::new(),
         findings: Vec::new(),
+        session_view: None,
     };
     let count = statements.len();
     if count == 0 {
@@ -62,7 +72,10 @@ pub(super) fn findings(text: &str, statements: &[Statement], role: Role<'_>) -> 
     }
     let mut findings = judge.findings;
     findings.sort_by_key(|f| f.offset);
-    findings
+    Judgment {
+        findings,
+        session_view: judge.session_view,
+    }
 }
 
 struct Judge<'a> {
@@ -73,6 +86,7 @@ struct Judge<'a> {
     /// Keyword offsets already attributed to a finding.
     used: HashSet<usize>,
     findings: Vec<Finding>,
+    session_view: Option<&'static str>,
 }
 
 impl Judge<'_> {
@@ -158,6 +172,7 @@ impl Judge<'_> {
         let Role::Query(opt_in) = self.role else {
             return self.action_node(kind, body, at);
         };
+        self.note_session_view(kind, body);
         match kind {
             "FuncCall" => {
                 let parts = strings(body.get("funcname"));
@@ -220,6 +235,29 @@ impl Judge<'_> {
         }
     }
 
+    /// Notes a relation or call that shows other roles' sessions only to a role with the
+    /// privileges of `pg_read_all_stats`.
+    fn note_session_view(&mut self, kind: &str, body: &Value) {
+        if self.session_view.is_some() {
+            return;
+        }
+        let (schema, name) = match kind {
+            "RangeVar" => (
+                body.get("schemaname").and_then(Value::as_str).unwrap_or(""),
+                body.get("relname").and_then(Value::as_str).unwrap_or(""),
+            ),
+            "FuncCall" => match strings(body.get("funcname")).as_slice() {
+                [name] => ("", *name),
+                [schema, name] => (*schema, *name),
+                _ => return,
+            },
+            _ => return,
+        };
+        if schema.is_empty() || schema == "pg_catalog" {
+            self.session_view = session_view(name);
+        }
+    }
+
     fn fields(&mut self, names: Option<&[&str]>, at: usize) {
         for name in names.unwrap_or_default() {
             if let Some(concern) = judge_field(name) {
@@ -251,6 +289,35 @@ impl Judge<'_> {
             self.push(Concern::LocksRows { lock }, offset);
         }
     }
+}
+
+/// `name` when it is a view or function that hides the state, query and type of other roles'
+/// sessions from a role without the privileges of `pg_read_all_stats` (PostgreSQL's
+/// `HAS_PGSTAT_PERMISSIONS`): what reads it counts only what the role may see.
+fn session_view(name: &str) -> Option<&'static str> {
+    const VIEWS: &[&str] = &[
+        "pg_stat_activity",
+        "pg_stat_replication",
+        "pg_stat_ssl",
+        "pg_stat_gssapi",
+        "pg_stat_progress_vacuum",
+        "pg_stat_progress_analyze",
+        "pg_stat_progress_cluster",
+        "pg_stat_progress_create_index",
+        "pg_stat_progress_basebackup",
+        "pg_stat_progress_copy",
+        "pg_stat_get_activity",
+        "pg_stat_get_progress_info",
+        "pg_stat_get_backend_activity",
+        "pg_stat_get_backend_activity_start",
+        "pg_stat_get_backend_xact_start",
+        "pg_stat_get_backend_wait_event",
+        "pg_stat_get_backend_wait_event_type",
+        "pg_stat_get_backend_client_addr",
+        "pg_stat_get_backend_client_port",
+        "pg_stat_get_backend_start",
+    ];
+    VIEWS.iter().copied().find(|view| *view == name)
 }
 
 /// The function a server before PostgreSQL 16 calls for this SQL/JSON (or `MERGE_ACTION`)

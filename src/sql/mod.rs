@@ -66,20 +66,36 @@ pub(crate) struct Analysis {
 /// the input: deep, long or malformed SQL is a finding.
 #[cfg(test)]
 pub(crate) fn judge_query(sql: &str, opt_in: OptIn<'_>) -> Result<(), Vec<Finding>> {
-    judge(sql, Role::Query(opt_in))
+    judge(sql, Role::Query(opt_in)).map(|_| ())
+}
+
+/// What the judge learnt of SQL it let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Judged {
+    /// The first statistics view or function it reads that shows other roles' sessions only
+    /// to a role with the privileges of `pg_read_all_stats` (`pg_stat_activity`, ...).
+    pub session_view: Option<&'static str>,
 }
 
 /// Judges `sql` as what it is about to be sent as: a query, or an action's SQL.
-pub(crate) fn judge(sql: &str, role: Role<'_>) -> Result<(), Vec<Finding>> {
+pub(crate) fn judge(sql: &str, role: Role<'_>) -> Result<Judged, Vec<Finding>> {
     let judged = parse::on_parser_stack(|| match parse::statements(sql) {
-        Ok(statements) => judge::findings(sql, &statements, role),
-        Err(concern) => vec![unlocated(concern)],
+        Ok(statements) => judge::judge(sql, &statements, role),
+        Err(concern) => judge::Judgment {
+            findings: vec![unlocated(concern)],
+            session_view: None,
+        },
     });
-    let findings = judged.unwrap_or_else(|concern| vec![unlocated(concern)]);
-    if findings.is_empty() {
-        Ok(())
+    let judgment = judged.unwrap_or_else(|concern| judge::Judgment {
+        findings: vec![unlocated(concern)],
+        session_view: None,
+    });
+    if judgment.findings.is_empty() {
+        Ok(Judged {
+            session_view: judgment.session_view,
+        })
     } else {
-        Err(findings)
+        Err(judgment.findings)
     }
 }
 
@@ -113,7 +129,7 @@ fn analyze_here(sql: &str, role: Role<'_>) -> Analysis {
     let mut findings: Vec<Finding> = splits.collect();
     let columns = match parse::statements(&blanked.text) {
         Ok(statements) => {
-            findings.extend(judge::findings(&blanked.text, &statements, role));
+            findings.extend(judge::judge(&blanked.text, &statements, role).findings);
             statements
                 .last()
                 .and_then(|s| columns::of_statement(&s.node))
@@ -178,6 +194,40 @@ WHERE backend_type = 'client backend' AND state = 'idle'
   AND state_change < now() - {{ params.idle_after }}
   AND usename <> ALL({{ params.protected_users }})
   AND pid <> pg_backend_pid()";
+
+    #[test]
+    fn the_judge_notes_the_statistics_views_that_hide_other_roles_sessions() {
+        let view = |sql: &str| judge(sql, Role::Query(OptIn::default())).map(|j| j.session_view);
+        for sql in [
+            SEED,
+            "TABLE pg_stat_activity",
+            "SELECT count(*) FROM pg_catalog.pg_stat_activity",
+            "WITH a AS (SELECT * FROM (SELECT pid FROM pg_stat_activity) s) SELECT * FROM a",
+            "SELECT 1 WHERE EXISTS (SELECT FROM pg_stat_activity WHERE state = 'idle')",
+        ] {
+            let sql = sql
+                .replace("{{ params.idle_after }}", "'1h'")
+                .replace("{{ params.protected_users }}", "ARRAY['x']");
+            assert_eq!(view(&sql), Ok(Some("pg_stat_activity")), "{sql}");
+        }
+        assert_eq!(
+            view("SELECT * FROM pg_stat_get_activity(NULL)"),
+            Ok(Some("pg_stat_get_activity"))
+        );
+        assert_eq!(
+            view("SELECT * FROM pg_stat_replication"),
+            Ok(Some("pg_stat_replication"))
+        );
+        for sql in [
+            "SELECT 1",
+            "SELECT count(*) FROM pg_locks",
+            "SELECT 'pg_stat_activity'",
+            "SELECT * FROM myschema.pg_stat_activity",
+            "SELECT pg_stat_activity FROM t",
+        ] {
+            assert_eq!(view(sql), Ok(None), "{sql}");
+        }
+    }
 
     #[test]
     fn seed_query_is_read_only_and_has_columns() {

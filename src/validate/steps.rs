@@ -20,7 +20,7 @@ use super::names::NameScope;
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
 /// The keys a step may have besides its kind, and the kinds they apply to.
-const OPTIONAL_KEYS: [&str; 9] = [
+const OPTIONAL_KEYS: [&str; 10] = [
     "preview",
     "approval",
     "max_rows",
@@ -29,6 +29,7 @@ const OPTIONAL_KEYS: [&str; 9] = [
     "on_error",
     "transaction",
     "functions",
+    "sees",
     "wait",
 ];
 
@@ -85,6 +86,7 @@ impl Validator<'_> {
             on_error,
             functions,
             sql_at: self.sql_at(&path, raw),
+            sees: raw.sees,
         };
         if let StepKind::Check { sql } = &step.kind {
             let check = SourceCheck {
@@ -92,6 +94,7 @@ impl Validator<'_> {
                 sql: sql.clone(),
                 functions: step.functions.clone(),
                 sql_at: step.sql_at.clone(),
+                sees: step.sees,
             };
             self.checks.insert(step.id.clone(), check);
         }
@@ -270,14 +273,18 @@ impl Validator<'_> {
             raw.on_error.is_some(),
             raw.transaction.is_some(),
             raw.functions.is_some(),
+            raw.sees.is_some(),
             raw.wait.is_some(),
         ];
         const SIGNAL: [&str; 5] = ["approval", "max_rows", "assess", "timeout", "on_error"];
         let (kind, allowed): (&'static str, &[&str]) = match kind {
-            StepKind::Check { .. } => ("check", &["assess", "timeout", "on_error", "functions"]),
+            StepKind::Check { .. } => (
+                "check",
+                &["assess", "timeout", "on_error", "functions", "sees"],
+            ),
             StepKind::Action(Action {
                 act: Act::Sql(_), ..
-            }) => ("action", &OPTIONAL_KEYS[..8]),
+            }) => ("action", &OPTIONAL_KEYS[..9]),
             StepKind::Action(Action {
                 act: Act::Signal(action),
                 ..
@@ -306,6 +313,7 @@ impl Validator<'_> {
                     }
                     (_, "transaction") => " (the engine runs its own statement)",
                     (_, "functions") => " (list them on the check it names)",
+                    (_, "sees") => " (declare it on the check it names)",
                     _ => "",
                 };
                 self.report(Problem::KeyDoesNotApply { key, kind, why }, location);

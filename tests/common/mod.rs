@@ -8,7 +8,7 @@
 //!     .database(&db)
 //!     .json_report()
 //!     .status(1)
-//!     .stderr("x: WARNING — 1 step, 1 warning — report: report.json\n")
+//!     .stderr("x: WARNING — [..] — 1 step, 1 warning — report: report.json\n")
 //!     .run();
 //! ```
 //!

@@ -72,7 +72,7 @@ fn control_characters_in_row_values_are_shown_escaped() {
         );
     }
     let report = pty.report();
-    assert_eq!(report["steps"][1]["approval"]["decision"], "skipped");
+    assert_eq!(report["steps"][1]["approval"]["decision"], "declined");
     assert_eq!(db.psql("SELECT n FROM t"), "0");
     let message = report["steps"][2]["message"].as_str().unwrap();
     assert!(

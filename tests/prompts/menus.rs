@@ -52,12 +52,12 @@ fn many_downs_stay_on_abort() {
 
 #[test]
 fn down_to_the_end_and_one_up_is_skip() {
-    answer_the_approval_menu(&[DOWN, DOWN, DOWN, UP], "skip this step", 4, "skipped");
+    answer_the_approval_menu(&[DOWN, DOWN, DOWN, UP], "skip this step", 4, "declined");
 }
 
 #[test]
 fn enter_alone_skips() {
-    answer_the_approval_menu(&[], "skip this step", 4, "skipped");
+    answer_the_approval_menu(&[], "skip this step", 4, "declined");
 }
 
 #[test]
