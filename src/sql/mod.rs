@@ -257,7 +257,9 @@ WHERE backend_type = 'client backend' AND state = 'idle'
         let sql2 = sql.clone();
         let start = std::time::Instant::now();
         assert_eq!(on_small_stack(move || judged(&sql2)), vec![]);
-        assert!(start.elapsed().as_millis() < 500, "{:?}", start.elapsed());
+        // A bound against blow-ups (quadratic or worse), not a speed target: the machine may be
+        // loaded; the figures are in `benches/`.
+        assert!(start.elapsed().as_millis() < 5_000, "{:?}", start.elapsed());
         let analysis = on_small_stack(move || analyze(&sql, Role::Query(OptIn::default())));
         assert_eq!(analysis.findings, vec![]);
         // A left-deep tree of 40 levels needs MBs of stack in a debug build, never the caller's.
@@ -287,7 +289,7 @@ WHERE backend_type = 'client backend' AND state = 'idle'
             let start = std::time::Instant::now();
             let found = on_small_stack(move || judged(&sql));
             assert_eq!(found, vec![(expected.to_owned(), Some(0))]);
-            assert!(start.elapsed().as_millis() < 200, "{:?}", start.elapsed());
+            assert!(start.elapsed().as_millis() < 2_000, "{:?}", start.elapsed());
         }
     }
 
