@@ -11,7 +11,7 @@ use minijinja::Value;
 use crate::markdown::{code, fenced, table};
 use crate::param::Param;
 use crate::playbook::{
-    Act, Action, Approval, MaxRows, Playbook, Requirements, Scope, Signal, Step, StepKind,
+    Act, Action, Approval, MaxRows, Playbook, Requirements, Scope, Sees, Signal, Step, StepKind,
     Transaction,
 };
 use crate::template::{self, TemplateKind};
@@ -91,6 +91,14 @@ fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
     }
     if let Some(timeout) = step.timeout {
         facts.push(format!("**Statement timeout** {timeout}"));
+    }
+    match step.sees {
+        Some(Sees::AllSessions) => facts.push(
+            "**Sees** every role's sessions (UNKNOWN without the privileges of `pg_read_all_stats`)"
+                .to_owned(),
+        ),
+        Some(Sees::OwnSessions) => facts.push("**Sees** its own role's sessions".to_owned()),
+        None => {}
     }
     for fact in &facts {
         let _ = writeln!(out, "- {fact}");
