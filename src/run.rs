@@ -124,8 +124,8 @@ async fn run_playbook(
     let mut recorder = Recorder::new(header, &clock);
     let started_at = recorder.record().started_at.clone();
     let report = config.report(&playbook.name, &started_at);
-    // Installed before anything can prompt: until a handler exists, SIGINT kills the process
-    // without a report.
+    // Installed before anything can prompt: until a handler exists, SIGINT, SIGTERM or SIGHUP
+    // kills the process without a report.
     let mut interrupts = Interrupts::install();
     // Every way the report cannot be written is found now, before anything runs.
     if let Destination::File(path) = &report.destination
@@ -137,7 +137,8 @@ async fn run_playbook(
         );
         return exit::UNKNOWN;
     }
-    let mut gate = config.gate(&report, &playbook.name, &started_at, interrupts.flag());
+    let interruption = interrupts.interruption();
+    let mut gate = config.gate(&report, &playbook.name, &started_at, interruption.flag());
     let Ok(mut journal) = journal(playbook, gate.journal.as_deref(), &started_at) else {
         return exit::UNKNOWN;
     };
@@ -160,7 +161,7 @@ async fn run_playbook(
             &clock,
             gate.approver.as_mut(),
             Listeners::new(listeners),
-            interrupts.flag(),
+            interruption,
         );
         let application_name = format!("runbook:{}", playbook.name);
         match Endpoint::resolve(config.database_url.as_deref(), &application_name) {
@@ -169,7 +170,7 @@ async fn run_playbook(
                     message: error.to_string(),
                 };
                 let reach: Reach<'_, Session> = Reach::Unresolved(error);
-                engine.run(reach, |_| {}).await;
+                engine.run(reach).await;
             }
             Ok(endpoint) => drive(engine, &endpoint, &mut interrupts).await,
         }
@@ -198,7 +199,9 @@ fn journal(
         })
 }
 
-/// Connects and runs the engine; Ctrl-C is watched once the engine knows its backend.
+/// Connects and runs the engine. The signals are watched from the moment there is a session
+/// whose query they would cancel (until then they wait, queued): the watcher cancels through
+/// the session's own canceller, which follows it across a reconnection.
 async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interrupts) {
     let name = endpoint.display.as_str();
     let mut session = match endpoint.connect().await {
@@ -208,19 +211,15 @@ async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interru
                 message: error.to_string(),
             };
             let reach: Reach<'_, Session> = Reach::Unreachable { name, error };
-            return engine.run(reach, |_| {}).await;
+            return engine.run(reach).await;
         }
     };
-    let mut watcher = None;
+    let watcher = interrupts.watch(session.canceller());
     let reach = Reach::Reached {
         name,
         target: &mut session,
     };
-    engine
-        .run(reach, |backend| {
-            watcher = interrupts.watch(endpoint, backend);
-        })
-        .await;
+    engine.run(reach).await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }

@@ -18,4 +18,5 @@ mod reports;
 mod run;
 mod schema;
 mod sessions;
+mod signals;
 mod validate;

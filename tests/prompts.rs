@@ -121,6 +121,7 @@ fn assert_aborted_at_the_prompt(
     victim: &Session,
     bystander: &Session,
     pty: &mut Pty,
+    message: &str,
 ) -> serde_json::Value {
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
@@ -130,7 +131,7 @@ fn assert_aborted_at_the_prompt(
     assert_eq!(report["exit_code"], 4);
     let step = &report["steps"][1];
     assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], "aborted by the operator");
+    assert_eq!(step["message"], message);
     assert_eq!(step["approval"]["decision"], "aborted");
     assert_eq!(report["steps"][2]["status"], "NOT_RUN");
     assert_eq!(journal_of(pty)["decision"], "aborted");
@@ -253,7 +254,13 @@ fn abort_at_the_prompt_stops_the_run_with_exit_4() {
     pty.send(DOWN);
     pty.expect("  approve\n  skip this step\n> abort the run");
     pty.choose("Run this action?", &[], "abort the run");
-    let report = assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    let report = assert_aborted_at_the_prompt(
+        &db,
+        &victim,
+        &bystander,
+        &mut pty,
+        "aborted by the operator",
+    );
     assert_eq!(
         report["steps"][2]["message"],
         "the run stopped before this step"
@@ -400,7 +407,7 @@ fn ctrl_c_cancels_the_running_query_and_exits_4() {
         || sleeping() == "0",
     );
     let cancelled_after = interrupted.elapsed();
-    pty.expect("interrupted: cancelling the running query");
+    pty.expect("interrupted by the operator (Ctrl-C): cancelling the running query");
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
     assert!(
@@ -430,7 +437,13 @@ fn ctrl_c_at_the_approval_prompt_aborts_and_runs_nothing() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.send(ctrl_c());
-    assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    assert_aborted_at_the_prompt(
+        &db,
+        &victim,
+        &bystander,
+        &mut pty,
+        "aborted by the operator",
+    );
 }
 
 #[test]
@@ -440,10 +453,32 @@ fn sigint_while_the_approval_prompt_waits_aborts_and_runs_nothing() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.interrupt();
-    pty.expect("interrupted: cancelling the running query");
-    let report = assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    pty.expect("interrupted by the operator (Ctrl-C): cancelling the running query");
+    let report = assert_aborted_at_the_prompt(
+        &db,
+        &victim,
+        &bystander,
+        &mut pty,
+        "aborted by the operator (Ctrl-C)",
+    );
     assert_eq!(
         report["notes"][0], "the run was interrupted by the operator (Ctrl-C)",
+        "{report}"
+    );
+}
+
+#[test]
+fn sigterm_while_the_approval_prompt_waits_aborts_and_runs_nothing() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    pty.signal(libc::SIGTERM);
+    pty.expect("interrupted by SIGTERM: cancelling the running query");
+    let report =
+        assert_aborted_at_the_prompt(&db, &victim, &bystander, &mut pty, "aborted by SIGTERM");
+    assert_eq!(
+        report["notes"][0], "the run was interrupted by SIGTERM",
         "{report}"
     );
 }

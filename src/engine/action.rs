@@ -230,10 +230,16 @@ impl Engine<'_> {
         preview_rows: Option<u64>,
         record: &mut StepRecord,
     ) -> Result<Decision, Refusal> {
-        if self.interrupted() && matches!(decision, Decision::Approved { .. }) {
-            // Nothing is run after a Ctrl-C, whatever was answered at the same moment.
+        // Nothing is run after an interruption, whatever was answered at the same moment; a
+        // prompt the signal abandoned is said to have been aborted by it.
+        if self.interrupted()
+            && matches!(
+                decision,
+                Decision::Approved { .. } | Decision::Aborted { .. }
+            )
+        {
             decision = Decision::Aborted {
-                reason: "aborted by the operator (Ctrl-C)".to_owned(),
+                reason: format!("aborted {}", self.interruption()),
             };
         }
         let approval = self.approval_record(&decision, preview_rows);

@@ -33,9 +33,6 @@ mod signal;
 mod tests;
 mod verdict;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use indexmap::IndexMap;
 use minijinja::Value;
 
@@ -47,6 +44,7 @@ pub use verdict::Verdict;
 use crate::approval::{Approver, StepChoice};
 use crate::clock::{Clock, millis_between};
 use crate::events::{Event, Listeners, Veto};
+use crate::interrupt::{Cause, Interruption};
 use crate::outputs::record::{ErrorRecord, Status, StepRecord};
 use crate::param::ParamValue;
 use crate::playbook::{OnError, Playbook, Step, StepKind};
@@ -94,8 +92,8 @@ pub struct Engine<'r> {
     clock: &'r dyn Clock,
     approver: &'r mut dyn Approver,
     listeners: Listeners<'r>,
-    /// Set by Ctrl-C: stop at the next opportunity.
-    interrupted: Arc<AtomicBool>,
+    /// Set by Ctrl-C, SIGTERM or SIGHUP: stop at the next opportunity.
+    interrupted: Interruption,
     scope: Scope,
     facts: Facts,
     ending: Ending,
@@ -142,7 +140,7 @@ impl<'r> Engine<'r> {
         clock: &'r dyn Clock,
         approver: &'r mut dyn Approver,
         listeners: Listeners<'r>,
-        interrupted: Arc<AtomicBool>,
+        interrupted: Interruption,
     ) -> Engine<'r> {
         Engine {
             playbook,
@@ -160,10 +158,9 @@ impl<'r> Engine<'r> {
         }
     }
 
-    /// Runs the playbook as far as `reach` allows: reads the facts, tells `on_facts` the
-    /// engine's own backend pid (so a Ctrl-C can cancel its query), runs the steps, and ends
+    /// Runs the playbook as far as `reach` allows: reads the facts, runs the steps, and ends
     /// the run. Whatever happens, the listeners hear every step finish, then `RunFinished`.
-    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>, on_facts: impl FnOnce(Backend)) {
+    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>) {
         match reach {
             Reach::Unresolved(error) => self.not_started(error),
             Reach::Unreachable { name, error } => {
@@ -173,10 +170,7 @@ impl<'r> Engine<'r> {
             Reach::Reached { name, target } => {
                 self.emit(&Event::Target { name });
                 match self.gather(target).await {
-                    Ok(backend) => {
-                        on_facts(backend);
-                        self.steps(target).await;
-                    }
+                    Ok(()) => self.steps(target).await,
                     Err(error) => self.not_started(error),
                 }
             }
@@ -230,10 +224,8 @@ impl<'r> Engine<'r> {
         if self.interrupted() {
             self.ending.stopped = true;
             // Said before what else happened to the run as a whole (a reconnection).
-            self.ending.notes.insert(
-                0,
-                "the run was interrupted by the operator (Ctrl-C)".to_owned(),
-            );
+            let note = format!("the run was interrupted {}", self.interruption());
+            self.ending.notes.insert(0, note);
         }
         let ending = std::mem::take(&mut self.ending);
         let verdict = verdict::of(&self.statuses, &ending);
@@ -267,12 +259,13 @@ impl<'r> Engine<'r> {
         }
     }
 
-    /// What a finished step means for the run: Ctrl-C, `on_error: abort`, a lost connection.
+    /// What a finished step means for the run: an interruption, `on_error: abort`, a lost
+    /// connection.
     fn settle(&mut self, step: &Step, record: &mut StepRecord, alive: bool) {
-        let unsent = record.message.as_deref() == Some(&StepError::Interrupted.to_string());
+        let by = self.interruption();
+        let unsent = record.message.as_deref() == Some(&StepError::Interrupted { by }.to_string());
         if self.interrupted() && record.status == Status::Unknown && !unsent {
-            record.message =
-                Some("interrupted by the operator (Ctrl-C); the query was cancelled".to_owned());
+            record.message = Some(format!("interrupted {by}; the query was cancelled"));
             self.ending.stopped = true;
         }
         // In this order: a step that aborts the run is not a lost connection to recover from.
@@ -294,7 +287,13 @@ impl<'r> Engine<'r> {
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::SeqCst)
+        self.interrupted.is_raised()
+    }
+
+    /// What interrupted the run, as every message about it says it after "interrupted":
+    /// `by SIGTERM`, `by the operator (Ctrl-C)`. Only asked once the run was interrupted.
+    fn interruption(&self) -> &'static str {
+        self.interrupted.cause().unwrap_or(Cause::CtrlC).by()
     }
 
     /// Neither stopped nor ended by an error so far.
