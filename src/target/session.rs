@@ -33,6 +33,11 @@ use crate::engine::Backend;
 /// state is unknown and it is abandoned.
 const AFTER_CANCEL: StdDuration = StdDuration::from_secs(5);
 
+/// How much later than the server's own timers (`statement_timeout`, `lock_timeout`) the
+/// session cancels: where one of them applies it ends the statement first, with more precise
+/// words (a lock timeout is 55P03) and no side connection.
+const SERVER_FIRST: StdDuration = StdDuration::from_millis(250);
+
 /// Who the session is on the server: its pid, and its start (which a reused pid does not
 /// share).
 const IDENTIFY: &str = "SELECT pg_catalog.pg_backend_pid()::text, backend_start::text \
@@ -131,29 +136,9 @@ impl Target for Session {
             ));
         };
         let started = Instant::now();
-        let (ended, cancelled) = {
-            let work = std::pin::pin!(async {
-                match wrap {
-                    Wrap::ReadOnly => read_only(connection, sql, limits, on_row).await,
-                    Wrap::Transaction => {
-                        // A message is parsed whole before any of it runs: the settings that
-                        // decide how the server reads SQL are put back in a message of their
-                        // own.
-                        stream(connection, READS_AS_JUDGED.to_owned(), |_, _, _| Ok(())).await?;
-                        stream(connection, script(sql, wrap, limits), on_row).await
-                    }
-                    Wrap::Autocommit => autocommit(connection, sql, limits, on_row).await,
-                }
-            });
-            let mut work = work;
-            match tokio::time::timeout(limits.bound(), &mut work).await {
-                Ok(ended) => (Some(ended), false),
-                Err(_) => {
-                    self.canceller.cancel().await;
-                    (tokio::time::timeout(AFTER_CANCEL, work).await.ok(), true)
-                }
-            }
-        };
+        let work = send(connection, sql, wrap, limits, on_row);
+        let deadline = limits.bound() + SERVER_FIRST;
+        let (ended, cancelled) = bounded(work, deadline, &self.canceller).await;
         let Some(ended) = ended else {
             // The statement did not end even when cancelled: the connection's state is
             // unknown, so it is not reused.
@@ -202,6 +187,44 @@ impl Target for Session {
 
     fn abandon(&mut self) {
         self.forget();
+    }
+}
+
+/// Sends `sql` in the messages its wrapping takes (`messages`) and streams its rows.
+async fn send(
+    connection: &mut PgConnection,
+    sql: &str,
+    wrap: Wrap,
+    limits: Limits,
+    on_row: impl FnMut(&Columns, Row, bool) -> Result<(), String>,
+) -> Result<Streamed, sqlx::Error> {
+    match wrap {
+        Wrap::ReadOnly => read_only(connection, sql, limits, on_row).await,
+        Wrap::Transaction => {
+            // A message is parsed whole before any of it runs: the settings that decide how
+            // the server reads SQL are put back in a message of their own.
+            stream(connection, READS_AS_JUDGED.to_owned(), |_, _, _| Ok(())).await?;
+            stream(connection, script(sql, wrap, limits), on_row).await
+        }
+        Wrap::Autocommit => autocommit(connection, sql, limits, on_row).await,
+    }
+}
+
+/// `work` within `bound`; past it, the statement is cancelled on the server and `work` gets
+/// `AFTER_CANCEL` to end (with the cancel's error, normally). `None` when it did not end;
+/// `true` when it was cancelled.
+async fn bounded<T>(
+    work: impl Future<Output = T>,
+    bound: StdDuration,
+    canceller: &Canceller,
+) -> (Option<T>, bool) {
+    let mut work = std::pin::pin!(work);
+    match tokio::time::timeout(bound, &mut work).await {
+        Ok(ended) => (Some(ended), false),
+        Err(_) => {
+            canceller.cancel().await;
+            (tokio::time::timeout(AFTER_CANCEL, work).await.ok(), true)
+        }
     }
 }
 
