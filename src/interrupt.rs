@@ -1,58 +1,163 @@
-//! Ctrl-C during a run. The first one flags the run (the engine stops at the next step) and
-//! cancels the engine's running query; the second exits at once — the journal is already on
-//! disk. The handler is installed before anything can prompt: until it exists, SIGINT kills
-//! the process without a report.
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP during a run: the same thing, said with its name.
+//!
+//! The first of them flags the run (the engine stops at the next opportunity) and cancels the
+//! engine's running query through the session's [`Canceller`], the one seam every
+//! cancellation takes (a step's timeout uses it too), which always aims at the session's
+//! current backend; the second exits at once — the journal is already on disk. A supervisor's
+//! SIGTERM or a closed terminal's SIGHUP so still ends with a report and exit 4.
+//!
+//! The handlers are installed before anything can prompt: until they exist, a signal kills
+//! the process without a report. [`Interruption`] is the one place that says what
+//! interrupted the run; every message about it takes its words from [`Cause::by`].
 
-use std::sync::Arc;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::engine::Backend;
 use crate::exit;
-use crate::target::Endpoint;
+use crate::target::Canceller;
 
-pub struct Interrupts {
-    signal: Option<Signal>,
-    flag: Arc<AtomicBool>,
+/// What interrupted the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// SIGINT: Ctrl-C at the terminal (or `kill -INT`).
+    CtrlC,
+    /// SIGTERM: a supervisor, `kill`, a shutdown.
+    Terminate,
+    /// SIGHUP: the terminal closed.
+    Hangup,
 }
 
-impl Interrupts {
-    /// Installs the handler.
-    pub fn install() -> Interrupts {
-        Interrupts {
-            signal: signal(SignalKind::interrupt()).ok(),
-            flag: Arc::new(AtomicBool::new(false)),
+impl Cause {
+    /// Who or what interrupted the run, as every message says it after "interrupted".
+    pub fn by(self) -> &'static str {
+        match self {
+            Cause::CtrlC => "by the operator (Ctrl-C)",
+            Cause::Terminate => "by SIGTERM",
+            Cause::Hangup => "by SIGHUP",
         }
     }
 
-    /// Set once the operator pressed Ctrl-C.
+    fn kind(self) -> SignalKind {
+        match self {
+            Cause::CtrlC => SignalKind::interrupt(),
+            Cause::Terminate => SignalKind::terminate(),
+            Cause::Hangup => SignalKind::hangup(),
+        }
+    }
+
+    /// What the first signal prints; the second one exits at once.
+    fn notice(self) -> String {
+        let again = match self {
+            Cause::CtrlC => "Ctrl-C again",
+            Cause::Terminate | Cause::Hangup => "another signal",
+        };
+        format!(
+            "interrupted {}: cancelling the running query ({again} to exit at once)",
+            self.by()
+        )
+    }
+}
+
+/// Whether the run was interrupted, and by what: set once, by the first signal, and read by
+/// the engine, the approver and the watcher.
+#[derive(Debug, Clone, Default)]
+pub struct Interruption {
+    cause: Arc<OnceLock<Cause>>,
+    /// Set right after `cause`, for what only asks whether (the approver's prompt).
+    flag: Arc<AtomicBool>,
+}
+
+impl Interruption {
+    /// Flags the run as interrupted by `cause`; false when it already was (by anything).
+    pub fn raise(&self, cause: Cause) -> bool {
+        let first = self.cause.set(cause).is_ok();
+        self.flag.store(true, Ordering::SeqCst);
+        first
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// What interrupted the run, once it was.
+    pub fn cause(&self) -> Option<Cause> {
+        self.cause.get().copied()
+    }
+
+    /// The flag alone, for an approver that abandons its prompt when it is set.
     pub fn flag(&self) -> Arc<AtomicBool> {
         self.flag.clone()
     }
+}
 
-    /// Watches for Ctrl-C until the returned task is aborted; `backend` is the engine's own
-    /// session, whose query a Ctrl-C cancels (after a reconnection its pid may be another's:
-    /// the start is checked too).
-    pub fn watch(
-        &mut self,
-        endpoint: &Endpoint,
-        backend: Backend,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        let mut signal = self.signal.take()?;
-        let flag = self.flag.clone();
-        let endpoint = endpoint.clone();
+pub struct Interrupts {
+    /// The installed handlers, until `watch` takes them.
+    signals: Vec<(Cause, Signal)>,
+    interruption: Interruption,
+}
+
+impl Interrupts {
+    /// Installs the handlers of SIGINT, SIGTERM and SIGHUP. From now on they are queued until
+    /// `watch` hears them, instead of killing the process.
+    pub fn install() -> Interrupts {
+        let signals = [Cause::CtrlC, Cause::Terminate, Cause::Hangup]
+            .into_iter()
+            .filter_map(|cause| Some((cause, signal(cause.kind()).ok()?)))
+            .collect();
+        Interrupts {
+            signals,
+            interruption: Interruption::default(),
+        }
+    }
+
+    /// Set once a signal came.
+    pub fn interruption(&self) -> Interruption {
+        self.interruption.clone()
+    }
+
+    /// Watches for the signals until the returned task is aborted; the first cancels what the
+    /// engine's session runs through `canceller`, which follows that session across a
+    /// reconnection.
+    pub fn watch(&mut self, canceller: Canceller) -> Option<tokio::task::JoinHandle<()>> {
+        let signals = std::mem::take(&mut self.signals);
+        if signals.is_empty() {
+            return None;
+        }
+        let interruption = self.interruption.clone();
         Some(tokio::spawn(async move {
-            while signal.recv().await.is_some() {
-                if flag.swap(true, Ordering::SeqCst) {
-                    eprintln!("\ninterrupted again: exiting now");
+            let mut signals = signals;
+            while let Some(cause) = next(&mut signals).await {
+                if !interruption.raise(cause) {
+                    say("interrupted again: exiting now");
                     std::process::exit(i32::from(exit::STOPPED));
                 }
-                eprintln!(
-                    "\ninterrupted: cancelling the running query (Ctrl-C again to exit at once)"
-                );
-                endpoint.cancel_backend(&backend).await;
+                say(&cause.notice());
+                canceller.cancel().await;
             }
         }))
     }
+}
+
+/// The next signal of any of the kinds; `None` once none can come any more.
+async fn next(signals: &mut [(Cause, Signal)]) -> Option<Cause> {
+    let pending = signals
+        .iter_mut()
+        .map(|(cause, signal)| {
+            let cause = *cause;
+            Box::pin(async move { signal.recv().await.map(|()| cause) })
+        })
+        .collect::<Vec<_>>();
+    if pending.is_empty() {
+        return None;
+    }
+    futures_util::future::select_all(pending).await.0
+}
+
+/// To the terminal, if it is still there: after a SIGHUP it may not be, and the run must still
+/// write its report.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr(), "\n{text}");
 }

@@ -124,8 +124,8 @@ async fn run_playbook(
     let mut recorder = Recorder::new(header, &clock);
     let started_at = recorder.record().started_at.clone();
     let mut report = config.report(&playbook.name, &started_at);
-    // Installed before anything can prompt: until a handler exists, SIGINT kills the process
-    // without a report.
+    // Installed before anything can prompt: until a handler exists, SIGINT, SIGTERM or SIGHUP
+    // kills the process without a report.
     let mut interrupts = Interrupts::install();
     // Every way the report cannot be written is found now, before anything runs.
     if let Err(error) = destined(&mut report, config.default_report()) {
@@ -135,7 +135,8 @@ async fn run_playbook(
         );
         return exit::UNKNOWN;
     }
-    let mut gate = config.gate(&report, &playbook.name, &started_at, interrupts.flag());
+    let interruption = interrupts.interruption();
+    let mut gate = config.gate(&report, &playbook.name, &started_at, interruption.flag());
     let Ok(mut journal) = journal(playbook, gate.journal.as_deref(), &started_at) else {
         return exit::UNKNOWN;
     };
@@ -158,7 +159,7 @@ async fn run_playbook(
             &clock,
             gate.approver.as_mut(),
             Listeners::new(listeners),
-            interrupts.flag(),
+            interruption,
         );
         let application_name = format!("runbook:{}", playbook.name);
         match Endpoint::resolve(config.database_url.as_deref(), &application_name) {
@@ -167,7 +168,7 @@ async fn run_playbook(
                     message: error.to_string(),
                 };
                 let reach: Reach<'_, Session> = Reach::Unresolved(error);
-                engine.run(reach, |_| {}).await;
+                engine.run(reach).await;
             }
             Ok(endpoint) => drive(engine, &endpoint, &mut interrupts).await,
         }
@@ -213,7 +214,9 @@ fn journal(
         })
 }
 
-/// Connects and runs the engine; Ctrl-C is watched once the engine knows its backend.
+/// Connects and runs the engine. The signals are watched from the moment there is a session
+/// whose query they would cancel (until then they wait, queued): the watcher cancels through
+/// the session's own canceller, which follows it across a reconnection.
 async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interrupts) {
     let name = endpoint.display.as_str();
     let mut session = match endpoint.connect().await {
@@ -223,19 +226,15 @@ async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interru
                 message: error.to_string(),
             };
             let reach: Reach<'_, Session> = Reach::Unreachable { name, error };
-            return engine.run(reach, |_| {}).await;
+            return engine.run(reach).await;
         }
     };
-    let mut watcher = None;
+    let watcher = interrupts.watch(session.canceller());
     let reach = Reach::Reached {
         name,
         target: &mut session,
     };
-    engine
-        .run(reach, |backend| {
-            watcher = interrupts.watch(endpoint, backend);
-        })
-        .await;
+    engine.run(reach).await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }
@@ -247,19 +246,26 @@ async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interru
 fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Option<&Path>) -> u8 {
     let written = report.write(record);
     if let Err(error) = &written {
-        eprintln!("error: {}", for_terminal(&error.to_string()));
+        say(&format!("error: {}", for_terminal(&error.to_string())));
     }
     if let Some(error) = &record.error {
-        eprintln!("error: {}", for_terminal(error));
+        say(&format!("error: {}", for_terminal(error)));
     }
     if config.summary {
         let line = summary(record, written.is_ok().then(|| report.shown_as()), journal);
-        eprintln!("{}", for_terminal_line(&line));
+        say(&for_terminal_line(&line));
     }
     match written {
         Ok(()) => record.exit_code,
         Err(_) => exit::UNKNOWN,
     }
+}
+
+/// A line on stderr, which may be gone (a closed terminal sent SIGHUP): the report is
+/// written by then, and the exit code still tells.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The summary line: `name: STATUS — why — 7 steps, 1 warning — report: PATH`, and the

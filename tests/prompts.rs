@@ -122,25 +122,20 @@ fn assert_aborted_at_the_prompt(
     bystander: &Session,
     pty: &mut Pty,
 ) -> serde_json::Value {
-    assert_stopped_at_the_prompt(
-        db,
-        victim,
-        bystander,
-        pty,
-        "aborted",
-        "aborted by the operator",
-    )
+    let messages = ["aborted by the operator"];
+    assert_stopped_at_the_prompt(db, victim, bystander, pty, "aborted", &messages)
 }
 
-/// The same for a Ctrl-C at the prompt: the decision is `interrupted`, not an abort.
+/// The same for a Ctrl-C or a signal at the prompt: the decision is `interrupted`, not an
+/// abort; `messages`: what the step may say.
 fn assert_interrupted_at_the_prompt(
     db: &Database,
     victim: &Session,
     bystander: &Session,
     pty: &mut Pty,
+    messages: &[&str],
 ) -> serde_json::Value {
-    let message = "interrupted at the prompt (Ctrl-C)";
-    assert_stopped_at_the_prompt(db, victim, bystander, pty, "interrupted", message)
+    assert_stopped_at_the_prompt(db, victim, bystander, pty, "interrupted", messages)
 }
 
 fn assert_stopped_at_the_prompt(
@@ -149,7 +144,7 @@ fn assert_stopped_at_the_prompt(
     bystander: &Session,
     pty: &mut Pty,
     decision: &str,
-    message: &str,
+    messages: &[&str],
 ) -> serde_json::Value {
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
@@ -159,7 +154,11 @@ fn assert_stopped_at_the_prompt(
     assert_eq!(report["exit_code"], 4);
     let step = &report["steps"][1];
     assert_eq!(step["status"], "NOT_RUN");
-    assert_eq!(step["message"], message);
+    let message = step["message"].as_str().unwrap_or_default();
+    assert!(
+        messages.contains(&message),
+        "{message:?} is none of {messages:?}"
+    );
     assert_eq!(step["approval"]["decision"], decision);
     assert_eq!(report["steps"][2]["status"], "NOT_RUN");
     assert_eq!(journal_of(pty)["decision"], decision);
@@ -460,7 +459,7 @@ fn ctrl_c_cancels_the_running_query_and_exits_4() {
         || sleeping() == "0",
     );
     let cancelled_after = interrupted.elapsed();
-    pty.expect("interrupted: cancelling the running query");
+    pty.expect("interrupted by the operator (Ctrl-C): cancelling the running query");
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
     assert!(
@@ -490,7 +489,13 @@ fn ctrl_c_at_the_approval_prompt_is_an_interruption_and_runs_nothing() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.send(ctrl_c());
-    assert_interrupted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    // The menu reads a Ctrl-C as a key once it holds the terminal raw; before, the terminal
+    // delivers it as SIGINT, which the run names.
+    let either = [
+        "interrupted at the prompt (Ctrl-C)",
+        "interrupted by the operator (Ctrl-C) at the prompt",
+    ];
+    assert_interrupted_at_the_prompt(&db, &victim, &bystander, &mut pty, &either);
 }
 
 #[test]
@@ -500,10 +505,37 @@ fn sigint_while_the_approval_prompt_waits_is_an_interruption_and_runs_nothing() 
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.interrupt();
-    pty.expect("interrupted: cancelling the running query");
-    let report = assert_interrupted_at_the_prompt(&db, &victim, &bystander, &mut pty);
+    pty.expect("interrupted by the operator (Ctrl-C): cancelling the running query");
+    let report = assert_interrupted_at_the_prompt(
+        &db,
+        &victim,
+        &bystander,
+        &mut pty,
+        &["interrupted by the operator (Ctrl-C) at the prompt"],
+    );
     assert_eq!(
         report["notes"][0], "the run was interrupted by the operator (Ctrl-C)",
+        "{report}"
+    );
+}
+
+#[test]
+fn sigterm_while_the_approval_prompt_waits_is_an_interruption_and_runs_nothing() {
+    let (db, victim, bystander) = scene();
+    let mut pty = Pty::run(&db, PROMPTS, &[]);
+    expect_action_shown(&mut pty, &victim);
+    pty.expect("> skip this step");
+    pty.signal(libc::SIGTERM);
+    pty.expect("interrupted by SIGTERM: cancelling the running query");
+    let report = assert_interrupted_at_the_prompt(
+        &db,
+        &victim,
+        &bystander,
+        &mut pty,
+        &["interrupted by SIGTERM at the prompt"],
+    );
+    assert_eq!(
+        report["notes"][0], "the run was interrupted by SIGTERM",
         "{report}"
     );
 }

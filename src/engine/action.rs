@@ -232,10 +232,16 @@ impl Engine<'_> {
         preview_rows: Option<u64>,
         record: &mut StepRecord,
     ) -> Result<Decision, Refusal> {
-        if self.interrupted() && matches!(decision, Decision::Approved { .. }) {
-            // Nothing is run after a Ctrl-C, whatever was answered at the same moment.
+        // Nothing is run after an interruption, whatever was answered at the same moment; a
+        // prompt the signal abandoned was interrupted by it.
+        if self.interrupted()
+            && matches!(
+                decision,
+                Decision::Approved { .. } | Decision::Aborted { .. } | Decision::Interrupted { .. }
+            )
+        {
             decision = Decision::Interrupted {
-                reason: "interrupted by the operator (Ctrl-C) as it was approved".to_owned(),
+                reason: format!("interrupted {} at the prompt", self.interruption()),
             };
         }
         let approval = self.approval_record(&decision, preview_rows);

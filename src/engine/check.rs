@@ -142,13 +142,14 @@ impl Engine<'_> {
         }
     }
 
-    /// Lets a Ctrl-C that came while the template rendered (rendering holds the thread) be
+    /// Lets a signal that came while the template rendered (rendering holds the thread) be
     /// heard, before anything is sent.
     async fn not_interrupted(&self) -> Result<(), StepError> {
         tokio::task::yield_now().await;
         tokio::task::yield_now().await;
         if self.interrupted() {
-            return Err(StepError::Interrupted);
+            let by = self.interruption();
+            return Err(StepError::Interrupted { by });
         }
         Ok(())
     }

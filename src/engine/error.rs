@@ -39,8 +39,9 @@ pub enum StepError {
     },
     #[error("{}", .source.message)]
     Query { source: QueryError },
-    #[error("interrupted by the operator (Ctrl-C) before it was sent")]
-    Interrupted,
+    /// `by`: what interrupted the run (`Engine::interruption`).
+    #[error("interrupted {by} before it was sent")]
+    Interrupted { by: &'static str },
     /// The rows of a `terminate`/`cancel`'s check do not name sessions.
     #[error("{message}")]
     Sessions { message: String },

@@ -14,7 +14,8 @@ use crate::playbook::Playbook;
 use crate::sql::literal as sql_literal;
 use crate::target::{Limits, QueryError, Target, Wrap};
 
-/// The engine's own session on the server: a pid is only it while the start matches.
+/// The engine's own session on the server (as the target says it is, across reconnections):
+/// a pid is only it while the start matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     pub pid: i64,
@@ -74,10 +75,8 @@ impl Facts {
 }
 
 impl Engine<'_> {
-    /// Reads the server's facts and puts them in scope; returns the engine's own backend, pid
-    /// and start (so a Ctrl-C can cancel its query, and only its). The run cannot go on
-    /// without them.
-    pub(super) async fn gather(&mut self, target: &mut impl Target) -> Result<Backend, RunError> {
+    /// Reads the server's facts and puts them in scope. The run cannot go on without them.
+    pub(super) async fn gather(&mut self, target: &mut impl Target) -> Result<(), RunError> {
         let facts = read(target, self.playbook)
             .await
             .map_err(|error| RunError::Facts {
@@ -87,10 +86,20 @@ impl Engine<'_> {
             .set_facts(minijinja::Value::from(minijinja::value::Serde(&facts.json)));
         self.emit(&Event::FactsGathered { facts: &facts });
         self.facts = facts;
-        Ok(Backend {
-            pid: self.facts.int("backend_pid"),
-            started: self.facts.text("backend_start"),
-        })
+        Ok(())
+    }
+
+    /// After a reconnection the engine's session is another backend: `backend_pid` and
+    /// `backend_start` follow it, for templates and for what spares the engine's own session.
+    pub(super) fn follow_backend(&mut self, backend: &Backend) {
+        let json = &mut self.facts.json;
+        json.insert("backend_pid".to_owned(), Json::from(backend.pid));
+        json.insert(
+            "backend_start".to_owned(),
+            Json::from(backend.started.clone()),
+        );
+        self.scope
+            .set_facts(minijinja::Value::from(minijinja::value::Serde(json)));
     }
 }
 

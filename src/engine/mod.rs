@@ -34,9 +34,6 @@ mod tests;
 mod verdict;
 mod visibility;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use indexmap::IndexMap;
 use minijinja::Value;
 
@@ -48,6 +45,7 @@ pub use verdict::Verdict;
 use crate::approval::{Approver, StepChoice};
 use crate::clock::{Clock, millis_between};
 use crate::events::{Event, Listeners, Veto};
+use crate::interrupt::{Cause, Interruption};
 use crate::outputs::record::{ErrorRecord, Status, StepRecord};
 use crate::param::ParamValue;
 use crate::playbook::{OnError, Playbook, Step, StepKind};
@@ -111,8 +109,8 @@ pub struct Engine<'r> {
     clock: &'r dyn Clock,
     approver: &'r mut dyn Approver,
     listeners: Listeners<'r>,
-    /// Set by Ctrl-C: stop at the next opportunity.
-    interrupted: Arc<AtomicBool>,
+    /// Set by Ctrl-C, SIGTERM or SIGHUP: stop at the next opportunity.
+    interrupted: Interruption,
     scope: Scope,
     facts: Facts,
     ending: Ending,
@@ -161,7 +159,7 @@ impl<'r> Engine<'r> {
         clock: &'r dyn Clock,
         approver: &'r mut dyn Approver,
         listeners: Listeners<'r>,
-        interrupted: Arc<AtomicBool>,
+        interrupted: Interruption,
     ) -> Engine<'r> {
         Engine {
             playbook,
@@ -180,10 +178,9 @@ impl<'r> Engine<'r> {
         }
     }
 
-    /// Runs the playbook as far as `reach` allows: reads the facts, tells `on_facts` the
-    /// engine's own backend pid (so a Ctrl-C can cancel its query), runs the steps, and ends
+    /// Runs the playbook as far as `reach` allows: reads the facts, runs the steps, and ends
     /// the run. Whatever happens, the listeners hear every step finish, then `RunFinished`.
-    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>, on_facts: impl FnOnce(Backend)) {
+    pub async fn run<T: Target>(mut self, reach: Reach<'_, T>) {
         match reach {
             Reach::Unresolved(error) => self.not_started(error),
             Reach::Unreachable { name, error } => {
@@ -193,10 +190,7 @@ impl<'r> Engine<'r> {
             Reach::Reached { name, target } => {
                 self.emit(&Event::Target { name });
                 match self.gather(target).await {
-                    Ok(backend) => {
-                        on_facts(backend);
-                        self.steps(target).await;
-                    }
+                    Ok(()) => self.steps(target).await,
                     Err(error) => self.not_started(error),
                 }
             }
@@ -251,10 +245,10 @@ impl<'r> Engine<'r> {
     /// and its verdict.
     fn finish(mut self) {
         if self.interrupted() {
-            let interrupted = "the run was interrupted by the operator (Ctrl-C)";
-            self.ending.stop(interrupted);
+            let interrupted = format!("the run was interrupted {}", self.interruption());
+            self.ending.stop(interrupted.clone());
             // Said before what else happened to the run as a whole (a reconnection).
-            self.ending.notes.insert(0, interrupted.to_owned());
+            self.ending.notes.insert(0, interrupted);
         }
         let ending = std::mem::take(&mut self.ending);
         let verdict = verdict::of(&self.statuses, &ending);
@@ -267,8 +261,8 @@ impl<'r> Engine<'r> {
     /// Whether the step can run at all, then `--step`'s question, then the step.
     async fn attempt(&mut self, step: &Step, title: &str, target: &mut impl Target) -> Finished {
         if self.interrupted() {
-            self.ending
-                .stop("the run was interrupted by the operator (Ctrl-C)");
+            let interrupted = format!("the run was interrupted {}", self.interruption());
+            self.ending.stop(interrupted);
         }
         if !target.is_alive() && !self.ending.stopped {
             self.recover(target).await;
@@ -288,9 +282,9 @@ impl<'r> Engine<'r> {
                 not_run(step, title, reason).into()
             }
             StepChoice::Interrupted => {
-                let reason = "interrupted by the operator (Ctrl-C) at the `--step` prompt";
+                let reason = format!("interrupted {} at the `--step` prompt", self.interruption());
                 self.ending.stop(format!("`{}`: {reason}", step.id));
-                not_run(step, title, reason).into()
+                not_run(step, title, &reason).into()
             }
             StepChoice::Refused { reason } => {
                 self.ending.stop(format!("`{}`: {reason}", step.id));
@@ -300,13 +294,15 @@ impl<'r> Engine<'r> {
         }
     }
 
-    /// What a finished step means for the run: Ctrl-C, `on_error: abort`, a lost connection.
+    /// What a finished step means for the run: an interruption, `on_error: abort`, a lost
+    /// connection.
     fn settle(&mut self, step: &Step, record: &mut StepRecord, alive: bool) {
-        let unsent = record.message.as_deref() == Some(&StepError::Interrupted.to_string());
+        let by = self.interruption();
+        let unsent = record.message.as_deref() == Some(&StepError::Interrupted { by }.to_string());
         if self.interrupted() && record.status == Status::Unknown && !unsent {
-            let interrupted = "interrupted by the operator (Ctrl-C); the query was cancelled";
-            record.message = Some(interrupted.to_owned());
+            let interrupted = format!("interrupted {by}; the query was cancelled");
             self.ending.stop(format!("`{}`: {interrupted}", step.id));
+            record.message = Some(interrupted);
         }
         // In this order: a step that aborts the run is not a lost connection to recover from.
         if record.status == Status::Unknown && step.on_error == OnError::Abort && self.going() {
@@ -327,7 +323,13 @@ impl<'r> Engine<'r> {
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::SeqCst)
+        self.interrupted.is_raised()
+    }
+
+    /// What interrupted the run, as every message about it says it after "interrupted":
+    /// `by SIGTERM`, `by the operator (Ctrl-C)`. Only asked once the run was interrupted.
+    fn interruption(&self) -> &'static str {
+        self.interrupted.cause().unwrap_or(Cause::CtrlC).by()
     }
 
     /// Neither stopped nor ended by an error so far.

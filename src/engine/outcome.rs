@@ -8,6 +8,7 @@ use super::check::Queried;
 use super::{Engine, StepError};
 use crate::events::Event;
 use crate::playbook::{Act, Action, Step, StepKind};
+use crate::target::QueryError;
 
 /// How an approved action's statement ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,7 +17,9 @@ pub enum Ended {
     Succeeded,
     /// The server refused or failed it (a transaction-wrapped action was rolled back).
     Failed,
-    /// Ctrl-C or a lost connection: whether it took effect may be unknown.
+    /// An interruption (Ctrl-C, SIGTERM, SIGHUP), a timeout or a lost connection: the
+    /// statement was cut short, and whether it took effect, or some of it, may be unknown
+    /// (a cancelled `VACUUM` keeps what it did; a terminate may have signalled some sessions).
     Interrupted,
 }
 
@@ -36,8 +39,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a statement that returned `result` at `at`; `interrupted`: Ctrl-C was
-    /// pressed while it ran.
+    /// The outcome of a statement that returned `result` at `at`; `interrupted`: the run was
+    /// interrupted while it ran.
     pub(super) fn of(
         result: &Result<Queried, StepError>,
         interrupted: bool,
@@ -59,10 +62,16 @@ impl Outcome {
         };
         let query = error.query();
         let lost = query.is_some_and(|q| q.connection_lost());
-        let ended = if interrupted || lost || matches!(error, StepError::Interrupted) {
+        let timed_out = query.and_then(QueryError::timed_out_after);
+        let unsent = matches!(error, StepError::Interrupted { .. });
+        let ended = if interrupted || lost || unsent || timed_out.is_some() {
             Ended::Interrupted
         } else {
             Ended::Failed
+        };
+        let message = match timed_out {
+            Some(after) => format!("timed out after {after}; the statement was cancelled"),
+            None => error.to_string(),
         };
         Outcome {
             ended,
@@ -71,7 +80,7 @@ impl Outcome {
             rows_returned: None,
             signalled: None,
             sqlstate: query.and_then(|q| q.sqlstate.clone()),
-            message: Some(error.to_string()),
+            message: Some(message),
         }
     }
 }
@@ -123,8 +132,8 @@ fn signalled(queried: &Queried, answer: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::QueryError;
     use crate::target::rows::Columns;
+    use crate::target::{Fault, Limits};
 
     #[test]
     fn an_outcome_says_what_the_statement_did_and_a_ctrl_c_is_an_interruption() {
@@ -152,12 +161,39 @@ mod tests {
             (interrupted.ended, interrupted.sqlstate.as_deref()),
             (Ended::Interrupted, Some("57014"))
         );
-        let unsent = Outcome::of(&Err(StepError::Interrupted), true, at());
+        let by = "by the operator (Ctrl-C)";
+        let unsent = Outcome::of(&Err(StepError::Interrupted { by }), true, at());
         assert_eq!(
             (unsent.ended, unsent.message.as_deref()),
             (
                 Ended::Interrupted,
                 Some("interrupted by the operator (Ctrl-C) before it was sent")
+            )
+        );
+    }
+
+    #[test]
+    fn an_action_that_timed_out_was_cut_short_and_says_so() {
+        let mut cancelled = QueryError::plain("canceling statement due to user request".into());
+        cancelled.sqlstate = Some("57014".into());
+        let source = cancelled.past(Limits::short(2, 1));
+        assert_eq!(
+            source.fault,
+            Fault::TimedOut {
+                after: std::time::Duration::from_secs(2)
+            }
+        );
+        let outcome = Outcome::of(&Err(StepError::Query { source }), false, "at".into());
+        assert_eq!(
+            (
+                outcome.ended,
+                outcome.sqlstate.as_deref(),
+                outcome.message.as_deref()
+            ),
+            (
+                Ended::Interrupted,
+                Some("57014"),
+                Some("timed out after 2s; the statement was cancelled")
             )
         );
     }

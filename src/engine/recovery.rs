@@ -1,7 +1,8 @@
 //! After a lost connection: reconnect once, and go on only if the server restarted (its start
 //! time changed). The same start time means this run's own session was terminated from
 //! outside: the run stops there, as a DBA who killed it would expect. Actions are never
-//! retried: the step that failed stays failed.
+//! retried: the step that failed stays failed. The new connection is another backend: the
+//! facts that name the engine's own session follow it (the target's canceller already does).
 
 use super::Engine;
 use crate::target::{Limits, Target, Wrap};
@@ -32,6 +33,9 @@ impl Engine<'_> {
         };
         if restarted {
             self.locked = false;
+            if let Some(backend) = target.backend() {
+                self.follow_backend(&backend);
+            }
             self.ending.notes.push(format!(
                 "the connection was lost ({lost}); the server had restarted, so the run reconnected once and went on"
             ));

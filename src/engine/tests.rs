@@ -3,8 +3,6 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::{self, LocalBoxFuture};
@@ -14,6 +12,7 @@ use crate::approval::{Approver, Decision, DryRun, Request, StepChoice};
 use crate::clock::FixedClock;
 use crate::commands::Checked;
 use crate::events::{Event, Listener, Listeners, Veto};
+use crate::interrupt::{Cause, Interruption};
 use crate::load::Source;
 use crate::outputs::record::{Mode, RunRecord, Status};
 use crate::outputs::{Header, Recorder};
@@ -43,6 +42,17 @@ fn server_of_version(version: u32) -> FakeTarget {
         "server_started": "2026-12-01 10:00:00+00", "roles": [], "relations": {}}"#;
     let facts = facts.replace("VERSION", &version.to_string());
     FakeTarget::new().on("json_build_object(", Answer::rows(&["facts"], &[&[&facts]]))
+}
+
+/// `server()` whose connection drops on `SELECT broken` because the server restarted (its
+/// start time is another afterwards): the engine reconnects.
+fn restarting() -> FakeTarget {
+    let mut target = server().on("SELECT broken", Answer::Lost).on(
+        "pg_postmaster_start_time()::text",
+        Answer::rows(&["t"], &[&["2026-12-01 11:00:00+00"]]),
+    );
+    target.reconnects = true;
+    target
 }
 
 /// `server()` with `rows` as the stuck jobs an action previews, and the lock free or not.
@@ -76,7 +86,7 @@ struct Script {
     choices: VecDeque<StepChoice>,
     log: Log,
     /// Set while answering, as a Ctrl-C during the prompt would.
-    interrupts: Option<Arc<AtomicBool>>,
+    interrupts: Option<Interruption>,
 }
 
 impl Script {
@@ -98,7 +108,7 @@ impl Approver for Script {
             .push(format!("asked {} preview {rows:?}", request.step.id));
         let decision = self.decisions.pop_front().expect("a scripted decision");
         if let Some(flag) = &self.interrupts {
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            flag.raise(Cause::CtrlC);
         }
         Box::pin(future::ready(decision))
     }
@@ -144,7 +154,7 @@ struct Run {
     only: Option<Vec<String>>,
     veto: bool,
     log: Log,
-    interrupted: Arc<AtomicBool>,
+    interrupted: Interruption,
 }
 
 impl Run {
@@ -154,7 +164,7 @@ impl Run {
             only: None,
             veto: false,
             log: Log::default(),
-            interrupted: Arc::new(AtomicBool::new(false)),
+            interrupted: Interruption::default(),
         }
     }
 
@@ -202,7 +212,7 @@ impl Run {
                 name: "dba@fake:5432/app",
                 target,
             };
-            engine.run(reach, |_| {}).await;
+            engine.run(reach).await;
         });
         recorder.record().clone()
     }
@@ -598,17 +608,42 @@ fn a_lost_connection_that_is_not_a_restart_ends_the_run() {
     );
 
     // The server restarted (another start time): reconnect once and go on.
-    let mut target = server().on("SELECT broken", Answer::Lost).on(
-        "pg_postmaster_start_time()::text",
-        Answer::rows(&["t"], &[&["2026-12-01 11:00:00+00"]]),
-    );
-    target.reconnects = true;
+    let mut target = restarting();
     let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
     assert_eq!(record.steps[1].status, Status::Ok);
     assert!(
         record.notes[0].contains("the server had restarted"),
         "{:?}",
         record.notes
+    );
+}
+
+#[test]
+fn after_a_reconnection_the_facts_name_the_new_backend() {
+    let playbook = playbook(
+        r#"
+version: 1
+name: restarted
+steps:
+  - id: first
+    check: SELECT broken
+  - id: second
+    check: SELECT {{ facts.backend_pid }} AS pid, {{ facts.backend_start }} AS started
+"#,
+    );
+    let mut target = restarting();
+    let run = Run::new();
+    let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
+    assert_eq!(
+        record.steps[1].status,
+        Status::Ok,
+        "{:?}",
+        statuses(&record)
+    );
+    assert_eq!(
+        target.sent_containing("AS pid"),
+        ["SELECT 4243 AS pid, '2026-12-01 10:00:01+00' AS started"],
+        "the fake's second connection is backend 4243"
     );
 }
 
@@ -644,7 +679,7 @@ fn an_approval_given_as_ctrl_c_arrives_runs_nothing() {
             (
                 "stuck",
                 Status::NotRun,
-                "interrupted by the operator (Ctrl-C) as it was approved"
+                "interrupted by the operator (Ctrl-C) at the prompt"
             ),
             ("after", Status::NotRun, "the run stopped before this step"),
         ]
@@ -664,11 +699,7 @@ fn an_approval_given_as_ctrl_c_arrives_runs_nothing() {
 #[test]
 fn a_step_that_aborts_the_run_and_lost_its_connection_is_an_abort_not_a_loss() {
     let playbook = playbook(ABORTING);
-    let mut target = server().on("SELECT broken", Answer::Lost).on(
-        "pg_postmaster_start_time()::text",
-        Answer::rows(&["t"], &[&["2026-12-01 11:00:00+00"]]),
-    );
-    target.reconnects = true;
+    let mut target = restarting();
     let run = Run::new();
     let record = run.record(&playbook, &mut target, &mut Script::new(&run.log, vec![]));
     assert_eq!(

@@ -3,6 +3,10 @@
 
 use super::rows::{ColumnKind, Columns};
 use super::{ConnectError, Limits, QueryError, Row, Summary, Target, Wrap};
+use crate::engine::Backend;
+
+/// The fake's first backend pid (as its scripted facts say); each reconnection is the next.
+pub const FIRST_PID: i64 = 4242;
 
 /// A cell of a scripted row that is NULL.
 pub const NULL: &str = "∅";
@@ -57,6 +61,8 @@ pub struct FakeTarget {
     alive: bool,
     /// Whether `reconnect` succeeds.
     pub reconnects: bool,
+    /// Connections opened so far after the first.
+    reconnected: i64,
 }
 
 impl FakeTarget {
@@ -86,6 +92,13 @@ impl FakeTarget {
 impl Target for FakeTarget {
     fn is_alive(&self) -> bool {
         self.alive
+    }
+
+    fn backend(&self) -> Option<Backend> {
+        self.alive.then(|| Backend {
+            pid: FIRST_PID + self.reconnected,
+            started: format!("2026-12-01 10:00:0{}+00", self.reconnected),
+        })
     }
 
     async fn run(
@@ -138,6 +151,7 @@ impl Target for FakeTarget {
     async fn reconnect(&mut self) -> Result<(), ConnectError> {
         if self.reconnects {
             self.alive = true;
+            self.reconnected += 1;
             return Ok(());
         }
         Err(ConnectError {

@@ -466,6 +466,17 @@ impl Running {
         outcome
     }
 
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the run, as a supervisor or `kill` does.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill has no memory effects; the pid is our child's, not yet reaped.
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "signal the runbook binary"
+        );
+    }
+
     /// Kills the run (SIGKILL: no clean-up, no report) and checks it; it exits 137.
     pub fn kill(mut self) -> Outcome {
         self.child.kill().expect("kill the runbook binary");

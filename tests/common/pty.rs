@@ -120,13 +120,14 @@ impl Pty {
     /// Sends SIGINT to the binary, as `kill -INT` (or a supervisor) does: not a key read by a
     /// prompt.
     pub fn interrupt(&mut self) {
+        self.signal(libc::SIGINT);
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the binary.
+    pub fn signal(&mut self, signal: i32) {
         let pid = self.session.get_process().pid().as_raw();
         // SAFETY: kill has no memory effects; the pid is our child's.
-        assert_eq!(
-            unsafe { libc::kill(pid, libc::SIGINT) },
-            0,
-            "signal the child"
-        );
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal the child");
     }
 
     /// Sends keys as typed.
