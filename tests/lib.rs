@@ -19,4 +19,5 @@ mod reports;
 mod run;
 mod schema;
 mod sessions;
+mod types;
 mod validate;

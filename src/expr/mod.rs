@@ -87,7 +87,10 @@ impl<'env> Condition<'env> {
 
     /// The expression's value in `ctx`; an undefined result is an error.
     pub fn value(&self, ctx: &Value) -> Result<Value, Failure> {
-        let value = self.compiled.eval(ctx)?;
+        let value = self
+            .compiled
+            .eval(ctx)
+            .map_err(|error| self.as_written(error))?;
         if value.is_undefined() {
             return Err(Failure::Eval(Error::new(
                 ErrorKind::UndefinedError,
@@ -95,6 +98,26 @@ impl<'env> Condition<'env> {
             )));
         }
         Ok(value)
+    }
+
+    /// minijinja's error about the rewritten expression, told about the one as written: its
+    /// debug view would show the rewritten text (and dump every variable in scope).
+    fn as_written(&self, error: Error) -> Failure {
+        match Failure::from(error) {
+            Failure::Eval(error) => {
+                let detail = error.detail().unwrap_or("");
+                let detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("{detail} ")
+                };
+                Failure::Eval(Error::new(
+                    error.kind(),
+                    format!("{detail}in `{}`", self.source),
+                ))
+            }
+            mismatch => mismatch,
+        }
     }
 
     /// Whether the condition holds in `ctx`.

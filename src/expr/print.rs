@@ -232,12 +232,7 @@ fn write_compare(out: &mut String, left: &Expr<'_>, op: Op, right: &Expr<'_>) {
 
 fn write_items(out: &mut String, (open, close): (&str, &str), items: &[Expr<'_>], mode: Mode) {
     out.push_str(open);
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_expr(out, item, mode, true);
-    }
+    separated(out, items, |out, item| write_expr(out, item, mode, true));
     out.push_str(close);
 }
 
@@ -247,27 +242,32 @@ fn write_args(out: &mut String, args: &[CallArg<'_>], mode: Mode, always: bool) 
         return;
     }
     out.push('(');
-    for (i, arg) in args.iter().enumerate() {
+    separated(out, args, |out, arg| match arg {
+        CallArg::Pos(expr) => write_expr(out, expr, mode, true),
+        CallArg::Kwarg(name, expr) => {
+            let _ = write!(out, "{name}=");
+            write_expr(out, expr, mode, true);
+        }
+        CallArg::PosSplat(expr) => {
+            out.push('*');
+            write_expr(out, expr, mode, false);
+        }
+        CallArg::KwargSplat(expr) => {
+            out.push_str("**");
+            write_expr(out, expr, mode, false);
+        }
+    });
+    out.push(')');
+}
+
+/// `items`, each written by `each`, separated by commas.
+fn separated<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        match arg {
-            CallArg::Pos(expr) => write_expr(out, expr, mode, true),
-            CallArg::Kwarg(name, expr) => {
-                let _ = write!(out, "{name}=");
-                write_expr(out, expr, mode, true);
-            }
-            CallArg::PosSplat(expr) => {
-                out.push('*');
-                write_expr(out, expr, mode, false);
-            }
-            CallArg::KwargSplat(expr) => {
-                out.push_str("**");
-                write_expr(out, expr, mode, false);
-            }
-        }
+        each(out, item);
     }
-    out.push(')');
 }
 
 /// A constant as a literal minijinja reads back as the same value.
@@ -276,27 +276,18 @@ fn write_const(out: &mut String, value: &Value) {
         ValueKind::None => out.push_str("none"),
         ValueKind::Undefined => out.push_str("undefined"),
         ValueKind::String => write_string(out, value.as_str().unwrap_or_default()),
-        ValueKind::Seq => {
-            out.push('[');
-            for (i, item) in value.try_iter().into_iter().flatten().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
+        ValueKind::Seq | ValueKind::Map => {
+            let map = value.kind() == ValueKind::Map;
+            out.push(if map { '{' } else { '[' });
+            let items: Vec<Value> = value.try_iter().into_iter().flatten().collect();
+            separated(out, &items, |out, item| {
+                write_const(out, item);
+                if map {
+                    out.push_str(": ");
+                    write_const(out, &value.get_item(item).unwrap_or_default());
                 }
-                write_const(out, &item);
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            out.push('{');
-            for (i, key) in value.try_iter().into_iter().flatten().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_const(out, &key);
-                out.push_str(": ");
-                write_const(out, &value.get_item(&key).unwrap_or_default());
-            }
-            out.push('}');
+            });
+            out.push(if map { '}' } else { ']' });
         }
         _ => {
             let _ = write!(out, "{value}");

@@ -14,6 +14,7 @@ use pg_query::protobuf::{
 };
 use pg_query::{Node, NodeEnum};
 
+use super::columns::last_string;
 use crate::expr::Kind;
 
 /// Expressions nested deeper than this are `Unknown`.
@@ -458,13 +459,6 @@ fn operator_kind(op: &str, left: Option<Sql>, right: Sql) -> Sql {
         ("*" | "/", I, N) | ("*", N, I) => I,
         ("+" | "-" | "*" | "/" | "%" | "^", N, N) => N,
         _ => Sql::Unknown,
-    }
-}
-
-fn last_string(names: &[Node]) -> Option<String> {
-    match names.last()?.node.as_ref()? {
-        NodeEnum::String(s) => Some(s.sval.clone()),
-        _ => None,
     }
 }
 
