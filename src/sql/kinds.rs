@@ -15,6 +15,7 @@ use pg_query::protobuf::{
 use pg_query::{Node, NodeEnum};
 
 use super::columns::last_string;
+use super::system_views::SYSTEM_VIEWS;
 use crate::expr::Kind;
 
 /// Expressions nested deeper than this are `Unknown`.
@@ -22,7 +23,7 @@ const MAX_DEPTH: usize = 64;
 
 /// A column's SQL kind: [`Kind`] plus timestamps, which matter for arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sql {
+pub(super) enum Sql {
     Number,
     Text,
     Boolean,
@@ -44,124 +45,6 @@ impl Sql {
 }
 
 use Sql::{Boolean as B, Interval as I, Number as N, Text as T, Timestamp as TS};
-
-/// The columns of the system views the built-in playbooks read, by kind (PostgreSQL 15).
-const SYSTEM_VIEWS: &[(&str, &[(&str, Sql)])] = &[
-    (
-        "pg_stat_activity",
-        &[
-            ("datid", N),
-            ("datname", T),
-            ("pid", N),
-            ("leader_pid", N),
-            ("usesysid", N),
-            ("usename", T),
-            ("application_name", T),
-            ("client_addr", T),
-            ("client_hostname", T),
-            ("client_port", N),
-            ("backend_start", TS),
-            ("xact_start", TS),
-            ("query_start", TS),
-            ("state_change", TS),
-            ("wait_event_type", T),
-            ("wait_event", T),
-            ("state", T),
-            ("backend_xid", T),
-            ("backend_xmin", T),
-            ("query_id", N),
-            ("query", T),
-            ("backend_type", T),
-        ],
-    ),
-    (
-        "pg_roles",
-        &[
-            ("rolname", T),
-            ("rolsuper", B),
-            ("rolinherit", B),
-            ("rolcreaterole", B),
-            ("rolcreatedb", B),
-            ("rolcanlogin", B),
-            ("rolreplication", B),
-            ("rolconnlimit", N),
-            ("rolvaliduntil", TS),
-            ("rolbypassrls", B),
-            ("oid", N),
-        ],
-    ),
-    (
-        "pg_settings",
-        &[
-            ("name", T),
-            ("setting", T),
-            ("unit", T),
-            ("category", T),
-            ("short_desc", T),
-            ("context", T),
-            ("vartype", T),
-            ("source", T),
-            ("boot_val", T),
-            ("reset_val", T),
-            ("pending_restart", B),
-        ],
-    ),
-    (
-        "pg_stat_bgwriter",
-        &[
-            ("checkpoints_timed", N),
-            ("checkpoints_req", N),
-            ("checkpoint_write_time", N),
-            ("checkpoint_sync_time", N),
-            ("buffers_checkpoint", N),
-            ("buffers_clean", N),
-            ("maxwritten_clean", N),
-            ("buffers_backend", N),
-            ("buffers_backend_fsync", N),
-            ("buffers_alloc", N),
-            ("stats_reset", TS),
-        ],
-    ),
-    (
-        "pg_locks",
-        &[
-            ("locktype", T),
-            ("database", N),
-            ("relation", N),
-            ("pid", N),
-            ("mode", T),
-            ("granted", B),
-            ("fastpath", B),
-            ("waitstart", TS),
-        ],
-    ),
-    (
-        "pg_stat_database",
-        &[
-            ("datid", N),
-            ("datname", T),
-            ("numbackends", N),
-            ("xact_commit", N),
-            ("xact_rollback", N),
-            ("blks_read", N),
-            ("blks_hit", N),
-            ("conflicts", N),
-            ("temp_files", N),
-            ("temp_bytes", N),
-            ("deadlocks", N),
-            ("stats_reset", TS),
-        ],
-    ),
-    (
-        "pg_database",
-        &[
-            ("oid", N),
-            ("datname", T),
-            ("datallowconn", B),
-            ("datconnlimit", N),
-        ],
-    ),
-];
 
 /// The kinds of a statement's result columns, in order, when it is a query whose columns
 /// can be listed (see `columns::of_statement`).

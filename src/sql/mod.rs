@@ -24,6 +24,7 @@ mod kinds;
 pub mod literal;
 mod parse;
 mod policy;
+mod system_views;
 
 use std::fmt;
 
