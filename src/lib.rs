@@ -16,6 +16,7 @@ pub mod duration;
 mod engine;
 mod events;
 mod exit;
+mod expr;
 mod facts;
 mod interrupt;
 pub mod load;

@@ -20,4 +20,5 @@ mod run;
 mod schema;
 mod sessions;
 mod signals;
+mod types;
 mod validate;

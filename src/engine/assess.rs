@@ -102,13 +102,10 @@ impl Engine<'_> {
                 )
             }
             AssessScope::Aggregate => {
-                let held =
-                    self.scope
-                        .holds(&assessment.condition, aggregate)
-                        .map_err(|source| StepError::Assessment {
-                            condition: assessment.condition.clone(),
-                            source,
-                        })?;
+                let held = self
+                    .scope
+                    .holds(&assessment.condition, aggregate)
+                    .map_err(|failure| StepError::assessment(&assessment.condition, failure))?;
                 (held, None, aggregate.clone())
             }
         };

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{Expression, Value};
+use minijinja::Value;
 
 use super::visibility::Read;
 use super::{Engine, Finished, KEPT_ROWS, RunError, StepError, failed};
+use crate::expr::Condition;
 use crate::outputs::record::StepRecord;
 use crate::playbook::{Assessment, Scope as AssessScope, Step};
 use crate::sql;
@@ -92,13 +93,20 @@ impl Engine<'_> {
         wrap: Wrap,
         limits: Limits,
     ) -> Result<Queried, StepError> {
+        let per_row = assess
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.scope == AssessScope::Row)
+            .map(|(i, a)| {
+                let condition = self.scope.condition(&a.condition);
+                Ok((
+                    i,
+                    condition.map_err(|f| StepError::assessment(&a.condition, f))?,
+                ))
+            })
+            .collect::<Result<_, StepError>>()?;
         let judge = RowJudge {
-            per_row: assess
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.scope == AssessScope::Row)
-                .filter_map(|(i, a)| Some((i, self.scope.expression(&a.condition)?)))
-                .collect(),
+            per_row,
             names: self.scope.names(),
             assess,
         };
@@ -190,7 +198,7 @@ pub(super) fn judged_at(
 
 /// The per-row conditions of a query, evaluated on each row as it streams.
 struct RowJudge<'a, 'e> {
-    per_row: Vec<(usize, Expression<'e, 'e>)>,
+    per_row: Vec<(usize, Condition<'e>)>,
     /// `params`, `facts`, `steps`, which a row's columns extend.
     names: BTreeMap<String, Value>,
     assess: &'a [Assessment],
@@ -210,14 +218,11 @@ impl RowJudge<'_, '_> {
         let mut scope = self.names.clone();
         scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         let ctx = Value::from(scope);
-        for (i, expression) in &self.per_row {
-            let held = expression
-                .eval(&ctx)
-                .map_err(|source| StepError::Assessment {
-                    condition: self.assess[*i].condition.clone(),
-                    source,
-                })?;
-            if held.is_true() {
+        for (i, condition) in &self.per_row {
+            let held = condition
+                .holds(&ctx)
+                .map_err(|failure| StepError::assessment(&self.assess[*i].condition, failure))?;
+            if held {
                 let matches = &mut matches[*i];
                 matches.count += 1;
                 matches.first.get_or_insert_with(|| values.clone());

@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{Environment, Expression, Value};
+use minijinja::{Environment, Value};
 
 use super::error::StepError;
+use crate::expr::{Condition, Failure};
 use crate::outputs::record::StepRecord;
 use crate::target::rows::Columns;
 use crate::template::{self, TemplateKind};
@@ -119,14 +120,14 @@ impl Scope {
             .unwrap_or_else(|_| source.to_owned())
     }
 
-    /// Whether the expression holds in `ctx`.
-    pub fn holds(&self, expression: &str, ctx: &Value) -> Result<bool, minijinja::Error> {
-        template::evaluate(&self.env, expression, ctx)
+    /// Whether the expression holds in `ctx`, every comparison in it typed.
+    pub fn holds(&self, expression: &str, ctx: &Value) -> Result<bool, Failure> {
+        self.condition(expression)?.holds(ctx)
     }
 
-    /// A compiled expression, for evaluating once per row.
-    pub fn expression(&self, condition: &str) -> Option<Expression<'_, '_>> {
-        self.env.compile_expression_owned(condition.to_owned()).ok()
+    /// A compiled condition, for evaluating once per row.
+    pub fn condition(&self, condition: &str) -> Result<Condition<'_>, Failure> {
+        Condition::compile(&self.env, condition)
     }
 
     /// Renders a template without keeping it; the name's suffix decides SQL escaping. The work

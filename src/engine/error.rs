@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::expr::{Failure, Mismatch};
 use crate::sql::Finding;
 use crate::target::{Fault, QueryError};
 
@@ -17,6 +18,13 @@ pub enum StepError {
     Assessment {
         condition: String,
         source: minijinja::Error,
+    },
+    /// A comparison of two values of kinds that do not compare (`where`: "`when`", or
+    /// "assessment `...`").
+    #[error("{place}: {mismatch}")]
+    KindMismatch {
+        place: String,
+        mismatch: Box<Mismatch>,
     },
     #[error("preview failed: {}", .source.message)]
     Preview { source: QueryError },
@@ -52,6 +60,31 @@ pub enum StepError {
 }
 
 impl StepError {
+    /// Why the `when` gave no answer.
+    pub fn when(failure: Failure) -> StepError {
+        match failure {
+            Failure::Mismatch(mismatch) => StepError::KindMismatch {
+                place: "`when`".to_owned(),
+                mismatch,
+            },
+            Failure::Eval(source) => StepError::When { source },
+        }
+    }
+
+    /// Why the assessment `condition` gave no answer.
+    pub fn assessment(condition: &str, failure: Failure) -> StepError {
+        match failure {
+            Failure::Mismatch(mismatch) => StepError::KindMismatch {
+                place: format!("assessment `{condition}`"),
+                mismatch,
+            },
+            Failure::Eval(source) => StepError::Assessment {
+                condition: condition.to_owned(),
+                source,
+            },
+        }
+    }
+
     /// PostgreSQL's error fields, where the server produced the error.
     pub fn query(&self) -> Option<&QueryError> {
         match self {

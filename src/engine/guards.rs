@@ -28,7 +28,7 @@ impl Engine<'_> {
         let held = self
             .scope
             .holds(when, &self.scope.value())
-            .map_err(|source| StepError::When { source })?;
+            .map_err(StepError::when)?;
         let reason = if held {
             "the condition holds"
         } else {

@@ -144,7 +144,8 @@ fn name(parsed: &str) -> Option<String> {
     (!parsed.contains(IDENT_PLACEHOLDER)).then(|| parsed.to_owned())
 }
 
-fn last_string(names: &[Node]) -> Option<String> {
+/// The last name of a dotted name (`pg_catalog.int4` → `int4`).
+pub(super) fn last_string(names: &[Node]) -> Option<String> {
     match names.last()?.node.as_ref()? {
         NodeEnum::String(s) => Some(s.sval.clone()),
         _ => None,

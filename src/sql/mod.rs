@@ -20,9 +20,11 @@ mod blank;
 mod columns;
 mod functions;
 mod judge;
+mod kinds;
 pub mod literal;
 mod parse;
 mod policy;
+mod system_views;
 
 use std::fmt;
 
@@ -58,6 +60,8 @@ pub(crate) struct Analysis {
     /// The result columns of the last statement, when they can be told (no `*`/`t.*`
     /// wildcard, no templated name, the parse succeeded).
     pub columns: Option<Vec<String>>,
+    /// The kinds of those columns, in the same order, where `columns` are known.
+    pub kinds: Option<Vec<crate::expr::Kind>>,
 }
 
 /// Judges `sql`, the exact text about to be sent as a check or preview: `Ok` when it is one
@@ -117,6 +121,7 @@ pub(crate) fn analyze(sql: &str, role: Role<'_>) -> Analysis {
     parse::on_parser_stack(|| analyze_here(sql, role)).unwrap_or_else(|concern| Analysis {
         findings: vec![unlocated(concern)],
         columns: None,
+        kinds: None,
     })
 }
 
@@ -127,22 +132,29 @@ fn analyze_here(sql: &str, role: Role<'_>) -> Analysis {
         offset: Some(*offset),
     });
     let mut findings: Vec<Finding> = splits.collect();
-    let columns = match parse::statements(&blanked.text) {
+    let (columns, kinds) = match parse::statements(&blanked.text) {
         Ok(statements) => {
             findings.extend(judge::judge(&blanked.text, &statements, role).findings);
-            statements
-                .last()
-                .and_then(|s| columns::of_statement(&s.node))
+            let last = statements.last();
+            let columns = last.and_then(|s| columns::of_statement(&s.node));
+            let kinds = last
+                .and_then(|s| kinds::of_statement(&s.node))
+                .filter(|kinds| Some(kinds.len()) == columns.as_ref().map(Vec::len));
+            (columns, kinds)
         }
         // A split word is why blanked text does not parse: the syntax error would be an echo.
-        Err(Concern::Syntax { .. }) if !findings.is_empty() => None,
+        Err(Concern::Syntax { .. }) if !findings.is_empty() => (None, None),
         Err(concern) => {
             findings.push(unlocated(concern));
-            None
+            (None, None)
         }
     };
     findings.sort_by_key(|f| f.offset);
-    Analysis { findings, columns }
+    Analysis {
+        findings,
+        columns,
+        kinds,
+    }
 }
 
 /// A finding about the whole text (it does not parse, it is too long or too deep).

@@ -26,9 +26,8 @@
 //!   (`{{ pids | join(', ') }}` gives `'1, 2'`): to match a list, interpolate it
 //!   whole, `pid = ANY({{ pids }})` gives `pid = ANY(ARRAY[1, 2])`.
 //!
-//! Comparisons between values of different kinds do not fail in minijinja (a
-//! duration compared with a number is ordered by kind, not by size): compare
-//! durations with durations, or use `d.seconds`.
+//! Expressions (`when`, `assess`) are evaluated only through [`crate::expr`], which makes
+//! every comparison typed; this environment carries its typed comparison and tests.
 
 use std::collections::BTreeSet;
 
@@ -113,6 +112,7 @@ pub fn environment() -> Environment<'static> {
     env.set_formatter(format_value);
     env.add_filter("ident", ident_filter);
     env.add_filter("tojson", tojson_filter);
+    crate::expr::register(&mut env);
     env
 }
 
@@ -261,26 +261,6 @@ fn without_globals(
 pub fn expression_names(env: &Environment<'static>, expr: &str) -> Result<BTreeSet<String>, Error> {
     let compiled = env.compile_expression_owned(expr.to_string())?;
     Ok(without_globals(env, compiled.undeclared_variables(true)))
-}
-
-/// Evaluates an expression against `ctx` and returns its truthiness. Strict
-/// undefined: unknown names are errors.
-pub fn evaluate(env: &Environment<'static>, expr: &str, ctx: &Value) -> Result<bool, Error> {
-    evaluate_value(env, expr, ctx).map(|value| value.is_true())
-}
-
-/// Evaluates an expression against `ctx`. An undefined result is an error.
-pub fn evaluate_value(env: &Environment<'static>, expr: &str, ctx: &Value) -> Result<Value, Error> {
-    let value = env
-        .compile_expression_owned(expr.to_string())?
-        .eval(ctx.clone())?;
-    if value.is_undefined() {
-        return Err(Error::new(
-            ErrorKind::UndefinedError,
-            format!("expression `{expr}` is undefined"),
-        ));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
@@ -581,63 +561,6 @@ WHERE state_change < now() - interval '1 hour'
         let got = expression_names(&env, "range(3) | length > n").unwrap();
         assert_eq!(names(&got), ["n"]);
         let err = expression_names(&env, "a >").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::SyntaxError);
-    }
-
-    #[test]
-    fn expressions_evaluate() {
-        let env = environment();
-        let ctx = context! {
-            active => 90, max_connections => 100,
-            params => context! {
-                roles => vec!["postgres", "app"],
-                idle_after => Duration::from_secs(3600).to_value(),
-            },
-            steps => context! { x => context! { row_count => 3 }, y => context! { row_count => 0 } },
-            two_hours => Duration::from_secs(7200).to_value(),
-            half_hour => Duration::from_secs(1800).to_value(),
-            flag => false,
-        };
-        let t = |expr: &str| evaluate(&env, expr, &ctx).unwrap();
-        assert!(t("active > max_connections * 0.8"));
-        assert!(!t("active > max_connections * 0.95"));
-        assert!(t("active + 10 == max_connections"));
-        assert!(t("active / max_connections == 0.9"));
-        assert!(t("'postgres' in params.roles"));
-        assert!(!t("'root' in params.roles"));
-        assert!(t("'root' not in params.roles"));
-        assert!(t("active > 1 and not flag"));
-        assert!(t("flag or active"));
-        assert!(!t("flag and active"));
-        assert!(t("steps.x.row_count > 0"));
-        assert!(!t("steps.y.row_count > 0"));
-        assert!(!t("steps.y.row_count"));
-        assert!(t("two_hours > params.idle_after"));
-        assert!(!t("half_hour > params.idle_after"));
-        assert!(t("half_hour < params.idle_after"));
-        assert!(t("params.idle_after.seconds == 3600"));
-        assert_eq!(
-            evaluate_value(&env, "active * 2", &ctx).unwrap(),
-            Value::from(180)
-        );
-
-        let idle = |d: &str| {
-            let ctx = context! {
-                idle_for => d.parse::<Duration>().unwrap().to_value(),
-                params => context! { idle_after => Duration::from_secs(3600).to_value() },
-            };
-            evaluate(&env, "idle_for > params.idle_after", &ctx).unwrap()
-        };
-        assert!(idle("2h"));
-        assert!(!idle("30m"));
-        assert!(!idle("1h"));
-
-        let err = evaluate(&env, "nope > 1", &ctx).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::UndefinedError);
-        assert!(err.to_string().contains("`nope`"), "{err}");
-        let err = evaluate(&env, "steps.z.row_count > 0", &ctx).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::UndefinedError);
-        let err = evaluate(&env, "active >", &ctx).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SyntaxError);
     }
 }

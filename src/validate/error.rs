@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::diagnostic::Level;
 use crate::duration::DurationError;
+use crate::expr::Mismatch;
 use crate::sql::Concern;
 
 /// What a step exposes to later steps besides its columns.
@@ -154,6 +155,15 @@ pub enum Problem {
     RecursiveLoop { place: String },
     #[error("invalid expression in {place}: {message}")]
     InvalidExpression { place: String, message: String },
+    /// Two sides of a comparison whose kinds are known and do not compare.
+    #[error(
+        "`{}` in {place} compares values of different kinds: {} and {}; {}",
+        .mismatch.comparison,
+        .mismatch.left,
+        .mismatch.right,
+        .mismatch.hint()
+    )]
+    KindMismatch { place: String, mismatch: Mismatch },
     /// `hint` is a did-you-mean (`; did you mean `x`?`) or empty.
     #[error("{problem} in {place}{hint}")]
     Name {

@@ -51,6 +51,8 @@ struct Validator<'a> {
     params: Vec<Param>,
     /// Steps seen so far, with their result columns where known.
     earlier: HashMap<String, Option<Vec<String>>>,
+    /// The kinds of those columns, in their order, where the SQL tells them.
+    earlier_kinds: HashMap<String, Vec<crate::expr::Kind>>,
     /// The valid checks seen so far, which `terminate`/`cancel` may name.
     checks: HashMap<String, SourceCheck>,
     /// Every step id with the line it is declared on, to say "defined later".
@@ -76,6 +78,7 @@ impl<'a> Validator<'a> {
             diagnostics: Vec::new(),
             params: Vec::new(),
             earlier: HashMap::new(),
+            earlier_kinds: HashMap::new(),
             checks: HashMap::new(),
             declared,
             globals,

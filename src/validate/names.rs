@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::diagnostic::{Location, did_you_mean};
+use crate::expr::{self, Kind};
 use crate::facts;
 use crate::load::spans::Path;
 use crate::template::{self, TemplateKind};
@@ -33,6 +34,8 @@ pub(super) struct NameScope<'s> {
     pub(super) place: String,
     /// Result columns (assessments): `Some(None)` means columns exist but are unknown.
     pub(super) columns: Option<Option<&'s [String]>>,
+    /// The kinds of those columns, in their order, where the SQL tells them.
+    pub(super) kinds: Option<&'s [Kind]>,
     /// Whether `preview` (an action's preview rows) is in scope.
     pub(super) preview: bool,
 }
@@ -43,6 +46,7 @@ impl NameScope<'_> {
         NameScope {
             place: format!("{place} of the playbook"),
             columns: None,
+            kinds: None,
             preview: false,
         }
     }
@@ -52,6 +56,7 @@ impl NameScope<'_> {
         NameScope {
             place: format!("`{key}` of step `{id}`"),
             columns: None,
+            kinds: None,
             preview: false,
         }
     }
@@ -102,7 +107,10 @@ impl Validator<'_> {
         scope: &NameScope,
     ) -> Option<BTreeSet<String>> {
         match template::expression_names(&self.env, text) {
-            Ok(names) => self.names(path, text, &names, scope).then_some(names),
+            Ok(names) => {
+                let named = self.names(path, text, &names, scope);
+                (named && self.compared_kinds(path, text, scope)).then_some(names)
+            }
             Err(error) => {
                 let location = self.template_error_location(path, text, &error);
                 let (place, message) = (scope.place.clone(), template_message(&error));
@@ -138,6 +146,46 @@ impl Validator<'_> {
             }
         }
         ok
+    }
+
+    /// Reports each comparison in the expression whose sides are known to be of kinds that do
+    /// not compare; whether there is none.
+    fn compared_kinds(&mut self, path: &Path, text: &str, scope: &NameScope) -> bool {
+        let found = expr::mismatches(text, &|name| self.kind_of(name, scope));
+        for found in &found {
+            let location = self.offset_location(path, text, found.offset, found.len);
+            let (place, mismatch) = (scope.place.clone(), found.mismatch.clone());
+            self.report(Problem::KindMismatch { place, mismatch }, location);
+        }
+        found.is_empty()
+    }
+
+    /// What validation knows of the kind of a dotted name in scope; `Unknown` otherwise.
+    fn kind_of(&self, name: &[&str], scope: &NameScope) -> Kind {
+        let known = match name {
+            ["params", param] => self
+                .params
+                .iter()
+                .find(|p| p.name == *param)
+                .map(|p| expr::param_kind(p.kind)),
+            ["facts", fact] => expr::fact_kind(fact),
+            ["steps", step, attribute] => expr::step_attribute_kind(attribute).or_else(|| {
+                let columns = self.earlier.get(*step)?.as_deref();
+                column_kind(
+                    columns,
+                    self.earlier_kinds.get(*step).map(Vec::as_slice),
+                    attribute,
+                )
+            }),
+            ["row_count" | "matching_rows"] if scope.columns.is_some() => Some(Kind::Number),
+            ["rows"] if scope.columns.is_some() => Some(Kind::List),
+            ["preview"] if scope.preview => Some(Kind::List),
+            [column] if self.is_column(column, scope) => {
+                column_kind(scope.columns.flatten(), scope.kinds, column)
+            }
+            _ => None,
+        };
+        known.unwrap_or(Kind::Unknown)
     }
 
     /// Whether `name` (as an assessment reads it) is one of the step's result columns.
@@ -237,6 +285,12 @@ impl Validator<'_> {
             (None, None) => self.document.value_location(path),
         }
     }
+}
+
+/// The kind of `column` among `columns` whose kinds are `kinds` (in the same order).
+fn column_kind(columns: Option<&[String]>, kinds: Option<&[Kind]>, column: &str) -> Option<Kind> {
+    let index = columns?.iter().position(|c| c == column)?;
+    kinds?.get(index).copied()
 }
 
 /// A bare name: a result column where columns are in scope, else nothing.

@@ -56,7 +56,14 @@ impl Validator<'_> {
         ok &= self.step_texts(&path, raw, &kind, &analysis);
         let functions = self.functions(&path.key("functions"), raw.functions.as_deref());
         let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
-        let assess = self.assessments(&path, raw, &kind, columns.as_deref());
+        let kinds = match &kind {
+            StepKind::Action(Action {
+                act: Act::Signal(_),
+                ..
+            }) => None,
+            _ => analysis.sql.as_ref().and_then(|a| a.kinds.clone()),
+        };
+        let assess = self.assessments(&path, raw, &kind, columns.as_deref(), kinds.as_deref());
         let timeout = match &raw.timeout {
             Some(text) => Some(self.duration(&path.key("timeout"), text)?),
             None => None,
@@ -66,6 +73,9 @@ impl Validator<'_> {
             _ => OnError::Continue,
         });
         self.earlier.insert(id.to_owned(), columns);
+        if let Some(kinds) = kinds {
+            self.earlier_kinds.insert(id.to_owned(), kinds);
+        }
         let assess = assess.filter(|_| ok)?;
         let assess = match &kind {
             StepKind::Action(Action {
@@ -458,6 +468,7 @@ impl Validator<'_> {
         raw: &RawStep,
         kind: &StepKind,
         columns: Option<&[String]>,
+        kinds: Option<&[crate::expr::Kind]>,
     ) -> Option<Vec<Assessment>> {
         let has_preview = matches!(
             kind,
@@ -476,6 +487,7 @@ impl Validator<'_> {
             let scope = NameScope {
                 place: format!("assessment {} of step `{}`", i + 1, raw.id),
                 columns,
+                kinds,
                 preview: has_preview,
             };
             match self.assessment(&path.key("assess").index(i), raw_assessment, &scope) {

@@ -1,0 +1,123 @@
+//! The column kinds of the system views the built-in playbooks read, so validation can judge
+//! `state > 5` or `now() - state_change > 600` on them. A view or column not listed is of a
+//! kind not known, which validation never holds against a playbook.
+
+use super::kinds::Sql::{self, Boolean as B, Number as N, Text as T, Timestamp as TS};
+
+/// The columns of the system views the built-in playbooks read, by kind (PostgreSQL 15).
+pub(super) const SYSTEM_VIEWS: &[(&str, &[(&str, Sql)])] = &[
+    (
+        "pg_stat_activity",
+        &[
+            ("datid", N),
+            ("datname", T),
+            ("pid", N),
+            ("leader_pid", N),
+            ("usesysid", N),
+            ("usename", T),
+            ("application_name", T),
+            ("client_addr", T),
+            ("client_hostname", T),
+            ("client_port", N),
+            ("backend_start", TS),
+            ("xact_start", TS),
+            ("query_start", TS),
+            ("state_change", TS),
+            ("wait_event_type", T),
+            ("wait_event", T),
+            ("state", T),
+            ("backend_xid", T),
+            ("backend_xmin", T),
+            ("query_id", N),
+            ("query", T),
+            ("backend_type", T),
+        ],
+    ),
+    (
+        "pg_roles",
+        &[
+            ("rolname", T),
+            ("rolsuper", B),
+            ("rolinherit", B),
+            ("rolcreaterole", B),
+            ("rolcreatedb", B),
+            ("rolcanlogin", B),
+            ("rolreplication", B),
+            ("rolconnlimit", N),
+            ("rolvaliduntil", TS),
+            ("rolbypassrls", B),
+            ("oid", N),
+        ],
+    ),
+    (
+        "pg_settings",
+        &[
+            ("name", T),
+            ("setting", T),
+            ("unit", T),
+            ("category", T),
+            ("short_desc", T),
+            ("context", T),
+            ("vartype", T),
+            ("source", T),
+            ("boot_val", T),
+            ("reset_val", T),
+            ("pending_restart", B),
+        ],
+    ),
+    (
+        "pg_stat_bgwriter",
+        &[
+            ("checkpoints_timed", N),
+            ("checkpoints_req", N),
+            ("checkpoint_write_time", N),
+            ("checkpoint_sync_time", N),
+            ("buffers_checkpoint", N),
+            ("buffers_clean", N),
+            ("maxwritten_clean", N),
+            ("buffers_backend", N),
+            ("buffers_backend_fsync", N),
+            ("buffers_alloc", N),
+            ("stats_reset", TS),
+        ],
+    ),
+    (
+        "pg_locks",
+        &[
+            ("locktype", T),
+            ("database", N),
+            ("relation", N),
+            ("pid", N),
+            ("mode", T),
+            ("granted", B),
+            ("fastpath", B),
+            ("waitstart", TS),
+        ],
+    ),
+    (
+        "pg_stat_database",
+        &[
+            ("datid", N),
+            ("datname", T),
+            ("numbackends", N),
+            ("xact_commit", N),
+            ("xact_rollback", N),
+            ("blks_read", N),
+            ("blks_hit", N),
+            ("conflicts", N),
+            ("temp_files", N),
+            ("temp_bytes", N),
+            ("deadlocks", N),
+            ("stats_reset", TS),
+        ],
+    ),
+    (
+        "pg_database",
+        &[
+            ("oid", N),
+            ("datname", T),
+            ("datallowconn", B),
+            ("datconnlimit", N),
+        ],
+    ),
+];
