@@ -10,10 +10,12 @@
 //! own: `params`, `steps`, `names` (what templates and expressions may refer to) and `sql`
 //! (read-only judgement and positions inside SQL).
 
+mod assess;
 mod error;
 mod ident;
 mod names;
 mod params;
+mod signal;
 mod sql;
 mod steps;
 

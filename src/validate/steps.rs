@@ -1,14 +1,15 @@
-//! Steps: ids, the one kind each step has, the keys that apply to it, and what it requires.
+//! Steps: ids, the one kind each step has, the keys that apply to it, and what it requires
+//! (assessments: `assess.rs`; `terminate:`/`cancel:`: `signal.rs`).
 //!
 //! The raw step is a flat bag of optional keys (so the schema stays simple for authors); here
 //! it becomes a `StepKind` whose variants hold exactly what that kind uses, and a key that does
 //! not apply is an error rather than a silently ignored setting.
 
-use crate::load::raw::{RawAssessment, RawMaxRows, RawRequires, RawStep};
+use crate::load::raw::{RawMaxRows, RawRequires, RawStep};
 use crate::load::spans::Path;
 use crate::playbook::{
-    Act, Action, Approval, Assessment, MaxRows, OnError, Requirements, Scope, SessionAction,
-    Severity, Signal, SourceCheck, SqlAction, Step, StepKind, Transaction,
+    Act, Action, Approval, MaxRows, OnError, Requirements, Signal, SourceCheck, SqlAction, Step,
+    StepKind, Transaction,
 };
 use crate::sql::{Analysis, Finding, opt_in_name};
 use crate::template::TemplateKind;
@@ -17,6 +18,7 @@ use super::Validator;
 use super::error::Problem;
 use super::ident::{is_identifier, is_relation_name};
 use super::names::NameScope;
+use super::signal::{signal_assessments, signal_columns};
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
 /// The keys a step may have besides its kind, and the kinds they apply to.
@@ -219,59 +221,6 @@ impl Validator<'_> {
         }
     }
 
-    /// `terminate: STEP` / `cancel: STEP`: STEP is an earlier check whose rows name sessions.
-    fn session_action(&mut self, path: &Path, signal: Signal, id: &str) -> Option<SessionAction> {
-        let key = signal.key();
-        let location = self.document.value_location(&path.key(key));
-        if let Some(check) = self.checks.get(id) {
-            let needed = signal.identity();
-            let known = self.earlier.get(id).cloned().flatten();
-            let missing: Vec<&'static str> = known.map_or_else(Vec::new, |columns| {
-                let has = |c: &&str| columns.iter().any(|column| column == c);
-                needed.iter().copied().filter(|c| !has(c)).collect()
-            });
-            if !missing.is_empty() {
-                let id = id.to_owned();
-                let problem = Problem::SourceLacksColumns {
-                    key,
-                    id,
-                    missing,
-                    needed,
-                };
-                self.report(problem, location);
-                return None;
-            }
-            let source = check.clone();
-            return Some(SessionAction { signal, source });
-        }
-        let raw = self.document.steps.iter().flatten().find(|s| s.id == id);
-        let problem = match (self.earlier.contains_key(id), raw) {
-            // An earlier check with problems of its own, already reported.
-            (true, Some(raw)) if raw.check.is_some() => return None,
-            (true, Some(raw)) => Problem::SourceNotCheck {
-                key,
-                id: id.to_owned(),
-                kind: raw_kind(raw),
-            },
-            (false, Some(_)) => Problem::SourceLater {
-                key,
-                id: id.to_owned(),
-                line: self.declared.get(id).copied().unwrap_or(0),
-            },
-            _ => {
-                let checks = self.checks.keys().map(String::as_str);
-                let hint = crate::diagnostic::did_you_mean(id, checks);
-                Problem::UnknownSource {
-                    key,
-                    id: id.to_owned(),
-                    hint,
-                }
-            }
-        };
-        self.report(problem, location);
-        None
-    }
-
     /// Keys that do not apply to the step's kind are errors, like unknown keys.
     fn keys_apply(&mut self, path: &Path, raw: &RawStep, kind: &StepKind) -> bool {
         let present = [
@@ -460,115 +409,10 @@ impl Validator<'_> {
             roles: raw.roles.clone().unwrap_or_default(),
         })
     }
-
-    /// Every assessment of the step; `None` when any has an error (all are reported).
-    fn assessments(
-        &mut self,
-        path: &Path,
-        raw: &RawStep,
-        kind: &StepKind,
-        columns: Option<&[String]>,
-        kinds: Option<&[crate::expr::Kind]>,
-    ) -> Option<Vec<Assessment>> {
-        let has_preview = matches!(
-            kind,
-            StepKind::Action(Action {
-                act: Act::Sql(SqlAction {
-                    preview: Some(_),
-                    ..
-                }),
-                ..
-            })
-        );
-        let columns = (!matches!(kind, StepKind::Manual { .. })).then_some(columns);
-        let mut ok = true;
-        let mut assess = Vec::new();
-        for (i, raw_assessment) in raw.assess.iter().flatten().enumerate() {
-            let scope = NameScope {
-                place: format!("assessment {} of step `{}`", i + 1, raw.id),
-                columns,
-                kinds,
-                preview: has_preview,
-            };
-            match self.assessment(&path.key("assess").index(i), raw_assessment, &scope) {
-                Some(assessment) => assess.push(assessment),
-                None => ok = false,
-            }
-        }
-        ok.then_some(assess)
-    }
-
-    fn assessment(
-        &mut self,
-        path: &Path,
-        raw: &RawAssessment,
-        scope: &NameScope,
-    ) -> Option<Assessment> {
-        let (severity, key, condition) = self.severity(path, raw, scope)?;
-        let names = self.expression(&path.key(key), condition, scope)?;
-        let uses_columns = names.iter().any(|name| self.is_column(name, scope));
-        let mut ok = true;
-        for (key, text) in [
-            ("message", &raw.message),
-            ("recommendation", &raw.recommendation),
-        ] {
-            if let Some(text) = text {
-                ok &= self.template(&path.key(key), text, TemplateKind::Text, scope);
-            }
-        }
-        ok.then(|| Assessment {
-            severity,
-            condition: condition.clone(),
-            message: raw.message.clone(),
-            recommendation: raw.recommendation.clone(),
-            scope: if uses_columns {
-                Scope::Row
-            } else {
-                Scope::Aggregate
-            },
-        })
-    }
-
-    /// The one severity an assessment gives, with its key and condition.
-    fn severity<'r>(
-        &mut self,
-        path: &Path,
-        raw: &'r RawAssessment,
-        scope: &NameScope,
-    ) -> Option<(Severity, &'static str, &'r String)> {
-        let given: Vec<(Severity, &'static str, &String)> = [
-            (Severity::Critical, "critical", &raw.critical),
-            (Severity::Warning, "warning", &raw.warning),
-            (Severity::Ok, "ok", &raw.ok),
-        ]
-        .into_iter()
-        .filter_map(|(severity, key, condition)| Some((severity, key, condition.as_ref()?)))
-        .collect();
-        let place = scope.place.clone();
-        match given.as_slice() {
-            [one] => Some(*one),
-            [] => {
-                let location = self.document.key_location(path);
-                self.report(Problem::AssessmentWithoutSeverity { place }, location);
-                None
-            }
-            [(_, first, _), (_, second, _), ..] => {
-                let location = self.document.key_location(&path.key(second));
-                let (first, second) = (*first, *second);
-                let problem = Problem::AssessmentWithTwoSeverities {
-                    place,
-                    first,
-                    second,
-                };
-                self.report(problem, location);
-                None
-            }
-        }
-    }
 }
 
 /// The kind a raw step has, for messages.
-fn raw_kind(raw: &RawStep) -> &'static str {
+pub(super) fn raw_kind(raw: &RawStep) -> &'static str {
     [
         ("action", raw.action.is_some()),
         ("terminate", raw.terminate.is_some()),
@@ -578,50 +422,6 @@ fn raw_kind(raw: &RawStep) -> &'static str {
     .into_iter()
     .find_map(|(kind, given)| given.then_some(kind))
     .unwrap_or("check")
-}
-
-/// The result columns of a `terminate`/`cancel`: each approved session's identity, the
-/// server's answer (`NULL` when it was not signalled), and why it was spared.
-pub(crate) fn signal_columns(signal: Signal) -> Vec<String> {
-    let mut columns: Vec<String> = signal.identity().iter().map(|c| (*c).to_owned()).collect();
-    columns.push(signal.answer_column().to_owned());
-    columns.push("spared".to_owned());
-    columns
-}
-
-/// "session" or "sessions", by `matching_rows`, in a message template.
-const SESSIONS: &str = "session{{ '' if matching_rows == 1 else 's' }}";
-
-/// What a `terminate`/`cancel` without assessments of its own says: every session the server
-/// did not signal as asked is a warning.
-fn signal_assessments(signal: Signal) -> Vec<Assessment> {
-    let answer = signal.answer_column();
-    let row = |severity, condition: String, message: String| Assessment {
-        severity,
-        condition,
-        message: Some(message),
-        recommendation: None,
-        scope: Scope::Row,
-    };
-    vec![
-        row(
-            Severity::Warning,
-            format!("{answer} == false"),
-            format!(
-                "{{{{ matching_rows }}}} {SESSIONS} not {answer}: the server answered false (first: pid {{{{ pid }}}})"
-            ),
-        ),
-        row(
-            Severity::Ok,
-            format!("{answer} == true"),
-            format!("{{{{ matching_rows }}}} {SESSIONS} {answer}"),
-        ),
-        row(
-            Severity::Ok,
-            "spared is not none".to_owned(),
-            "{{ matching_rows }} spared (first: pid {{ pid }}, {{ spared }})".to_owned(),
-        ),
-    ]
 }
 
 fn findings_of(analysis: &Option<Analysis>) -> &[Finding] {
