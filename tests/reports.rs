@@ -135,3 +135,23 @@ fn a_report_path_that_cannot_be_a_report_stops_the_run_before_any_action() {
         assert!(!outcome.path("missing").exists(), "no directory is made up");
     }
 }
+
+/// A path that links to the run's own standard output (`/proc/self/fd/1`) names a pipe here:
+/// the report goes down it, and the link stays a link.
+#[test]
+fn a_report_through_a_link_to_standard_output_is_written_to_it_and_the_link_stays() {
+    let db = Database::new();
+    let test = Test::new().playbook("p.yaml", &marking(&db));
+    std::os::unix::fs::symlink("/proc/self/fd/1", test.dir().join("out")).unwrap();
+    let outcome = test
+        .args(["run", "p.yaml", "--yes", "--report", "out"])
+        .database(&db)
+        .stdout_contains("## Summary")
+        .stderr_any("names the journal at the default place")
+        .run();
+    let kind = std::fs::symlink_metadata(outcome.path("out"))
+        .unwrap()
+        .file_type();
+    assert!(kind.is_symlink(), "the link is still a link: {kind:?}");
+    assert_eq!(marks(&db), "1");
+}
