@@ -386,3 +386,47 @@ fn a_report_that_cannot_be_written_at_the_end_makes_the_run_exit_3_and_says_so()
     std::fs::write(&out, "not a directory\n").unwrap();
     running.wait();
 }
+
+/// Advisory locks live in one database; a responder is one per server. A run of the same
+/// playbook holding its lock while connected to another database keeps this one from acting.
+#[test]
+fn a_responder_in_another_database_keeps_this_run_from_acting() {
+    let db = Database::new();
+    let other = Database::new();
+    db.psql("CREATE TABLE t (n int)");
+    let name = db.playbook_name("responder");
+    let mut holder = other.session_named(&format!("runbook:{name}"));
+    let taken = holder.query(&format!(
+        "SELECT pg_try_advisory_lock(1920298594, hashtext('{name}'));"
+    ));
+    assert_eq!(taken, "t");
+    let yaml = format!(
+        "version: 1\nname: {name}\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n"
+    );
+    let outcome = Test::new()
+        .playbook("p.yaml", &yaml)
+        .args(["run", "p.yaml", "--yes"])
+        .database(&db)
+        .json_report()
+        .status(4)
+        .stderr_any("the message is checked below")
+        .run();
+    assert_eq!(db.psql("SELECT count(*) FROM t"), "0", "nothing ran");
+    assert_eq!(
+        step(&outcome.json(), "mark")["message"],
+        format!(
+            "refused: another run of playbook `{name}` is acting on this server: pid {} (application_name `runbook:{name}`, database `{}`) holds its advisory lock",
+            holder.pid, other.name
+        )
+    );
+    // Once the other responder is done, this run may act.
+    drop(holder);
+    Test::new()
+        .playbook("p.yaml", &yaml)
+        .args(["run", "p.yaml", "--yes"])
+        .database(&db)
+        .json_report()
+        .stderr_any("OK")
+        .run();
+    assert_eq!(db.psql("SELECT count(*) FROM t"), "1");
+}

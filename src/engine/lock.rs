@@ -1,5 +1,7 @@
 //! The advisory lock that keeps two responders from acting on one server at once: a session
 //! lock per playbook, taken before the first approval is asked and held until the run ends.
+//! Advisory locks are per database; a holder of the same key in any other database of the
+//! server counts too (see [`Engine::lock`]).
 
 use super::{Engine, Refusal};
 use crate::sql::literal as sql_literal;
@@ -23,43 +25,56 @@ impl Engine<'_> {
                 }
             })?;
         let limits = Limits::short(5, 5);
-        let mut taken = false;
+        // Advisory locks live in one database, a responder acts on the whole server: the lock is
+        // taken here, then every database's holders of the same key are read (`pg_locks` is
+        // cluster-wide). Another holder anywhere means another responder; two runs that take
+        // their locks in two databases at once both see each other and both stand back.
+        let sql = format!(
+            "SELECT l.taken, h.pid, h.app, h.datname, h.datname = current_database() AS here \
+             FROM (SELECT pg_try_advisory_lock({LOCK_NAMESPACE}, hashtext({name})) AS taken) AS l \
+             LEFT JOIN LATERAL (SELECT k.pid, coalesce(a.application_name, '') AS app, d.datname \
+               FROM pg_locks AS k LEFT JOIN pg_stat_activity AS a ON a.pid = k.pid \
+               LEFT JOIN pg_database AS d ON d.oid = k.database \
+               WHERE k.locktype = 'advisory' AND k.granted AND k.classid = {LOCK_NAMESPACE}::oid \
+                 AND k.objid = hashtext({name})::oid AND k.objsubid = 2 AND k.pid <> pg_backend_pid() \
+               ORDER BY k.pid LIMIT 1) AS h ON true"
+        );
+        let mut answer: Vec<Option<String>> = Vec::new();
         target
-            .run(
-                &format!("SELECT pg_try_advisory_lock({LOCK_NAMESPACE}, hashtext({name}))"),
-                Wrap::Autocommit,
-                limits,
-                |_, row, _| {
-                    taken = row.first().cloned().flatten().as_deref() == Some("t");
-                    Ok(())
-                },
-            )
+            .run(&sql, Wrap::Autocommit, limits, |_, row, _| {
+                answer = row;
+                Ok(())
+            })
             .await
             .map_err(|error| Refusal::LockFailed {
                 playbook: playbook.clone(),
                 reason: error.message,
             })?;
+        let cell = |i: usize| answer.get(i).cloned().flatten();
+        let taken = cell(0).as_deref() == Some("t");
+        let Some(pid) = cell(1) else {
+            if taken {
+                self.locked = true;
+                return Ok(());
+            }
+            return Err(Refusal::LockHeld {
+                playbook,
+                holder: "an unknown session".to_owned(),
+            });
+        };
         if taken {
-            self.locked = true;
-            return Ok(());
+            let unlock = format!("SELECT pg_advisory_unlock({LOCK_NAMESPACE}, hashtext({name}))");
+            let _ = target
+                .run(&unlock, Wrap::Autocommit, limits, |_, _, _| Ok(()))
+                .await;
         }
-        let mut holder = String::from("an unknown session");
-        let _ = target
-            .run(
-                &format!(
-                    "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid \
-                     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {LOCK_NAMESPACE}::oid AND l.objid = hashtext({name})::oid AND l.objsubid = 2"
-                ),
-                Wrap::ReadOnly,
-                limits,
-                |_, row, _| {
-                    let pid = row.first().cloned().flatten().unwrap_or_default();
-                    let app = row.get(1).cloned().flatten().unwrap_or_default();
-                    holder = format!("pid {pid} (application_name `{app}`)");
-                    Ok(())
-                },
-            )
-            .await;
+        let app = cell(2).unwrap_or_default();
+        let holder = match (cell(3), cell(4).as_deref()) {
+            (Some(database), Some("f")) => {
+                format!("pid {pid} (application_name `{app}`, database `{database}`)")
+            }
+            _ => format!("pid {pid} (application_name `{app}`)"),
+        };
         Err(Refusal::LockHeld { playbook, holder })
     }
 }

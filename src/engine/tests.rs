@@ -63,15 +63,16 @@ fn jobs_with_lock(ids: &[&str], lock_free: bool) -> FakeTarget {
 /// `target` (whose rules come first) answering as `jobs_with_lock`.
 fn jobs_on(target: FakeTarget, ids: &[&str], lock_free: bool) -> FakeTarget {
     let rows: Vec<&[&str]> = ids.iter().map(std::slice::from_ref).collect();
-    let taken = if lock_free { "t" } else { "f" };
+    // The lock statement's answer: taken, and another holder (pid, app, database, here).
+    let answer: &[&str] = if lock_free {
+        &["t", NULL, NULL, NULL, NULL]
+    } else {
+        &["f", "77", "runbook:act", "app", "t"]
+    };
     target
         .on(
             "pg_try_advisory_lock",
-            Answer::rows(&["locked"], &[&[taken]]),
-        )
-        .on(
-            "FROM pg_locks",
-            Answer::rows(&["pid", "app"], &[&["77", "runbook:act"]]),
+            Answer::rows(&["taken", "pid", "app", "datname", "here"], &[answer]),
         )
         .on(
             "FROM jobs WHERE state",
