@@ -45,6 +45,7 @@ impl ParamType {
             ParamType::Boolean => "boolean",
             ParamType::Duration => "duration",
             ParamType::List => "list",
+            ParamType::Database => "database",
         }
     }
 }
@@ -54,6 +55,7 @@ impl ParamType {
     pub fn described(self) -> &'static str {
         match self {
             ParamType::String => "a string",
+            ParamType::Database => "a database name",
             ParamType::Integer => "an integer",
             ParamType::Number => "a number",
             ParamType::Boolean => "a boolean",
@@ -87,7 +89,9 @@ impl ParamValue {
                 .collect::<Result<_, _>>()
                 .map(ParamValue::List),
             (ParamType::List, _) => Err(mismatch()),
-            (ParamType::String, Yaml::String(text)) => Ok(ParamValue::String(text.clone())),
+            (ParamType::String | ParamType::Database, Yaml::String(text)) => {
+                Ok(ParamValue::String(text.clone()))
+            }
             (ParamType::String, Yaml::Number(n)) => Ok(ParamValue::String(n.to_string())),
             (ParamType::Integer, Yaml::Number(n)) => {
                 n.as_i64().map(ParamValue::Integer).ok_or_else(mismatch)
@@ -111,7 +115,7 @@ impl ParamValue {
     pub fn parse(kind: ParamType, items: ParamType, text: &str) -> Result<ParamValue, String> {
         let invalid = |what: &str| format!("`{text}` is not {what}");
         match kind {
-            ParamType::String => Ok(ParamValue::String(text.to_owned())),
+            ParamType::String | ParamType::Database => Ok(ParamValue::String(text.to_owned())),
             ParamType::Integer => text
                 .trim()
                 .parse()

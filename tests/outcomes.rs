@@ -430,3 +430,37 @@ fn a_responder_in_another_database_keeps_this_run_from_acting() {
         .run();
     assert_eq!(db.psql("SELECT count(*) FROM t"), "1");
 }
+
+/// A misspelt `--var database=…` scoped every query to a database that does not exist, and every
+/// count came out 0: all green. A `database` param names a database the server has, or the run
+/// cannot start.
+#[test]
+fn a_database_param_naming_no_database_is_unknown_not_ok() {
+    let db = Database::new();
+    let misspelt = format!("{}x", db.name);
+    let outcome = Test::new()
+        .args(["run", "daily-monitoring"])
+        .var("database", &misspelt)
+        .database(&db)
+        .json_report()
+        .status(3)
+        .stderr_any("checked below")
+        .run();
+    let report = outcome.json();
+    let error = report["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        format!(
+            "`--var database={misspelt}`: the server has no database named `{misspelt}` (did you mean `{}`?)",
+            db.name
+        )
+    );
+    for step in report["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "NOT_RUN", "{step}");
+    }
+    assert!(
+        outcome
+            .stderr
+            .contains("daily-monitoring: UNKNOWN — `--var database=")
+    );
+}

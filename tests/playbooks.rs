@@ -1046,7 +1046,7 @@ fn every_playbook_shows_as_a_runbook() {
         let mut test = Test::new()
             .args(["show", playbook])
             .stdout_contains(&format!("from `built-in:{playbook}`"))
-            .stdout_contains("| database | string |");
+            .stdout_contains("| database | database |");
         for line in text.lines() {
             if let Some(id) = line.strip_prefix("  - id: ") {
                 test = test.stdout_contains(&format!("step `{id}`"));

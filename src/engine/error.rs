@@ -137,6 +137,13 @@ pub enum RunError {
     CannotConnect { message: String },
     #[error("cannot read the server's facts: {message}")]
     Facts { message: String },
+    #[error("`--var {param}={name}`: the server has no database named `{name}`{hint}")]
+    NoSuchDatabase {
+        param: String,
+        name: String,
+        /// ` (did you mean `x`?)`, or nothing.
+        hint: String,
+    },
     #[error("step `{step}` failed and has `on_error: abort`")]
     Aborted { step: String },
     #[error("step `{step}`: {message}")]

@@ -28,6 +28,8 @@ pub struct Facts {
     pub json: Map<String, Json>,
     /// Which of the relations named in `requires` exist.
     pub relations: Map<String, Json>,
+    /// The server's databases, for the params that name one.
+    pub databases: Vec<String>,
     /// Roles whose privileges the connected role has (`pg_has_role(…, 'USAGE')`: through
     /// inheriting grants; a NOINHERIT member has to `SET ROLE` first, so it does not count).
     pub roles: Vec<String>,
@@ -86,7 +88,30 @@ impl Engine<'_> {
             .set_facts(minijinja::Value::from(minijinja::value::Serde(&facts.json)));
         self.emit(&Event::FactsGathered { facts: &facts });
         self.facts = facts;
-        Ok(())
+        self.databases_exist()
+    }
+
+    /// Every `database` param names a database the server has: a misspelt name would scope
+    /// every query to nothing and report all green.
+    fn databases_exist(&self) -> Result<(), RunError> {
+        let known = &self.facts.databases;
+        match self
+            .databases
+            .iter()
+            .find(|(_, name)| !known.contains(name))
+        {
+            None => Ok(()),
+            Some((param, name)) => {
+                let hint = crate::diagnostic::suggestion(name, known.iter().map(String::as_str))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                Err(RunError::NoSuchDatabase {
+                    param: param.clone(),
+                    name: name.clone(),
+                    hint,
+                })
+            }
+        }
     }
 
     /// After a reconnection the engine's session is another backend: `backend_pid` and
@@ -131,7 +156,7 @@ async fn read(target: &mut impl Target, playbook: &Playbook) -> Result<Facts, Qu
         Some(Json::Object(map)) => map,
         _ => Map::new(),
     };
-    let roles = match json.remove("roles") {
+    let names = |value: Option<Json>| match value {
         Some(Json::Array(names)) => names
             .iter()
             .filter_map(Json::as_str)
@@ -139,9 +164,12 @@ async fn read(target: &mut impl Target, playbook: &Playbook) -> Result<Facts, Qu
             .collect(),
         _ => Vec::new(),
     };
+    let roles = names(json.remove("roles"));
+    let databases = names(json.remove("databases"));
     Ok(Facts {
         json,
         relations,
+        databases,
         roles,
     })
 }
@@ -178,6 +206,7 @@ fn facts_sql(relations: &BTreeSet<&str>) -> String {
   'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'USAGE'),
   'roles', (SELECT coalesce(json_agg(rolname ORDER BY rolname), '[]') FROM pg_roles
             WHERE pg_has_role(current_user, oid, 'USAGE')),
+  'databases', (SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database),
   'relations', json_build_object({relations})
 )::text
 FROM pg_roles AS r WHERE r.rolname = current_user"

@@ -118,6 +118,8 @@ pub struct Engine<'r> {
     locked: bool,
     /// The step whose connection was lost, while the loss is not yet explained.
     lost: Option<RunError>,
+    /// The values of the `database`-typed params that are set: (param, database name).
+    databases: Vec<(String, String)>,
     /// Time the current step has waited for the operator.
     waited: std::time::Duration,
     /// Every finished step: id, status and message, for the verdict.
@@ -175,6 +177,7 @@ impl<'r> Engine<'r> {
             lost: None,
             statuses: Vec::new(),
             waited: std::time::Duration::ZERO,
+            databases: database_params(playbook, values),
         }
     }
 
@@ -406,6 +409,22 @@ impl<'r> Engine<'r> {
 }
 
 /// The params as templates see them: every declared param, unset ones as none (NULL in SQL).
+/// The set params of type `database`, whose names the server must have.
+fn database_params(
+    playbook: &Playbook,
+    values: &IndexMap<String, ParamValue>,
+) -> Vec<(String, String)> {
+    playbook
+        .params
+        .iter()
+        .filter(|p| p.kind == crate::load::raw::ParamType::Database)
+        .filter_map(|p| match values.get(&p.name) {
+            Some(ParamValue::String(name)) => Some((p.name.clone(), name.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn params_value(playbook: &Playbook, values: &IndexMap<String, ParamValue>) -> Value {
     let map: std::collections::BTreeMap<String, Value> = playbook
         .params

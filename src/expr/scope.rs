@@ -26,7 +26,7 @@ pub fn fact_kind(name: &str) -> Option<Kind> {
 /// The kind of `params.<name>` of a param declared as `kind`.
 pub fn param_kind(kind: ParamType) -> Kind {
     match kind {
-        ParamType::String => Kind::Text,
+        ParamType::String | ParamType::Database => Kind::Text,
         ParamType::Integer | ParamType::Number => Kind::Number,
         ParamType::Boolean => Kind::Boolean,
         ParamType::Duration => Kind::Duration,

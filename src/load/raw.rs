@@ -75,6 +75,9 @@ pub enum ParamType {
     Duration,
     /// A list: `[a, b]` in YAML, `a,b` or `[a, b]` on the command line; interpolated as `ARRAY[...]`.
     List,
+    /// The name of a database on the server, as a string; a name the server does not have makes
+    /// the run UNKNOWN before any step runs (a misspelt name would scope every query to nothing).
+    Database,
 }
 
 /// One step of a playbook: exactly one of `check`, `action`, `terminate`, `cancel` or `manual`.
