@@ -55,6 +55,16 @@ fn attack(name: &str, mode: Mode) -> Aftermath {
     let victim = db.session_named("victim");
     let source = root().join("tests/hostile").join(format!("{name}.yaml"));
     let yaml = fs::read_to_string(&source).expect("the attack exists");
+    // A name of this database's own: the responder's lock is server-wide, and attacks run in
+    // parallel; one attack's lock must never be what stops another's action.
+    let yaml = match yaml.lines().any(|line| line.starts_with("name:")) {
+        true => yaml,
+        false => yaml.replacen(
+            "version: 1\n",
+            &format!("version: 1\nname: {}\n", db.playbook_name("attack")),
+            1,
+        ),
+    };
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("attack.yaml"),

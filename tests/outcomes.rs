@@ -208,13 +208,15 @@ fn the_summary_line_says_why_a_run_is_not_ok() {
 fn the_journal_is_named_on_the_summary_line_once_an_action_was_decided() {
     let db = Database::new();
     db.psql("CREATE TABLE t (n int)");
-    let yaml =
-        "version: 1\nname: act\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n";
+    let yaml = marking(&db);
     let outcome = Test::new()
-        .playbook("act.yaml", yaml)
+        .playbook("act.yaml", &yaml)
         .args(["run", "act.yaml", "--yes", "--report", "r.md"])
         .database(&db)
-        .stderr("act: OK — 1 step — report: r.md — journal: r.journal.jsonl\n")
+        .stderr(&format!(
+            "{}: OK — 1 step — report: r.md — journal: r.journal.jsonl\n",
+            db.playbook_name("act")
+        ))
         .run();
     assert!(outcome.path("r.journal.jsonl").is_file());
     // A run that decided nothing names no journal.
@@ -267,13 +269,21 @@ fn runs_started_in_the_same_second_write_reports_of_their_own() {
     assert_eq!(shown.len(), 5, "each run names its own report: {shown:?}");
 }
 
+/// A playbook whose one action leaves a mark in `t`, named for `db` (a responder's lock is
+/// server-wide, and tests run in parallel).
+fn marking(db: &Database) -> String {
+    format!(
+        "version: 1\nname: {}\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n",
+        db.playbook_name("act")
+    )
+}
+
 /// A run that must journal, reporting to `r.md` in `test`'s directory.
 fn acting(db: &Database) -> Test {
     db.psql("CREATE TABLE t (n int)");
-    let yaml =
-        "version: 1\nname: act\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n";
+    let yaml = marking(db);
     Test::new()
-        .playbook("act.yaml", yaml)
+        .playbook("act.yaml", &yaml)
         .args(["run", "act.yaml", "--yes", "--report", "r.md"])
         .database(db)
 }
@@ -307,10 +317,9 @@ fn a_report_name_longer_than_a_file_name_can_be_is_refused_before_anything_runs(
     let db = Database::new();
     db.psql("CREATE TABLE t (n int)");
     let name = format!("{}.md", "r".repeat(300));
-    let yaml =
-        "version: 1\nname: act\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n";
+    let yaml = marking(&db);
     Test::new()
-        .playbook("act.yaml", yaml)
+        .playbook("act.yaml", &yaml)
         .args(["run", "act.yaml", "--yes", "--report", &name])
         .database(&db)
         .status(3)
@@ -330,9 +339,8 @@ fn another_users_file_in_a_sticky_directory_is_refused_before_anything_runs() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let binary = dir.path().join("runbook");
     std::fs::copy(env!("CARGO_BIN_EXE_runbook"), &binary).unwrap();
-    let yaml =
-        "version: 1\nname: act\nsteps:\n  - id: mark\n    action: INSERT INTO t VALUES (1)\n";
-    std::fs::write(dir.path().join("act.yaml"), yaml).unwrap();
+    let yaml = marking(&db);
+    std::fs::write(dir.path().join("act.yaml"), &yaml).unwrap();
     let sticky = dir.path().join("sticky");
     std::fs::create_dir(&sticky).unwrap();
     std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -462,5 +470,42 @@ fn a_database_param_naming_no_database_is_unknown_not_ok() {
         outcome
             .stderr
             .contains("daily-monitoring: UNKNOWN — `--var database=")
+    );
+}
+
+/// `connection-cleanup --yes` as a role that sees every session but may not signal them: the
+/// terminations cannot run, and the run says so with exit 3 — not the exit 1 of a run that did
+/// its job with a warning.
+#[test]
+fn an_action_the_role_may_not_run_makes_the_run_unknown() {
+    let role = Role::new();
+    admin(&format!("GRANT pg_read_all_stats TO {}", role.name));
+    let db = Database::new();
+    let outcome = Test::new()
+        .args(["run", "connection-cleanup", "--yes"])
+        .var("database", &db.name)
+        .database_url(&db.url_as(&role.name))
+        .json_report()
+        .status(3)
+        .stderr_any("checked below")
+        .run();
+    let report = outcome.json();
+    let message = format!(
+        "`{}` does not have the privileges of `pg_signal_backend`",
+        role.name
+    );
+    for id in ["terminate_idle", "terminate_idle_in_transaction"] {
+        let action = step(&report, id);
+        assert_eq!(action["status"], "SKIPPED", "{id}: {action}");
+        assert_eq!(action["message"], message.as_str());
+    }
+    assert_eq!(report["status"], "UNKNOWN");
+    let message = format!("not run: {message}");
+    assert!(
+        outcome.stderr.contains(&format!(
+            "connection-cleanup: UNKNOWN — `terminate_idle`: {message} (and 1 more problem)"
+        )),
+        "{}",
+        outcome.stderr
     );
 }

@@ -188,7 +188,10 @@ fn approving_at_the_prompt_terminates_the_previewed_session() {
     pty.send(UP);
     pty.expect("> approve\n  skip this step\n  abort the run");
     pty.choose("Run this action?", &[], "approve");
-    pty.expect("prompts: OK — 3 steps — report: r.json");
+    pty.expect(&format!(
+        "{}: OK — 3 steps — report: r.json",
+        db.playbook_name("prompts")
+    ));
     let code = pty.finish();
     assert!(
         !pty.screen().contains("bystander"),
@@ -269,9 +272,10 @@ fn enter_on_the_default_skips_the_action() {
     expect_action_shown(&mut pty, &victim);
     pty.expect("> skip this step");
     pty.choose("Run this action?", &[], "skip this step");
-    pty.expect(
-        "prompts: STOPPED — `terminate`: declined by the operator (skipped at the prompt) — 3 steps, 1 skipped — report: r.json — journal: r.journal.jsonl",
-    );
+    pty.expect(&format!(
+        "{}: STOPPED — `terminate`: declined by the operator (skipped at the prompt) — 3 steps, 1 skipped — report: r.json — journal: r.journal.jsonl",
+        db.playbook_name("prompts")
+    ));
     let code = pty.finish();
     assert_eq!(
         code,
@@ -441,11 +445,12 @@ fn step_asks_before_every_step_and_skips_or_aborts() {
 fn ctrl_c_cancels_the_running_query_and_exits_4() {
     let db = Database::new();
     let mut pty = Pty::run(&db, SLEEPY, &[]);
+    let app = format!("runbook:{}", db.playbook_name("sleepy"));
     let sleeping = || {
-        db.psql(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:sleepy' \
-             AND state = 'active' AND query LIKE '%pg_sleep%' AND datname = current_database()",
-        )
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}' \
+             AND state = 'active' AND query LIKE '%pg_sleep%' AND datname = current_database()"
+        ))
     };
     wait_for("the check to sleep on the server", TIMEOUT, || {
         pty.pump();

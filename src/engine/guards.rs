@@ -1,29 +1,46 @@
 //! Guards: `requires` (facts the step needs), then `when` (an expression). The first that
-//! fails skips the step, and every decision taken is recorded with its reason.
+//! fails skips the step, and every decision taken is recorded with its reason. A step skipped
+//! because the role lacks a privilege it requires (`superuser`, `roles`) says so apart: an
+//! action that could not run for lack of privilege did not do its job, so it is UNKNOWN, not
+//! skipped (see `Guard::Unprivileged`).
 
 use super::{Engine, StepError};
 use crate::outputs::record::GuardRecord;
 use crate::playbook::Step;
 
+/// What the guards decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Guard {
+    Pass,
+    /// A requirement or `when` does not hold: the step does not apply here.
+    Skip,
+    /// The role lacks a privilege the step requires.
+    Unprivileged,
+}
+
 impl Engine<'_> {
-    /// `Ok(false)` skips the step.
+    /// Whether the step runs; every decision is pushed onto `guards`.
     pub(super) fn guards(
         &self,
         step: &Step,
         guards: &mut Vec<GuardRecord>,
-    ) -> Result<bool, StepError> {
-        for (guard, passed, reason) in self.requirements(step) {
+    ) -> Result<Guard, StepError> {
+        for (guard, passed, reason, privilege) in self.requirements(step) {
             guards.push(GuardRecord {
                 guard,
                 passed,
                 reason,
             });
             if !passed {
-                return Ok(false);
+                return Ok(if privilege {
+                    Guard::Unprivileged
+                } else {
+                    Guard::Skip
+                });
             }
         }
         let Some(when) = &step.when else {
-            return Ok(true);
+            return Ok(Guard::Pass);
         };
         let held = self
             .scope
@@ -39,11 +56,12 @@ impl Engine<'_> {
             passed: held,
             reason: reason.to_owned(),
         });
-        Ok(held)
+        Ok(if held { Guard::Pass } else { Guard::Skip })
     }
 
-    /// Each `requires` entry as (guard, passed, reason), in the order they are decided.
-    fn requirements(&self, step: &Step) -> Vec<(String, bool, String)> {
+    /// Each `requires` entry as (guard, passed, reason, whether it is a privilege), in the
+    /// order they are decided.
+    fn requirements(&self, step: &Step) -> Vec<(String, bool, String, bool)> {
         let requires = &step.requires;
         let facts = &self.facts;
         let user = facts.text("current_user");
@@ -54,6 +72,7 @@ impl Engine<'_> {
                 format!("server_version >= {version}"),
                 server >= i64::from(version),
                 format!("requires PostgreSQL {version} or later; the server is {server}"),
+                false,
             ));
         }
         if requires.superuser {
@@ -63,7 +82,7 @@ impl Engine<'_> {
             } else {
                 format!("requires a superuser; connected as `{user}`")
             };
-            decided.push(("superuser".to_owned(), passed, reason));
+            decided.push(("superuser".to_owned(), passed, reason, true));
         }
         for relation in &requires.relations {
             let passed = facts.relation_exists(relation);
@@ -72,6 +91,7 @@ impl Engine<'_> {
                 format!("relation `{relation}`"),
                 passed,
                 format!("relation `{relation}` {verb}"),
+                false,
             ));
         }
         let installed = facts.extensions();
@@ -82,6 +102,7 @@ impl Engine<'_> {
                 format!("extension `{extension}`"),
                 passed,
                 format!("extension `{extension}` {verb} installed"),
+                false,
             ));
         }
         for role in &requires.roles {
@@ -91,6 +112,7 @@ impl Engine<'_> {
                 format!("role `{role}`"),
                 passed,
                 format!("`{user}` {verb} the privileges of `{role}`"),
+                true,
             ));
         }
         decided

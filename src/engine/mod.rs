@@ -51,6 +51,7 @@ use crate::param::ParamValue;
 use crate::playbook::{OnError, Playbook, Step, StepKind};
 use crate::target::Target;
 use context::{Kept, Scope};
+use guards::Guard;
 
 /// Rows of a step kept for later steps' templates (`steps.x.rows`); beyond this a step's rows
 /// are counted, not kept, so memory does not grow with the result.
@@ -83,6 +84,9 @@ pub struct Ending {
     pub refused: bool,
     /// Why it stopped or what was refused first, for the summary line.
     pub reason: Option<String>,
+    /// Steps that did not do their job though nothing failed (an action the role may not
+    /// run): (step, why). They make the run UNKNOWN.
+    pub unfinished: Vec<(String, String)>,
     /// What the report must say about the run as a whole (e.g. a reconnection).
     pub notes: Vec<String>,
     /// The run could not start, the connection was lost, or a step aborted the run.
@@ -364,14 +368,23 @@ impl<'r> Engine<'r> {
             return skipped(step, title, "not selected with `--only`").into();
         }
         match self.guards(step, &mut record.guards) {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Guard::Pass) => {}
+            Ok(guard) => {
                 record.status = Status::Skipped;
                 record.message = record
                     .guards
                     .iter()
                     .find(|g| !g.passed)
                     .map(|g| g.reason.clone());
+                // An action the role may not run could not do its job: the run could not finish
+                // as asked (UNKNOWN, exit 3), which a skip alone would hide. The step stays
+                // skipped — nothing failed — and the run goes on.
+                if guard == Guard::Unprivileged && matches!(step.kind, StepKind::Action(_)) {
+                    let reason = record.message.clone().unwrap_or_default();
+                    self.ending
+                        .unfinished
+                        .push((step.id.clone(), format!("not run: {reason}")));
+                }
                 return record.into();
             }
             Err(error) => return failed(record, &error).into(),

@@ -35,6 +35,21 @@ impl Finding {
 }
 
 pub(super) fn of(findings: &[Finding], ending: &Ending) -> Verdict {
+    // A step that did not do its job counts as UNKNOWN, where it stands.
+    let findings: Vec<Finding> = findings
+        .iter()
+        .map(
+            |f| match ending.unfinished.iter().find(|(id, _)| *id == f.id) {
+                Some((_, why)) => Finding {
+                    id: f.id.clone(),
+                    status: Status::Unknown,
+                    message: Some(why.clone()),
+                },
+                None => f.clone(),
+            },
+        )
+        .collect();
+    let findings = findings.as_slice();
     let statuses: Vec<Status> = findings.iter().map(|f| f.status).collect();
     let (status, exit_code) = status_of(&statuses, ending);
     let why = match (status, &ending.error) {

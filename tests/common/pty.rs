@@ -29,8 +29,19 @@ pub struct Pty {
 
 impl Pty {
     /// Runs `runbook run <playbook> --database-url .. --report r.json --format json <extra>`.
+    /// The playbook's name is made the database's own (`name: x` → `x-<db>`, as
+    /// `Database::playbook_name`): a responder's lock is server-wide, and tests run in parallel.
     pub fn run(db: &Database, playbook: &str, extra: &[&str]) -> Pty {
-        Pty::run_url(&db.url(), playbook, extra, &[])
+        let playbook: String = playbook
+            .lines()
+            .map(|line| match line.strip_prefix("name: ") {
+                Some(name) if !name.ends_with(&db.playbook_name("")) => {
+                    format!("name: {}\n", db.playbook_name(name.trim()))
+                }
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        Pty::run_url(&db.url(), &playbook, extra, &[])
     }
 
     /// The same against any server, with extra environment variables.
