@@ -119,6 +119,38 @@ fn a_single_forgotten_transaction_idle_or_active_is_a_warning_naming_its_pid() {
 }
 
 #[test]
+fn xmin_and_datfrozenxid_thresholds_name_the_holder_and_the_database() {
+    let db = Database::new();
+    let active = db.session_in(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_sleep(60);",
+        "active|Timeout",
+    );
+    let vars = [
+        "xmin_age_warning=-1".to_owned(),
+        "freeze_warning_percent=-1".to_owned(),
+    ];
+    let report = report_of(&db, "daily-monitoring", &vars, 1, HORIZON_WARNING);
+    let horizon = step(&report, "horizon");
+    assert_eq!(horizon["status"], "WARNING");
+    let message = horizon["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "xmin horizon held back by more than -1 transactions by 1 holders, among them pid {} (root, active) (",
+            active.pid
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("; database {}: age(datfrozenxid) ", db.name)),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("% of autovacuum_freeze_max_age"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_prepared_transaction_is_reported_with_its_age_though_it_has_no_session() {
     let cluster = Cluster::builder()
         .setting("max_prepared_transactions", "2")
