@@ -8,6 +8,7 @@ mod commands;
 mod connection;
 mod escaping;
 mod fuzz;
+mod horizon;
 mod hostile;
 mod memory;
 mod outcomes;
