@@ -11,6 +11,7 @@ mod fuzz;
 mod hostile;
 mod memory;
 mod outcomes;
+mod pileup;
 mod playbooks;
 mod prompts;
 mod reliability;
