@@ -228,7 +228,7 @@ fn connection_exhaustion() {
         .json_report()
         .status(2)
         .stderr(
-            "emergency: CRITICAL — [..] — 9 steps, 2 critical, 4 skipped — report: report.json\n",
+            "emergency: CRITICAL — [..] — 11 steps, 2 critical, 5 skipped — report: report.json\n",
         )
         .run();
     let report = emergency.json();
