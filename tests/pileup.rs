@@ -126,13 +126,14 @@ fn a_pile_up_behind_an_idle_transaction_warns_naming_the_blocker_and_turns_criti
 #[test]
 fn a_lock_wait_past_the_warning_threshold_warns_when_the_blocker_is_busy() {
     let db = Database::new();
-    db.psql("CREATE TABLE t (x int)");
-    // An active blocker: it holds the lock inside a statement that sleeps.
+    db.psql("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t VALUES (1, 0)");
+    // An active blocker: it holds a row lock inside a statement that sleeps. (A row lock, not
+    // a table lock: other tests count the cluster's waiting relation locks.)
     let blocker = db.session_in(
-        "BEGIN; LOCK TABLE t; SELECT pg_sleep(60);",
+        "BEGIN; UPDATE t SET x = 1 WHERE id = 1; SELECT pg_sleep(60);",
         "active|Timeout",
     );
-    let waiter = db.lock_waiter("t");
+    let waiter = db.session_in("UPDATE t SET x = 2 WHERE id = 1;", "active|Lock");
     let outcome = run(&db, "daily-monitoring", &[], &[]).status(0).run();
     let report = outcome.json();
     let blocking = step(&report, "blocking");
@@ -168,7 +169,10 @@ fn emergency_terminates_only_the_root_blocker_after_the_operator_types_its_id() 
         &built_in("emergency"),
         &["--var", &database, "--var", "lock_wait_after=1s"],
     );
-    pty.expect("== Action `terminate_blockers`: Terminate the root blockers, in database");
+    pty.expect(&format!(
+        "== Action `terminate_blockers`: Terminate the root blockers (databases: {})",
+        db.name
+    ));
     pty.expect(&pile.blocker.pid.to_string());
     pty.expect("This action needs confirmation.");
     let prompt = "Type `terminate_blockers` to run this action";
@@ -334,7 +338,7 @@ fn a_built_in_termination_refuses_more_sessions_than_its_share_of_the_connection
         terminate["title"]
             .as_str()
             .unwrap()
-            .ends_with(", in all databases"),
+            .ends_with(" (databases: all)"),
         "the action says it spans all databases: {}",
         terminate["title"]
     );
