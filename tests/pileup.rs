@@ -164,6 +164,8 @@ fn emergency_terminates_only_the_root_blocker_after_the_operator_types_its_id() 
     let pile = PileUp::open(&db);
     std::thread::sleep(PAST_A_SECOND);
     let database = format!("database={}", db.name);
+    // Live runs of one built-in playbook take turns (its advisory lock: one responder).
+    let _turn = playbooks::live();
     let mut pty = Pty::run(
         &db,
         &built_in("emergency"),

@@ -24,7 +24,7 @@ const PAST_AGE: Duration = Duration::from_millis(2500);
 /// playbook live at once would refuse each other, so live runs take turns.
 static LIVE: Mutex<()> = Mutex::new(());
 
-fn live() -> MutexGuard<'static, ()> {
+pub(crate) fn live() -> MutexGuard<'static, ()> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
