@@ -34,7 +34,7 @@ const POOL_OPTIMIZATION_OK: &str =
 
 /// The summary line of a daily-monitoring run whose only warning is the horizon's.
 const HORIZON_WARNING: &str =
-    "daily-monitoring: WARNING — [..] — 5 steps, 1 warning, 1 skipped — report: report.json\n";
+    "daily-monitoring: WARNING — [..] — 6 steps, 1 warning, 1 skipped — report: report.json\n";
 
 /// The `horizon` step of `report`, checked to be a WARNING naming `oldest` as the one open
 /// transaction older than `AGE`.
@@ -112,7 +112,7 @@ fn a_single_forgotten_transaction_idle_or_active_is_a_warning_naming_its_pid() {
         "daily-monitoring",
         &[],
         0,
-        "daily-monitoring: OK — 5 steps, 1 skipped — report: report.json\n",
+        "daily-monitoring: OK — 6 steps, 1 skipped — report: report.json\n",
     );
     assert_eq!(step(&report, "horizon")["status"], "OK");
     assert!(db.alive(active.pid), "a check terminates nothing");
@@ -188,7 +188,7 @@ fn at_connection_limit(db: &Database, limit_of: &str, counted: u32, limit: u32) 
         "daily-monitoring",
         &[],
         2,
-        "daily-monitoring: CRITICAL — [..] — 5 steps, 1 critical — report: report.json\n",
+        "daily-monitoring: CRITICAL — [..] — 6 steps, 1 critical — report: report.json\n",
     );
     let pool = step(&report, "pool");
     assert_eq!(pool["status"], "CRITICAL");
@@ -250,7 +250,7 @@ fn a_database_at_its_connection_limit_is_critical_though_the_server_has_room() {
         "troubleshooting",
         &[],
         2,
-        "troubleshooting: CRITICAL — [..] — 7 steps, 1 critical, 3 skipped — report: report.json\n",
+        "troubleshooting: CRITICAL — [..] — 8 steps, 1 critical, 3 skipped — report: report.json\n",
     );
     let exhaustion = step(&report, "pool_exhaustion");
     assert_eq!(exhaustion["status"], "CRITICAL");
@@ -367,7 +367,7 @@ fn tview_tables_of_the_connected_database_are_not_attributed_to_another() {
     }
     let report = scoped_elsewhere(
         "troubleshooting",
-        "troubleshooting: OK — 7 steps, 4 skipped — report: report.json\n",
+        "troubleshooting: OK — 8 steps, 4 skipped — report: report.json\n",
     );
     assert_eq!(
         step(&report, "tview_pending_refreshes")["status"],

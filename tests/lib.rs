@@ -12,6 +12,7 @@ mod horizon;
 mod hostile;
 mod memory;
 mod outcomes;
+mod pileup;
 mod playbooks;
 mod prompts;
 mod reliability;

@@ -24,7 +24,7 @@ const PAST_AGE: Duration = Duration::from_millis(2500);
 /// playbook live at once would refuse each other, so live runs take turns.
 static LIVE: Mutex<()> = Mutex::new(());
 
-fn live() -> MutexGuard<'static, ()> {
+pub(crate) fn live() -> MutexGuard<'static, ()> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -68,7 +68,7 @@ struct Scene {
     young: Session,
     /// With `tview`: idle, application_name `tview-refresher` (its last query does not say so).
     tview_worker: Option<Session>,
-    /// With `tview`: active, a long query whose text says REFRESH.
+    /// With `tview`: active, a long query calling a TVIEW function (`REFRESH_TVIEW_ORDERS()`).
     refresher: Option<Session>,
 }
 
@@ -142,10 +142,13 @@ impl Scene {
 }
 
 /// The TVIEW stand-ins: an idle session named `tview-refresher` (its last query does not say
-/// so), and a long query whose text says REFRESH.
+/// so), and a long query calling a TVIEW refresh function, in capitals.
 fn tview_sessions(db: &Database) -> (Session, Session) {
+    db.psql(
+        "CREATE FUNCTION refresh_tview_orders() RETURNS void LANGUAGE sql AS 'SELECT pg_sleep(60)'",
+    );
     let worker = db.session_named("tview-refresher");
-    let refresher = db.session_in("SELECT pg_sleep(60) AS \"REFRESH\";", "active|Timeout");
+    let refresher = db.session_in("SELECT REFRESH_TVIEW_ORDERS();", "active|Timeout");
     (worker, refresher)
 }
 
@@ -205,7 +208,7 @@ pub(crate) fn cell(step: &Value, name: &str) -> String {
         .unwrap_or_else(|| panic!("step `{}` has no value of `{name}`", step["id"]))
 }
 
-fn pid_column(step: &Value) -> BTreeSet<i32> {
+pub(crate) fn pid_column(step: &Value) -> BTreeSet<i32> {
     column(step, "pid")
         .into_iter()
         .map(|pid| pid.unwrap().parse().unwrap())
@@ -218,6 +221,7 @@ fn ages() -> Vec<String> {
         "idle_after",
         "idle_in_transaction_after",
         "long_query_after",
+        "lock_wait_after",
     ]
     .iter()
     .map(|name| format!("{name}={AGE}"))
@@ -263,10 +267,18 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
     )
     .status(1)
     .stderr(
-        "daily-monitoring: WARNING — [..] — 5 steps, 1 warning, 1 skipped — report: report.json\n",
+        "daily-monitoring: WARNING — [..] — 6 steps, 2 warnings, 1 skipped — report: report.json\n",
     )
     .run();
     let report = outcome.json();
+    let blocking = step(&report, "blocking");
+    assert_eq!(blocking["status"], "WARNING");
+    assert_eq!(
+        pid_column(blocking),
+        pids([&scene.holder]),
+        "the idle transaction holding the lock is the root blocker"
+    );
+    assert_eq!(cell(blocking, "blocked_sessions"), "1");
     let overview = step(&report, "overview");
     assert_eq!(overview["status"], "WARNING");
     for (name, expected) in [
@@ -329,7 +341,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .status(2)
-    .stderr("daily-monitoring: CRITICAL — [..] — 5 steps, 1 critical, 1 warning — report: report.json\n")
+    .stderr("daily-monitoring: CRITICAL — [..] — 6 steps, 1 critical, 2 warnings — report: report.json\n")
     .run();
     let report = outcome.json();
     let overview = step(&report, "overview");
@@ -626,12 +638,14 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     let role = Role::new();
     let db = Database::new();
     let mut scene = Scene::open(&db, &role, true);
-    let mut vars = ages_for(&["idle_after", "long_query_after"]);
+    let mut vars = ages_for(&["idle_after", "long_query_after", "lock_wait_after"]);
     vars.push(Scene::protected_roles(&role));
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &["--dry-run"])
-        .status(0)
-        .stderr("emergency: OK — 9 steps, 4 skipped — report: report.json\n")
+        .status(1)
+        .stderr(
+            "emergency: WARNING — [..] — 11 steps, 1 warning, 5 skipped — report: report.json\n",
+        )
         .run();
     let report = outcome.json();
     let assessment = step(&report, "critical_assessment");
@@ -652,6 +666,12 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
             "relation `pg_tviews_queue` does not exist"
         );
     }
+    let blockers = step(&report, "blocker_candidates");
+    assert_eq!(pid_column(blockers), pids([&scene.holder]));
+    assert_eq!(cell(blockers, "blocked_sessions"), "1");
+    let terminate = step(&report, "terminate_blockers");
+    assert_eq!(terminate["status"], "SKIPPED");
+    assert_eq!(pid_column(terminate), pids([&scene.holder]));
     let worker = scene.tview_worker.as_ref().unwrap();
     let mut idle = pids(&scene.idle_old);
     idle.insert(worker.pid);
@@ -663,17 +683,17 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
         "dry run: would have run the SQL below on the 3 preview rows"
     );
     assert_eq!(pid_column(terminate), idle);
-    let long = pids([&scene.sleeper, &scene.waiter]);
+    let long = pids([&scene.sleeper]);
     assert_eq!(
         pid_column(step(&report, "long_query_candidates")),
         long,
-        "the TVIEW refresh and the protected roles are never cancelled"
+        "the TVIEW refresh, the lock waiter and the protected roles are never cancelled"
     );
     let cancel = step(&report, "cancel_long_queries");
     assert_eq!(cancel["status"], "SKIPPED");
     assert_eq!(
         cancel["message"],
-        "dry run: would have run the SQL below on the 2 preview rows"
+        "dry run: would have run the SQL below on the 1 preview rows"
     );
     assert_eq!(pid_column(cancel), long);
     assert!(
@@ -682,7 +702,12 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
             .unwrap()
             .contains("pg_cancel_backend")
     );
-    assert_eq!(step(&report, "post_emergency")["status"], "OK");
+    let after = step(&report, "post_emergency");
+    assert_eq!(
+        after["status"], "WARNING",
+        "nothing was terminated: the waiter waits"
+    );
+    assert_eq!(after["message"], "1 sessions still wait on a lock");
     assert_eq!(step(&report, "after_the_emergency")["status"], "MANUAL");
     engine_untouched(&report);
     std::thread::sleep(Duration::from_millis(300));
@@ -701,12 +726,12 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     scene.freshen();
     let outcome = run(&db, "emergency", &vars, &[])
         .status(4)
-        .stderr("emergency: STOPPED — [..] — 9 steps, 2 skipped, 2 not run — report: report.json — journal: report.journal.jsonl\n")
+        .stderr("emergency: STOPPED — [..] — 11 steps, 1 warning, 3 skipped, 2 not run — report: report.json — journal: report.journal.jsonl\n")
         .run();
     let report_plain = outcome.json();
     let outcome = run(&db, "emergency", &vars, &["--yes"])
         .status(4)
-        .stderr("emergency: STOPPED — [..] — 9 steps, 2 skipped, 2 not run — report: report.json — journal: report.journal.jsonl\n")
+        .stderr("emergency: STOPPED — [..] — 11 steps, 1 warning, 3 skipped, 2 not run — report: report.json — journal: report.journal.jsonl\n")
         .run();
     let report_yes = outcome.json();
     for id in ["terminate_idle", "cancel_long_queries"] {
@@ -727,7 +752,10 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
             refused["message"]
         );
     }
-    assert_eq!(step(&report_yes, "post_emergency")["status"], "OK");
+    assert_eq!(
+        step(&report_yes, "post_emergency")["message"],
+        "1 sessions still wait on a lock"
+    );
     std::thread::sleep(Duration::from_millis(300));
     scene.assert_all_alive(&db);
     assert_eq!(
@@ -801,9 +829,16 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         &[],
     )
     .status(2)
-    .stderr("troubleshooting: CRITICAL — [..] — 7 steps, 1 critical, 1 warning, 2 skipped — report: report.json\n")
+    .stderr("troubleshooting: CRITICAL — [..] — 8 steps, 1 critical, 2 warnings, 2 skipped — report: report.json\n")
     .run();
     let report = outcome.json();
+    let locks = step(&report, "lock_contention");
+    assert_eq!(locks["status"], "WARNING");
+    assert_eq!(pid_column(locks), pids([&scene.holder]));
+    assert_eq!(
+        cell(locks, "chains"),
+        format!("{} <- {}", scene.holder.pid, scene.waiter.pid)
+    );
     let exhaustion = step(&report, "pool_exhaustion");
     assert_eq!(exhaustion["status"], "CRITICAL");
     assert_eq!(cell(exhaustion, "limit_of"), "the server's usable slots");
@@ -849,8 +884,8 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
     );
 
     let outcome = run(&db, "troubleshooting", &[], &[])
-        .status(0)
-        .stderr("troubleshooting: OK — 7 steps, 4 skipped — report: report.json\n")
+        .status(1)
+        .stderr("troubleshooting: WARNING — [..] — 8 steps, 1 warning, 4 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     assert_eq!(step(&report, "pool_exhaustion")["status"], "OK");
@@ -873,7 +908,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     assert_eq!(
         pid_column(step(&report, "tview_sessions")),
         pids([&worker, &refresher]),
-        "matched by application_name or, case-insensitively, by query; never the engine"
+        "matched by application_name or, case-insensitively, by a TVIEW function call; never the engine"
     );
     for (id, relation) in [
         ("pending_refreshes", "pg_tviews_queue"),
@@ -953,7 +988,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
 
     let outcome = run(&db, "troubleshooting", &[], &[])
         .status(1)
-        .stderr("troubleshooting: WARNING — [..] — 7 steps, 1 warning, 2 skipped — report: report.json\n")
+        .stderr("troubleshooting: WARNING — [..] — 8 steps, 1 warning, 2 skipped — report: report.json\n")
         .run();
     let report = outcome.json();
     let contention = step(&report, "tview_contention");
@@ -971,7 +1006,7 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     let outcome = run(&db, "emergency", &[], &["--dry-run"])
         .status(1)
         .stderr(
-            "emergency: WARNING — [..] — 9 steps, 2 warnings, 2 skipped — report: report.json\n",
+            "emergency: WARNING — [..] — 11 steps, 2 warnings, 3 skipped — report: report.json\n",
         )
         .run();
     let report = outcome.json();
@@ -1002,12 +1037,12 @@ fn dry_run_of_every_playbook_terminates_nothing() {
         (
             "daily-monitoring",
             1,
-            "daily-monitoring: WARNING — [..] — 5 steps, 1 warning, 1 skipped — report: report.json\n",
+            "daily-monitoring: WARNING — [..] — 6 steps, 2 warnings, 1 skipped — report: report.json\n",
         ),
         (
             "emergency",
-            0,
-            "emergency: OK — 9 steps, 4 skipped — report: report.json\n",
+            1,
+            "emergency: WARNING — [..] — 11 steps, 1 warning, 5 skipped — report: report.json\n",
         ),
         (
             "pool-optimization",
@@ -1017,7 +1052,7 @@ fn dry_run_of_every_playbook_terminates_nothing() {
         (
             "troubleshooting",
             1,
-            "troubleshooting: WARNING — [..] — 7 steps, 1 warning, 3 skipped — report: report.json\n",
+            "troubleshooting: WARNING — [..] — 8 steps, 2 warnings, 3 skipped — report: report.json\n",
         ),
         (
             "tview-connections",
@@ -1030,7 +1065,7 @@ fn dry_run_of_every_playbook_terminates_nothing() {
             "connection-cleanup" => {
                 ages_for(&["stale_after", "idle_after", "idle_in_transaction_after"])
             }
-            "emergency" => ages_for(&["idle_after", "long_query_after"]),
+            "emergency" => ages_for(&["idle_after", "long_query_after", "lock_wait_after"]),
             _ => Vec::new(),
         };
         let outcome = run(&db, playbook, &vars, &["--dry-run", "--yes"])

@@ -70,7 +70,10 @@ fn a_step_blocked_on_a_lock_hits_lock_timeout() {
     );
     assert_eq!(steps[1]["status"], "OK");
     assert_eq!(
-        db.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted"),
+        db.psql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
         "0",
         "the engine's waiting lock request is gone"
     );
@@ -228,7 +231,7 @@ fn connection_exhaustion() {
         .json_report()
         .status(2)
         .stderr(
-            "emergency: CRITICAL — [..] — 9 steps, 2 critical, 4 skipped — report: report.json\n",
+            "emergency: CRITICAL — [..] — 11 steps, 2 critical, 5 skipped — report: report.json\n",
         )
         .run();
     let report = emergency.json();
