@@ -373,4 +373,20 @@ fn tview_tables_of_the_connected_database_are_not_attributed_to_another() {
         step(&report, "tview_pending_refreshes")["status"],
         "SKIPPED"
     );
+    let report = Test::new()
+        .args(["run", "emergency", "--dry-run"])
+        .var("database", &other.name)
+        .database(&connected)
+        .json_report()
+        .stderr_any("the TVIEW steps are checked below")
+        .run()
+        .json();
+    for id in ["pending_tview_refreshes", "post_pending_tview_refreshes"] {
+        let skipped = step(&report, id);
+        assert_eq!(skipped["status"], "SKIPPED", "{id}: {skipped}");
+        assert!(
+            skipped["guards"].to_string().contains("facts.database"),
+            "{id}"
+        );
+    }
 }
