@@ -280,25 +280,20 @@ impl<'r> Engine<'r> {
         if self.ending.stopped || self.ending.error.is_some() {
             return not_run(step, title, "the run stopped before this step").into();
         }
-        match self.ask_before(step, title).await {
-            StepChoice::Continue => self.step(step, title, target).await,
-            StepChoice::Skip => skipped(step, title, "skipped by the operator (`--step`)").into(),
-            StepChoice::Abort => {
-                let reason = "aborted by the operator (`--step`)";
-                self.ending.stop(format!("`{}`: {reason}", step.id));
-                not_run(step, title, reason).into()
+        // Every answer but continue and skip stops the run here, for the reason it gives.
+        let reason = match self.ask_before(step, title).await {
+            StepChoice::Continue => return self.step(step, title, target).await,
+            StepChoice::Skip => {
+                return skipped(step, title, "skipped by the operator (`--step`)").into();
             }
+            StepChoice::Abort => "aborted by the operator (`--step`)".to_owned(),
             StepChoice::Interrupted => {
-                let reason = format!("interrupted {} at the `--step` prompt", self.interruption());
-                self.ending.stop(format!("`{}`: {reason}", step.id));
-                not_run(step, title, &reason).into()
+                format!("interrupted {} at the `--step` prompt", self.interruption())
             }
-            StepChoice::Refused { reason } => {
-                self.ending.stop(format!("`{}`: {reason}", step.id));
-                self.ending.refused = true;
-                not_run(step, title, &reason).into()
-            }
-        }
+            StepChoice::Refused { reason } => reason,
+        };
+        self.ending.stop(format!("`{}`: {reason}", step.id));
+        not_run(step, title, &reason).into()
     }
 
     /// What a finished step means for the run: an interruption, `on_error: abort`, a lost
