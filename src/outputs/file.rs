@@ -113,8 +113,7 @@ fn replaceable(path: &Path, directory: &Path) -> Result<(), WriteError> {
     let (Ok(file), Ok(dir)) = (fs::symlink_metadata(path), fs::metadata(directory)) else {
         return Ok(());
     };
-    // SAFETY: `geteuid` has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = effective_uid();
     let sticky = dir.mode() & 0o1000 != 0;
     if sticky && euid != 0 && file.uid() != euid && dir.uid() != euid {
         return Err(WriteError::OthersInSticky {
@@ -197,6 +196,12 @@ fn temporary(directory: &Path, name: &std::ffi::OsStr) -> PathBuf {
     temporary_name.push(name);
     temporary_name.push(format!(".tmp-{}", std::process::id()));
     directory.join(temporary_name)
+}
+
+/// The user the run's files belong to (the effective uid).
+pub fn effective_uid() -> u32 {
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Options that create a file readable and writable by its owner only (0600 on unix).

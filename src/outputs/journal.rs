@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::file::private;
+use super::file::{effective_uid, private};
 use crate::engine::{Ended, Outcome};
 use crate::events::{Event, Listener, Veto};
 
@@ -170,8 +170,7 @@ fn private_to_us(file: &File) -> std::io::Result<()> {
     if !metadata.is_file() {
         return Err(std::io::Error::other("it is not a regular file"));
     }
-    // SAFETY: `geteuid` has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = effective_uid();
     if metadata.uid() != euid {
         return Err(std::io::Error::other(format!(
             "it belongs to another user (uid {}); a journal is only appended to by its owner",
