@@ -185,6 +185,16 @@ impl fmt::Display for ParamValue {
     }
 }
 
+/// `params` holding each param's default (params without one are absent): what a template
+/// sees outside a run.
+pub fn defaults(params: &[Param]) -> Value {
+    let params: std::collections::BTreeMap<String, Value> = params
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), p.default.as_ref()?.to_value())))
+        .collect();
+    minijinja::context! { params => Value::from(params) }
+}
+
 /// The parameter values of one run: defaults overridden by `--var NAME=VALUE`.
 ///
 /// Every problem is returned, not just the first: unknown names (with did-you-mean), values

@@ -2,7 +2,9 @@
 //!
 //! Every template here compiled, every expression parsed and names only what its scope holds,
 //! every `check` was judged read-only, and each step has exactly one kind. Durations and row
-//! limits are parsed; defaults are of their param's type.
+//! limits are parsed (a templated one compiled); defaults are of their param's type.
+
+use std::fmt;
 
 use crate::duration::Duration;
 pub use crate::load::raw::{Approval, OnError, Sees};
@@ -153,12 +155,44 @@ pub enum Transaction {
     Autocommit,
 }
 
-/// The most rows an action may act on.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The most rows an action may act on, as the playbook gives it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum MaxRows {
+    Limit(RowLimit),
+    /// A text template (`"{{ params.idle_max_percent }}%"`) rendered when the action is
+    /// about to be approved; what it renders to is read by [`RowLimit::parse`].
+    Template(String),
+}
+
+/// A row limit: a count, or a percentage of the usable connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RowLimit {
     Count(u64),
-    /// A percentage of client connections.
     Percent(f64),
+}
+
+impl RowLimit {
+    /// `"20"` or `"20%"` (a percentage above 0 and at most 100); anything else is `None`.
+    /// The one reader of a limit written as text, in a playbook or rendered from a template.
+    pub fn parse(text: &str) -> Option<RowLimit> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(number) => match number.trim().parse::<f64>() {
+                Ok(p) if p > 0.0 && p <= 100.0 => Some(RowLimit::Percent(p)),
+                _ => None,
+            },
+            None => text.parse::<u64>().ok().map(RowLimit::Count),
+        }
+    }
+}
+
+impl fmt::Display for RowLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowLimit::Count(n) => write!(f, "{n}"),
+            RowLimit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// Facts a step needs; unmet, the step is skipped with the reason.
@@ -227,5 +261,27 @@ impl Step {
             StepKind::Action(_) => "action",
             StepKind::Manual { .. } => "manual",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowLimit;
+
+    #[test]
+    fn a_row_limit_is_a_count_or_a_percentage_above_zero_and_at_most_a_hundred() {
+        let read = |text| RowLimit::parse(text);
+        assert_eq!(read("20"), Some(RowLimit::Count(20)));
+        assert_eq!(read(" 0 "), Some(RowLimit::Count(0)));
+        assert_eq!(read("20%"), Some(RowLimit::Percent(20.0)));
+        assert_eq!(read("12.5 %"), Some(RowLimit::Percent(12.5)));
+        assert_eq!(read("100.0%"), Some(RowLimit::Percent(100.0)));
+        for invalid in [
+            "", "%", "0%", "0.0%", "100.5%", "-1", "-5%", "lots", "1e3", "NaN%", "inf%",
+        ] {
+            assert_eq!(read(invalid), None, "{invalid:?}");
+        }
+        assert_eq!(RowLimit::Percent(10.0).to_string(), "10%");
+        assert_eq!(RowLimit::Count(3).to_string(), "3");
     }
 }

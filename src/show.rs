@@ -9,16 +9,16 @@ use std::fmt::Write as _;
 use minijinja::Value;
 
 use crate::markdown::{code, fenced, table};
-use crate::param::Param;
+use crate::param::{self, Param};
 use crate::playbook::{
-    Act, Action, Approval, MaxRows, Playbook, Requirements, Scope, Sees, Signal, Step, StepKind,
-    Transaction,
+    Act, Action, Approval, MaxRows, Playbook, Requirements, RowLimit, Scope, Sees, Signal, Step,
+    StepKind, Transaction,
 };
-use crate::template::{self, TemplateKind};
+use crate::template;
 
 pub fn render(playbook: &Playbook) -> String {
     let mut out = String::new();
-    let defaults = defaults(&playbook.params);
+    let defaults = param::defaults(&playbook.params);
     let _ = writeln!(out, "# {}\n", text(&playbook.title, &defaults));
     if let Some(description) = &playbook.description {
         let _ = writeln!(out, "{}\n", text(description, &defaults).trim_end());
@@ -108,7 +108,7 @@ fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
     }
     match &step.kind {
         StepKind::Check { sql } => out.push_str(&fenced("sql", sql)),
-        StepKind::Action(action) => out.push_str(&render_action(step, action)),
+        StepKind::Action(action) => out.push_str(&render_action(step, action, defaults)),
         StepKind::Manual { text: manual } => {
             for line in text(manual, defaults).trim_end().lines() {
                 let _ = writeln!(out, "> {line}");
@@ -139,7 +139,7 @@ fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
     out
 }
 
-fn render_action(step: &Step, action: &Action) -> String {
+fn render_action(step: &Step, action: &Action, defaults: &Value) -> String {
     let mut out = String::new();
     let counted = match &action.act {
         Act::Sql(sql) => {
@@ -184,22 +184,25 @@ fn render_action(step: &Step, action: &Action) -> String {
         ),
     };
     let _ = writeln!(out, "- **Approval** {approval}");
-    match action.max_rows {
-        Some(MaxRows::Count(n)) => {
-            let _ = writeln!(
-                out,
-                "- **Refuses to run** when {} {n} {}",
-                counted.0, counted.1
-            );
-        }
-        Some(MaxRows::Percent(p)) => {
-            let _ = writeln!(
-                out,
-                "- **Refuses to run** when {} {p}% of client connections",
-                counted.0
-            );
-        }
-        None => {}
+    if let Some(max_rows) = &action.max_rows {
+        let limit = |limit: RowLimit| match limit {
+            RowLimit::Count(n) => format!("{} {n} {}", counted.0, counted.1),
+            RowLimit::Percent(p) => format!("{} {p}% of the usable connections", counted.0),
+        };
+        let refuses = match max_rows {
+            MaxRows::Limit(fixed) => limit(*fixed),
+            MaxRows::Template(source) => {
+                let written = code(&format!("max_rows: {source}"));
+                match template::render_text(source, defaults)
+                    .ok()
+                    .and_then(|text| RowLimit::parse(&text))
+                {
+                    Some(fixed) => format!("{} by default ({written})", limit(fixed)),
+                    None => format!("{} the limit {written} gives", counted.0),
+                }
+            }
+        };
+        let _ = writeln!(out, "- **Refuses to run** when {refuses}");
     }
     if matches!(&action.act, Act::Sql(sql) if sql.transaction == Transaction::Autocommit) {
         let _ = writeln!(out, "- Runs outside a transaction block");
@@ -246,18 +249,7 @@ fn requirements(requires: &Requirements) -> String {
     parts.join("; ")
 }
 
-fn defaults(params: &[Param]) -> Value {
-    let params: std::collections::BTreeMap<String, Value> = params
-        .iter()
-        .filter_map(|p| Some((p.name.clone(), p.default.as_ref()?.to_value())))
-        .collect();
-    minijinja::context! { params => Value::from(params) }
-}
-
 /// A text template rendered with the params' defaults, or as written if it needs more.
 fn text(source: &str, defaults: &Value) -> String {
-    let mut env = template::environment();
-    template::compile(&mut env, "show.txt", TemplateKind::Text, source)
-        .and_then(|()| template::render(&env, "show.txt", defaults))
-        .unwrap_or_else(|_| source.to_owned())
+    template::render_text(source, defaults).unwrap_or_else(|_| source.to_owned())
 }

@@ -94,6 +94,17 @@ Manual step `advice`
 }
 
 #[test]
+fn show_gives_a_templated_row_limit_with_the_params_defaults() {
+    Test::new()
+        .args(["show", "emergency"])
+        .stdout_contains(
+            "- **Refuses to run** when it would signal more than 10% of the usable connections \
+             by default (`max_rows: {{ params.blockers_max_percent }}%`)\n",
+        )
+        .run();
+}
+
+#[test]
 fn show_of_an_invalid_playbook_fails_with_its_errors() {
     Test::new()
         .playbook("bad.yaml", "version: 1\nsteps: []\n")

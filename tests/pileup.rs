@@ -334,7 +334,7 @@ fn a_built_in_termination_refuses_more_sessions_than_its_share_of_the_connection
     assert_eq!(terminate["status"], "NOT_RUN");
     assert_eq!(
         terminate["message"],
-        "refused: the preview has 2 rows, more than `max_rows` allows (1)"
+        "refused: the preview has 2 rows, more than `max_rows` allows (1: 10% of 17 usable connections)"
     );
     assert!(
         terminate["title"]
@@ -352,6 +352,39 @@ fn a_built_in_termination_refuses_more_sessions_than_its_share_of_the_connection
     };
     for session in &sessions {
         assert!(alive(session.pid), "nothing was terminated");
+    }
+
+    // The share is a param; one that gives no limit refuses the action, saying why.
+    let cleanup = |share: &str| {
+        Test::new()
+            .args(["run", "connection-cleanup", "--yes"])
+            .args(["--var", "idle_in_transaction_after=1s"])
+            .args(["--var", &format!("idle_in_transaction_max_percent={share}")])
+            .database_url(&url)
+            .json_report()
+            .stderr_any(SUMMARY)
+    };
+    let outcome = cleanup("0").status(4).run();
+    let report = outcome.json();
+    let terminate = step(&report, "terminate_idle_in_transaction");
+    assert_eq!(terminate["status"], "NOT_RUN");
+    assert_eq!(
+        terminate["message"],
+        "refused: `max_rows` `{{ params.idle_in_transaction_max_percent }}%` gives no row limit: \
+         it gives `0.0%`, which is neither a count nor a percentage above 0% and at most 100%"
+    );
+    for session in &sessions {
+        assert!(alive(session.pid), "nothing was terminated");
+    }
+
+    // 20% of 17 is 3: both go.
+    let outcome = cleanup("20").status(0).run();
+    let report = outcome.json();
+    let terminate = step(&report, "terminate_idle_in_transaction");
+    assert_eq!(terminate["status"], "OK", "{terminate}");
+    assert_eq!(pid_column(terminate), pids(&sessions));
+    for session in &sessions {
+        assert!(!alive(session.pid), "pid {} was terminated", session.pid);
     }
 }
 
@@ -387,6 +420,25 @@ fn a_long_query_that_mentions_refresh_is_cancelled_and_a_tview_refresh_is_not() 
     assert_eq!(
         pid_column(step(&report, "tview_sessions")),
         pids([&tview, &worker])
+    );
+
+    // The monitoring playbooks count TVIEW work by the same rule.
+    let outcome = run(&db, "daily-monitoring", &[], &[]).run();
+    let report = outcome.json();
+    let counted: u64 = column(step(&report, "by_client"), "tview_connections")
+        .into_iter()
+        .map(|n| n.unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        counted, 2,
+        "daily-monitoring counts the call and the worker"
+    );
+    let outcome = run(&db, "troubleshooting", &[], &[]).run();
+    let report = outcome.json();
+    assert_eq!(
+        cell(step(&report, "tview_contention"), "tview_connections"),
+        "2",
+        "troubleshooting counts the call and the worker"
     );
     for session in [&tokens, &tview, &worker] {
         assert!(db.alive(session.pid));

@@ -17,7 +17,7 @@ use super::{Engine, Finished, KEPT_ROWS, Refusal, StepError, failed};
 use crate::approval::{Decision, Preview, Request};
 use crate::events::Event;
 use crate::outputs::record::{ApprovalRecord, Status, StepRecord};
-use crate::playbook::{Act, Action, MaxRows, SqlAction, Step, Transaction};
+use crate::playbook::{Act, Action, MaxRows, RowLimit, SqlAction, Step, Transaction};
 use crate::sql::Role;
 use crate::target::{Limits, Target, Wrap};
 
@@ -179,15 +179,20 @@ impl Engine<'_> {
         record: &mut StepRecord,
         target: &mut impl Target,
     ) -> Result<Decision, Refusal> {
-        let allowed = action.max_rows.map(|limit| self.allowed(limit));
-        if let (Some(allowed), Some(preview)) = (allowed, preview)
-            && preview.row_count > allowed
+        let allowed = match &action.max_rows {
+            Some(max_rows) => Some(self.allowed(step, max_rows)?),
+            None => None,
+        };
+        if let (Some((allowed, limit)), Some(preview)) = (&allowed, preview)
+            && preview.row_count > *allowed
         {
             return Err(Refusal::MaxRows {
                 row_count: preview.row_count,
-                allowed,
+                allowed: *allowed,
+                limit: limit.clone(),
             });
         }
+        let allowed = allowed.map(|(allowed, _)| allowed);
         // A rehearsal does not keep other responders out.
         if self.approver.may_act() {
             self.lock(target).await?;
@@ -329,15 +334,38 @@ impl Engine<'_> {
         finished
     }
 
-    /// The most rows `max_rows` lets the action act on.
-    fn allowed(&self, limit: MaxRows) -> u64 {
-        match limit {
-            MaxRows::Count(n) => n,
-            MaxRows::Percent(p) => {
-                let usable = self.facts.int("usable_connections").max(1);
-                ((usable as f64) * p / 100.0).floor() as u64
+    /// The most rows `max_rows` lets the action act on, and how that number was reached
+    /// (`"10% of 12 usable connections"`). A templated limit is rendered now, with the run's
+    /// params and facts; one that gives no limit refuses the action.
+    fn allowed(&self, step: &Step, max_rows: &MaxRows) -> Result<(u64, String), Refusal> {
+        let limit = match max_rows {
+            MaxRows::Limit(limit) => *limit,
+            MaxRows::Template(source) => {
+                let name = format!("{}.max_rows", step.id);
+                let ctx = self.scope.value();
+                let rendered = self
+                    .scope
+                    .exact_text(&name, source, &ctx)
+                    .map_err(|error| Refusal::InvalidMaxRows {
+                        template: source.clone(),
+                        why: format!("it could not be rendered: {error:#}"),
+                    })?;
+                RowLimit::parse(&rendered).ok_or_else(|| Refusal::InvalidMaxRows {
+                    template: source.clone(),
+                    why: format!(
+                        "it gives `{rendered}`, which is neither a count nor a percentage above 0% and at most 100%"
+                    ),
+                })?
             }
-        }
+        };
+        Ok(match limit {
+            RowLimit::Count(n) => (n, n.to_string()),
+            RowLimit::Percent(p) => {
+                let usable = self.facts.int("usable_connections").max(1);
+                let allowed = ((usable as f64) * p / 100.0).floor() as u64;
+                (allowed, format!("{p}% of {usable} usable connections"))
+            }
+        })
     }
 
     pub(super) fn halted(&mut self, record: StepRecord, halt: Halt) -> Finished {

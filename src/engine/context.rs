@@ -120,6 +120,17 @@ impl Scope {
             .unwrap_or_else(|_| source.to_owned())
     }
 
+    /// Renders a text template whose failure matters (a row limit): the error, not the text
+    /// as written.
+    pub fn exact_text(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: &Value,
+    ) -> Result<String, minijinja::Error> {
+        self.render(name, TemplateKind::Text, source, ctx)
+    }
+
     /// Whether the expression holds in `ctx`, every comparison in it typed.
     pub fn holds(&self, expression: &str, ctx: &Value) -> Result<bool, Failure> {
         self.condition(expression)?.holds(ctx)

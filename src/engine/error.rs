@@ -107,8 +107,18 @@ pub enum Refusal {
         "refused: the preview has {row_count} rows, more than the {kept} an action can be shown and act on"
     )]
     PreviewTooLarge { row_count: u64, kept: usize },
-    #[error("refused: the preview has {row_count} rows, more than `max_rows` allows ({allowed})")]
-    MaxRows { row_count: u64, allowed: u64 },
+    #[error(
+        "refused: the preview has {row_count} rows, more than `max_rows` allows ({allowed}{})",
+        if limit == &allowed.to_string() { String::new() } else { format!(": {limit}") }
+    )]
+    MaxRows {
+        row_count: u64,
+        allowed: u64,
+        /// How `allowed` was reached (`10% of 12 usable connections`).
+        limit: String,
+    },
+    #[error("refused: `max_rows` `{template}` gives no row limit: {why}")]
+    InvalidMaxRows { template: String, why: String },
     #[error(
         "refused: the check lists {row_count} sessions, more than the {shown} shown at the prompt and in the report (`--report-rows`); narrow the check or show more rows"
     )]

@@ -153,6 +153,8 @@ impl Listener for Audit {
 struct Run {
     pace: Pace,
     only: Option<Vec<String>>,
+    /// `--var NAME=VALUE`s.
+    vars: Vec<String>,
     veto: bool,
     log: Log,
     interrupted: Interruption,
@@ -163,6 +165,7 @@ impl Run {
         Run {
             pace: Pace::Straight,
             only: None,
+            vars: Vec::new(),
             veto: false,
             log: Log::default(),
             interrupted: Interruption::default(),
@@ -177,7 +180,8 @@ impl Run {
         approver: &mut dyn Approver,
     ) -> RunRecord {
         let clock = FixedClock(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_600_000));
-        let values = crate::param::resolve(&playbook.params, &[]).expect("the defaults are valid");
+        let values =
+            crate::param::resolve(&playbook.params, &self.vars).expect("the vars are valid");
         let header = Header {
             playbook,
             values: &values,
@@ -511,6 +515,44 @@ fn an_action_whose_decision_cannot_be_journaled_does_not_run() {
     assert!(target.sent_containing("UPDATE").is_empty());
     assert_eq!(record.steps[1].status, Status::Ok, "the run goes on");
     assert_eq!((record.status, record.exit_code), (Status::Stopped, 4));
+}
+
+#[test]
+fn a_templated_row_limit_is_read_when_the_action_is_about_to_be_approved() {
+    let templated = ACTION.replace(
+        "    max_rows: 3\n",
+        "    max_rows: \"{{ params.share }}%\"\n",
+    );
+    let playbook = playbook(&format!(
+        "{templated}params:\n  share: {{ type: number, default: 3 }}\n"
+    ));
+    let refused = |vars: &[&str], expected: &str| {
+        let run = Run {
+            vars: vars.iter().map(|v| (*v).to_owned()).collect(),
+            ..Run::new()
+        };
+        let record = run.record(
+            &playbook,
+            &mut jobs(&["1", "2", "3", "4"]),
+            &mut Script::new(&run.log, vec![]),
+        );
+        // Nobody was asked: the script has no decision to give.
+        assert_eq!(statuses(&record)[0], ("stuck", Status::NotRun, expected));
+    };
+    // 100 usable connections (the fake's facts).
+    refused(
+        &[],
+        "refused: the preview has 4 rows, more than `max_rows` allows (3: 3% of 100 usable connections)",
+    );
+    refused(
+        &["share=0.5"],
+        "refused: the preview has 4 rows, more than `max_rows` allows (0: 0.5% of 100 usable connections)",
+    );
+    refused(
+        &["share=101"],
+        "refused: `max_rows` `{{ params.share }}%` gives no row limit: it gives `101.0%`, which is \
+         neither a count nor a percentage above 0% and at most 100%",
+    );
 }
 
 #[test]

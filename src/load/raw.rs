@@ -213,12 +213,14 @@ pub enum Approval {
     Confirm,
 }
 
-/// A row limit: a count, or a percentage of client connections (`"20%"`).
+/// A row limit: a count, a percentage of the usable connections (`"20%"`), or a text
+/// template that renders to either (`"{{ params.idle_max_percent }}%"`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawMaxRows {
     /// At most this many rows.
     Count(u64),
-    /// At most this percentage of client connections, e.g. `"20%"`.
-    Percent(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?%$"))] String),
+    /// At most this percentage of the usable connections, e.g. `"20%"`, or a template
+    /// rendered when the action is about to be approved.
+    Text(#[schemars(regex(pattern = r"^([0-9]+|[0-9]+(\.[0-9]+)?%|.*\{\{.*\}\}.*)$"))] String),
 }

@@ -214,6 +214,15 @@ fn lookup<'e>(
     }
 }
 
+/// Compiles and renders a text template once, in an environment of its own: for the places
+/// that render outside a run (`show`, validation with the params' defaults).
+pub fn render_text(source: &str, ctx: &Value) -> Result<String, Error> {
+    const NAME: &str = "once";
+    let mut env = environment();
+    compile(&mut env, NAME, TemplateKind::Text, source)?;
+    render(&env, NAME, ctx)
+}
+
 /// Renders a previously compiled template with `ctx`. `name` is the full name
 /// (`steps.x.action.sql`) or the one given to [`compile`] (`steps.x.action`).
 pub fn render(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<String, Error> {

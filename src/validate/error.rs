@@ -81,9 +81,13 @@ pub enum Problem {
         why: &'static str,
     },
     #[error(
-        "invalid `max_rows` `{text}`: expected a number, or a percentage between 0% and 100% such as \"20%\""
+        "invalid `max_rows` `{text}`{gives}: expected a count, or a percentage above 0% and at most 100% such as \"20%\""
     )]
-    InvalidMaxRows { text: String },
+    InvalidMaxRows {
+        text: String,
+        /// What a template gives with the params' defaults, as ` (…)`; empty for plain text.
+        gives: String,
+    },
     #[error(
         "`max_rows` needs something to count: add a `preview` whose rows are what the action acts on, or signal sessions with `terminate:`/`cancel:`"
     )]

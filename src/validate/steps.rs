@@ -7,12 +7,13 @@
 
 use crate::load::raw::{RawMaxRows, RawRequires, RawStep};
 use crate::load::spans::Path;
+use crate::param;
 use crate::playbook::{
-    Act, Action, Approval, MaxRows, OnError, Requirements, Signal, SourceCheck, SqlAction, Step,
-    StepKind, Transaction,
+    Act, Action, Approval, MaxRows, OnError, Requirements, RowLimit, Signal, SourceCheck,
+    SqlAction, Step, StepKind, Transaction,
 };
 use crate::sql::{Analysis, Finding, opt_in_name};
-use crate::template::TemplateKind;
+use crate::template::{self, TemplateKind};
 
 use super::Validator;
 use super::error::Problem;
@@ -201,7 +202,7 @@ impl Validator<'_> {
                     let text = raw.manual.clone().unwrap_or_default();
                     return Some(StepKind::Manual { text });
                 };
-                let max_rows = self.max_rows(&path.key("max_rows"), raw.max_rows.as_ref());
+                let max_rows = self.max_rows(&path.key("max_rows"), &id, raw.max_rows.as_ref());
                 if max_rows.is_some() && matches!(&act, Act::Sql(sql) if sql.preview.is_none()) {
                     let location = self.document.key_location(&path.key("max_rows"));
                     self.report(Problem::MaxRowsWithoutCount, location);
@@ -355,22 +356,36 @@ impl Validator<'_> {
         ok & compiled & self.judged(&key, &action.sql, SqlKey::Action, &findings)
     }
 
-    fn max_rows(&mut self, path: &Path, raw: Option<&RawMaxRows>) -> Option<MaxRows> {
-        match raw? {
-            RawMaxRows::Count(count) => Some(MaxRows::Count(*count)),
-            RawMaxRows::Percent(text) => {
-                let percent = text
-                    .strip_suffix('%')
-                    .and_then(|n| n.trim().parse::<f64>().ok());
-                match percent {
-                    Some(p) if p > 0.0 && p <= 100.0 => Some(MaxRows::Percent(p)),
-                    _ => {
-                        let location = self.document.value_location(path);
-                        let text = text.clone();
-                        self.report(Problem::InvalidMaxRows { text }, location);
-                        None
-                    }
-                }
+    /// A count, a percentage, or a text template: compiled with its names in scope and, where
+    /// the params' defaults are enough to render it, rendered so that a default that gives no
+    /// limit is an error here rather than a refusal at 3 a.m. Text with nothing to render is a
+    /// fixed limit.
+    fn max_rows(&mut self, path: &Path, id: &str, raw: Option<&RawMaxRows>) -> Option<MaxRows> {
+        let text = match raw? {
+            RawMaxRows::Count(count) => return Some(MaxRows::Limit(RowLimit::Count(*count))),
+            RawMaxRows::Text(text) => text,
+        };
+        let scope = NameScope::of_step(id, "max_rows");
+        if !self.template(path, text, TemplateKind::Text, &scope) {
+            return None;
+        }
+        // It may need what only a run has (facts, earlier steps): then it is judged then.
+        let Ok(rendered) = template::render_text(text, &param::defaults(&self.params)) else {
+            return Some(MaxRows::Template(text.clone()));
+        };
+        match RowLimit::parse(&rendered) {
+            Some(limit) if rendered == *text => Some(MaxRows::Limit(limit)),
+            Some(_) => Some(MaxRows::Template(text.clone())),
+            None => {
+                let location = self.document.value_location(path);
+                let gives = if rendered == *text {
+                    String::new()
+                } else {
+                    format!(" (with the params' defaults, `{rendered}`)")
+                };
+                let text = text.clone();
+                self.report(Problem::InvalidMaxRows { text, gives }, location);
+                None
             }
         }
     }
