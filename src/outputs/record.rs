@@ -5,6 +5,8 @@
 //! `schema/report.schema.json`, so a machine reading the report and a human reading the
 //! Markdown see the same facts. Nothing here is re-derived by the report: it only renders.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -172,6 +174,30 @@ pub struct StepRecord {
     pub recommendations: Vec<String>,
     /// For actions: the approval decision, as it was journaled.
     pub approval: Option<ApprovalRecord>,
+    /// The values of the step's declared `metrics`: one per metric and row, in the order the
+    /// playbook declares them, rows in result order. A NULL (or non-numeric) cell gives none.
+    pub metrics: Vec<MetricRecord>,
+}
+
+/// One value of a declared metric: a number read from one row of the step's result.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MetricRecord {
+    /// The result column it is read from: the metric's name within its step.
+    pub name: String,
+    /// The unit of `value`, as the monitoring-plugin guidelines spell it: `""` (a plain
+    /// number), `s` (seconds: an interval column is exported in seconds), `%`, `B` (bytes) or
+    /// `c` (a counter that only grows).
+    pub unit: String,
+    /// The declared label columns and their values in this row (text as psql shows it).
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    /// Warning threshold, rendered, in the monitoring-plugin range syntax (`70`, `10:`,
+    /// `~:5`, `@10:20`).
+    pub warning: Option<String>,
+    /// Critical threshold, rendered, in the same syntax.
+    pub critical: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
 }
 
 /// Who decided whether an action ran, and when.
@@ -215,6 +241,7 @@ impl StepRecord {
             manual: None,
             recommendations: Vec::new(),
             approval: None,
+            metrics: Vec::new(),
         }
     }
 }
