@@ -24,6 +24,7 @@ mod markdown;
 pub mod outputs;
 mod param;
 pub mod playbook;
+mod range;
 mod run;
 mod show;
 pub mod sql;

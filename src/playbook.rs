@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::duration::Duration;
-pub use crate::load::raw::{Approval, OnError, Sees};
+pub use crate::load::raw::{Approval, OnError, Sees, Unit};
 use crate::param::Param;
 
 #[derive(Debug, Clone)]
@@ -49,6 +49,24 @@ pub struct Step {
     /// Which sessions the check or preview must see; `None`: decided by what the rendered
     /// SQL reads (see `engine::visibility`).
     pub sees: Option<Sees>,
+    /// The result columns a check exports as metrics, in the order declared.
+    pub metrics: Vec<Metric>,
+}
+
+/// A result column exported as a metric. Bounds and thresholds are text templates (a number
+/// written in the playbook is its text), rendered after the check ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub column: String,
+    /// `None`: a plain number, or seconds for an interval column.
+    pub unit: Option<Unit>,
+    pub min: Option<String>,
+    pub max: Option<String>,
+    /// Monitoring-plugin ranges (see `crate::range`).
+    pub warning: Option<String>,
+    pub critical: Option<String>,
+    /// Columns whose values tell the rows apart.
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -54,7 +54,13 @@ impl Engine<'_> {
             .query(target, step, &step.assess, &rendered, Wrap::ReadOnly)
             .await;
         self.stop_if_escaped(step, &result);
-        self.assessed(step, record, result)
+        let metrics = match &result {
+            Ok(queried) => self.metrics(step, queried),
+            Err(_) => Vec::new(),
+        };
+        let mut finished = self.assessed(step, record, result);
+        finished.record.metrics = metrics;
+        finished
     }
 
     /// A read-only statement that ended its transaction stops the run: nothing after it can

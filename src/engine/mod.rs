@@ -25,6 +25,7 @@ mod error;
 mod facts;
 mod guards;
 mod lock;
+mod metrics;
 mod outcome;
 mod recovery;
 mod session_action;

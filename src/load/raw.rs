@@ -133,8 +133,9 @@ pub struct RawStep {
     /// (type the step id; `--yes` never approves it).
     pub approval: Option<Approval>,
     /// For actions: refuse to run when more rows would be acted on than this (the preview's
-    /// rows, or the sessions of a `terminate`/`cancel`) — a number, or a percentage of client
-    /// connections such as `"20%"`.
+    /// rows, or the sessions of a `terminate`/`cancel`) — a number, a percentage of the usable
+    /// connections such as `"20%"`, or a text template that gives one
+    /// (`"{{ params.max_percent }}%"`).
     pub max_rows: Option<RawMaxRows>,
     /// Functions besides PostgreSQL's built-in read-only ones that this step's `check` or
     /// `preview` may call, as `name` or `schema.name`: a team's own monitoring function, or an
@@ -148,6 +149,69 @@ pub struct RawStep {
     /// low. `own_sessions`: the role's own are enough. Default: `all_sessions` when the SQL
     /// reads `pg_stat_activity` or another statistics view that hides other roles' sessions.
     pub sees: Option<Sees>,
+    /// For a `check`: the numeric result columns exported as metrics (perfdata with
+    /// `--nagios`, Prometheus with `--metrics`), by column name, each with an optional unit,
+    /// bounds, thresholds and label columns. An interval column is exported in seconds.
+    pub metrics: Option<IndexMap<String, Option<RawMetric>>>,
+}
+
+/// How a result column is exported as a metric.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    /// The unit of the value: `s` (seconds), `%`, `B` (bytes) or `c` (a counter that only
+    /// grows); none for a plain number. An interval column is in seconds, so `s` or none.
+    pub unit: Option<Unit>,
+    /// The least value it can take, a number or a text template (`"{{ facts.x }}"`).
+    pub min: Option<RawNumber>,
+    /// The greatest value it can take, a number or a text template
+    /// (`"{{ facts.usable_connections }}"`).
+    pub max: Option<RawNumber>,
+    /// The warning threshold in the monitoring-plugin range syntax (`70`: outside 0..70;
+    /// `10:`, `~:5`, `@10:20`), a number or a text template (`"{{ params.warning_percent }}"`).
+    /// It is what monitoring is told; the step's status comes from `assess`.
+    pub warning: Option<RawNumber>,
+    /// The critical threshold, in the same syntax.
+    pub critical: Option<RawNumber>,
+    /// For a result of several rows: the text columns whose values tell the rows apart.
+    pub labels: Option<Vec<String>>,
+}
+
+/// A number as written, or a text template that renders to one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawNumber {
+    Number(f64),
+    Text(String),
+}
+
+/// The unit of a metric, as the monitoring-plugin guidelines spell it; base units only, as
+/// Prometheus wants them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum Unit {
+    /// Seconds.
+    #[serde(rename = "s")]
+    Seconds,
+    #[serde(rename = "%")]
+    Percent,
+    /// Bytes.
+    #[serde(rename = "B")]
+    Bytes,
+    /// A counter: a count that only grows (until the server restarts).
+    #[serde(rename = "c")]
+    Counter,
+}
+
+impl Unit {
+    /// The unit of measurement as perfdata writes it.
+    pub fn uom(self) -> &'static str {
+        match self {
+            Unit::Seconds => "s",
+            Unit::Percent => "%",
+            Unit::Bytes => "B",
+            Unit::Counter => "c",
+        }
+    }
 }
 
 /// Which sessions a check must see to be right.

@@ -36,6 +36,24 @@ impl ColumnKind {
         }
     }
 
+    /// The number a metric reads from a cell of this kind: integers and numerics as they are,
+    /// an interval in seconds, a boolean as 1 or 0; `None` for NULL, text, and what does not
+    /// fit a float.
+    pub fn number(self, text: Option<&str>) -> Option<f64> {
+        let text = text?;
+        let number = match self {
+            ColumnKind::Integer | ColumnKind::Number => text.parse::<f64>().ok()?,
+            ColumnKind::Boolean => match text {
+                "t" | "true" => 1.0,
+                "f" | "false" => 0.0,
+                _ => return None,
+            },
+            ColumnKind::Interval => Duration::parse_postgres(text)?.as_secs_f64(),
+            ColumnKind::Text => return None,
+        };
+        number.is_finite().then_some(number)
+    }
+
     /// The value expressions see for a cell of this kind.
     pub fn value(self, text: Option<&str>) -> Value {
         let Some(text) = text else {
@@ -73,6 +91,14 @@ impl Columns {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The position and kind of the column named `name`.
+    pub fn find(&self, name: &str) -> Option<(usize, ColumnKind)> {
+        self.0
+            .iter()
+            .position(|(column, _)| column == name)
+            .map(|index| (index, self.0[index].1))
     }
 
     pub fn names(&self) -> Vec<String> {

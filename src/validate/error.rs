@@ -186,6 +186,33 @@ pub enum Problem {
     CheckNotReadOnly { concern: Concern },
     #[error("`preview` must be read-only: {concern}")]
     PreviewNotReadOnly { concern: Concern },
+    #[error(
+        "`metrics` of step `{step}`: `{name}` is not a result column (the columns are {}){hint}",
+        .columns.join(", ")
+    )]
+    MetricNotAColumn {
+        step: String,
+        name: String,
+        columns: Vec<String>,
+        hint: String,
+    },
+    #[error(
+        "metric `{column}` is {kind}; a metric is read from a number, an interval (in seconds) or a boolean (1 or 0)"
+    )]
+    MetricNotNumeric { column: String, kind: &'static str },
+    #[error(
+        "metric `{column}` is an interval, exported in seconds: its unit is `s` or none, not `{unit}`"
+    )]
+    IntervalMetricUnit { column: String, unit: &'static str },
+    #[error("invalid `{key}` `{text}` of metric `{column}`{gives}: {why}")]
+    InvalidMetricValue {
+        column: String,
+        key: &'static str,
+        text: String,
+        /// What a template gives with the params' defaults, as ` (…)`; empty for plain text.
+        gives: String,
+        why: String,
+    },
 }
 
 /// A name in a template or expression that is not in scope there.

@@ -13,6 +13,7 @@
 mod assess;
 mod error;
 mod ident;
+mod metrics;
 mod names;
 mod params;
 mod signal;

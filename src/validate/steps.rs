@@ -23,7 +23,7 @@ use super::signal::{signal_assessments, signal_columns};
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
 /// The keys a step may have besides its kind, and the kinds they apply to.
-const OPTIONAL_KEYS: [&str; 10] = [
+const OPTIONAL_KEYS: [&str; 11] = [
     "preview",
     "approval",
     "max_rows",
@@ -34,6 +34,7 @@ const OPTIONAL_KEYS: [&str; 10] = [
     "functions",
     "sees",
     "wait",
+    "metrics",
 ];
 
 impl Validator<'_> {
@@ -67,6 +68,13 @@ impl Validator<'_> {
             _ => analysis.sql.as_ref().and_then(|a| a.kinds.clone()),
         };
         let assess = self.assessments(&path, raw, &kind, columns.as_deref(), kinds.as_deref());
+        let metrics = self.metrics(
+            &path,
+            id,
+            raw.metrics.as_ref(),
+            columns.as_deref(),
+            kinds.as_deref(),
+        );
         let timeout = match &raw.timeout {
             Some(text) => Some(self.duration(&path.key("timeout"), text)?),
             None => None,
@@ -79,6 +87,7 @@ impl Validator<'_> {
         if let Some(kinds) = kinds {
             self.earlier_kinds.insert(id.to_owned(), kinds);
         }
+        let metrics = metrics.filter(|_| ok)?;
         let assess = assess.filter(|_| ok)?;
         let assess = match &kind {
             StepKind::Action(Action {
@@ -100,6 +109,7 @@ impl Validator<'_> {
             functions,
             sql_at: self.sql_at(&path, raw),
             sees: raw.sees,
+            metrics,
         };
         if let StepKind::Check { sql } = &step.kind {
             let check = SourceCheck {
@@ -235,12 +245,20 @@ impl Validator<'_> {
             raw.functions.is_some(),
             raw.sees.is_some(),
             raw.wait.is_some(),
+            raw.metrics.is_some(),
         ];
         const SIGNAL: [&str; 5] = ["approval", "max_rows", "assess", "timeout", "on_error"];
         let (kind, allowed): (&'static str, &[&str]) = match kind {
             StepKind::Check { .. } => (
                 "check",
-                &["assess", "timeout", "on_error", "functions", "sees"],
+                &[
+                    "assess",
+                    "timeout",
+                    "on_error",
+                    "functions",
+                    "sees",
+                    "metrics",
+                ],
             ),
             StepKind::Action(Action {
                 act: Act::Sql(_), ..
@@ -265,6 +283,7 @@ impl Validator<'_> {
                 let location = self.document.key_location(&path.key(key));
                 let why = match (kind, key) {
                     (_, "wait") if kind != "manual" => " (it applies to `terminate`)",
+                    (_, "metrics") if kind != "manual" => " (it applies to checks)",
                     ("check", "transaction") => " (a check always runs in a READ ONLY transaction)",
                     ("check", _) => " (it applies to actions)",
                     ("manual", _) => " (a manual step runs nothing)",

@@ -1,0 +1,132 @@
+//! A check's declared metrics, read from its rows once it ran: one value per metric and row,
+//! with the row's label values, and the bounds and thresholds rendered with the run's params,
+//! facts and earlier steps. What cannot be read is left out and said, never guessed: a NULL
+//! or non-numeric cell gives no value; a threshold that renders to no range is dropped with a
+//! note on the run (monitoring would misread it), the value still exported.
+
+use std::collections::BTreeMap;
+
+use super::Engine;
+use super::check::Queried;
+use crate::outputs::record::MetricRecord;
+use crate::playbook::{Metric, Step, Unit};
+use crate::range;
+use crate::target::rows::ColumnKind;
+
+impl Engine<'_> {
+    pub(super) fn metrics(&mut self, step: &Step, queried: &Queried) -> Vec<MetricRecord> {
+        let mut records = Vec::new();
+        for metric in &step.metrics {
+            let Some((index, kind)) = queried.columns.find(&metric.column) else {
+                self.ending.notes.push(format!(
+                    "step `{}`: metric `{}` is not a column of its result: not exported",
+                    step.id, metric.column
+                ));
+                continue;
+            };
+            let labels: Vec<(String, Option<usize>)> = metric
+                .labels
+                .iter()
+                .map(|label| (label.clone(), queried.columns.find(label).map(|(i, _)| i)))
+                .collect();
+            let unit = match (metric.unit, kind) {
+                (Some(unit), _) => unit.uom(),
+                (None, ColumnKind::Interval) => Unit::Seconds.uom(),
+                (None, _) => "",
+            };
+            let min = self.bound(step, metric, "min", metric.min.as_deref());
+            let max = self.bound(step, metric, "max", metric.max.as_deref());
+            let warning = self.threshold(step, metric, "warning", metric.warning.as_deref());
+            let critical = self.threshold(step, metric, "critical", metric.critical.as_deref());
+            for row in &queried.kept {
+                let Some(value) = kind.number(row.get(index).and_then(Option::as_deref)) else {
+                    continue;
+                };
+                let labels: BTreeMap<String, String> = labels
+                    .iter()
+                    .map(|(name, at)| {
+                        let text = at.and_then(|i| row.get(i)?.clone());
+                        (name.clone(), text.unwrap_or_default())
+                    })
+                    .collect();
+                records.push(MetricRecord {
+                    name: metric.column.clone(),
+                    unit: unit.to_owned(),
+                    labels,
+                    value,
+                    warning: warning.clone(),
+                    critical: critical.clone(),
+                    min,
+                    max,
+                });
+            }
+        }
+        records
+    }
+
+    fn bound(
+        &mut self,
+        step: &Step,
+        metric: &Metric,
+        key: &str,
+        source: Option<&str>,
+    ) -> Option<f64> {
+        let rendered = self.metric_text(step, metric, key, source?)?;
+        self.kept_or_noted(step, metric, key, &rendered, range::bound(&rendered))
+    }
+
+    fn threshold(
+        &mut self,
+        step: &Step,
+        metric: &Metric,
+        key: &str,
+        source: Option<&str>,
+    ) -> Option<String> {
+        let rendered = self.metric_text(step, metric, key, source?)?;
+        self.kept_or_noted(step, metric, key, &rendered, range::threshold(&rendered))
+    }
+
+    fn metric_text(
+        &mut self,
+        step: &Step,
+        metric: &Metric,
+        key: &str,
+        source: &str,
+    ) -> Option<String> {
+        let name = format!("{}.metrics.{}.{key}", step.id, metric.column);
+        let ctx = self.scope.value();
+        let rendered = self.scope.exact_text(&name, source, &ctx);
+        let why = match &rendered {
+            Ok(_) => None,
+            Err(error) => Some(format!("could not be rendered: {error:#}")),
+        };
+        if let Some(why) = why {
+            self.note_metric(step, metric, key, &why);
+        }
+        rendered.ok()
+    }
+
+    fn kept_or_noted<T>(
+        &mut self,
+        step: &Step,
+        metric: &Metric,
+        key: &str,
+        rendered: &str,
+        read: Result<T, String>,
+    ) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(why) => {
+                self.note_metric(step, metric, key, &format!("gives `{rendered}`: {why}"));
+                None
+            }
+        }
+    }
+
+    fn note_metric(&mut self, step: &Step, metric: &Metric, key: &str, why: &str) {
+        self.ending.notes.push(format!(
+            "step `{}`, metric `{}`: `{key}` {why}; left out",
+            step.id, metric.column
+        ));
+    }
+}
