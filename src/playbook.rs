@@ -53,6 +53,10 @@ pub struct Step {
     pub metrics: Vec<Metric>,
 }
 
+/// The metric that, unless the result has a column of that name, counts the rows the check
+/// returned (how many sessions a list holds, graphed without a column for it).
+pub const ROW_COUNT_METRIC: &str = "row_count";
+
 /// A result column exported as a metric. Bounds and thresholds are text templates (a number
 /// written in the playbook is its text), rendered after the check ran.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,12 +6,11 @@
 //! The engine only passes thresholds on; what it must know is that a rendered threshold is
 //! one a monitoring system can read, so this is the one place that decides it.
 
-/// A rendered threshold, trimmed, or why it is not one a monitoring system can read.
+/// A rendered threshold in its plain spelling (`70.0` is `70`, spaces trimmed), or why it is
+/// not one a monitoring system can read.
 pub fn threshold(rendered: &str) -> Result<String, String> {
-    let text = rendered.trim();
-    check(text)
-        .map_err(|why| format!("{why}; expected a range such as `70`, `10:`, `~:5` or `@10:20`"))?;
-    Ok(text.to_owned())
+    plain(rendered.trim())
+        .map_err(|why| format!("{why}; expected a range such as `70`, `10:`, `~:5` or `@10:20`"))
 }
 
 /// A rendered bound (a metric's `min` or `max`): a finite number.
@@ -22,15 +21,17 @@ pub fn bound(rendered: &str) -> Result<f64, String> {
     }
 }
 
-/// Why `text` is not a range, or `Ok` when it is.
-fn check(text: &str) -> Result<(), String> {
-    let body = text.strip_prefix('@').unwrap_or(text);
+/// `text` as a range with its numbers spelled plainly, or why it is not a range.
+fn plain(text: &str) -> Result<String, String> {
+    let (inside, body) = match text.strip_prefix('@') {
+        Some(body) => ("@", body),
+        None => ("", text),
+    };
     if body.is_empty() {
         return Err("it is empty".to_owned());
     }
-    let (start, end) = match body.split_once(':') {
-        Some((start, end)) => (start, end),
-        None => ("", body),
+    let Some((start, end)) = body.split_once(':') else {
+        return Ok(format!("{inside}{}", number(body)?));
     };
     let start = match start {
         "~" => None,
@@ -38,7 +39,7 @@ fn check(text: &str) -> Result<(), String> {
         text => Some(number(text)?),
     };
     let end = match end {
-        "" if body.contains(':') => None,
+        "" => None,
         text => Some(number(text)?),
     };
     if let (Some(start), Some(end)) = (start, end)
@@ -46,27 +47,47 @@ fn check(text: &str) -> Result<(), String> {
     {
         return Err(format!("its start {start} is above its end {end}"));
     }
-    Ok(())
+    let start = start.map_or_else(|| "~".to_owned(), |n| n.to_string());
+    let end = end.map_or_else(String::new, |n| n.to_string());
+    Ok(format!("{inside}{start}:{end}"))
 }
 
 fn number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(number) if number.is_finite() && !text.starts_with('+') => Ok(number),
+        // Plain decimals only: monitoring systems differ on `+5` and `1e3`.
+        Ok(number)
+            if number.is_finite() && !text.starts_with('+') && !text.contains(['e', 'E']) =>
+        {
+            Ok(number)
+        }
         _ => Err(format!("`{text}` is not a number")),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{plain, threshold};
 
     #[test]
-    fn the_guidelines_examples_are_ranges() {
-        for range in [
-            "10", "10:", "~:10", "10:20", "@10:20", "0", "-5:5", "1.5", "@~:0", "70.0", "~:",
+    fn the_guidelines_examples_are_ranges_spelled_plainly() {
+        for (range, spelled) in [
+            ("10", "10"),
+            ("10:", "10:"),
+            ("~:10", "~:10"),
+            ("10:20", "10:20"),
+            ("@10:20", "@10:20"),
+            ("0", "0"),
+            ("-5:5", "-5:5"),
+            ("1.5", "1.5"),
+            ("@~:0", "@~:0"),
+            ("70.0", "70"),
+            ("~:", "~:"),
+            (":5", "0:5"),
+            ("1800.0:3600.50", "1800:3600.5"),
         ] {
-            assert_eq!(check(range), Ok(()), "{range}");
+            assert_eq!(plain(range), Ok(spelled.to_owned()), "{range}");
         }
+        assert_eq!(threshold(" 90.0\n"), Ok("90".to_owned()));
     }
 
     #[test]
@@ -81,8 +102,9 @@ mod tests {
             ("inf", "`inf` is not a number"),
             ("+5", "`+5` is not a number"),
             ("10;20", "`10;20` is not a number"),
+            ("1e3", "`1e3` is not a number"),
         ] {
-            assert_eq!(check(text), Err(why.to_owned()), "{text:?}");
+            assert_eq!(plain(text), Err(why.to_owned()), "{text:?}");
         }
     }
 }

@@ -11,8 +11,8 @@ use minijinja::Value;
 use crate::markdown::{code, fenced, table};
 use crate::param::{self, Param};
 use crate::playbook::{
-    Act, Action, Approval, MaxRows, Playbook, Requirements, RowLimit, Scope, Sees, Signal, Step,
-    StepKind, Transaction,
+    Act, Action, Approval, MaxRows, Metric, Playbook, ROW_COUNT_METRIC, Requirements, RowLimit,
+    Scope, Sees, Signal, Step, StepKind, Transaction, Unit,
 };
 use crate::template;
 
@@ -136,7 +136,46 @@ fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
+    if !step.metrics.is_empty() {
+        out.push_str("\nMetrics (perfdata with `--nagios`, Prometheus with `--metrics`):\n\n");
+        out.push_str(&metrics_table(&step.metrics, defaults));
+    }
     out
+}
+
+/// A check's metrics, bounds and thresholds rendered with the params' defaults.
+fn metrics_table(metrics: &[Metric], defaults: &Value) -> String {
+    let shown = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map_or_else(String::new, |source| code(&text(source, defaults)))
+    };
+    let rows: Vec<Vec<String>> = metrics
+        .iter()
+        .map(|metric| {
+            let name = if metric.column == ROW_COUNT_METRIC {
+                format!("{} (the number of rows)", code(&metric.column))
+            } else {
+                code(&metric.column)
+            };
+            let labels: Vec<String> = metric.labels.iter().map(|label| code(label)).collect();
+            vec![
+                name,
+                metric.unit.map_or("", Unit::uom).to_owned(),
+                labels.join(", "),
+                shown(&metric.warning),
+                shown(&metric.critical),
+                shown(&metric.min),
+                shown(&metric.max),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "metric", "unit", "labels", "warning", "critical", "min", "max",
+        ],
+        &rows,
+    )
 }
 
 fn render_action(step: &Step, action: &Action, defaults: &Value) -> String {

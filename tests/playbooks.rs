@@ -236,6 +236,24 @@ fn ages_for(names: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The value of the one metric `name` of a step whose labels include `labels`.
+fn metric(step: &Value, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = step["metrics"]
+        .as_array()
+        .expect("the step has metrics")
+        .iter()
+        .filter(|m| m["name"] == name && labels.iter().all(|(k, v)| m["labels"][k] == *v))
+        .map(|m| m["value"].as_f64().expect("a number"))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one `{name}` {labels:?} in {}",
+        step["metrics"]
+    );
+    found[0]
+}
+
 /// No step reported the engine's own session.
 fn engine_untouched(report: &Value) {
     let own = report["facts"]["backend_pid"].as_i64().unwrap().to_string();
@@ -330,6 +348,32 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         "server-wide: the scene's ten sessions, the engine's own, and other databases' sessions"
     );
     assert_eq!(step(&report, "raise_limits")["status"], "SKIPPED");
+    // The metrics monitoring graphs are the numbers the report shows.
+    for name in [
+        "total_connections",
+        "active",
+        "idle",
+        "idle_in_transaction",
+        "waiting_on_lock",
+        "long_running_queries",
+    ] {
+        let value = metric(overview, name, &[]);
+        assert_eq!(value.to_string(), cell(overview, name), "{name}");
+    }
+    assert!(metric(overview, "longest_active", &[]) >= 2.0, "in seconds");
+    assert!(metric(overview, "longest_lock_wait", &[]) > 0.0);
+    let server = [("limit_of", "the server's usable slots")];
+    let utilization = metric(pool, "utilization_percent", &server);
+    assert_eq!(
+        utilization,
+        cell(pool, "utilization_percent").parse::<f64>().unwrap()
+    );
+    let root_idle = [("usename", "root"), ("state", "idle")];
+    assert_eq!(
+        metric(by_client, "connections", &root_idle),
+        3.0,
+        "labelled"
+    );
 
     let outcome = run(
         &db,

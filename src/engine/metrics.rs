@@ -2,14 +2,15 @@
 //! with the row's label values, and the bounds and thresholds rendered with the run's params,
 //! facts and earlier steps. What cannot be read is left out and said, never guessed: a NULL
 //! or non-numeric cell gives no value; a threshold that renders to no range is dropped with a
-//! note on the run (monitoring would misread it), the value still exported.
+//! note on the run (monitoring would misread it), the value still exported. `row_count`,
+//! unless the result has a column of that name, is the number of rows the check returned.
 
 use std::collections::BTreeMap;
 
 use super::Engine;
 use super::check::Queried;
 use crate::outputs::record::MetricRecord;
-use crate::playbook::{Metric, Step, Unit};
+use crate::playbook::{Metric, ROW_COUNT_METRIC, Step, Unit};
 use crate::range;
 use crate::target::rows::ColumnKind;
 
@@ -17,7 +18,17 @@ impl Engine<'_> {
     pub(super) fn metrics(&mut self, step: &Step, queried: &Queried) -> Vec<MetricRecord> {
         let mut records = Vec::new();
         for metric in &step.metrics {
-            let Some((index, kind)) = queried.columns.find(&metric.column) else {
+            let column = queried.columns.find(&metric.column);
+            if column.is_none() && metric.column == ROW_COUNT_METRIC {
+                let value = queried.row_count as f64;
+                records.push(self.record(step, metric, "", BTreeMap::new(), value));
+                continue;
+            }
+            let Some((index, kind)) = column else {
+                // No rows, no columns to read (the server describes them with the rows).
+                if queried.kept.is_empty() {
+                    continue;
+                }
                 self.ending.notes.push(format!(
                     "step `{}`: metric `{}` is not a column of its result: not exported",
                     step.id, metric.column
@@ -34,10 +45,7 @@ impl Engine<'_> {
                 (None, ColumnKind::Interval) => Unit::Seconds.uom(),
                 (None, _) => "",
             };
-            let min = self.bound(step, metric, "min", metric.min.as_deref());
-            let max = self.bound(step, metric, "max", metric.max.as_deref());
-            let warning = self.threshold(step, metric, "warning", metric.warning.as_deref());
-            let critical = self.threshold(step, metric, "critical", metric.critical.as_deref());
+            let template = self.record(step, metric, unit, BTreeMap::new(), 0.0);
             for row in &queried.kept {
                 let Some(value) = kind.number(row.get(index).and_then(Option::as_deref)) else {
                     continue;
@@ -50,18 +58,34 @@ impl Engine<'_> {
                     })
                     .collect();
                 records.push(MetricRecord {
-                    name: metric.column.clone(),
-                    unit: unit.to_owned(),
                     labels,
                     value,
-                    warning: warning.clone(),
-                    critical: critical.clone(),
-                    min,
-                    max,
+                    ..template.clone()
                 });
             }
         }
         records
+    }
+
+    /// A metric's record with its bounds and thresholds rendered.
+    fn record(
+        &mut self,
+        step: &Step,
+        metric: &Metric,
+        unit: &str,
+        labels: BTreeMap<String, String>,
+        value: f64,
+    ) -> MetricRecord {
+        MetricRecord {
+            name: metric.column.clone(),
+            unit: unit.to_owned(),
+            labels,
+            value,
+            min: self.bound(step, metric, "min", metric.min.as_deref()),
+            max: self.bound(step, metric, "max", metric.max.as_deref()),
+            warning: self.threshold(step, metric, "warning", metric.warning.as_deref()),
+            critical: self.threshold(step, metric, "critical", metric.critical.as_deref()),
+        }
     }
 
     fn bound(

@@ -931,3 +931,86 @@ fn rows_without_an_identity_are_never_signalled() {
     assert!(run.log.borrow().is_empty(), "nobody is asked");
     assert!(target.sent_containing("runbook_selected").is_empty());
 }
+
+const METRICS: &str = r#"
+version: 1
+name: metrics
+params:
+  warning_percent: { type: number, default: 70 }
+  critical_range: { type: string, default: "90" }
+steps:
+  - id: pool
+    check: SELECT limit_of, used, longest, share, spare FROM limits
+    metrics:
+      used: { min: 0, max: "{{ facts.usable_connections }}", labels: [limit_of] }
+      longest: { labels: [limit_of] }
+      share: { unit: "%", warning: "{{ params.warning_percent }}", critical: "{{ params.critical_range }}", labels: [limit_of] }
+      row_count: {}
+"#;
+
+#[test]
+fn declared_metrics_are_read_from_the_rows_with_their_labels_and_rendered_thresholds() {
+    let playbook = playbook(METRICS);
+    let columns = [
+        ("limit_of", ColumnKind::Text),
+        ("used", ColumnKind::Integer),
+        ("longest", ColumnKind::Interval),
+        ("share", ColumnKind::Number),
+        ("spare", ColumnKind::Boolean),
+    ];
+    let rows: &[&[&str]] = &[
+        &["server", "17", "00:01:30.5", "17.5", "t"],
+        &["role app", NULL, "1 day 00:00:01", "NaN", "f"],
+    ];
+    let answer = || Answer::typed(&columns, rows);
+    let mut target = server().on("FROM limits", answer());
+    let log = Log::default();
+    let record = Run::new().record(&playbook, &mut target, &mut Script::new(&log, vec![]));
+    let metrics = &record.steps[0].metrics;
+    let read: Vec<(&str, Option<&str>, f64)> = metrics
+        .iter()
+        .map(|m| {
+            let label = m.labels.get("limit_of").map(String::as_str);
+            (m.name.as_str(), label, m.value)
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("used", Some("server"), 17.0),
+            ("longest", Some("server"), 90.5),
+            ("longest", Some("role app"), 86_401.0),
+            ("share", Some("server"), 17.5),
+            ("row_count", None, 2.0),
+        ],
+        "a NULL gives no value, nor does NaN; an interval is in seconds"
+    );
+    let used = &metrics[0];
+    assert_eq!((used.min, used.max), (Some(0.0), Some(100.0)));
+    assert_eq!(used.unit, "");
+    assert_eq!(metrics[1].unit, "s", "an interval is exported in seconds");
+    let share = &metrics[3];
+    assert_eq!(share.unit, "%");
+    assert_eq!(share.warning.as_deref(), Some("70"));
+    assert_eq!(share.critical.as_deref(), Some("90"));
+    assert!(record.notes.is_empty(), "{:?}", record.notes);
+
+    // A threshold that renders to no range is left out and said; the values still count.
+    let mut target = server().on("FROM limits", answer());
+    let run = Run {
+        vars: vec!["critical_range=lots".to_owned()],
+        ..Run::new()
+    };
+    let record = run.record(&playbook, &mut target, &mut Script::new(&log, vec![]));
+    let share = &record.steps[0].metrics[3];
+    assert_eq!((share.value, share.critical.as_deref()), (17.5, None));
+    assert_eq!(share.warning.as_deref(), Some("70"));
+    let [note] = record.notes.as_slice() else {
+        panic!("one note: {:?}", record.notes);
+    };
+    assert!(
+        note.starts_with("step `pool`, metric `share`: `critical` gives `lots`: ")
+            && note.ends_with("; left out"),
+        "{note}"
+    );
+}

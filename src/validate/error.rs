@@ -197,13 +197,15 @@ pub enum Problem {
         hint: String,
     },
     #[error(
-        "metric `{column}` is {kind}; a metric is read from a number, an interval (in seconds) or a boolean (1 or 0)"
+        "metric `{column}`: the column holds {kind}; a metric is read from a number, an interval (in seconds) or a boolean (1 or 0)"
     )]
     MetricNotNumeric { column: String, kind: &'static str },
     #[error(
         "metric `{column}` is an interval, exported in seconds: its unit is `s` or none, not `{unit}`"
     )]
     IntervalMetricUnit { column: String, unit: &'static str },
+    #[error("metric `row_count` counts the rows of the whole result: it has no `labels`")]
+    RowCountLabels,
     #[error("invalid `{key}` `{text}` of metric `{column}`{gives}: {why}")]
     InvalidMetricValue {
         column: String,

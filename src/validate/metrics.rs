@@ -10,7 +10,7 @@ use crate::expr::Kind;
 use crate::load::raw::{RawMetric, RawNumber, Unit};
 use crate::load::spans::Path;
 use crate::param;
-use crate::playbook::Metric;
+use crate::playbook::{Metric, ROW_COUNT_METRIC};
 use crate::range;
 use crate::template::{self, TemplateKind};
 
@@ -42,6 +42,13 @@ impl Validator<'_> {
                 let location = self.document.value_location(&path.key("unit"));
                 let (column, unit) = (column.clone(), unit.uom());
                 self.report(Problem::IntervalMetricUnit { column, unit }, location);
+                ok = false;
+            }
+            if counts_rows(column, columns)
+                && raw_metric.labels.as_ref().is_some_and(|l| !l.is_empty())
+            {
+                let location = self.document.key_location(&path.key("labels"));
+                self.report(Problem::RowCountLabels, location);
                 ok = false;
             }
             let mut labels = Vec::new();
@@ -83,6 +90,9 @@ impl Validator<'_> {
         columns: Option<&[String]>,
         kinds: Option<&[Kind]>,
     ) -> Option<Kind> {
+        if counts_rows(column, columns) {
+            return Some(Kind::Number);
+        }
         if !self.is_result_column(path, id, column, columns) {
             return None;
         }
@@ -175,4 +185,10 @@ fn metric_value(key: &str, rendered: &str) -> Result<(), String> {
         "warning" | "critical" => range::threshold(rendered).map(drop),
         _ => range::bound(rendered).map(drop),
     }
+}
+
+/// Whether the metric is the count of rows: `row_count`, and no result column has that name.
+fn counts_rows(column: &str, columns: Option<&[String]>) -> bool {
+    column == ROW_COUNT_METRIC
+        && columns.is_some_and(|columns| !columns.iter().any(|c| c == column))
 }
