@@ -14,6 +14,7 @@ use crate::playbook::{
     Act, Action, Approval, MaxRows, Metric, Playbook, ROW_COUNT_METRIC, Requirements, RowLimit,
     Scope, Sees, Signal, Step, StepKind, Transaction, Unit,
 };
+use crate::range;
 use crate::template;
 
 pub fn render(playbook: &Playbook) -> String {
@@ -143,26 +144,27 @@ fn render_step(number: usize, step: &Step, defaults: &Value) -> String {
     out
 }
 
-/// A check's metrics, bounds and thresholds rendered with the params' defaults.
+/// A check's metrics, bounds and thresholds rendered with the params' defaults (the table
+/// escapes every cell, so names are plain text).
 fn metrics_table(metrics: &[Metric], defaults: &Value) -> String {
     let shown = |value: &Option<String>| {
-        value
-            .as_deref()
-            .map_or_else(String::new, |source| code(&text(source, defaults)))
+        let rendered = value.as_deref().map(|source| text(source, defaults));
+        rendered.map_or_else(String::new, |rendered| {
+            range::threshold(&rendered).unwrap_or(rendered)
+        })
     };
     let rows: Vec<Vec<String>> = metrics
         .iter()
         .map(|metric| {
             let name = if metric.column == ROW_COUNT_METRIC {
-                format!("{} (the number of rows)", code(&metric.column))
+                format!("{} (the number of rows)", metric.column)
             } else {
-                code(&metric.column)
+                metric.column.clone()
             };
-            let labels: Vec<String> = metric.labels.iter().map(|label| code(label)).collect();
             vec![
                 name,
                 metric.unit.map_or("", Unit::uom).to_owned(),
-                labels.join(", "),
+                metric.labels.join(", "),
                 shown(&metric.warning),
                 shown(&metric.critical),
                 shown(&metric.min),

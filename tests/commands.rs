@@ -105,6 +105,23 @@ fn show_gives_a_templated_row_limit_with_the_params_defaults() {
 }
 
 #[test]
+fn show_lists_a_checks_metrics_with_their_thresholds_by_default() {
+    Test::new()
+        .args(["show", "daily-monitoring"])
+        .stdout_contains(
+            "| metric | unit | labels | warning | critical | min | max |\n\
+             | --- | --- | --- | --- | --- | --- | --- |\n\
+             | client_connections |  | limit_of |  |  | 0 |  |\n\
+             | connection_limit |  | limit_of |  |  | 0 |  |\n\
+             | free_slots |  | limit_of |  |  |  |  |\n\
+             | utilization_percent | % | limit_of | 70 | 90 | 0 |  |\n",
+        )
+        .stdout_contains("| longest_transaction | s |  | 600 | 3600 | 0 |  |\n")
+        .stdout_contains("| row_count (the number of rows) |  |  |  |  | 0 |  |\n")
+        .run();
+}
+
+#[test]
 fn show_of_an_invalid_playbook_fails_with_its_errors() {
     Test::new()
         .playbook("bad.yaml", "version: 1\nsteps: []\n")
