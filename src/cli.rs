@@ -74,6 +74,16 @@ pub struct RunArgs {
     /// No progress display and no summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Answer as a monitoring plugin (Nagios, Icinga, Naemon): on standard output a status
+    /// line with perfdata for every declared metric, then a line per step that is not OK;
+    /// the exit code stays within 0–3 (a stopped run, a refused action or a usage error is 3,
+    /// UNKNOWN). No summary line.
+    #[arg(long)]
+    pub nagios: bool,
+    /// Write Prometheus metrics (text format) to PATH, replaced atomically, for
+    /// node_exporter's textfile collector; `-` for standard output.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<String>,
     /// Rows of each step shown in the report.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub report_rows: usize,

@@ -14,7 +14,7 @@ use crate::approval::{Approver, DryRun, Terminal, Unattended};
 use crate::cli::{ReportFormat, RunArgs};
 use crate::engine::{Pace, Settings};
 use crate::outputs::record::Mode;
-use crate::outputs::{self, Destination, Format, Report};
+use crate::outputs::{self, Artifact, Destination, Format, Report};
 
 pub struct RunConfig {
     /// The playbook's path or name.
@@ -35,9 +35,26 @@ pub struct RunConfig {
     pub interactive: bool,
     /// A progress display on stderr (a terminal, and not `--quiet`).
     pub progress: bool,
-    /// The summary line on stderr (not `--quiet`).
-    pub summary: bool,
+    /// What the run says when it ends.
+    pub closing: Closing,
+    /// `--metrics`: where the Prometheus metrics go.
+    pub metrics: Option<Destination>,
 }
+
+/// What the run says when it ends, beside its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// `--quiet`: nothing but errors.
+    Quiet,
+    /// The summary line on stderr.
+    Summary,
+    /// `--nagios`: the monitoring-plugin answer on stdout, and an exit code within 0–3.
+    Nagios,
+}
+
+/// A command line whose parts cannot go together (a usage error, exit 64).
+#[derive(Debug)]
+pub struct Usage(pub String);
 
 /// `--report` and `--format`.
 pub struct ReportConfig {
@@ -60,9 +77,27 @@ pub struct Gate {
 }
 
 impl RunConfig {
-    pub fn new(args: RunArgs) -> RunConfig {
+    pub fn new(args: RunArgs) -> Result<RunConfig, Usage> {
         let stderr_terminal = std::io::stderr().is_terminal();
-        RunConfig {
+        let metrics = args.metrics.as_deref().map(|path| match path {
+            "-" => Destination::Stdout,
+            path => Destination::File(path.into()),
+        });
+        let on_stdout: Vec<&str> = [
+            (args.nagios, "`--nagios`"),
+            (args.report.as_deref() == Some("-"), "`--report -`"),
+            (metrics == Some(Destination::Stdout), "`--metrics -`"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect();
+        if on_stdout.len() > 1 {
+            return Err(Usage(format!(
+                "{} cannot share standard output: give the others a path",
+                on_stdout.join(" and ")
+            )));
+        }
+        Ok(RunConfig {
             playbook: args.playbook,
             database_url: args.database_url,
             vars: args.vars,
@@ -93,8 +128,15 @@ impl RunConfig {
             operator: args.operator.unwrap_or_else(os_user),
             interactive: std::io::stdin().is_terminal() && stderr_terminal,
             progress: !args.quiet && stderr_terminal,
-            summary: !args.quiet,
-        }
+            closing: if args.nagios {
+                Closing::Nagios
+            } else if args.quiet {
+                Closing::Quiet
+            } else {
+                Closing::Summary
+            },
+            metrics,
+        })
     }
 
     /// The engine's settings.
@@ -149,7 +191,8 @@ impl RunConfig {
         // journal: it goes where the default report would.
         let beside = match &report.destination {
             Destination::File(path)
-                if outputs::file::kind_of(path).ok() != Some(outputs::file::Kind::InPlace) =>
+                if outputs::file::kind_of(Artifact::Report, path).ok()
+                    != Some(outputs::file::Kind::InPlace) =>
             {
                 path.clone()
             }

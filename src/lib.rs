@@ -48,6 +48,10 @@ pub fn main() -> ExitCode {
             let _ = error.print();
             return match error.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                // A monitoring system reads anything above 3 as CRITICAL, and only stdout.
+                _ if std::env::args_os().any(|arg| arg == "--nagios") => ExitCode::from(
+                    outputs::nagios::Answer::unknown("runbook", &usage(&error)).print(),
+                ),
                 _ => ExitCode::from(exit::USAGE),
             };
         }
@@ -60,4 +64,11 @@ pub fn main() -> ExitCode {
         Command::Schema => commands::schema(),
     };
     ExitCode::from(code)
+}
+
+/// A clap error in one line: its first, without `error: ` and without colour.
+fn usage(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }

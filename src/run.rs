@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use crate::cli::RunArgs;
 use crate::clock::SystemClock;
 use crate::commands::Checked;
-use crate::config::RunConfig;
+use crate::config::{Closing, RunConfig, Usage};
 use crate::diagnostic::did_you_mean;
 use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
@@ -21,8 +21,10 @@ use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::Header;
 use crate::outputs::file::{self, Destination};
-use crate::outputs::record::{RunRecord, Status, StepRecord};
-use crate::outputs::{Journal, Progress, Recorder, Report, unfinished};
+use crate::outputs::record::{RunRecord, Status};
+use crate::outputs::{
+    Artifact, Journal, Progress, Recorder, Report, counts, nagios, prometheus, unfinished,
+};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
 use crate::sql;
@@ -30,7 +32,18 @@ use crate::target::{Endpoint, Session};
 use crate::terminal_text::{for_terminal, for_terminal_line};
 
 pub fn run(args: RunArgs) -> u8 {
-    let config = RunConfig::new(args);
+    let nagios = args.nagios;
+    let config = match RunConfig::new(args) {
+        Ok(config) => config,
+        Err(Usage(usage)) => {
+            eprintln!("error: {usage}");
+            return if nagios {
+                nagios::Answer::unknown("runbook", &usage).print()
+            } else {
+                exit::USAGE
+            };
+        }
+    };
     let (playbook, values) = match prepare(&config) {
         Ok(prepared) => prepared,
         Err(code) => return code,
@@ -41,8 +54,9 @@ pub fn run(args: RunArgs) -> u8 {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return exit::UNKNOWN;
+            let error = format!("cannot start the async runtime: {error}");
+            eprintln!("error: {error}");
+            return early(&config, &playbook.name, exit::UNKNOWN, &error);
         }
     };
     // The engine judges every check on the thread it runs on: give that thread the stack the
@@ -62,8 +76,9 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(Ok(code)) => code,
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(error) => {
-            eprintln!("error: cannot start the engine's thread: {error}");
-            exit::UNKNOWN
+            let error = format!("cannot start the engine's thread: {error}");
+            eprintln!("error: {error}");
+            early(&config, &playbook.name, exit::UNKNOWN, &error)
         }
     };
     // A prompt abandoned on Ctrl-C may still be blocked reading the terminal: do not wait for it.
@@ -75,36 +90,39 @@ pub fn run(args: RunArgs) -> u8 {
 fn prepare(config: &RunConfig) -> Result<(Playbook, IndexMap<String, ParamValue>), u8> {
     let source = Source::locate(&config.playbook).map_err(|error| {
         eprintln!("error: {error}");
-        exit::UNKNOWN
+        early(config, "runbook", exit::UNKNOWN, &error.to_string())
     })?;
     let checked = Checked::of(source);
     if !checked.diagnostics.is_empty() {
         eprintln!("{}", checked.render_diagnostics());
     }
     let Some(playbook) = checked.playbook else {
-        eprintln!(
-            "error: `{}` is not a valid playbook; nothing was run",
+        let error = format!(
+            "`{}` is not a valid playbook; nothing was run",
             checked.source.name
         );
-        return Err(exit::UNKNOWN);
+        eprintln!("error: {error}");
+        return Err(early(config, &checked.source.name, exit::UNKNOWN, &error));
     };
     if let Some(only) = &config.only {
         let ids: Vec<&str> = playbook.steps.iter().map(|s| s.id.as_str()).collect();
         if let Some(id) = only.iter().find(|id| !ids.contains(&id.as_str())) {
-            eprintln!(
-                "error: `--only {id}`: playbook `{}` has no step `{id}`{} (steps: {})",
+            let error = format!(
+                "`--only {id}`: playbook `{}` has no step `{id}`{} (steps: {})",
                 playbook.name,
                 did_you_mean(id, ids.iter().copied()),
                 ids.join(", ")
             );
-            return Err(exit::USAGE);
+            eprintln!("error: {error}");
+            return Err(early(config, &playbook.name, exit::USAGE, &error));
         }
     }
     let values = param::resolve(&playbook.params, &config.vars).map_err(|errors| {
-        for error in errors {
-            eprintln!("error: {}", for_terminal(&error.to_string()));
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        for error in &errors {
+            eprintln!("error: {}", for_terminal(error));
         }
-        exit::UNKNOWN
+        early(config, &playbook.name, exit::UNKNOWN, &errors.join("; "))
     })?;
     Ok((playbook, values))
 }
@@ -127,18 +145,25 @@ async fn run_playbook(
     // Installed before anything can prompt: until a handler exists, SIGINT, SIGTERM or SIGHUP
     // kills the process without a report.
     let mut interrupts = Interrupts::install();
-    // Every way the report cannot be written is found now, before anything runs.
-    if let Err(error) = destined(&mut report, config.default_report()) {
-        eprintln!(
-            "error: {}; nothing was run",
-            for_terminal(&error.to_string())
-        );
-        return exit::UNKNOWN;
+    // Every way the report or the metrics cannot be written is found now, before anything
+    // runs.
+    let destined =
+        destined(&mut report, config.default_report()).and_then(|()| match &config.metrics {
+            Some(Destination::File(path)) => {
+                file::prepare(Artifact::Metrics, path, false).map(drop)
+            }
+            _ => Ok(()),
+        });
+    if let Err(error) = destined {
+        let error = format!("{error}; nothing was run");
+        eprintln!("error: {}", for_terminal(&error));
+        return early(config, &playbook.name, exit::UNKNOWN, &error);
     }
     let interruption = interrupts.interruption();
     let mut gate = config.gate(&report, &playbook.name, &started_at, interruption.flag());
-    let Ok(mut journal) = journal(playbook, gate.journal.as_deref(), &started_at) else {
-        return exit::UNKNOWN;
+    let mut journal = match journal(playbook, gate.journal.as_deref(), &started_at) {
+        Ok(journal) => journal,
+        Err(error) => return early(config, &playbook.name, exit::UNKNOWN, &error),
     };
     if let (Some(path), Some(_)) = (gate.journal.as_deref(), &journal) {
         for note in unfinished::notes(path, &playbook.name) {
@@ -188,18 +213,18 @@ fn destined(report: &mut Report, default: bool) -> Result<(), file::WriteError> 
     } else {
         path.clone()
     };
-    file::prepare(&path, default)?;
+    file::prepare(Artifact::Report, &path, default)?;
     report.destination = Destination::File(path);
     Ok(())
 }
 
 /// The audit journal, opened before anything can be approved: a run that would act without
-/// its audit trail does not start.
+/// its audit trail does not start (the error, printed, is given back).
 fn journal(
     playbook: &Playbook,
     path: Option<&Path>,
     started_at: &str,
-) -> Result<Option<Journal>, ()> {
+) -> Result<Option<Journal>, String> {
     let has_actions = playbook
         .steps
         .iter()
@@ -210,7 +235,9 @@ fn journal(
     Journal::open(path, &playbook.name, started_at)
         .map(Some)
         .map_err(|error| {
-            eprintln!("error: {error}; nothing was run");
+            let error = format!("{error}; nothing was run");
+            eprintln!("error: {error}");
+            error
         })
 }
 
@@ -241,23 +268,53 @@ async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interru
     session.close().await;
 }
 
-/// Writes the report and the summary line; a report that cannot be written makes the run
-/// UNKNOWN (exit 3), since its audit trail is lost. `journal`: where the decisions went.
+/// Writes the report, the metrics, and the summary line or the plugin answer. A report that
+/// cannot be written makes the run UNKNOWN (exit 3), since its audit trail is lost; so do
+/// metrics that cannot be written, since monitoring would read the previous run's as this
+/// one's. `journal`: where the decisions went.
 fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Option<&Path>) -> u8 {
+    let mut lost = Vec::new();
     let written = report.write(record);
     if let Err(error) = &written {
         say(&format!("error: {}", for_terminal(&error.to_string())));
+        lost.push(Artifact::Report);
+    }
+    if let Some(metrics) = &config.metrics {
+        let text = prometheus::render(record, &lost);
+        if let Err(error) = file::write(Artifact::Metrics, &text, metrics) {
+            say(&format!("error: {}", for_terminal(&error.to_string())));
+            lost.push(Artifact::Metrics);
+        }
     }
     if let Some(error) = &record.error {
         say(&format!("error: {}", for_terminal(error)));
     }
-    if config.summary {
-        let line = summary(record, written.is_ok().then(|| report.shown_as()), journal);
-        say(&for_terminal_line(&line));
+    match config.closing {
+        Closing::Nagios => return nagios::Answer::of(record, &lost).print(),
+        Closing::Summary => {
+            let line = summary(
+                record,
+                written.is_ok().then(|| report.shown_as()),
+                &lost,
+                journal,
+            );
+            say(&for_terminal_line(&line));
+        }
+        Closing::Quiet => {}
     }
-    match written {
-        Ok(()) => record.exit_code,
-        Err(_) => exit::UNKNOWN,
+    if lost.is_empty() {
+        record.exit_code
+    } else {
+        exit::UNKNOWN
+    }
+}
+
+/// How a run ends that has no record: with `--nagios`, the plugin answer says why on stdout
+/// (named `name`) and the exit code is UNKNOWN; else `code`. The error is on stderr already.
+fn early(config: &RunConfig, name: &str, code: u8, error: &str) -> u8 {
+    match config.closing {
+        Closing::Nagios => nagios::Answer::unknown(name, error).print(),
+        Closing::Quiet | Closing::Summary => code,
     }
 }
 
@@ -270,14 +327,21 @@ fn say(line: &str) {
 
 /// The summary line: `name: STATUS — why — 7 steps, 1 warning — report: PATH`, and the
 /// journal's path when an action was decided. `report`: where it was written, `None` when it
-/// could not be (the run is then UNKNOWN: its record is lost).
-fn summary(record: &RunRecord, report: Option<String>, journal: Option<&Path>) -> String {
-    let (status, why) = match &report {
-        Some(_) => (record.status.label(), record.why.clone()),
-        None => (
-            Status::Unknown.label(),
-            Some("the report could not be written".to_owned()),
-        ),
+/// could not be (the run is then UNKNOWN: its record is lost); `lost`: what could not be
+/// written.
+fn summary(
+    record: &RunRecord,
+    report: Option<String>,
+    lost: &[Artifact],
+    journal: Option<&Path>,
+) -> String {
+    let (status, why) = match lost {
+        [] => (record.status.label(), record.why.clone()),
+        lost => {
+            let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
+            let why = format!("{} could not be written", lost.join(" and "));
+            (Status::Unknown.label(), Some(why))
+        }
     };
     let written = report.unwrap_or_else(|| "NOT WRITTEN".to_owned());
     let mut parts = vec![format!("{}: {status}", record.playbook)];
@@ -303,31 +367,4 @@ fn shortened(text: &str, max: usize) -> String {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
     }
-}
-
-/// `7 steps, 1 warning, 1 skipped`.
-fn counts(steps: &[StepRecord]) -> String {
-    let mut parts = vec![format!(
-        "{} step{}",
-        steps.len(),
-        if steps.len() == 1 { "" } else { "s" }
-    )];
-    for (status, word) in [
-        (Status::Critical, "critical"),
-        (Status::Unknown, "failed"),
-        (Status::Warning, "warning"),
-        (Status::Skipped, "skipped"),
-        (Status::NotRun, "not run"),
-    ] {
-        let n = steps.iter().filter(|s| s.status == status).count();
-        if n > 0 {
-            let word = if n > 1 && status == Status::Warning {
-                "warnings"
-            } else {
-                word
-            };
-            parts.push(format!("{n} {word}"));
-        }
-    }
-    parts.join(", ")
 }

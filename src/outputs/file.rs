@@ -1,10 +1,12 @@
-//! Writing what a run leaves behind — reports, the journal — and nothing else on the way.
+//! Writing what a run leaves behind — reports, metrics, the journal — and nothing else on the way.
 //!
 //! A report is written atomically (a temporary file in the same directory, fsynced, renamed
 //! over the target) because it is the record of what was done to a server: a crash or a full
 //! disk mid-write must leave the previous report or the whole new one, never half of one.
-//! Every file is created readable by its owner only ([`private`]), since it holds other users'
-//! query texts.
+//! A report is created readable by its owner only ([`private`]), since it holds other users'
+//! query texts; the metrics (`--metrics`) are the same kind of write, atomic and as careful
+//! about what the path names, but readable by all: node_exporter reads them as another user,
+//! and they hold numbers and names only ([`Artifact`]).
 //!
 //! Only a regular file is replaced. A path that names something else — a device such as
 //! `/dev/null`, a FIFO, a terminal, `/proc/self/fd/1` — is written to as it is: replacing it
@@ -29,42 +31,84 @@ pub enum Destination {
     File(PathBuf),
 }
 
+/// What is written: it names the file in errors and decides who may read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact {
+    /// A report: other users' query texts, so readable by its owner only (0600).
+    Report,
+    /// Prometheus metrics (`--metrics`): numbers and names, no query text and no password,
+    /// read by node_exporter running as another user, so readable by all (0644).
+    Metrics,
+}
+
+impl Artifact {
+    #[cfg(unix)]
+    fn mode(self) -> u32 {
+        match self {
+            Artifact::Report => 0o600,
+            Artifact::Metrics => 0o644,
+        }
+    }
+}
+
+impl std::fmt::Display for Artifact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Artifact::Report => "the report",
+            Artifact::Metrics => "the metrics",
+        })
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum WriteError {
-    #[error("cannot write the report to standard output: {source}")]
-    Stdout { source: io::Error },
-    #[error("cannot write the report to `{}`: it does not name a file", .path.display())]
-    NotAFile { path: PathBuf },
+    #[error("cannot write {what} to standard output: {source}")]
+    Stdout { what: Artifact, source: io::Error },
+    #[error("cannot write {what} to `{}`: it does not name a file", .path.display())]
+    NotAFile { what: Artifact, path: PathBuf },
     #[error(
-        "cannot create the directory `{}` for the report `{}`: {source}",
+        "cannot create the directory `{}` for {what} `{}`: {source}",
         .directory.display(),
         .path.display()
     )]
     CreateDirectory {
+        what: Artifact,
         directory: PathBuf,
         path: PathBuf,
         source: io::Error,
     },
-    #[error("cannot write the report to `{}`: {source}", .path.display())]
-    Write { path: PathBuf, source: io::Error },
-    #[error("cannot write the report to `{}`: it is a directory", .path.display())]
-    Directory { path: PathBuf },
+    #[error("cannot write {what} to `{}`: {source}", .path.display())]
+    Write {
+        what: Artifact,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot write {what} to `{}`: it is a directory", .path.display())]
+    Directory { what: Artifact, path: PathBuf },
     #[error(
-        "cannot write the report to `{}`: it is a symbolic link; give the path it points to",
+        "cannot write {what} to `{}`: it is a symbolic link; give the path it points to",
         .path.display()
     )]
-    Symlink { path: PathBuf },
+    Symlink { what: Artifact, path: PathBuf },
     #[error(
-        "cannot write the report to `{}`: `{}` is not an existing directory",
+        "cannot write {what} to `{}`: `{}` is not an existing directory",
         .path.display(),
         .directory.display()
     )]
-    NoDirectory { path: PathBuf, directory: PathBuf },
+    NoDirectory {
+        what: Artifact,
+        path: PathBuf,
+        directory: PathBuf,
+    },
     #[error(
-        "cannot write the report to `{}`: it belongs to another user (uid {owner}) in a sticky directory, where only its owner may replace it",
+        "cannot write {what} to `{}`: it belongs to another user (uid {owner}) in a sticky directory, where only its owner may replace it",
         .path.display()
     )]
-    OthersInSticky { path: PathBuf, owner: u32 },
+    OthersInSticky {
+        what: Artifact,
+        path: PathBuf,
+        owner: u32,
+    },
 }
 
 /// How a report path is written.
@@ -79,27 +123,29 @@ pub enum Kind {
 /// How `path` will be written, or why it cannot be, found before anything runs: for a file to
 /// replace, a file is created in its directory and removed again. `create_directory`: the
 /// directory may be created (the default report directory).
-pub fn prepare(path: &Path, create_directory: bool) -> Result<Kind, WriteError> {
-    let kind = kind_of(path)?;
+pub fn prepare(what: Artifact, path: &Path, create_directory: bool) -> Result<Kind, WriteError> {
+    let kind = kind_of(what, path)?;
     if kind == Kind::InPlace {
         // Opening it is the probe (a FIFO without a reader is opened when the report is due).
         return Ok(kind);
     }
-    let (name, directory) = parts(path)?;
+    let (name, directory) = parts(what, path)?;
     if !directory.is_dir() {
         if !create_directory {
             return Err(WriteError::NoDirectory {
+                what,
                 path: path.into(),
                 directory: directory.into(),
             });
         }
-        make_directory(directory, path)?;
+        make_directory(what, directory, path)?;
     }
-    replaceable(path, directory)?;
+    replaceable(what, path, directory)?;
     let probe = temporary(directory, name);
-    write_synced(&probe, "")
+    write_synced(what, &probe, "")
         .and_then(|()| fs::remove_file(&probe))
         .map_err(|source| WriteError::Write {
+            what,
             path: path.into(),
             source,
         })?;
@@ -108,7 +154,7 @@ pub fn prepare(path: &Path, create_directory: bool) -> Result<Kind, WriteError> 
 
 /// Refuses an existing file that the rename at the end could not replace: in a sticky
 /// directory (`/tmp`), only the file's owner, the directory's owner or root may.
-fn replaceable(path: &Path, directory: &Path) -> Result<(), WriteError> {
+fn replaceable(what: Artifact, path: &Path, directory: &Path) -> Result<(), WriteError> {
     use std::os::unix::fs::MetadataExt;
     let (Ok(file), Ok(dir)) = (fs::symlink_metadata(path), fs::metadata(directory)) else {
         return Ok(());
@@ -117,6 +163,7 @@ fn replaceable(path: &Path, directory: &Path) -> Result<(), WriteError> {
     let sticky = dir.mode() & 0o1000 != 0;
     if sticky && euid != 0 && file.uid() != euid && dir.uid() != euid {
         return Err(WriteError::OthersInSticky {
+            what,
             path: path.into(),
             owner: file.uid(),
         });
@@ -128,8 +175,9 @@ fn replaceable(path: &Path, directory: &Path) -> Result<(), WriteError> {
 /// else `<stem>-2.<ext>`, `-3`, ... — created empty and exclusively, so two runs started in
 /// the same second never share a report or a journal. The report replaces it at the end.
 pub fn reserve(path: &Path) -> Result<PathBuf, WriteError> {
-    let (name, directory) = parts(path)?;
-    make_directory(directory, path)?;
+    let what = Artifact::Report;
+    let (name, directory) = parts(what, path)?;
+    make_directory(what, directory, path)?;
     let name = Path::new(name);
     let stem = name.file_stem().unwrap_or_default().to_string_lossy();
     let extension = name
@@ -145,6 +193,7 @@ pub fn reserve(path: &Path) -> Result<PathBuf, WriteError> {
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             Err(source) => {
                 return Err(WriteError::Write {
+                    what,
                     path: candidate,
                     source,
                 });
@@ -152,38 +201,47 @@ pub fn reserve(path: &Path) -> Result<PathBuf, WriteError> {
         }
     }
     Err(WriteError::Write {
+        what,
         path: path.into(),
         source: io::Error::other("1000 runs already have a report of this name and second"),
     })
 }
 
 /// What `path` is: refused when it is a directory or a link to a regular file.
-pub fn kind_of(path: &Path) -> Result<Kind, WriteError> {
+pub fn kind_of(what: Artifact, path: &Path) -> Result<Kind, WriteError> {
     let Ok(own) = fs::symlink_metadata(path) else {
         return Ok(Kind::Replace);
     };
     let target = fs::metadata(path).ok();
     match target {
-        Some(target) if target.is_dir() => Err(WriteError::Directory { path: path.into() }),
+        Some(target) if target.is_dir() => Err(WriteError::Directory {
+            what,
+            path: path.into(),
+        }),
         Some(target) if !target.is_file() => Ok(Kind::InPlace),
-        _ if own.file_type().is_symlink() => Err(WriteError::Symlink { path: path.into() }),
+        _ if own.file_type().is_symlink() => Err(WriteError::Symlink {
+            what,
+            path: path.into(),
+        }),
         _ => Ok(Kind::Replace),
     }
 }
 
-/// Creates `directory` (and its parents) for the report `path`.
-fn make_directory(directory: &Path, path: &Path) -> Result<(), WriteError> {
+/// Creates `directory` (and its parents) for the file `path`.
+fn make_directory(what: Artifact, directory: &Path, path: &Path) -> Result<(), WriteError> {
     fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
+        what,
         directory: directory.into(),
         path: path.into(),
         source,
     })
 }
 
-fn parts(path: &Path) -> Result<(&std::ffi::OsStr, &Path), WriteError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| WriteError::NotAFile { path: path.into() })?;
+fn parts(what: Artifact, path: &Path) -> Result<(&std::ffi::OsStr, &Path), WriteError> {
+    let name = path.file_name().ok_or_else(|| WriteError::NotAFile {
+        what,
+        path: path.into(),
+    })?;
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -217,36 +275,37 @@ pub fn beside(report: &Path) -> PathBuf {
     report.with_extension("journal.jsonl")
 }
 
-/// Writes `text`; a file is replaced atomically and readable by its owner only.
-pub fn write(text: &str, destination: &Destination) -> Result<(), WriteError> {
+/// Writes `text`; a file is replaced atomically, with the mode `what` is given.
+pub fn write(what: Artifact, text: &str, destination: &Destination) -> Result<(), WriteError> {
     match destination {
         Destination::Stdout => {
             let mut stdout = io::stdout().lock();
             stdout
                 .write_all(text.as_bytes())
                 .and_then(|()| stdout.flush())
-                .map_err(|source| WriteError::Stdout { source })
+                .map_err(|source| WriteError::Stdout { what, source })
         }
-        Destination::File(path) => write_file(text, path),
+        Destination::File(path) => write_file(what, text, path),
     }
 }
 
-fn write_file(text: &str, path: &Path) -> Result<(), WriteError> {
+fn write_file(what: Artifact, text: &str, path: &Path) -> Result<(), WriteError> {
     let error = |source| WriteError::Write {
+        what,
         path: path.into(),
         source,
     };
-    if kind_of(path)? == Kind::InPlace {
+    if kind_of(what, path)? == Kind::InPlace {
         let mut file = OpenOptions::new().write(true).open(path).map_err(error)?;
         return file
             .write_all(text.as_bytes())
             .and_then(|()| file.flush())
             .map_err(error);
     }
-    let (name, directory) = parts(path)?;
-    make_directory(directory, path)?;
+    let (name, directory) = parts(what, path)?;
+    make_directory(what, directory, path)?;
     let temporary = temporary(directory, name);
-    let result = write_synced(&temporary, text).and_then(|()| fs::rename(&temporary, path));
+    let result = write_synced(what, &temporary, text).and_then(|()| fs::rename(&temporary, path));
     if let Err(source) = result {
         let _ = fs::remove_file(&temporary);
         return Err(error(source));
@@ -255,11 +314,19 @@ fn write_file(text: &str, path: &Path) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// Writes a new file (mode 0600 on unix) and flushes it to disk.
-fn write_synced(path: &Path, text: &str) -> io::Result<()> {
+/// Writes a new file (with the mode of `what` on unix, whatever the umask) and flushes it to
+/// disk.
+fn write_synced(what: Artifact, path: &Path, text: &str) -> io::Result<()> {
     // A leftover from a crashed run with the same pid; `create_new` then refuses symlinks.
     let _ = fs::remove_file(path);
     let mut file = private().write(true).create_new(true).open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(fs::Permissions::from_mode(what.mode()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = what;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }
@@ -284,8 +351,8 @@ mod tests {
         let reports = directory.path().join("runbook-reports");
         let path = reports.join("cleanup.md");
         let destination = Destination::File(path.clone());
-        write("first\n", &destination).unwrap();
-        write("# second\n| a |\n", &destination).unwrap();
+        write(Artifact::Report, "first\n", &destination).unwrap();
+        write(Artifact::Report, "# second\n| a |\n", &destination).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "# second\n| a |\n");
         let names: Vec<_> = fs::read_dir(&reports)
             .unwrap()
@@ -306,7 +373,7 @@ mod tests {
         let file = directory.path().join("not-a-directory");
         fs::write(&file, "").unwrap();
         let path = file.join("report.md");
-        let error = write("text", &Destination::File(path.clone())).unwrap_err();
+        let error = write(Artifact::Report, "text", &Destination::File(path.clone())).unwrap_err();
         let message = error.to_string();
         assert!(
             message.starts_with(&format!(
@@ -320,7 +387,12 @@ mod tests {
 
     #[test]
     fn write_needs_a_file_name() {
-        let error = write("text", &Destination::File(PathBuf::from("/"))).unwrap_err();
+        let error = write(
+            Artifact::Report,
+            "text",
+            &Destination::File(PathBuf::from("/")),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "cannot write the report to `/`: it is a directory"

@@ -4,14 +4,17 @@
 //! reports ([`Output`]: Markdown, JSON) only render it, the [`Journal`] makes every approval
 //! decision durable before the action runs (and its outcome after), `unfinished` finds the
 //! approvals of earlier runs that never got an outcome, and [`Progress`] shows the steps on a
-//! terminal.
+//! terminal. For monitoring, `nagios` renders the plugin answer and `prometheus` the metrics,
+//! from the same record.
 //! Every file is written through `file`: atomically where it replaces, always owner-only.
 
 pub(crate) mod file;
 mod journal;
 mod json;
 mod markdown;
+pub mod nagios;
 mod progress;
+pub mod prometheus;
 mod prose;
 pub mod record;
 mod recorder;
@@ -22,12 +25,12 @@ mod example;
 
 use std::path::{Path, PathBuf};
 
-pub use file::{Destination, WriteError};
+pub use file::{Artifact, Destination, WriteError};
 pub use journal::Journal;
 pub use json::{Json, schema_json};
 pub use markdown::Markdown;
 pub use progress::Progress;
-use record::RunRecord;
+use record::{RunRecord, Status, StepRecord};
 pub use recorder::{Header, Recorder};
 
 /// The directory reports go to when `--report` is not given.
@@ -64,7 +67,11 @@ pub struct Report {
 
 impl Report {
     pub fn write(&self, record: &RunRecord) -> Result<(), WriteError> {
-        file::write(&self.output.render(record), &self.destination)
+        file::write(
+            Artifact::Report,
+            &self.output.render(record),
+            &self.destination,
+        )
     }
 
     /// Where it went, for the summary line.
@@ -73,6 +80,44 @@ impl Report {
             Destination::Stdout => "standard output".to_owned(),
             Destination::File(path) => path.display().to_string(),
         }
+    }
+}
+
+/// `7 steps, 1 warning, 1 skipped`: what the summary line and the plugin answer say of the
+/// steps.
+pub fn counts(steps: &[StepRecord]) -> String {
+    let mut parts = vec![format!(
+        "{} step{}",
+        steps.len(),
+        if steps.len() == 1 { "" } else { "s" }
+    )];
+    for (status, word) in [
+        (Status::Critical, "critical"),
+        (Status::Unknown, "failed"),
+        (Status::Warning, "warning"),
+        (Status::Skipped, "skipped"),
+        (Status::NotRun, "not run"),
+    ] {
+        let n = steps.iter().filter(|s| s.status == status).count();
+        if n > 0 {
+            let word = if n > 1 && status == Status::Warning {
+                "warnings"
+            } else {
+                word
+            };
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// A finite number as monitoring reads it: no exponent, no trailing zeros, and `0` for `-0`
+/// (Rust's shortest round-trip form, which never uses an exponent).
+fn plain_number(value: f64) -> String {
+    if value == 0.0 {
+        "0".to_owned()
+    } else {
+        value.to_string()
     }
 }
 
