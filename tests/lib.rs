@@ -11,6 +11,7 @@ mod fuzz;
 mod horizon;
 mod hostile;
 mod memory;
+mod monitoring;
 mod outcomes;
 mod pileup;
 mod playbooks;

@@ -24,6 +24,7 @@
 
 pub mod cluster;
 pub mod db;
+pub mod plugin;
 pub mod pty;
 
 use std::fs;
