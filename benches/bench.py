@@ -21,7 +21,7 @@ import time
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("BENCH_RUNBOOK_BIN") or os.path.join(ROOT, "target", "release", "runbook")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-CASES = set(os.environ.get("BENCH_CASES", "ABCD").upper())  # a subset implies no RESULTS.md
+CASES = set(os.environ.get("BENCH_CASES", "ABCDE").upper())  # a subset implies no RESULTS.md
 RUNBOOK_OK = {0, 1, 2}  # OK / WARNING / CRITICAL are normal outcomes; 3+ is a failure
 PSQL = shutil.which("psql")
 PSQL_ARGS = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -242,6 +242,20 @@ def main():
             "≤ 20 ms", med(vt) <= 0.020)
         row("D", "--version", fmt_t(nt), "—", "", cpu(ncpu), "≤ 5 ms", med(nt) <= 0.005)
 
+    # --- E: daily-monitoring with the monitoring outputs
+    if "E" in CASES:
+        print("==> case E: daily-monitoring with --nagios --metrics FILE", file=sys.stderr)
+        prom = os.path.join(WORK, "runbook.prom")
+        plain = runbook_run("daily-monitoring", rep)
+        monitored = plain + ["--nagios", "--metrics", prom]
+        (et, _, ecpu), (mt, _, mcpu) = bench(
+            [(plain, RUNBOOK_OK), (monitored, {0, 1, 2, 3})], r(30, 8), 3)
+        if not os.path.getsize(prom):
+            fail("case E: no metrics were written")
+        ratio = med(mt) / med(et)
+        row("E", "daily-monitoring + `--nagios --metrics FILE`", fmt_t(mt), fmt_t(et) + " (runbook plain)",
+            f"{ratio:.2f}×", cpu(mcpu, ecpu), "≤ 1.10× plain", ratio <= 1.10)
+
     # --- report
     header = ["case", "what", "runbook", "psql anchor", "ratio", "CPU runbook / psql", "target", "result"]
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -271,7 +285,7 @@ def main():
     ]
     notes = [
         "- Times are wall clock from spawn to reap, median ± MAD over the counted runs "
-        f"({'quick mode' if QUICK else 'A 20, B 5, C 30, D 50 runs'}, after warm-up); runbook "
+        f"({'quick mode' if QUICK else 'A 20, B 5, C 30, D 50, E 30 runs'}, after warm-up); runbook "
         "and its anchor alternate run by run. Ratio = runbook median / psql median.",
         "- psql runs `psql -X -q -v ON_ERROR_STOP=1` with stdout on /dev/null. Its anchor for A is "
         "the statements runbook sends for each check (BEGIN READ ONLY and SET LOCAL, the check, "
@@ -286,6 +300,10 @@ def main():
         "server's work is not in it. Targets are judged on wall time.",
         "- D: one `runbook validate` call with every built-in playbook name (resolved to the "
         "embedded ones); no database involved.",
+        "- E: the anchor is runbook itself, the same daily-monitoring run without the "
+        "monitoring outputs; the measured run adds `--nagios` (plugin answer on stdout, "
+        "/dev/null here) and `--metrics FILE` (the Prometheus text, written atomically). Its CPU "
+        "column reads monitored / plain.",
     ]
     verdict = "all targets met" if not misses else "missed: " + "; ".join(misses)
     md = "\n".join([
@@ -297,7 +315,7 @@ def main():
     ])
     print("\n".join(table))
     print(f"\n{verdict}")
-    if not QUICK and CASES == set("ABCD"):
+    if not QUICK and CASES == set("ABCDE"):
         write(os.path.join(ROOT, "benches", "RESULTS.md"), md)
         print(f"(written to {os.path.join(ROOT, 'benches', 'RESULTS.md')})")
     else:
