@@ -56,7 +56,7 @@ fn mon(db: &Database) -> Test {
 }
 
 /// The JSON report's metric values, as (perfdata label, value) in report order.
-fn report_metrics(outcome: &Outcome) -> Vec<(String, f64)> {
+pub(crate) fn report_metrics(outcome: &Outcome) -> Vec<(String, f64)> {
     let report = outcome.json();
     let mut values = Vec::new();
     for step in report["steps"].as_array().expect("steps") {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::db::{Database, Role, Session, admin, pids};
+use crate::common::plugin;
 use crate::common::{BUILT_INS, Test, built_in};
+use crate::monitoring;
 
 /// The age the tests pass for every age param.
 const AGE: &str = "2s";
@@ -374,6 +376,23 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         3.0,
         "labelled"
     );
+
+    // Monitoring reads the same numbers: the plugin answer's perfdata are its report's metrics.
+    let age = [format!("long_query_after={AGE}")];
+    let outcome = run(&db, "daily-monitoring", &age, &["--nagios"])
+        .status(1)
+        .stdout_contains("daily-monitoring WARNING: ")
+        .run();
+    let answer = plugin::parse(&outcome.stdout).expect("a plugin answer");
+    assert_eq!(answer.status, "WARNING");
+    assert_eq!(answer.long.len(), 2, "{:?}", answer.long);
+    let perfdata: Vec<(String, f64)> = answer
+        .perfdata
+        .iter()
+        .map(|p| (p.label.clone(), p.value.expect("a value")))
+        .collect();
+    assert!(perfdata.len() > 20, "{perfdata:?}");
+    assert_eq!(perfdata, monitoring::report_metrics(&outcome));
 
     let outcome = run(
         &db,
