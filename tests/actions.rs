@@ -69,22 +69,14 @@ fn yes_terminates_exactly_the_previewed_sessions() {
     let step = &report["steps"][1];
     assert_eq!(step["status"], "OK");
     assert_eq!(step["row_count"], 2);
-    let mut terminated: Vec<(String, String)> = step["rows"]
+    let mut terminated: Vec<(i64, bool)> = step["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| {
-            (
-                row[0].as_str().unwrap().to_owned(),
-                row[2].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|row| (row[0].as_i64().unwrap(), row[2].as_bool().unwrap()))
         .collect();
     terminated.sort();
-    let mut expected: Vec<(String, String)> = victims
-        .iter()
-        .map(|v| (v.pid.to_string(), "t".to_owned()))
-        .collect();
+    let mut expected: Vec<(i64, bool)> = victims.iter().map(|v| (i64::from(v.pid), true)).collect();
     expected.sort();
     assert_eq!(
         terminated, expected,
@@ -178,7 +170,7 @@ fn dry_run_terminates_nothing_and_says_what_would_have_run() {
             .unwrap()
             .contains(&format!("ARRAY[{}]", victim.pid))
     );
-    assert_eq!(step["rows"][0][0], victim.pid.to_string());
+    assert_eq!(step["rows"][0][0], victim.pid);
     assert!(
         !outcome.path("report.journal.jsonl").exists(),
         "a dry run approves nothing"

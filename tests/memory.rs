@@ -62,8 +62,8 @@ steps:
         step["columns"],
         serde_json::json!(["n", "doubled", "hash", "at"])
     );
-    assert_eq!(step["rows"][0][0], "1");
-    assert_eq!(step["rows"][49][1], "100");
+    assert_eq!(step["rows"][0][0], 1);
+    assert_eq!(step["rows"][49][1], 100);
     assert_eq!(step["assessments"][0]["held"], true);
     assert_eq!(step["assessments"][0]["matching_rows"], 1);
     assert_eq!(

@@ -185,8 +185,8 @@ pub(crate) fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step `{id}` in the report"))
 }
 
-/// The values of one column of a step's rows (NULL as `None`).
-pub(crate) fn column(step: &Value, name: &str) -> Vec<Option<String>> {
+/// The values of one column of a step's rows, as the report types them.
+pub(crate) fn column(step: &Value, name: &str) -> Vec<Value> {
     let index = step["columns"]
         .as_array()
         .unwrap()
@@ -197,23 +197,46 @@ pub(crate) fn column(step: &Value, name: &str) -> Vec<Option<String>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| row[index].as_str().map(str::to_owned))
+        .map(|row| row[index].clone())
         .collect()
 }
 
-/// A column of the step's first row.
-pub(crate) fn cell(step: &Value, name: &str) -> String {
+/// A column of the step's first row, not NULL.
+pub(crate) fn cell(step: &Value, name: &str) -> Value {
     column(step, name)
         .into_iter()
         .next()
-        .flatten()
+        .filter(|value| !value.is_null())
         .unwrap_or_else(|| panic!("step `{}` has no value of `{name}`", step["id"]))
 }
 
+/// A value that must be text.
+pub(crate) fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not text"))
+        .to_owned()
+}
+
+/// A column's values that must be integers (counts, pids).
+pub(crate) fn integers(step: &Value, name: &str) -> Vec<i64> {
+    column(step, name)
+        .iter()
+        .map(|value| {
+            value.as_i64().unwrap_or_else(|| {
+                panic!(
+                    "`{name}` of step `{}` is {value}, not an integer",
+                    step["id"]
+                )
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn pid_column(step: &Value) -> BTreeSet<i32> {
-    column(step, "pid")
+    integers(step, "pid")
         .into_iter()
-        .map(|pid| pid.unwrap().parse().unwrap())
+        .map(|pid| i32::try_from(pid).unwrap())
         .collect()
 }
 
@@ -258,14 +281,14 @@ fn metric(step: &Value, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 /// No step reported the engine's own session.
 fn engine_untouched(report: &Value) {
-    let own = report["facts"]["backend_pid"].as_i64().unwrap().to_string();
+    let own = report["facts"]["backend_pid"].clone();
     for step in report["steps"].as_array().unwrap() {
         let has_pid = step["columns"]
             .as_array()
             .is_some_and(|c| c.iter().any(|c| c == "pid"));
         if has_pid {
             assert!(
-                !column(step, "pid").contains(&Some(own.clone())),
+                !column(step, "pid").contains(&own),
                 "step `{}` lists the engine's own session",
                 step["id"]
             );
@@ -298,16 +321,16 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         pids([&scene.holder]),
         "the idle transaction holding the lock is the root blocker"
     );
-    assert_eq!(cell(blocking, "blocked_sessions"), "1");
+    assert_eq!(cell(blocking, "blocked_sessions"), 1);
     let overview = step(&report, "overview");
     assert_eq!(overview["status"], "WARNING");
     for (name, expected) in [
-        ("total_connections", "10"),
-        ("active", "2"),
-        ("idle", "5"),
-        ("idle_in_transaction", "3"),
-        ("waiting_on_lock", "1"),
-        ("long_running_queries", "2"),
+        ("total_connections", 10),
+        ("active", 2),
+        ("idle", 5),
+        ("idle_in_transaction", 3),
+        ("waiting_on_lock", 1),
+        ("long_running_queries", 2),
     ] {
         assert_eq!(cell(overview, name), expected, "{name}");
     }
@@ -316,37 +339,37 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         "2 queries have been running longer than 2s"
     );
     let by_client = step(&report, "by_client");
-    let mut groups: Vec<(String, String, String)> = column(by_client, "usename")
+    let mut groups: Vec<(String, String, i64)> = column(by_client, "usename")
         .into_iter()
         .zip(column(by_client, "state"))
-        .zip(column(by_client, "connections"))
-        .map(|((user, state), n)| (user.unwrap(), state.unwrap(), n.unwrap()))
+        .zip(integers(by_client, "connections"))
+        .map(|((user, state), n)| (text(&user), text(&state), n))
         .collect();
     groups.sort();
     let mut expected = vec![
-        ("postgres", "idle", "1"),
-        (role.name.as_str(), "idle", "1"),
-        ("root", "active", "2"),
-        ("root", "idle", "3"),
-        ("root", "idle in transaction", "2"),
-        ("root", "idle in transaction (aborted)", "1"),
+        ("postgres", "idle", 1),
+        (role.name.as_str(), "idle", 1),
+        ("root", "active", 2),
+        ("root", "idle", 3),
+        ("root", "idle in transaction", 2),
+        ("root", "idle in transaction (aborted)", 1),
     ]
     .into_iter()
-    .map(|(u, s, n)| (u.to_owned(), s.to_owned(), n.to_owned()))
+    .map(|(u, s, n)| (u.to_owned(), s.to_owned(), n))
     .collect::<Vec<_>>();
     expected.sort();
     assert_eq!(groups, expected);
     assert!(
-        column(by_client, "tview_connections")
+        integers(by_client, "tview_connections")
             .iter()
-            .all(|n| n.as_deref() == Some("0")),
+            .all(|n| *n == 0),
         "no session does TVIEW work, and the engine's own query is not counted"
     );
     let pool = step(&report, "pool");
     assert_eq!(pool["status"], "OK");
     assert_eq!(cell(pool, "limit_of"), "the server's usable slots");
     assert!(
-        cell(pool, "client_connections").parse::<u64>().unwrap() >= 11,
+        cell(pool, "client_connections").as_i64().unwrap() >= 11,
         "server-wide: the scene's ten sessions, the engine's own, and other databases' sessions"
     );
     assert_eq!(step(&report, "raise_limits")["status"], "SKIPPED");
@@ -464,7 +487,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
     assert_eq!(
         column(stale, "protected")
             .iter()
-            .filter(|p| p.as_deref() == Some("t"))
+            .filter(|p| **p == true)
             .count(),
         2,
         "the protected sessions are listed, and said to be protected"
@@ -484,7 +507,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
     assert!(
         column(terminate_idle, "terminated")
             .iter()
-            .all(|t| t.as_deref() == Some("t"))
+            .all(|t| *t == true)
     );
 
     let in_transaction = pids([&scene.in_transaction, &scene.aborted, &scene.holder]);
@@ -503,11 +526,7 @@ fn cleanup_with_yes_terminates_exactly_the_old_idle_and_idle_in_transaction_sess
     assert_eq!(terminate["status"], "OK");
     assert_eq!(terminate["message"], "3 sessions terminated");
     assert_eq!(pid_column(terminate), in_transaction);
-    assert!(
-        column(terminate, "terminated")
-            .iter()
-            .all(|t| t.as_deref() == Some("t"))
-    );
+    assert!(column(terminate, "terminated").iter().all(|t| *t == true));
     let remedy = step(&report, "lasting_remedy");
     assert_eq!(remedy["status"], "MANUAL");
     assert!(
@@ -714,11 +733,11 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     let assessment = step(&report, "critical_assessment");
     assert_eq!(assessment["status"], "OK");
     for (name, expected) in [
-        ("client_connections", "13"),
-        ("active", "3"),
-        ("idle", "6"),
-        ("idle_in_transaction", "3"),
-        ("waiting_on_lock", "1"),
+        ("client_connections", 13),
+        ("active", 3),
+        ("idle", 6),
+        ("idle_in_transaction", 3),
+        ("waiting_on_lock", 1),
     ] {
         assert_eq!(cell(assessment, name), expected, "{name}");
     }
@@ -840,19 +859,16 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     let report = outcome.json();
     let patterns = step(&report, "connection_patterns");
     assert_eq!(patterns["status"], "OK");
-    let opened: u32 = column(patterns, "connections_opened")
-        .into_iter()
-        .map(|n| n.unwrap().parse::<u32>().unwrap())
-        .sum();
+    let opened: i64 = integers(patterns, "connections_opened").iter().sum();
     assert_eq!(opened, 10, "the scene's sessions, all opened within 24h");
     let settings = step(&report, "connection_settings");
-    assert!(column(settings, "name").contains(&Some("max_connections".to_owned())));
+    assert!(column(settings, "name").contains(&Value::from("max_connections")));
     assert_eq!(step(&report, "pooler_configuration")["status"], "MANUAL");
     let busy = step(&report, "busy_clients");
     assert_eq!(busy["status"], "WARNING");
     assert_eq!(busy["row_count"], 1);
     assert_eq!(cell(busy, "usename"), "root");
-    assert_eq!(cell(busy, "connections"), "8");
+    assert_eq!(cell(busy, "connections"), 8);
     assert_eq!(
         cell(busy, "states"),
         "active, idle, idle in transaction, idle in transaction (aborted)"
@@ -910,7 +926,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         ("idle", 5),
         ("idle_in_transaction", 3),
     ] {
-        let server_wide: u64 = cell(exhaustion, name).parse().unwrap();
+        let server_wide = cell(exhaustion, name).as_i64().unwrap();
         assert!(
             server_wide >= at_least,
             "{name}: the scene's and other databases' sessions"
@@ -924,7 +940,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
     assert_eq!(leaks["status"], "WARNING");
     assert_eq!(leaks["row_count"], 1);
     assert_eq!(cell(leaks, "usename"), "root");
-    assert_eq!(cell(leaks, "idle_count"), "3");
+    assert_eq!(cell(leaks, "idle_count"), 3);
     assert_eq!(
         leaks["message"],
         "1 clients hold more than 2 idle connections (most: root from the local socket, 3)"
@@ -934,7 +950,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
         "MANUAL"
     );
     let contention = step(&report, "tview_contention");
-    assert_eq!(cell(contention, "tview_connections"), "0");
+    assert_eq!(cell(contention, "tview_connections"), 0);
     let pending = step(&report, "tview_pending_refreshes");
     assert_eq!(pending["status"], "SKIPPED");
     assert_eq!(
@@ -990,8 +1006,8 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         guidelines["message"],
         "connection usage is optimal for TVIEW work"
     );
-    assert_eq!(cell(guidelines, "client_connections"), "3");
-    assert_eq!(cell(guidelines, "active_tview_queries"), "1");
+    assert_eq!(cell(guidelines, "client_connections"), 3);
+    assert_eq!(cell(guidelines, "active_tview_queries"), 1);
 
     db.psql(
         "CREATE TABLE pg_tviews_queue (processed_at timestamptz);
@@ -1028,11 +1044,11 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
     );
     let times = step(&report, "refresh_times");
     assert_eq!(times["status"], "OK");
-    assert_eq!(cell(times, "refreshed_tviews"), "2");
-    assert_eq!(cell(times, "avg_refresh_time_ms"), "200.0");
+    assert_eq!(cell(times, "refreshed_tviews"), 2);
+    assert_eq!(cell(times, "avg_refresh_time_ms"), 200.0);
     let pressure = step(&report, "connection_pressure");
     assert_eq!(pressure["status"], "WARNING");
-    assert_eq!(cell(pressure, "active_connections"), "2");
+    assert_eq!(cell(pressure, "active_connections"), 2);
     let guidelines = step(&report, "guidelines");
     assert_eq!(guidelines["status"], "WARNING");
     let message = guidelines["message"].as_str().unwrap();
@@ -1055,8 +1071,8 @@ fn tview_steps_are_skipped_without_the_tables_and_assessed_with_stand_ins() {
         .run();
     let report = outcome.json();
     let contention = step(&report, "tview_contention");
-    assert_eq!(cell(contention, "tview_connections"), "2");
-    assert_eq!(cell(contention, "active"), "1");
+    assert_eq!(cell(contention, "tview_connections"), 2);
+    assert_eq!(cell(contention, "active"), 1);
     assert_eq!(
         step(&report, "tview_pending_refreshes")["status"],
         "WARNING"

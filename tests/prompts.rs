@@ -218,8 +218,8 @@ fn approving_at_the_prompt_terminates_the_previewed_session() {
         1,
         "the action signalled the victim only: {rows:?}"
     );
-    assert_eq!(rows[0][0], victim.pid.to_string());
-    assert_eq!(rows[0][2], "t", "the server's answer");
+    assert_eq!(rows[0][0], victim.pid);
+    assert_eq!(rows[0][2], true, "the server's answer");
 
     let entry = journal_of(&pty);
     assert_eq!(entry["step"], "terminate");
@@ -300,7 +300,7 @@ fn enter_on_the_default_skips_the_action() {
     assert_eq!(report["steps"][2]["status"], "OK", "the run went on");
     assert_eq!(
         report["steps"][2]["rows"],
-        serde_json::json!([["1"]]),
+        serde_json::json!([[1]]),
         "the victim is still there when `after` counts"
     );
     let entry = journal_of(&pty);
@@ -405,7 +405,7 @@ fn step_asks_before_every_step_and_skips_or_aborts() {
     let message = steps[1]["message"].as_str().unwrap();
     assert!(message.contains("`--step`"), "message: {message}");
     assert_eq!(steps[2]["status"], "OK");
-    assert_eq!(steps[2]["rows"], serde_json::json!([["3"]]));
+    assert_eq!(steps[2]["rows"], serde_json::json!([[3]]));
     assert!(
         !pty.path("r.journal.jsonl").exists(),
         "no actions, no journal"

@@ -119,7 +119,7 @@ steps:
         let report = outcome.json();
         let step = &report["steps"][0];
         assert_eq!(step["row_count"], 1, "value {value:?}: {report}");
-        assert_eq!(step["rows"][0][0], "0", "value {value:?}: {report}");
+        assert_eq!(step["rows"][0][0], 0, "value {value:?}: {report}");
         assert_eq!(step["status"], "OK", "value {value:?}: {report}");
         assert_eq!(db.psql("SELECT count(*) FROM t"), "1", "value {value:?}");
     }
@@ -246,7 +246,7 @@ fn connection_exhaustion() {
         .as_array()
         .unwrap_or_else(|| panic!("preview rows in {terminate}"))
         .iter()
-        .map(|row| row[0].as_str().unwrap().parse().unwrap())
+        .map(|row| i32::try_from(row[0].as_i64().unwrap()).unwrap())
         .collect();
     listed.sort_unstable();
     let mut expected: Vec<i32> = sessions.iter().map(|session| session.pid).collect();
@@ -321,7 +321,7 @@ steps:
         .run();
     let report = outcome.json();
     assert_eq!(
-        report["steps"][1]["rows"][0][0], "0",
+        report["steps"][1]["rows"][0][0], 0,
         "no row matched; the values stayed literals"
     );
     assert_eq!(

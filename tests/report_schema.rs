@@ -4,18 +4,28 @@
 //! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`.
 
 use runbook::outputs::record::{
-    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord,
-    PrivilegesRecord, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
+    ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
 };
 use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
 
-use crate::common::root;
+use crate::common::db::Database;
+use crate::common::{Test, root};
 
 const SCHEMA: &str = "schema/report.schema.json";
 
 fn schema() -> Value {
     serde_json::from_str(&schema_json()).unwrap()
+}
+
+/// The problems the schema finds in a report.
+fn violations(schema: &Value, report: &Value) -> Vec<String> {
+    let validator = jsonschema::validator_for(schema).unwrap();
+    validator
+        .iter_errors(report)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect()
 }
 
 fn step(id: &str, kind: &str, status: Status) -> StepRecord {
@@ -33,12 +43,13 @@ fn record() -> RunRecord {
     }];
     check.sql = Some("SELECT pid, query FROM pg_stat_activity".to_owned());
     check.columns = vec!["pid".to_owned(), "query".to_owned()];
+    check.column_types = vec![ColumnKind::Integer, ColumnKind::Text];
     check.rows = vec![
         vec![
-            Some("4242".to_owned()),
-            Some("a|b\nc<script>`x`".to_owned()),
+            Cell::of(ColumnKind::Integer, Some("4242")),
+            Cell::of(ColumnKind::Text, Some("a|b\nc<script>`x`")),
         ],
-        vec![Some("4243".to_owned()), None],
+        vec![Cell::of(ColumnKind::Integer, Some("4243")), Cell::Null],
     ];
     check.row_count = 2;
     check.assessments = vec![AssessmentRecord {
@@ -70,7 +81,7 @@ fn record() -> RunRecord {
     let mut manual = step("raise_limit", "manual", Status::Manual);
     manual.manual = Some("Increase `max_connections`.".to_owned());
     RunRecord {
-        report_version: 1,
+        report_version: REPORT_VERSION,
         playbook: "connection-cleanup".to_owned(),
         title: "Connection Cleanup".to_owned(),
         description: None,
@@ -117,13 +128,72 @@ fn committed_report_schema_matches_the_library() {
 
 #[test]
 fn json_reports_conform_to_the_schema() {
-    let validator = jsonschema::validator_for(&schema()).unwrap();
     let report: Value = serde_json::from_str(&Json.render(&record())).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect();
+    let errors = violations(&schema(), &report);
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// One value of each kind, and the numbers a double cannot hold.
+const TYPED: &str = "version: 1
+name: typed
+steps:
+  - id: values
+    check: >-
+      SELECT 1::int8 AS int8, 2.5::numeric AS numeric, 'NaN'::float8 AS nan, true AS bool,
+      NULL::int AS nothing, interval '1 s' AS interval, '42'::text AS text,
+      99999999999999999999999999999::numeric AS big
+";
+
+#[test]
+fn a_run_types_its_values_by_column_and_its_report_conforms_to_the_committed_schema() {
+    let db = Database::new();
+    let outcome = Test::new()
+        .playbook("typed.yaml", TYPED)
+        .args(["run", "typed.yaml"])
+        .database(&db)
+        .json_report()
+        .stderr("typed: OK — 1 step — report: report.json\n")
+        .run();
+    let report = outcome.json();
+    assert_eq!(report["report_version"], REPORT_VERSION);
+    let step = &report["steps"][0];
+    assert_eq!(
+        step["column_types"],
+        json!([
+            "integer", "number", "number", "boolean", "integer", "interval", "text", "number"
+        ])
+    );
+    assert_eq!(
+        step["rows"],
+        json!([[
+            1,
+            2.5,
+            "NaN",
+            true,
+            null,
+            "00:00:01",
+            "42",
+            "99999999999999999999999999999"
+        ]])
+    );
+    let committed = std::fs::read_to_string(root().join(SCHEMA)).unwrap();
+    let errors = violations(&serde_json::from_str(&committed).unwrap(), &report);
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let markdown = outcome
+        .again()
+        .args(["run", "typed.yaml"])
+        .database(&db)
+        .markdown_report()
+        .stderr("typed: OK — 1 step — report: report.md\n")
+        .run()
+        .markdown();
+    assert!(
+        markdown.contains(
+            "| 1 | 2.5 | NaN | t | _NULL_ | 00:00:01 | 42 | 99999999999999999999999999999 |\n"
+        ),
+        "the Markdown shows the values as psql does:\n{markdown}"
+    );
 }
 
 /// Breaks a valid report in one way.
@@ -133,7 +203,7 @@ type Breakage = fn(&mut Value);
 fn the_schema_rejects_broken_reports() {
     let validator = jsonschema::validator_for(&schema()).unwrap();
     let report: Value = serde_json::from_str(&Json.render(&record())).unwrap();
-    let breakages: [(&str, Breakage); 4] = [
+    let breakages: [(&str, Breakage); 6] = [
         ("an unknown status", |r| r["status"] = json!("MAYBE")),
         ("an unknown step status", |r| {
             r["steps"][0]["status"] = json!("FINE");
@@ -141,6 +211,12 @@ fn the_schema_rejects_broken_reports() {
         ("a mode in the wrong case", |r| r["mode"] = json!("dry_run")),
         ("a missing step list", |r| {
             r.as_object_mut().unwrap().remove("steps");
+        }),
+        ("a row value that is an object", |r| {
+            r["steps"][0]["rows"][0][0] = json!({ "value": 4242 });
+        }),
+        ("an unknown column type", |r| {
+            r["steps"][0]["column_types"][0] = json!("float");
         }),
     ];
     for (what, breaks) in breakages {

@@ -267,7 +267,7 @@ steps:
     assert_eq!(step["row_count"], 10);
     assert_eq!(step["rows"].as_array().unwrap().len(), 3);
     assert_eq!(step["rows_truncated"], true);
-    assert_eq!(step["rows"][0], serde_json::json!(["1", "f"]));
+    assert_eq!(step["rows"][0], serde_json::json!([1, false]));
     assert_eq!(step["assessments"][0]["matching_rows"], 2);
     assert_eq!(step["assessments"][1]["held"], true);
 }

@@ -225,12 +225,12 @@ fn after_a_restart_facts_and_ctrl_c_follow_the_new_backend() {
     assert_eq!(steps[0]["status"], "UNKNOWN", "{report}");
     assert_eq!(steps[1]["status"], "OK", "{report}");
     assert_eq!(
-        steps[1]["rows"][0][1].to_string().trim_matches('"'),
-        new,
+        steps[1]["rows"][0][1],
+        new.parse::<i64>().unwrap(),
         "{report}"
     );
     assert_eq!(
-        steps[1]["rows"][0][0], "t",
+        steps[1]["rows"][0][0], true,
         "facts.backend_pid is the new backend's: {report}"
     );
     assert_eq!(

@@ -318,8 +318,9 @@ impl Engine<'_> {
             .query_with(target, &step.assess, rendered, wrap, limits)
             .await;
         let outcome = self.acted(step, &result);
-        let (columns, rows, truncated) = (
+        let (columns, column_types, rows, truncated) = (
             record.columns.clone(),
+            record.column_types.clone(),
             record.rows.clone(),
             record.rows_truncated,
         );
@@ -328,6 +329,7 @@ impl Engine<'_> {
         record.rows_affected = outcome.rows_affected;
         if record.status == Status::Unknown && record.columns.is_empty() {
             record.columns = columns;
+            record.column_types = column_types;
             record.rows = rows;
             record.rows_truncated = truncated;
         }

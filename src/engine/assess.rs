@@ -9,7 +9,7 @@ use minijinja::Value;
 use super::check::{Queried, RowMatches};
 use super::context::Kept;
 use super::{Engine, Finished, StepError, failed};
-use crate::outputs::record::{AssessmentRecord, Status, StepRecord};
+use crate::outputs::record::{AssessmentRecord, Cell, Status, StepRecord};
 use crate::playbook::{Assessment, Scope as AssessScope, Severity, Step};
 
 impl Engine<'_> {
@@ -68,15 +68,16 @@ impl Engine<'_> {
         }
     }
 
-    /// The first `--report-rows` rows, and how many there were.
+    /// The first `--report-rows` rows, typed for the report, and how many there were.
     pub(super) fn show_rows(&self, record: &mut StepRecord, queried: &Queried) {
         record.columns = queried.columns.names();
+        record.column_types = queried.columns.kinds();
         record.row_count = queried.row_count;
         record.rows = queried
             .kept
             .iter()
             .take(self.settings.report_rows)
-            .cloned()
+            .map(|row| Cell::row(&record.column_types, row))
             .collect();
         record.rows_truncated = (record.rows.len() as u64) < queried.row_count;
     }

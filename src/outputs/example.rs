@@ -1,8 +1,8 @@
 //! A run record with every part filled in, for the outputs' unit tests.
 
 use super::record::{
-    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord,
-    PrivilegesRecord, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
+    ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
 };
 
 pub fn step(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
@@ -38,13 +38,19 @@ fn idle_candidates() -> StepRecord {
         "SELECT pid, usename, query\nFROM pg_stat_activity\nWHERE state = 'idle'\n".to_owned(),
     );
     step.columns = vec!["pid".to_owned(), "usename".to_owned(), "query".to_owned()];
+    let (integer, text) = (ColumnKind::Integer, ColumnKind::Text);
+    step.column_types = vec![integer, text, text];
     step.rows = vec![
         vec![
-            Some("4242".to_owned()),
-            Some("app".to_owned()),
-            Some("a|b\nc<script>`x`".to_owned()),
+            Cell::of(integer, Some("4242")),
+            Cell::of(text, Some("app")),
+            Cell::of(text, Some("a|b\nc<script>`x`")),
         ],
-        vec![Some("4243".to_owned()), None, Some("SELECT 1".to_owned())],
+        vec![
+            Cell::of(integer, Some("4243")),
+            Cell::Null,
+            Cell::of(text, Some("SELECT 1")),
+        ],
     ];
     step.row_count = 3;
     step.rows_truncated = true;
@@ -111,7 +117,7 @@ pub fn record() -> RunRecord {
     let mut recheck = step("recheck", "recheck", "check", Status::NotRun);
     recheck.message = Some("the run stopped before this step".to_owned());
     RunRecord {
-        report_version: 1,
+        report_version: REPORT_VERSION,
         playbook: "connection-cleanup".to_owned(),
         title: "Connection Cleanup".to_owned(),
         description: Some("Finds idle sessions and **terminates** them.\n".to_owned()),

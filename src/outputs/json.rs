@@ -42,6 +42,12 @@ mod tests {
         assert_eq!(value["mode"], "live");
         assert_eq!(value["steps"][4]["status"], "NOT_RUN");
         assert_eq!(value["steps"][0]["rows"][1][1], serde_json::Value::Null);
+        assert_eq!(value["steps"][0]["rows"][0][0], 4242);
+        assert_eq!(value["steps"][0]["rows"][0][1], "app");
+        assert_eq!(
+            value["steps"][0]["column_types"],
+            serde_json::json!(["integer", "text", "text"])
+        );
         assert_eq!(value["steps"][3]["error"]["sqlstate"], "25006");
     }
 }

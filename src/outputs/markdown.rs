@@ -10,6 +10,7 @@
 //! Playbook prose written as Markdown (the description, a manual step's text) is rendered as
 //! Markdown, as `runbook show` does.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::Output;
@@ -203,7 +204,11 @@ fn result_rows(step: &StepRecord) -> Vec<String> {
             .iter()
             .map(|row| {
                 row.iter()
-                    .map(|value| value.clone().unwrap_or_else(|| "_NULL_".to_owned()))
+                    .map(|value| {
+                        value
+                            .shown()
+                            .map_or_else(|| "_NULL_".to_owned(), Cow::into_owned)
+                    })
                     .collect()
             })
             .collect();
@@ -369,6 +374,7 @@ fn human_duration(ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::outputs::example::{record, step};
+    use crate::outputs::record::{Cell, ColumnKind};
 
     const SNAPSHOT: &str = r##"# Connection Cleanup — UNKNOWN
 
@@ -537,9 +543,13 @@ the run stopped before this step
         ran.sql = Some("SELECT 1 WHERE false".to_owned());
         assert_eq!(result_rows(&ran), ["_no rows_\n"]);
         ran.columns = vec!["a".to_owned()];
-        ran.rows = vec![vec![Some("1".to_owned())]];
+        ran.column_types = vec![ColumnKind::Number];
+        ran.rows = vec![vec![Cell::of(ColumnKind::Number, Some("1.50"))]];
         ran.row_count = 1;
-        assert_eq!(result_rows(&ran), ["| a |\n| --- |\n| 1 |\n", "_1 row_\n"]);
+        assert_eq!(
+            result_rows(&ran),
+            ["| a |\n| --- |\n| 1.50 |\n", "_1 row_\n"]
+        );
         ran.row_count = 7;
         assert_eq!(result_rows(&ran)[1], "_7 rows_\n");
         let skipped = step("y", "y", "check", Status::Skipped);
@@ -554,7 +564,7 @@ the run stopped before this step
     fn column_names_are_escaped_too() {
         let mut step = step("x", "x", "check", Status::Ok);
         step.columns = vec!["a|b".to_owned(), "<c>".to_owned()];
-        step.rows = vec![vec![Some("1".to_owned()), None]];
+        step.rows = vec![vec![Cell::of(ColumnKind::Integer, Some("1")), Cell::Null]];
         step.row_count = 1;
         assert!(result_rows(&step)[0].starts_with("| a\\|b | &lt;c&gt; |\n"));
     }

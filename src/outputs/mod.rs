@@ -8,6 +8,7 @@
 //! from the same record.
 //! Every file is written through `file`: atomically where it replaces, always owner-only.
 
+mod cell;
 pub(crate) mod file;
 mod journal;
 mod json;

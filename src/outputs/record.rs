@@ -10,10 +10,18 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+pub use super::cell::Cell;
+pub use crate::target::rows::ColumnKind;
+
+/// The version of the report's shape, raised when a reader must change: 2 types the values of
+/// `rows` (they were all strings in 1).
+pub const REPORT_VERSION: u32 = 2;
+
 /// The result of one run of a playbook.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunRecord {
-    /// Report format version.
+    /// Report format version: 2 since the values of `rows` are typed (they were all strings
+    /// in 1).
     pub report_version: u32,
     /// The playbook's name (slug).
     pub playbook: String,
@@ -157,8 +165,17 @@ pub struct StepRecord {
     pub sql: Option<String>,
     /// Column names of the result.
     pub columns: Vec<String>,
-    /// The first rows, as text exactly as psql shows them (`null` for NULL).
-    pub rows: Vec<Vec<Option<String>>>,
+    /// What each column holds, in the order of `columns`, from its PostgreSQL type: it says
+    /// how the column's values are typed in `rows`.
+    pub column_types: Vec<ColumnKind>,
+    /// The first rows, compact: each row an array of its values in the order of `columns`, so
+    /// `rows[j][k]` is column `k` of row `j`. Values are typed by their column: `integer` a
+    /// JSON integer (when it fits 64 bits), `number` a JSON number when a double holds it
+    /// exactly (`NaN`, `Infinity`, and numerics too big or too precise stay strings),
+    /// `boolean` `true`/`false`, NULL `null`; intervals, timestamps, text and every other type
+    /// a string exactly as psql shows it. For an action: its own result, or its preview's rows
+    /// until it has one.
+    pub rows: Vec<Vec<Cell>>,
     /// How many rows the SQL returned in all.
     pub row_count: u64,
     /// Whether `rows` holds fewer rows than `row_count`.
@@ -232,6 +249,7 @@ impl StepRecord {
             guards: Vec::new(),
             sql: None,
             columns: Vec::new(),
+            column_types: Vec::new(),
             rows: Vec::new(),
             row_count: 0,
             rows_truncated: false,

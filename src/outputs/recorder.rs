@@ -4,7 +4,7 @@
 
 use indexmap::IndexMap;
 
-use super::record::{Mode, ParamRecord, PrivilegesRecord, RunRecord, Status};
+use super::record::{Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status};
 use crate::clock::{Clock, millis_between};
 use crate::events::{Event, Listener, Veto};
 use crate::exit;
@@ -29,7 +29,7 @@ impl<'c> Recorder<'c> {
     pub fn new(header: Header, clock: &'c dyn Clock) -> Recorder<'c> {
         let playbook = header.playbook;
         let record = RunRecord {
-            report_version: 1,
+            report_version: REPORT_VERSION,
             playbook: playbook.name.clone(),
             title: playbook.title.clone(),
             description: playbook.description.clone(),

@@ -9,16 +9,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::Value;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::duration::Duration;
 
-/// How a column's text becomes a value for expressions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a column holds, from its PostgreSQL type: how its text becomes a value for
+/// expressions, a metric, and the JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum ColumnKind {
+    /// `int2`, `int4`, `int8`, `oid`.
     Integer,
+    /// `float4`, `float8`, `numeric`.
     Number,
+    /// `bool`.
     Boolean,
+    /// `interval`.
     Interval,
+    /// Any other type: text, timestamps, names, arrays, ...
     Text,
 }
 
@@ -103,6 +112,10 @@ impl Columns {
 
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    pub fn kinds(&self) -> Vec<ColumnKind> {
+        self.0.iter().map(|(_, kind)| *kind).collect()
     }
 
     /// A row as a map of column name to typed value.
