@@ -750,7 +750,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     }
     let blockers = step(&report, "blocker_candidates");
     assert_eq!(pid_column(blockers), pids([&scene.holder]));
-    assert_eq!(cell(blockers, "blocked_sessions"), "1");
+    assert_eq!(cell(blockers, "blocked_sessions"), 1);
     let terminate = step(&report, "terminate_blockers");
     assert_eq!(terminate["status"], "SKIPPED");
     assert_eq!(pid_column(terminate), pids([&scene.holder]));
