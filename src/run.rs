@@ -195,7 +195,12 @@ async fn run_playbook(
                 let reach: Reach<'_, Session> = Reach::Unresolved(error);
                 engine.run(reach).await;
             }
-            Ok(endpoint) => drive(engine, &endpoint, &mut interrupts).await,
+            Ok(endpoint) => {
+                for warning in &endpoint.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                drive(engine, &endpoint, &mut interrupts).await
+            }
         }
     }
     let journal = journal.as_ref().and(gate.journal.as_deref());

@@ -228,17 +228,13 @@ fn database_url_from_the_environment_is_used_and_its_password_never_shown() {
     assert_wrong_password(&cluster, test().env("DATABASE_URL", &url));
 }
 
-/// A URL that does not parse: exit 3, a report that says so, and the password (`secret`)
-/// nowhere.
-fn assert_invalid_url_hides_the_password(url: &str, secret: &str) {
-    let reason = "invalid connection URL: error with configuration: invalid port number";
+/// A URL that does not resolve: exit 3 with `target` and `reason`, a report that says so, and
+/// the password (`secret`) nowhere.
+fn assert_invalid_url_hides_the_password(url: &str, secret: &str, target: &str, reason: &str) {
     let outcome = run(test())
         .database_url(url)
         .status(3)
-        .stderr(&could_not_connect(
-            "the connection URL (not shown: it could not be parsed)",
-            reason,
-        ))
+        .stderr(&could_not_connect(target, reason))
         .run();
     let report = outcome.markdown();
     assert!(report.starts_with("# conn — UNKNOWN\n"), "{report}");
@@ -246,11 +242,20 @@ fn assert_invalid_url_hides_the_password(url: &str, secret: &str) {
     assert_no_secret(&outcome, &report, secret);
 }
 
+/// Why a URL with port `notaport` does not resolve.
+const INVALID_PORT: &str = "invalid value for connection option `port` (from the connection \
+                            string): expected a port number from 1 to 65535";
+
+/// The target of a spec that parsed but did not resolve.
+const UNRESOLVED: &str = "the server named by the connection settings";
+
 #[test]
 fn an_unparsable_url_hides_the_password_in_its_user_info() {
     assert_invalid_url_hides_the_password(
         &format!("postgres://alice:{SECRET_IN_URL}@127.0.0.1:notaport/postgres"),
         SECRET,
+        UNRESOLVED,
+        INVALID_PORT,
     );
 }
 
@@ -260,17 +265,22 @@ fn an_unparsable_url_hides_the_password_in_its_query() {
     assert_invalid_url_hides_the_password(
         &format!("postgres://alice@127.0.0.1:notaport/postgres?password={SECRET_IN_URL}"),
         SECRET,
+        UNRESOLVED,
+        INVALID_PORT,
     );
 }
 
 #[test]
 fn an_unparsable_url_hides_a_password_with_a_slash() {
-    // A password pasted without percent-encoding its `/`: the URL no longer parses (the
-    // authority ends at the slash), but the text after `alice:` is still the password.
+    // A password pasted without percent-encoding its `/`: libpq would read the text before
+    // the slash as host `alice` and port, the rest as the database name; runbook refuses it.
     let secret = SECRET.replace('-', "/");
     assert_invalid_url_hides_the_password(
         &format!("postgres://alice:{secret}@127.0.0.1:5432/postgres"),
         &secret,
+        "the connection string (not shown: it could not be parsed)",
+        "invalid connection string: an `@` after the host: a `/`, `@` or `?` in the user name \
+         or password must be percent-encoded (`%2F`, `%40`, `%3F`)",
     );
 }
 
@@ -286,4 +296,117 @@ fn help_does_not_show_the_password() {
         .stdout_contains("--database-url")
         .run();
     assert_no_secret(&outcome, "", SECRET);
+}
+
+/// The playbook, with a service file in the test's directory (`PGSERVICEFILE`) and no system
+/// one (`PGSYSCONFDIR` is the test's directory too, without a `pg_service.conf`).
+fn with_services(services: &str) -> Test {
+    let test = test();
+    let dir = test.dir().display().to_string();
+    let file = test.dir().join("services.conf");
+    fs::write(&file, services).unwrap();
+    test.env("PGSERVICEFILE", &file.display().to_string())
+        .env("PGSYSCONFDIR", &dir)
+}
+
+/// A service naming the shared server over TCP, database `test`.
+const LOCAL_SERVICE: &str =
+    "# the shared server\n[local]\nhost=127.0.0.1\nport=5432\ndbname=test\nuser=root\n";
+
+/// Asserts that the run connected to the service's server, as the report's target says.
+fn assert_reached_local_service(test: Test) {
+    let outcome = run(test)
+        .stderr("conn: OK — 1 step — report: report.md\n")
+        .run();
+    let report = outcome.markdown();
+    assert!(
+        report.contains("| Target | root@127.0.0.1:5432/test |"),
+        "{report}"
+    );
+}
+
+#[test]
+fn pgservice_names_the_server_from_the_service_file() {
+    assert_reached_local_service(with_services(LOCAL_SERVICE).env("PGSERVICE", "local"));
+}
+
+#[test]
+fn a_service_in_a_keyword_string_names_the_server() {
+    assert_reached_local_service(with_services(LOCAL_SERVICE).database_url("service=local"));
+}
+
+#[test]
+fn a_service_in_a_url_query_names_the_server() {
+    assert_reached_local_service(
+        with_services(LOCAL_SERVICE).database_url("postgresql:///?service=local"),
+    );
+}
+
+#[test]
+fn a_keyword_string_names_the_server() {
+    assert_reached_local_service(
+        test().database_url("host=127.0.0.1 port = 5432 dbname='test' user=root"),
+    );
+}
+
+#[test]
+fn an_unknown_service_stops_the_run_before_any_connection() {
+    // Were the service ignored, the run would reach the shared server on its socket (trust)
+    // and succeed.
+    let test = with_services(LOCAL_SERVICE).env("PGSERVICE", "prod");
+    // stderr shows the test's directory as `[TMP]`; the report has it as it is.
+    let reason = |dir: &str| {
+        format!(
+            "definition of service \"prod\" not found; looked in `{dir}/services.conf`, \
+             `{dir}/pg_service.conf` (does not exist)"
+        )
+    };
+    let dir = test.dir().display().to_string();
+    let outcome = run(test)
+        .status(3)
+        .stderr(&could_not_connect("service=prod", &reason("[TMP]")))
+        .run();
+    assert_could_not_connect(&outcome.markdown(), "service=prod", &reason(&dir));
+}
+
+#[test]
+fn a_bare_host_and_port_is_refused_not_read_as_a_database() {
+    let reason = "expected a URL (`postgres://user@host:port/dbname`) or `keyword=value` pairs \
+                  (`host=… port=… dbname=…`); to name a database alone, write `dbname=NAME`";
+    let outcome = run(test())
+        .database_url("localhost:5432")
+        .status(3)
+        .stderr(&could_not_connect(
+            "the connection string (not shown: it could not be parsed)",
+            reason,
+        ))
+        .run();
+    assert!(outcome.markdown().contains(reason));
+}
+
+#[test]
+fn a_wrong_password_in_a_service_file_is_never_shown() {
+    let cluster = Cluster::start();
+    let services = format!(
+        "[scram]\nhost=127.0.0.1\nport={}\ndbname=postgres\nuser=postgres\npassword={SECRET}\n",
+        cluster.port()
+    );
+    assert_wrong_password(&cluster, with_services(&services).env("PGSERVICE", "scram"));
+}
+
+#[test]
+fn a_one_character_password_is_never_shown_and_leaves_messages_whole() {
+    let cluster = Cluster::start();
+    let url = format!(
+        "postgres://postgres:a@127.0.0.1:{}/postgres",
+        cluster.port()
+    );
+    let target = format!("postgres@127.0.0.1:{}/postgres", cluster.port());
+    // `password authentication failed` keeps its `a`s: nothing is scrubbed by substring.
+    let outcome = run(test().database_url(&url))
+        .status(3)
+        .stderr(&could_not_connect(&target, WRONG_PASSWORD))
+        .run();
+    assert!(!outcome.stderr.contains(":a@"), "{}", outcome.stderr);
+    assert!(!outcome.markdown().contains(":a@"));
 }

@@ -13,6 +13,7 @@ pub mod postgres;
 mod redact;
 pub mod rows;
 mod session;
+pub mod spec;
 
 use std::time::Duration as StdDuration;
 

@@ -2,19 +2,21 @@
 //! with retries of what is transient. The engine's connection is a [`Session`] (`session`); a
 //! cancel's side connection (`cancel`) is opened here too.
 //!
-//! A password never leaves the target: it is named `user@host:port/database`, and every error
-//! text is scrubbed of the password before it is returned.
+//! A password never leaves the target: it is named `user@host:port/database`, built from the
+//! resolved spec's fields (`spec`), and the driver never sees the connection string, only
+//! those fields, so its errors cannot quote it.
 
-use std::str::FromStr;
 use std::time::{Duration as StdDuration, Instant};
 
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, PgConnection};
 
-use super::redact::{query_password, redact, url_password};
+use super::redact::redact;
+use super::spec::{self, ConnSpec, Environment, Host, Source, SslMode};
 use super::{ConnectError, Session};
 
-/// Default bound on connecting, retries included (`PGCONNECT_TIMEOUT` overrides it).
+/// Default bound on connecting, retries included (`connect_timeout`, `PGCONNECT_TIMEOUT`
+/// override it).
 const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 /// How to reach the server, resolved from `--database-url`, `DATABASE_URL` or libpq's variables.
@@ -23,49 +25,53 @@ pub struct Endpoint {
     options: PgConnectOptions,
     /// `user@host:port/database`, safe to print.
     pub display: String,
-    /// Secrets to scrub from any text that leaves this module.
+    /// What libpq would have warned about while resolving (a password file others may read).
+    pub warnings: Vec<String>,
+    /// The password, scrubbed from the driver's texts as a last guard (see `redact`).
     secrets: Vec<String>,
     connect_timeout: StdDuration,
 }
 
 impl Endpoint {
-    /// `url` from `--database-url` or `DATABASE_URL`; otherwise the PG* variables, ~/.pgpass and
-    /// the local socket, as psql does.
-    pub fn resolve(url: Option<&str>, application_name: &str) -> Result<Endpoint, ConnectError> {
-        let mut secrets: Vec<String> = std::env::var("PGPASSWORD")
-            .ok()
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect();
-        let options = match url {
-            Some(url) => {
-                secrets.extend(url_password(url));
-                secrets.extend(query_password(url));
-                // An unparsable URL is never echoed: where its password sits cannot be known.
-                PgConnectOptions::from_str(url).map_err(|error| ConnectError {
-                    target: "the connection URL (not shown: it could not be parsed)".to_owned(),
-                    reason: redact(&format!("invalid connection URL: {error}"), &secrets),
-                })?
-            }
-            None => PgConnectOptions::new(),
-        };
+    /// `conninfo` from `--database-url` or `DATABASE_URL` (a URL or `keyword=value` pairs),
+    /// with the service it names, the PG* variables, ~/.pgpass and libpq's defaults, as psql
+    /// resolves them (see `spec`).
+    pub fn resolve(
+        conninfo: Option<&str>,
+        application_name: &str,
+    ) -> Result<Endpoint, ConnectError> {
+        Endpoint::resolve_in(conninfo, application_name, &Environment::current())
+    }
+
+    /// [`Endpoint::resolve`] in `env`. A spec that does not resolve (a service found nowhere, an
+    /// unknown keyword) is an error before any connection is attempted.
+    pub fn resolve_in(
+        conninfo: Option<&str>,
+        application_name: &str,
+        env: &Environment,
+    ) -> Result<Endpoint, ConnectError> {
+        let spec = spec::resolve(conninfo, env).map_err(|error| ConnectError {
+            target: error.target(),
+            reason: error.to_string(),
+        })?;
         // The judge parses strings as PostgreSQL does with `standard_conforming_strings = on`;
         // the server must split the text the same way, whatever the role, the database or the
-        // URL's `options` say (a startup option wins over all of them).
-        let options = options
+        // spec's `options` say (a startup option wins over all of them).
+        let options = connect_options(&spec)
             .application_name(application_name)
             .options([("standard_conforming_strings", "on")]);
-        let display = describe(&options);
-        let connect_timeout = std::env::var("PGCONNECT_TIMEOUT")
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|&s| s > 0)
-            .map_or(DEFAULT_CONNECT_TIMEOUT, StdDuration::from_secs);
         Ok(Endpoint {
             options,
-            display,
-            secrets,
-            connect_timeout,
+            display: spec.to_string(),
+            secrets: spec
+                .password
+                .iter()
+                .map(|p| p.expose().to_owned())
+                .collect(),
+            connect_timeout: spec
+                .connect_timeout
+                .map_or(DEFAULT_CONNECT_TIMEOUT, StdDuration::from_secs),
+            warnings: spec.warnings,
         })
     }
 
@@ -167,12 +173,47 @@ fn explain_connect_error(
     }
 }
 
-/// `user@host:port/database` — what the run acts on, never with a password.
-fn describe(options: &PgConnectOptions) -> String {
-    let place = match options.get_socket() {
-        Some(socket) => format!("{}:{}", socket.display(), options.get_port()),
-        None => format!("{}:{}", options.get_host(), options.get_port()),
+/// The driver's options for `spec`: every field set from the spec, none left to sqlx's own
+/// reading of the environment or of ~/.pgpass (which matches the environment's host, not the
+/// spec's).
+///
+/// sqlx starts from the environment and has no way to unset what it read there; the only
+/// value that can differ is `PGOPTIONS`, which sqlx keeps when the spec's `options` come from
+/// elsewhere (the spec's settings are sent after it, so they win where both set one).
+pub fn connect_options(spec: &ConnSpec) -> PgConnectOptions {
+    let mut options = PgConnectOptions::new_without_pgpass()
+        .port(spec.port)
+        .username(&spec.user)
+        .database(&spec.dbname)
+        .ssl_mode(match spec.sslmode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Allow => PgSslMode::Allow,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+            SslMode::VerifyCa => PgSslMode::VerifyCa,
+            SslMode::VerifyFull => PgSslMode::VerifyFull,
+        });
+    options = match (&spec.hostaddr, &spec.host) {
+        (Some(address), _) => options.host(&address.to_string()),
+        (None, Host::Tcp(host)) => options.host(host),
+        (None, Host::Socket(dir)) => options.socket(dir),
     };
-    let database = options.get_database().unwrap_or(options.get_username());
-    format!("{}@{place}/{database}", options.get_username())
+    if let Some(password) = &spec.password {
+        options = options.password(password.expose());
+    }
+    if let Some(cert) = &spec.sslcert {
+        options = options.ssl_client_cert(cert);
+    }
+    if let Some(key) = &spec.sslkey {
+        options = options.ssl_client_key(key);
+    }
+    if let Some(root) = &spec.sslrootcert {
+        options = options.ssl_root_cert(root);
+    }
+    if let Some((settings, source)) = &spec.options
+        && *source != Source::Env("PGOPTIONS")
+    {
+        options = options.options(settings.iter().map(|(k, v)| (k, v)));
+    }
+    options
 }
