@@ -45,9 +45,15 @@ pub struct RunArgs {
     /// Playbook path or name (`./playbooks/NAME.yaml`, then built-in).
     #[arg(value_name = "PLAYBOOK")]
     pub playbook: String,
-    /// Server to connect to (`postgres://user@host:port/db`). Default: `DATABASE_URL`, else the
-    /// PG* variables, ~/.pgpass and the local socket, like psql.
-    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    /// Server to connect to, a libpq connection string: `postgres://user@host:port/db`,
+    /// `host=db1 dbname=app`, or `service=NAME`. What it leaves out comes from PGSERVICE, the
+    /// PG* variables, ~/.pgpass and the local socket, like psql. Default: `DATABASE_URL`.
+    #[arg(
+        long,
+        value_name = "CONNINFO",
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Set a playbook param, e.g. `--var idle_after=15m --var database=app`.
     #[arg(long = "var", value_name = "NAME=VALUE")]

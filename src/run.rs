@@ -23,7 +23,8 @@ use crate::outputs::Header;
 use crate::outputs::file::{self, Destination};
 use crate::outputs::record::{RunRecord, Status};
 use crate::outputs::{
-    Artifact, Journal, Progress, Recorder, Report, counts, nagios, prometheus, unfinished,
+    Artifact, Connecting, Journal, Progress, Recorder, Report, counts, nagios, prometheus,
+    unfinished,
 };
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, StepKind};
@@ -195,11 +196,14 @@ async fn run_playbook(
                 let reach: Reach<'_, Session> = Reach::Unresolved(error);
                 engine.run(reach).await;
             }
-            Ok(endpoint) => {
+            Ok(mut endpoint) => {
                 for warning in &endpoint.warnings {
                     eprintln!("warning: {warning}");
                 }
-                drive(engine, &endpoint, &mut interrupts).await
+                let connecting = Connecting::start(config.progress, &endpoint.display);
+                let told = connecting.clone();
+                endpoint.on_retry(move |why| told.waiting(why));
+                drive(engine, &endpoint, &connecting, &mut interrupts).await
             }
         }
     }
@@ -249,9 +253,19 @@ fn journal(
 /// Connects and runs the engine. The signals are watched from the moment there is a session
 /// whose query they would cancel (until then they wait, queued): the watcher cancels through
 /// the session's own canceller, which follows it across a reconnection.
-async fn drive(engine: Engine<'_>, endpoint: &Endpoint, interrupts: &mut Interrupts) {
+async fn drive(
+    engine: Engine<'_>,
+    endpoint: &Endpoint,
+    connecting: &Connecting,
+    interrupts: &mut Interrupts,
+) {
     let name = endpoint.display.as_str();
-    let mut session = match endpoint.connect().await {
+    let connected = endpoint.connect().await;
+    match &connected {
+        Ok(_) => connecting.connected(),
+        Err(_) => connecting.failed(),
+    }
+    let mut session = match connected {
         Ok(session) => session,
         Err(error) => {
             let error = RunError::CannotConnect {

@@ -10,6 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::common::cluster::Cluster;
+use crate::common::db::Database;
+use crate::common::pty::Pty;
 use crate::common::{Outcome, Test};
 
 const PLAYBOOK: &str = "version: 1\nname: conn\nsteps:\n  - id: one\n    check: SELECT 1 AS one\n";
@@ -409,4 +411,47 @@ fn a_one_character_password_is_never_shown_and_leaves_messages_whole() {
         .run();
     assert!(!outcome.stderr.contains(":a@"), "{}", outcome.stderr);
     assert!(!outcome.markdown().contains(":a@"));
+}
+
+const ONE_CHECK: &str = "version: 1\nsteps:\n  - id: one\n    check: SELECT 1 AS one\n";
+
+#[test]
+fn at_a_terminal_the_server_is_named_before_connecting_and_a_wait_says_why() {
+    // Nothing listens on port 1: every attempt is refused at once, and the engine retries.
+    let url = "postgres://nobody:s3cr3t@127.0.0.1:1/app?connect_timeout=3";
+    let mut pty = Pty::run_url(url, ONE_CHECK, &[], &[]);
+    pty.expect("connecting to nobody@127.0.0.1:1/app");
+    pty.expect(
+        "connecting to nobody@127.0.0.1:1/app: the server does not answer; retrying for up to ",
+    );
+    assert_eq!(pty.finish(), 3, "{}", pty.screen());
+    let screen = pty.screen();
+    assert!(!screen.contains("s3cr3t"), "{screen}");
+    assert!(!screen.contains("connected to"), "{screen}");
+
+    // Reached, the line stays and names the server the steps ran on.
+    let db = Database::new();
+    let mut pty = Pty::run(&db, ONE_CHECK, &[]);
+    pty.expect(&format!(
+        "connected to root@/var/run/postgresql:5432/{}",
+        db.name
+    ));
+    assert_eq!(pty.finish(), 0, "{}", pty.screen());
+}
+
+#[test]
+fn off_a_terminal_nothing_is_said_while_connecting() {
+    let url = "postgres://nobody@127.0.0.1:1/app?connect_timeout=1";
+    let outcome = Test::new()
+        .playbook("one.yaml", ONE_CHECK)
+        .args(["run", "one.yaml"])
+        .database_url(url)
+        .status(3)
+        .stderr_any("checked below: only that no spinner line is in it")
+        .run();
+    assert!(
+        !outcome.stderr.contains("connecting to"),
+        "{}",
+        outcome.stderr
+    );
 }

@@ -30,7 +30,7 @@ pub use file::{Artifact, Destination, WriteError};
 pub use journal::Journal;
 pub use json::{Json, schema_json};
 pub use markdown::Markdown;
-pub use progress::Progress;
+pub use progress::{Connecting, Progress};
 use record::{RunRecord, Status, StepRecord};
 pub use recorder::{Header, Recorder};
 

@@ -5,6 +5,7 @@
 //! Titles and messages come from the playbook and the server: their control characters are
 //! shown escaped.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,6 +21,65 @@ pub struct Progress {
 impl Progress {
     pub fn new(enabled: bool) -> Progress {
         Progress { enabled, bar: None }
+    }
+}
+
+/// The line that names the server before the first connection attempt, on a terminal only:
+/// a spinner while connecting that says why it waits between attempts, then `connected to …`
+/// (or nothing, when it failed: the error says where it tried). Clones share the line, so the
+/// endpoint's retry callback can tell it.
+#[derive(Clone, Default)]
+pub struct Connecting {
+    bar: Arc<Mutex<Option<ProgressBar>>>,
+    target: String,
+}
+
+impl Connecting {
+    pub fn start(enabled: bool, target: &str) -> Connecting {
+        let target = for_terminal_line(target).into_owned();
+        let bar = enabled.then(|| {
+            let bar = ProgressBar::new_spinner();
+            let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_message(format!("connecting to {target}"));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Connecting {
+            bar: Arc::new(Mutex::new(bar)),
+            target,
+        }
+    }
+
+    /// Between attempts: why it waits.
+    pub fn waiting(&self, why: &str) {
+        if let Some(bar) = self.bar().as_ref() {
+            let why = for_terminal_line(why);
+            bar.set_message(format!("connecting to {}: {why}", self.target));
+        }
+    }
+
+    /// Connected: the line stays, naming the server the run works on.
+    pub fn connected(&self) {
+        if let Some(bar) = self.bar().take() {
+            bar.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.finish_with_message(format!("connected to {}", self.target));
+        }
+    }
+
+    /// Not connected: the line goes (the error that follows names the target).
+    pub fn failed(&self) {
+        if let Some(bar) = self.bar().take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn bar(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.bar.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -6,6 +6,7 @@
 //! resolved spec's fields (`spec`), and the driver never sees the connection string, only
 //! those fields, so its errors cannot quote it.
 
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
@@ -19,6 +20,9 @@ use super::{ConnectError, Session};
 /// override it).
 const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
+/// What hears why a connection attempt is retried.
+type RetryTold = dyn Fn(&str) + Send + Sync;
+
 /// How to reach the server, resolved from `--database-url`, `DATABASE_URL` or libpq's variables.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -30,9 +34,18 @@ pub struct Endpoint {
     /// The password, scrubbed from the driver's texts as a last guard (see `redact`).
     secrets: Vec<String>,
     connect_timeout: StdDuration,
+    /// Told why a connection attempt will be retried, before the wait (see
+    /// [`Endpoint::on_retry`]).
+    on_retry: Option<Arc<RetryTold>>,
 }
 
 impl Endpoint {
+    /// Has `tell` hear, before each wait between connection attempts, why it waits: the
+    /// terminal shows it instead of staying blank for the connect timeout.
+    pub fn on_retry(&mut self, tell: impl Fn(&str) + Send + Sync + 'static) {
+        self.on_retry = Some(Arc::new(tell));
+    }
+
     /// `conninfo` from `--database-url` or `DATABASE_URL` (a URL or `keyword=value` pairs),
     /// with the service it names, the PG* variables, ~/.pgpass and libpq's defaults, as psql
     /// resolves them (see `spec`).
@@ -72,6 +85,7 @@ impl Endpoint {
                 .connect_timeout
                 .map_or(DEFAULT_CONNECT_TIMEOUT, StdDuration::from_secs),
             warnings: spec.warnings,
+            on_retry: None,
         })
     }
 
@@ -121,6 +135,14 @@ impl Endpoint {
                     transient,
                 )));
             }
+            if let Some(tell) = &self.on_retry {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tell(&format!(
+                    "{}; retrying for up to {} s more",
+                    waiting_for(sqlstate.as_deref()),
+                    left.as_secs_f64().ceil()
+                ));
+            }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(StdDuration::from_secs(2));
         }
@@ -143,6 +165,16 @@ fn sqlstate_of(error: &sqlx::Error) -> Option<String> {
     match error {
         sqlx::Error::Database(database) => database.code().map(|code| code.into_owned()),
         _ => None,
+    }
+}
+
+/// What a transient failure waits for, in a few words (the full story is the error's, if
+/// the wait ends without a connection).
+fn waiting_for(sqlstate: Option<&str>) -> &'static str {
+    match sqlstate {
+        Some("53300") => "every connection slot is taken",
+        Some("57P03") => "the server is starting up or shutting down",
+        _ => "the server does not answer",
     }
 }
 
