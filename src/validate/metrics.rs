@@ -9,14 +9,14 @@ use crate::diagnostic::did_you_mean;
 use crate::expr::Kind;
 use crate::load::raw::{RawMetric, RawNumber, Unit};
 use crate::load::spans::Path;
-use crate::param;
 use crate::playbook::{Metric, ROW_COUNT_METRIC};
 use crate::range;
-use crate::template::{self, TemplateKind};
+use crate::template::TemplateKind;
 
 use super::Validator;
 use super::error::Problem;
 use super::names::NameScope;
+use super::steps::gives;
 
 impl Validator<'_> {
     /// The step's metrics; `None` when any has an error (all are reported).
@@ -153,19 +153,14 @@ impl Validator<'_> {
         if !self.template(path, source, TemplateKind::Text, scope) {
             return false;
         }
-        // It may need what only a run has (facts, earlier steps): then it is judged then.
-        let Ok(rendered) = template::render_text(source, &param::defaults(&self.params)) else {
+        let Some(rendered) = self.with_defaults(source) else {
             return true;
         };
         let Err(why) = metric_value(key, &rendered) else {
             return true;
         };
         let location = self.document.value_location(path);
-        let gives = if rendered == source {
-            String::new()
-        } else {
-            format!(" (with the params' defaults, `{rendered}`)")
-        };
+        let gives = gives(source, &rendered);
         let problem = Problem::InvalidMetricValue {
             column: column.to_owned(),
             key,

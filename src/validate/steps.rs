@@ -388,8 +388,7 @@ impl Validator<'_> {
         if !self.template(path, text, TemplateKind::Text, &scope) {
             return None;
         }
-        // It may need what only a run has (facts, earlier steps): then it is judged then.
-        let Ok(rendered) = template::render_text(text, &param::defaults(&self.params)) else {
+        let Some(rendered) = self.with_defaults(text) else {
             return Some(MaxRows::Template(text.clone()));
         };
         match RowLimit::parse(&rendered) {
@@ -397,16 +396,18 @@ impl Validator<'_> {
             Some(_) => Some(MaxRows::Template(text.clone())),
             None => {
                 let location = self.document.value_location(path);
-                let gives = if rendered == *text {
-                    String::new()
-                } else {
-                    format!(" (with the params' defaults, `{rendered}`)")
-                };
+                let gives = gives(text, &rendered);
                 let text = text.clone();
                 self.report(Problem::InvalidMaxRows { text, gives }, location);
                 None
             }
         }
+    }
+
+    /// What a text template that compiled gives with the params' defaults; `None` when it
+    /// needs what only a run has (facts, earlier steps): then it is judged then.
+    pub(super) fn with_defaults(&self, source: &str) -> Option<String> {
+        template::render_text(source, &param::defaults(&self.params)).ok()
     }
 
     fn requires(&mut self, path: &Path, raw: Option<&RawRequires>) -> Option<Requirements> {
@@ -460,4 +461,14 @@ pub(super) fn raw_kind(raw: &RawStep) -> &'static str {
 
 fn findings_of(analysis: &Option<Analysis>) -> &[Finding] {
     analysis.as_ref().map_or(&[], |a| a.findings.as_slice())
+}
+
+/// ` (with the params' defaults, `…`)` for a template whose rendering is not its text; empty
+/// for plain text, which says itself.
+pub(super) fn gives(source: &str, rendered: &str) -> String {
+    if rendered == source {
+        String::new()
+    } else {
+        format!(" (with the params' defaults, `{rendered}`)")
+    }
 }
