@@ -81,70 +81,46 @@ impl Engine<'_> {
             unit: unit.to_owned(),
             labels,
             value,
-            min: self.bound(step, metric, "min", metric.min.as_deref()),
-            max: self.bound(step, metric, "max", metric.max.as_deref()),
-            warning: self.threshold(step, metric, "warning", metric.warning.as_deref()),
-            critical: self.threshold(step, metric, "critical", metric.critical.as_deref()),
+            min: self.rendered(step, metric, "min", metric.min.as_deref(), range::bound),
+            max: self.rendered(step, metric, "max", metric.max.as_deref(), range::bound),
+            warning: self.rendered(
+                step,
+                metric,
+                "warning",
+                metric.warning.as_deref(),
+                range::threshold,
+            ),
+            critical: self.rendered(
+                step,
+                metric,
+                "critical",
+                metric.critical.as_deref(),
+                range::threshold,
+            ),
         }
     }
 
-    fn bound(
+    /// A bound or threshold rendered and read by `read` (`range::bound`, `range::threshold`);
+    /// `None`, with a note, when it does not render or is not what monitoring can read.
+    fn rendered<T>(
         &mut self,
         step: &Step,
         metric: &Metric,
         key: &str,
         source: Option<&str>,
-    ) -> Option<f64> {
-        let rendered = self.metric_text(step, metric, key, source?)?;
-        self.kept_or_noted(step, metric, key, &rendered, range::bound(&rendered))
-    }
-
-    fn threshold(
-        &mut self,
-        step: &Step,
-        metric: &Metric,
-        key: &str,
-        source: Option<&str>,
-    ) -> Option<String> {
-        let rendered = self.metric_text(step, metric, key, source?)?;
-        self.kept_or_noted(step, metric, key, &rendered, range::threshold(&rendered))
-    }
-
-    fn metric_text(
-        &mut self,
-        step: &Step,
-        metric: &Metric,
-        key: &str,
-        source: &str,
-    ) -> Option<String> {
+        read: fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let name = format!("{}.metrics.{}.{key}", step.id, metric.column);
         let ctx = self.scope.value();
-        let rendered = self.scope.exact_text(&name, source, &ctx);
-        let why = match &rendered {
-            Ok(_) => None,
-            Err(error) => Some(format!("could not be rendered: {error:#}")),
+        let why = match self.scope.exact_text(&name, source?, &ctx) {
+            Ok(rendered) => match read(&rendered) {
+                Ok(value) => return Some(value),
+                Err(why) => format!("gives `{rendered}`: {why}"),
+            },
+            Err(error) => format!("could not be rendered: {error:#}"),
         };
-        if let Some(why) = why {
-            self.note_metric(step, metric, key, &why);
-        }
-        rendered.ok()
-    }
-
-    fn kept_or_noted<T>(
-        &mut self,
-        step: &Step,
-        metric: &Metric,
-        key: &str,
-        rendered: &str,
-        read: Result<T, String>,
-    ) -> Option<T> {
-        match read {
-            Ok(value) => Some(value),
-            Err(why) => {
-                self.note_metric(step, metric, key, &format!("gives `{rendered}`: {why}"));
-                None
-            }
-        }
+        self.note_metric(step, metric, key, &why);
+        None
     }
 
     fn note_metric(&mut self, step: &Step, metric: &Metric, key: &str, why: &str) {
