@@ -1,9 +1,26 @@
 //! A run record with every part filled in, for the outputs' unit tests.
 
 use super::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
-    ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
+    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
 };
+
+/// A metric's value with its labels, and no unit conversions, bounds or thresholds.
+pub fn metric(name: &str, unit: &str, value: f64, labels: &[(&str, &str)]) -> MetricRecord {
+    MetricRecord {
+        name: name.to_owned(),
+        unit: unit.to_owned(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        value,
+        warning: None,
+        critical: None,
+        min: None,
+        max: None,
+    }
+}
 
 pub fn step(id: &str, title: &str, kind: &str, status: Status) -> StepRecord {
     StepRecord::new(id, title, kind, status)

@@ -271,26 +271,8 @@ fn unix_seconds(rfc3339: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::outputs::example::{record, step};
-
-    fn metric(name: &str, unit: &str, value: f64, labels: &[(&str, &str)]) -> MetricRecord {
-        MetricRecord {
-            name: name.to_owned(),
-            unit: unit.to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-            value,
-            warning: None,
-            critical: None,
-            min: None,
-            max: None,
-        }
-    }
+    use crate::outputs::example::{metric, record, step};
 
     fn run(steps: Vec<StepRecord>) -> RunRecord {
         let mut record = record();
