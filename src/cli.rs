@@ -48,13 +48,33 @@ pub struct RunArgs {
     /// Server to connect to, a libpq connection string: `postgres://user@host:port/db`,
     /// `host=db1 dbname=app`, or `service=NAME`. What it leaves out comes from PGSERVICE, the
     /// PG* variables, ~/.pgpass and the local socket, like psql. Default: `DATABASE_URL`.
-    #[arg(
-        long,
-        value_name = "CONNINFO",
-        env = "DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "CONNINFO", conflicts_with_all = ["targets", "target", "service"])]
     pub database_url: Option<String>,
+    /// Run on this target too (repeatable): a connection string as for `--database-url`.
+    /// With several targets (`--target`, `--targets`, `--service`) the run is a fleet run.
+    #[arg(long = "target", value_name = "CONNINFO")]
+    pub target: Vec<String>,
+    /// Run on the targets of a YAML inventory: a list of `{name, url | service, vars}`.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<String>,
+    /// Run on every service of the service file (`pg_service.conf`) whose name matches GLOB
+    /// (`*`, `?`, `[abc]`), e.g. `--service 'prod-*'`.
+    #[arg(long, value_name = "GLOB")]
+    pub service: Option<String>,
+    /// In a fleet run: how many targets run at once, one connection each. Default: 8.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallel: Option<u32>,
+    /// In a fleet run: start no more targets once N of them ended UNKNOWN.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failures: Option<u32>,
+    /// In a fleet run: only the targets of shard K of N (K from 0 to N-1, like a Kubernetes
+    /// Indexed Job's `JOB_COMPLETION_INDEX`), chosen by a stable hash of the target's name.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// In a fleet run: the directory of the targets' reports and journals.
+    /// Default: `./runbook-reports/<name>-<UTC time>/`.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<String>,
     /// Set a playbook param, e.g. `--var idle_after=15m --var database=app`.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
@@ -67,8 +87,9 @@ pub struct RunArgs {
     /// Ask before every step: continue, skip or abort (stepping through an incident).
     #[arg(long)]
     pub step: bool,
-    /// Where to write the report: a path, or `-` for standard output.
-    /// Default: `./runbook-reports/<name>-<UTC time>.md`.
+    /// Where to write the report: a path, or `-` for standard output. In a fleet run, the
+    /// combined report. Default: `./runbook-reports/<name>-<UTC time>.md` (in a fleet run,
+    /// `summary.md` in the run's directory).
     #[arg(long, value_name = "PATH")]
     pub report: Option<String>,
     /// Report format.

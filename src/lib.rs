@@ -17,6 +17,7 @@ mod engine;
 mod events;
 mod exit;
 mod expr;
+mod fleet;
 mod facts;
 mod interrupt;
 pub mod load;
