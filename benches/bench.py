@@ -6,22 +6,34 @@ Every measured command is started with posix_spawn (no shell) with stdin and std
 peak RSS from that child's own rusage (ru_maxrss). runbook and its anchor alternate run by run
 so drift in the server or the machine hits both alike. Figures: median ± MAD (median absolute
 deviation) over n runs, after warm-up runs that are not counted.
+
+BENCH_CASES picks cases by name (`ABCDEF`, `F F2`): F (rows F1) is the fleet of 100 targets,
+F2 the fleet of 1,000 databases, which takes minutes and runs only when named.
 """
 import datetime
+import itertools
 import json
 import os
 import platform
+import re
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import fleet
+
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("BENCH_RUNBOOK_BIN") or os.path.join(ROOT, "target", "release", "runbook")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-CASES = set(os.environ.get("BENCH_CASES", "ABCDE").upper())  # a subset implies no RESULTS.md
+DEFAULT_CASES = {"A", "B", "C", "D", "E", "F"}
+# "ABCDEF" or "F F2": a letter, optionally with a number ("F1" is F); RESULTS.md is rewritten
+# only when every default case runs.
+CASES = {c if c != "F1" else "F" for c in re.findall(r"[A-Z][0-9]*", os.environ.get("BENCH_CASES", "ABCDEF").upper())}
 RUNBOOK_OK = {0, 1, 2}  # OK / WARNING / CRITICAL are normal outcomes; 3+ is a failure
 PSQL = shutil.which("psql")
 PSQL_ARGS = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -29,6 +41,7 @@ PSQL_ARGS = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
 WORK = tempfile.mkdtemp(prefix="runbook-bench-")
 os.chdir(WORK)  # playbook names resolve to ./playbooks/NAME.yaml first: here, only built-ins
 ERR = os.path.join(WORK, "stderr.txt")
+RUNNING = [None]  # the measured command being waited for, stopped with the benchmark
 
 
 def fail(msg):
@@ -44,32 +57,37 @@ def fail(msg):
     sys.exit(3)
 
 
-def spawn(argv, ok_codes, stdout="/dev/null"):
-    """One run: (wall seconds, peak RSS in KiB, CPU seconds user+sys)."""
+def spawn(argv, ok_codes, stdout="/dev/null", with_code=False):
+    """One run: (wall seconds, peak RSS in KiB, CPU seconds user+sys[, exit code])."""
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
         (os.POSIX_SPAWN_OPEN, 2, ERR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
     ]
     t0 = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    pid = RUNNING[0] = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
     _, status, ru = os.wait4(pid, 0)
+    RUNNING[0] = None
     t1 = time.perf_counter()
     code = os.waitstatus_to_exitcode(status)
     if code not in ok_codes:
         fail(f"exit code {code} from: {' '.join(argv)}")
-    return t1 - t0, ru.ru_maxrss, ru.ru_utime + ru.ru_stime
+    figures = (t1 - t0, ru.ru_maxrss, ru.ru_utime + ru.ru_stime)
+    return figures + (code,) if with_code else figures
 
 
 def bench(commands, runs, warmup):
-    """commands: list of (argv, ok_codes); alternated. Returns per command (times, rss, cpu)."""
+    """commands: list of (argv, ok_codes), argv a list or a function giving one for each run;
+    alternated. Returns per command (times, rss, cpu)."""
+    def argv_of(argv):
+        return argv() if callable(argv) else argv
     for _ in range(warmup):
         for argv, ok in commands:
-            spawn(argv, ok)
+            spawn(argv_of(argv), ok)
     out = [([], [], []) for _ in commands]
     for _ in range(runs):
         for i, (argv, ok) in enumerate(commands):
-            for series, x in zip(out[i], spawn(argv, ok)):
+            for series, x in zip(out[i], spawn(argv_of(argv), ok)):
                 series.append(x)
     return out
 
@@ -135,6 +153,49 @@ A_SQL = [f"{A_VARIANTS[i % len(A_VARIANTS)]} LIMIT {100 + i}" for i in range(A_S
 B_ROWS = 2_000_000
 B_SQL = (f"SELECT g AS id, g * 2 AS doubled, 'row ' || g AS label, now() AS ts "
          f"FROM generate_series(1, {B_ROWS}) AS g")
+
+
+F_TARGETS, F_CLUSTERS = 100, 3  # the rest of the 100 are databases on the local server
+F2_TARGETS, F2_CREATORS = 1000, 2  # F2_CREATORS psql sessions create the databases side by side
+# The loops a fleet run replaces: bash -c LOOP bash RUNBOOK_OR_PSQL ARG URL...; runbook's 0–2
+# are normal outcomes, anything else makes the loop exit 3 (after trying every target).
+F_LOOP = """bin=$1 dir=$2; shift 2; mkdir -p "$dir"; i=0; rc=0
+for url in "$@"; do
+  i=$((i + 1))
+  "$bin" run daily-monitoring --database-url "$url" --quiet --report "$dir/$i.md"
+  [ $? -le 2 ] || rc=3
+done
+exit $rc"""
+F_PSQL = """bin=$1 sql=$2; shift 2; rc=0
+for url in "$@"; do "$bin" -X -q -v ON_ERROR_STOP=1 -d "$url" -f "$sql" || rc=3; done
+exit $rc"""
+
+
+def fleet_run(inventory, report_dir):
+    return [BIN, "run", "daily-monitoring", "--targets", inventory, "--quiet", "--report-dir", report_dir]
+
+
+def fleet_check(summary, targets):
+    """Reads a combined JSON report: (the fleet's names it lacks, how many targets did not end
+    OK, WARNING or CRITICAL). A report that cannot be read lacks every name."""
+    try:
+        with open(summary) as f:
+            listed = {t["name"]: t["status"] for t in json.load(f)["targets"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"benches/run: the combined report {summary} cannot be read: {e}", file=sys.stderr)
+        listed = {}
+    missing = [name for name, _ in targets.targets if name not in listed]
+    return missing, sum(1 for status in listed.values() if status in ("UNKNOWN", "NOT_RUN", "STOPPED"))
+
+
+def checked_fleet(inventory, targets, report_dir):
+    """One fleet run with a JSON combined report: exit 0–2, every target in it, none UNKNOWN."""
+    summary = os.path.join(WORK, "fleet-check.json")
+    spawn(fleet_run(inventory, report_dir) + ["--format", "json", "--report", summary], RUNBOOK_OK)
+    missing, unknown = fleet_check(summary, targets)
+    if missing or unknown:
+        fail(f"fleet run: {len(missing)} targets missing from the combined report "
+             f"({', '.join(missing[:5])}), {unknown} UNKNOWN or not run")
 
 
 def playbook(name, steps, timeout=None):
@@ -256,6 +317,60 @@ def main():
         row("E", "daily-monitoring + `--nagios --metrics FILE`", fmt_t(mt), fmt_t(et) + " (runbook plain)",
             f"{ratio:.2f}×", cpu(mcpu, ecpu), "≤ 1.10× plain", ratio <= 1.10)
 
+    # --- F: daily-monitoring on a fleet of 100 targets, one process against a shell loop
+    fleet_notes = []
+    if "F" in CASES:
+        print(f"==> case F: daily-monitoring on {F_TARGETS} targets", file=sys.stderr)
+        c_sql = [s["sql"] for s in run_json("daily-monitoring")["steps"] if s.get("sql")]
+        write("f.sql", psql_file(c_sql))
+        with fleet.Fleet(F_TARGETS, F_CLUSTERS) as targets:
+            inv = targets.inventory(os.path.join(WORK, "f.yaml"))
+            checked_fleet(inv, targets, os.path.join(WORK, "f-check"))
+            # A new directory each run: in one that holds a target's report already, the
+            # next report is named `<target>-2.md`, `-3`, … and the directories would grow.
+            runs = itertools.count()
+            (ft, frss, fcpu), (lt, lrss, lcpu), (qt, _, qcpu) = bench(
+                [(lambda: fleet_run(inv, os.path.join(WORK, f"f-reports-{next(runs)}")), RUNBOOK_OK),
+                 (["/bin/bash", "-c", F_LOOP, "bash", BIN, os.path.join(WORK, "f-loop")] + targets.urls(), {0}),
+                 (["/bin/bash", "-c", F_PSQL, "bash", PSQL, "f.sql"] + targets.urls(), {0})], r(5, 2), 1)
+            made = (f"{len(targets.databases)} databases + {len(targets.clusters)} clusters, "
+                    f"set up in {targets.setup_s:.1f} s")
+            if targets.note:
+                fleet_notes.append(f"- F1: **{targets.note}**.")
+        ratio = med(ft) / med(lt)
+        row("F1", f"daily-monitoring on {F_TARGETS} targets ({made}), one fleet run", fmt_t(ft),
+            fmt_t(lt) + " (shell loop of single runs)", f"1/{1 / ratio:.1f}", cpu(fcpu, lcpu),
+            "≤ 1/3 of the loop", ratio <= 1 / 3)
+        rows.append(("F1′", "same; against a shell loop of psql", fmt_t(ft), fmt_t(qt) + " (psql loop)",
+                     f"{med(ft) / med(qt):.2f}×", cpu(fcpu, qcpu), "(information)", "—"))
+        f_rss = mb(max(frss))
+        row("F1", "peak RSS (fleet: max over runs / loop: its largest child)", f"{f_rss:.1f} MB",
+            f"{mb(max(lrss)):.1f} MB", "", "", "≤ 64 MB", f_rss <= 64)
+
+    # --- F2: 1,000 databases in one fleet run (minutes: only when BENCH_CASES names it)
+    if "F2" in CASES:
+        print(f"==> case F2: daily-monitoring on {F2_TARGETS} databases (one run)", file=sys.stderr)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        with fleet.Fleet(F2_TARGETS, 0, creators=F2_CREATORS) as targets:
+            inv = targets.inventory(os.path.join(WORK, "f2.yaml"))
+            summary = os.path.join(WORK, "f2-summary.json")
+            argv = fleet_run(inv, os.path.join(WORK, "f2-reports")) + ["--format", "json", "--report", summary]
+            t, rss, cpu_s, code = spawn(argv, range(256), with_code=True)
+            missing, unknown = fleet_check(summary, targets)
+            with open(ERR) as f:
+                emfile = "Too many open files" in f.read()
+            setup_s = targets.setup_s
+        ok = code in RUNBOOK_OK and not missing and not emfile
+        row("F2", f"daily-monitoring on {F2_TARGETS:,} databases, one fleet run (default --parallel); "
+            f"setup {setup_s:.0f} s", f"{t:.1f} s (once)", "—", "", cpu([cpu_s]),
+            "exit 0–2, every target reported, no EMFILE", ok)
+        fleet_notes.append(
+            f"- F2: exit {code}; {F2_TARGETS - len(missing)}/{F2_TARGETS} targets in the combined JSON "
+            f"report ({unknown} UNKNOWN or not run); \"Too many open files\" {'**seen**' if emfile else 'not seen'}; "
+            f"`ulimit -n` {soft} (hard {hard}); creating the {F2_TARGETS:,} databases took {setup_s:.0f} s "
+            f"({F2_CREATORS} psql at once), dropping them is not timed.")
+        row("F2", "peak RSS of that run", f"{mb(rss):.1f} MB", "—", "", "", "≤ 64 MB", mb(rss) <= 64)
+
     # --- report
     header = ["case", "what", "runbook", "psql anchor", "ratio", "CPU runbook / psql", "target", "result"]
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -285,7 +400,7 @@ def main():
     ]
     notes = [
         "- Times are wall clock from spawn to reap, median ± MAD over the counted runs "
-        f"({'quick mode' if QUICK else 'A 20, B 5, C 30, D 50, E 30 runs'}, after warm-up); runbook "
+        f"({'quick mode' if QUICK else 'A 20, B 5, C 30, D 50, E 30, F 5 runs'}, after warm-up); runbook "
         "and its anchor alternate run by run. Ratio = runbook median / psql median.",
         "- psql runs `psql -X -q -v ON_ERROR_STOP=1` with stdout on /dev/null. Its anchor for A is "
         "the statements runbook sends for each check (BEGIN READ ONLY and SET LOCAL, the check, "
@@ -304,6 +419,18 @@ def main():
         "monitoring outputs; the measured run adds `--nagios` (plugin answer on stdout, "
         "/dev/null here) and `--metrics FILE` (the Prometheus text, written atomically). Its CPU "
         "column reads monitored / plain.",
+        f"- F1 (case F): `runbook run daily-monitoring --targets inv.yaml --quiet --report-dir DIR` on {F_TARGETS} "
+        f"targets — {F_TARGETS - F_CLUSTERS} databases `bench_fleet_N` of the local server (over its "
+        f"socket) and {F_CLUSTERS} private clusters (`initdb` as `postgres`, trust, 127.0.0.1), "
+        "created for the case and removed after it — one process at the default `--parallel 8`, "
+        "against `bash -c 'for url …; do runbook run daily-monitoring --database-url \"$url\" "
+        "--quiet --report DIR/N.md; done'` and against the same loop of `psql -X -q -d \"$url\" -f` "
+        "the queries of case C (F1′). Ratio = fleet / loop. RSS and CPU of a loop are bash's with "
+        "its waited-for children (wait4): the RSS is its largest child's, the CPU all of theirs.",
+        f"- F2 (only with `BENCH_CASES=F2`): {F2_TARGETS:,} databases of the local server in one fleet "
+        "run, once; its JSON combined report (`--format json --report`) must list every target. "
+        "Setup is the time to create the databases.",
+        *fleet_notes,
     ]
     verdict = "all targets met" if not misses else "missed: " + "; ".join(misses)
     md = "\n".join([
@@ -315,7 +442,7 @@ def main():
     ])
     print("\n".join(table))
     print(f"\n{verdict}")
-    if not QUICK and CASES == set("ABCDE"):
+    if not QUICK and DEFAULT_CASES <= CASES:
         write(os.path.join(ROOT, "benches", "RESULTS.md"), md)
         print(f"(written to {os.path.join(ROOT, 'benches', 'RESULTS.md')})")
     else:
@@ -324,7 +451,21 @@ def main():
     sys.exit(1 if misses else 0)
 
 
+def stopped(signum, _frame):
+    """SIGTERM or SIGHUP stops the measured command, then ends the run through the cleanups
+    (case F's databases and clusters)."""
+    if RUNNING[0]:
+        try:
+            os.kill(RUNNING[0], signal.SIGTERM)
+            os.waitpid(RUNNING[0], 0)
+        except OSError:
+            pass
+    sys.exit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGHUP, stopped)
     try:
         main()
     finally:
