@@ -373,3 +373,8 @@ mod tests {
         assert_eq!(codes, [0, 1, 2, 3, -1, -2, -3]);
     }
 }
+
+/// TEMPORARY
+pub fn render_fleet(_playbook: &str, results: &[crate::fleet::TargetResult]) -> String {
+    results.iter().map(|r| render(&r.record, &[])).collect()
+}
