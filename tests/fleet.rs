@@ -18,9 +18,9 @@ use crate::common::{Test, read_json};
 const LEVELS: &str = r#"version: 1
 name: levels
 params:
-  level: { type: int, default: 0 }
-  divisor: { type: int, default: 1 }
-  nap: { type: int, default: 0 }
+  level: { type: integer, default: 0 }
+  divisor: { type: integer, default: 1 }
+  nap: { type: integer, default: 0 }
 steps:
   - id: nap
     check: SELECT pg_sleep({{ params.nap }}) AS slept
@@ -392,7 +392,7 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
 const VICTIMS: &str = r#"version: 1
 name: victims
 params:
-  nap: { type: int, default: 0 }
+  nap: { type: integer, default: 0 }
 steps:
   - id: nap
     check: SELECT pg_sleep({{ params.nap }}) AS slept

@@ -39,6 +39,12 @@ use crate::terminal_text::{for_terminal, for_terminal_line};
 pub struct Plan {
     pub targets: Vec<Planned>,
     pub shard: Option<Shard>,
+    /// At most this many targets run at once.
+    pub parallel: usize,
+    /// `--max-failures`.
+    pub max_failures: Option<usize>,
+    /// `--report-dir`: reports there replace the last run's; `None`: a new directory.
+    pub report_dir: Option<PathBuf>,
 }
 
 pub struct Planned {
@@ -140,22 +146,22 @@ pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Res
     Ok(Plan {
         targets: planned,
         shard: fleet.shard,
+        parallel: fleet.parallel,
+        max_failures: fleet.max_failures,
+        report_dir: fleet.report_dir.clone(),
     })
 }
 
 /// Runs the fleet and says how it went: the targets' reports and journals in the run's
 /// directory, the combined report, `--metrics`, and the summary line or the plugin answer.
 pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
-    let Some(fleet) = &config.fleet else {
-        return exit::UNKNOWN;
-    };
     let clock = SystemClock::new();
     let started_at = clock.stamp();
     let started = clock.elapsed();
     // Installed before anything can prompt (see `interrupt`).
     let mut interrupts = Interrupts::install();
-    let prepared = directory(config, fleet, playbook, &started_at).and_then(|directory| {
-        let combined = combined(config, &directory)?;
+    let prepared = directory(config, plan, playbook, &started_at).and_then(|directory| {
+        let combined = combined(config, &directory, plan.report_dir.is_none())?;
         if let Some(Destination::File(path)) = &config.metrics {
             file::prepare(Artifact::Metrics, path, false)?;
         }
@@ -182,7 +188,7 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
         screen: Rc::new(Screen::new(config.progress, plan.targets.len())),
         directory: &directory,
     };
-    let results = fleet_run.all(plan, fleet).await;
+    let results = fleet_run.all(plan).await;
     fleet_run.screen.clear();
     if let Some(watcher) = watcher {
         watcher.abort();
@@ -201,7 +207,7 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
         mode: config.mode,
         started_at,
         duration_ms,
-        parallel: fleet.parallel,
+        parallel: plan.parallel,
         shard: plan.shard.map(|shard| shard.to_string()),
         notes,
         results: &results,
@@ -213,11 +219,11 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
 /// beside where a single run's report would go (`runbook-reports/<name>-<UTC time>/`).
 fn directory(
     config: &RunConfig,
-    fleet: &FleetConfig,
+    plan: &Plan,
     playbook: &Playbook,
     started_at: &str,
 ) -> Result<PathBuf, file::WriteError> {
-    if let Some(directory) = &fleet.report_dir {
+    if let Some(directory) = &plan.report_dir {
         std::fs::create_dir_all(directory).map_err(|source| file::WriteError::CreateDirectory {
             what: Artifact::Report,
             directory: directory.clone(),
@@ -232,17 +238,27 @@ fn directory(
 }
 
 /// Where the combined report goes: `--report`, else `summary.<ext>` in the run's directory.
-fn combined(config: &RunConfig, directory: &Path) -> Result<Report, file::WriteError> {
+fn combined(config: &RunConfig, directory: &Path, new: bool) -> Result<Report, file::WriteError> {
     let mut report = config.report("summary", "");
     if config.default_report() {
         let name = format!("summary.{}", report.output.extension());
-        let path = file::reserve(&directory.join(name))?;
-        file::prepare(Artifact::Report, &path, false)?;
-        report.destination = Destination::File(path);
+        report.destination = Destination::File(in_directory(&directory.join(name), new)?);
     } else if let Destination::File(path) = &report.destination {
         file::prepare(Artifact::Report, path, false)?;
     }
     Ok(report)
+}
+
+/// `path`, a report's in the run's directory, made sure it can be written: reserved in a
+/// `new` directory (nothing else writes there), else replacing the last run's.
+fn in_directory(path: &Path, new: bool) -> Result<PathBuf, file::WriteError> {
+    let path = if new {
+        file::reserve(path)?
+    } else {
+        path.to_owned()
+    };
+    file::prepare(Artifact::Report, &path, false)?;
+    Ok(path)
 }
 
 /// What every target of the fleet shares.
@@ -260,14 +276,15 @@ struct Fleet<'a> {
 impl Fleet<'_> {
     /// Runs the targets, at most `--parallel` at once; none starts once the fleet is stopped
     /// or `--max-failures` targets ended UNKNOWN. The results come in the plan's order.
-    async fn all(&self, plan: &Plan, fleet: &FleetConfig) -> Vec<TargetResult> {
+    async fn all(&self, plan: &Plan) -> Vec<TargetResult> {
         let mut results: Vec<Option<TargetResult>> = plan.targets.iter().map(|_| None).collect();
         let mut running = FuturesUnordered::new();
         let mut next = 0;
         let mut failed = 0;
         let mut held = None;
+        let new = plan.report_dir.is_none();
         loop {
-            while running.len() < fleet.parallel && next < plan.targets.len() && held.is_none()
+            while running.len() < plan.parallel && next < plan.targets.len() && held.is_none()
             {
                 if let Some(cause) = self.stop.interruption().cause() {
                     held = Some(format!("not started: the fleet was stopped {}", cause.by()));
@@ -275,7 +292,7 @@ impl Fleet<'_> {
                 }
                 let index = next;
                 let target: LocalBoxFuture<'_, (usize, TargetResult)> =
-                    Box::pin(async move { (index, self.one(&plan.targets[index]).await) });
+                    Box::pin(async move { (index, self.one(&plan.targets[index], new).await) });
                 running.push(target);
                 next += 1;
             }
@@ -285,7 +302,7 @@ impl Fleet<'_> {
             self.screen.ended(&result);
             if result.record.status == Status::Unknown {
                 failed += 1;
-                if let Some(max) = fleet.max_failures.filter(|max| failed >= *max) {
+                if let Some(max) = plan.max_failures.filter(|max| failed >= *max) {
                     held.get_or_insert_with(|| {
                         format!(
                             "not started: {failed} target{} ended UNKNOWN (`--max-failures {max}`)",
@@ -315,16 +332,14 @@ impl Fleet<'_> {
     }
 
     /// One target, from its report's reservation to its slimmed record.
-    async fn one(&self, planned: &Planned) -> TargetResult {
+    async fn one(&self, planned: &Planned, new: bool) -> TargetResult {
         let config = self.config;
         let name = planned.target.name.as_str();
         let output = config.report.format.output();
         let path = self
             .directory
             .join(format!("{}.{}", planned.stem, output.extension()));
-        let path = match file::reserve(&path)
-            .and_then(|path| file::prepare(Artifact::Report, &path, false).map(|_| path))
-        {
+        let path = match in_directory(&path, new) {
             Ok(path) => path,
             Err(error) => {
                 let why = format!("{error}; nothing was run on it");
