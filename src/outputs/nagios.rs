@@ -100,8 +100,9 @@ fn word(exit_code: u8) -> &'static str {
     }
 }
 
-/// The steps that get a line of long output: those that make a run not OK.
-fn is_problem(status: Status) -> bool {
+/// The steps that get a line of long output: those that make a run not OK (and the ones a
+/// fleet's combined report lists).
+pub(crate) fn is_problem(status: Status) -> bool {
     matches!(
         status,
         Status::Warning | Status::Critical | Status::Unknown | Status::Stopped
