@@ -91,10 +91,12 @@ fn table(record: &FleetRecord, base: Option<&Path>) -> String {
 
 /// A target that is not OK: where it is, why, and its problem steps.
 fn attention_blocks(target: &TargetSummary, base: Option<&Path>) -> Vec<String> {
-    let mut line = vec![
-        cell_code(&target.target),
-        format!("exit {}", target.exit_code),
-    ];
+    // A target that never started may not know where it would have connected.
+    let mut line: Vec<String> = (!target.target.is_empty())
+        .then(|| cell_code(&target.target))
+        .into_iter()
+        .collect();
+    line.push(format!("exit {}", target.exit_code));
     if target.status != Status::NotRun {
         line.push(human_duration(target.duration_ms));
     }
@@ -283,6 +285,17 @@ not started: `--max-failures 1` reached
         );
         assert!(
             text.contains("| db1 | OK | 1.2 s | — | [runbook-reports/run/db1.md](runbook-reports/run/db1.md) |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_target_that_never_connected_is_not_shown_an_empty_server() {
+        let mut results = [target("db9", Status::NotRun, Some("not started"))];
+        results[0].record.target.clear();
+        let text = markdown(&FleetRecord::of(&fleet_run(&results)), None);
+        assert!(
+            text.ends_with("### db9 — NOT RUN\n\nexit 3\n\nnot started\n"),
             "{text}"
         );
     }
