@@ -460,7 +460,7 @@ fn summary(
 /// How much of why a run is not OK the summary line shows; the report has all of it.
 const WHY_CHARS: usize = 240;
 
-fn shortened(text: &str, max: usize) -> String {
+pub(crate) fn shortened(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),

@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use super::screen::Screen;
 use super::shard::Shard;
 use super::targets::{self, InventoryError};
-use super::{FleetTarget, TargetResult, report};
+use super::{FleetTarget, TargetResult, markdown, report};
 use crate::approval::{Approver, Decision, Request, StepChoice};
 use crate::clock::{Clock, SystemClock, millis_between};
 use crate::config::{Closing, FleetConfig, RunConfig};
@@ -27,7 +27,7 @@ use crate::exit;
 use crate::interrupt::{Cause, Interrupts, Stop};
 use crate::outputs::file::{self, Destination};
 use crate::outputs::record::Status;
-use crate::outputs::{Artifact, Recorder, Report, nagios, prometheus};
+use crate::outputs::{Artifact, Format, Recorder, Report, nagios, prometheus};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, Step};
 use crate::run::{self, Plan as TargetPlan, early, say};
@@ -502,15 +502,15 @@ impl Approver for FleetApprover {
 /// answer; gives the fleet's exit code. An output that cannot be written makes the fleet
 /// UNKNOWN, as it makes a single run.
 fn finish(config: &RunConfig, summary: &report::FleetRun, combined: &Report) -> u8 {
-    let record = report::FleetRecord::of(summary);
+    let mut record = report::FleetRecord::of(summary);
     let mut lost = Vec::new();
     let base = match &combined.destination {
         Destination::File(path) => path.parent(),
         Destination::Stdout => None,
     };
     let text = match config.report.format {
-        crate::outputs::Format::Markdown => report::markdown(&record, base),
-        crate::outputs::Format::Json => report::json(&record),
+        Format::Markdown => markdown::markdown(&record, base),
+        Format::Json => report::json(&record),
     };
     let written = file::write(Artifact::Report, &text, &combined.destination);
     if let Err(error) = &written {
@@ -518,23 +518,27 @@ fn finish(config: &RunConfig, summary: &report::FleetRun, combined: &Report) -> 
         lost.push(Artifact::Report);
     }
     if let Some(metrics) = &config.metrics {
-        let text = prometheus::render_fleet(summary.playbook, summary.results);
+        let text = prometheus::render_fleet(summary);
         if let Err(error) = file::write(Artifact::Metrics, &text, metrics) {
             say(&format!("error: {}", for_terminal(&error.to_string())));
             lost.push(Artifact::Metrics);
         }
     }
+    if !lost.is_empty() {
+        record.status = Status::Unknown;
+        record.exit_code = exit::UNKNOWN;
+    }
     match config.closing {
-        Closing::Nagios => return nagios::Answer::of_fleet(&record, &lost).print(),
+        Closing::Nagios => return nagios::Answer::of_fleet(summary, &lost).print(),
         Closing::Summary => {
             let shown = written.is_ok().then(|| combined.shown_as());
-            say(&for_terminal_line(&report::summary_line(&record, shown.as_deref(), &lost)));
+            let mut line = report::summary_line(&record, shown.as_deref());
+            if lost.contains(&Artifact::Metrics) {
+                line.push_str(" — the metrics could not be written");
+            }
+            say(&for_terminal_line(&line));
         }
         Closing::Quiet => {}
     }
-    if lost.is_empty() {
-        record.exit_code
-    } else {
-        exit::UNKNOWN
-    }
+    record.exit_code
 }

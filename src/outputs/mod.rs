@@ -16,20 +16,22 @@ mod markdown;
 pub mod nagios;
 mod progress;
 pub mod prometheus;
-mod prose;
+pub(crate) mod prose;
 pub mod record;
 mod recorder;
 pub mod unfinished;
 
 #[cfg(test)]
-mod example;
+pub(crate) mod example;
 
 use std::path::{Path, PathBuf};
 
 pub use file::{Artifact, Destination, WriteError};
 pub use journal::Journal;
+pub(crate) use json::pretty;
 pub use json::{Json, schema_json};
 pub use markdown::Markdown;
+pub(crate) use markdown::human_duration;
 pub use progress::{Connecting, Progress};
 use record::{RunRecord, Status, StepRecord};
 pub use recorder::{Header, Recorder};
