@@ -17,8 +17,11 @@ mod engine;
 mod events;
 mod exit;
 mod expr;
-mod fleet;
 mod facts;
+// TEMPORARY, until the fleet's runner is wired in (issue 17, its own branch): the targets and
+// shards are reached only by their tests so far. Remove with the merge of the runner.
+#[allow(dead_code, unused_imports)]
+mod fleet;
 mod interrupt;
 pub mod load;
 mod markdown;
@@ -58,7 +61,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate { playbooks } => commands::validate(&playbooks),
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),
