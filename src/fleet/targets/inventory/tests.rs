@@ -188,3 +188,26 @@ fn files_that_cannot_be_read_say_why() {
     fs::write(&good, VALID).unwrap();
     assert_eq!(inventory(&good).unwrap().targets.len(), 3);
 }
+
+#[test]
+fn hostile_inventories_are_errors_never_panics() {
+    let deep = format!(
+        "- name: a\n  service: b\n  vars: {{x: {}}}\n",
+        "[".repeat(10_000)
+    );
+    let aliases =
+        "- &t {name: a, service: b}\n- *t\n- {name: c, service: d, vars: {x: &l [a, b], y: *l}}\n";
+    for text in [
+        "",
+        ":",
+        "- [",
+        "- ? [a]\n  : b\n",
+        "- {name: a, service: b, vars: {x: !tag 1, [k]: v, 5: z}}\n",
+        "- name: a\n  service: b\n  vars: {x: [[[]]]}\n",
+        deep.as_str(),
+        aliases,
+        "---\n- name: a\n  service: b\n---\n- name: c\n",
+    ] {
+        assert!(parsed(text).is_err(), "{text:?} was accepted");
+    }
+}
