@@ -13,14 +13,14 @@ use std::sync::atomic::AtomicBool;
 use indexmap::IndexMap;
 
 use crate::approval::{Approver, DryRun, Terminal, Unattended};
-use crate::fleet::shard::Shard;
-use crate::outputs::Header;
-use crate::param::ParamValue;
-use crate::playbook::Playbook;
 use crate::cli::{ReportFormat, RunArgs};
 use crate::engine::{Pace, Settings};
+use crate::fleet::shard::Shard;
+use crate::outputs::Header;
 use crate::outputs::record::Mode;
 use crate::outputs::{self, Artifact, Destination, Format, Report};
+use crate::param::ParamValue;
+use crate::playbook::Playbook;
 
 pub struct RunConfig {
     /// The playbook's path or name.

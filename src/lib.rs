@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate { playbooks } => commands::validate(&playbooks),
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use crate::approval::Approver;
 use crate::cli::RunArgs;
 use crate::clock::SystemClock;
 use crate::commands::Checked;
@@ -17,7 +18,6 @@ use crate::diagnostic::did_you_mean;
 use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
 use crate::exit;
-use crate::approval::Approver;
 use crate::fleet;
 use crate::interrupt::{Interrupts, Stop};
 use crate::load::Source;
@@ -187,7 +187,12 @@ async fn run_playbook(
         return early(config, &playbook.name, exit::UNKNOWN, &error);
     }
     let stop = interrupts.stop();
-    let mut gate = config.gate(&report, &playbook.name, &started_at, stop.interruption().flag());
+    let mut gate = config.gate(
+        &report,
+        &playbook.name,
+        &started_at,
+        stop.interruption().flag(),
+    );
     let watcher = interrupts.watch();
     let mut progress = Progress::new(config.progress);
     let plan = Plan {
@@ -203,7 +208,12 @@ async fn run_playbook(
         watcher.abort();
     }
     match ran {
-        Ok(ran) => finish(ran.recorder.record(), config, &report, ran.journal.as_deref()),
+        Ok(ran) => finish(
+            ran.recorder.record(),
+            config,
+            &report,
+            ran.journal.as_deref(),
+        ),
         Err(error) => early(config, &playbook.name, exit::UNKNOWN, &error),
     }
 }

@@ -86,7 +86,10 @@ fn a_mixed_fleet_has_a_combined_report_and_the_worst_status_by_precedence() {
         entry("private", &up.url("postgres", password, "postgres"), ""),
         entry(
             "down",
-            &format!("{}?connect_timeout=1", down.url("postgres", password, "postgres")),
+            &format!(
+                "{}?connect_timeout=1",
+                down.url("postgres", password, "postgres")
+            ),
             "",
         ),
     ]
@@ -102,7 +105,10 @@ fn a_mixed_fleet_has_a_combined_report_and_the_worst_status_by_precedence() {
         .stderr_any("checked below: the summary line names every target that is not OK")
         .run();
     let summary = outcome.stderr.lines().last().unwrap_or_default().to_owned();
-    assert!(summary.starts_with("levels: CRITICAL — 6 targets"), "{summary}");
+    assert!(
+        summary.starts_with("levels: CRITICAL — 6 targets"),
+        "{summary}"
+    );
     for (name, status) in [
         ("crit-db", "CRITICAL"),
         ("down", "UNKNOWN"),
@@ -111,8 +117,15 @@ fn a_mixed_fleet_has_a_combined_report_and_the_worst_status_by_precedence() {
     ] {
         assert!(summary.contains(name), "{name} ({status}) named: {summary}");
     }
-    assert!(!summary.contains("ok-db"), "an OK target is not named: {summary}");
-    assert!(!outcome.stderr.contains(password), "no password: {}", outcome.stderr);
+    assert!(
+        !summary.contains("ok-db"),
+        "an OK target is not named: {summary}"
+    );
+    assert!(
+        !outcome.stderr.contains(password),
+        "no password: {}",
+        outcome.stderr
+    );
 
     let report = read_json(&outcome.path("fleet/summary.json"));
     assert_eq!(report["status"], "CRITICAL");
@@ -131,16 +144,26 @@ fn a_mixed_fleet_has_a_combined_report_and_the_worst_status_by_precedence() {
     );
     let down_target = &report["targets"][5];
     assert!(
-        down_target["why"].as_str().unwrap().contains("cannot connect"),
+        down_target["why"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
         "{down_target}"
     );
     // Every target that ran has its own report, with its own status.
-    for (name, status) in [("ok-db", "OK"), ("crit-db", "CRITICAL"), ("down", "UNKNOWN")] {
+    for (name, status) in [
+        ("ok-db", "OK"),
+        ("crit-db", "CRITICAL"),
+        ("down", "UNKNOWN"),
+    ] {
         let own = read_json(&outcome.path(&format!("fleet/{name}.json")));
         assert_eq!(own["status"], status, "{name}");
     }
     let all = fs::read_to_string(outcome.path("fleet/summary.json")).unwrap();
-    assert!(!all.contains(password), "no password in the combined report");
+    assert!(
+        !all.contains(password),
+        "no password in the combined report"
+    );
     let metrics = fs::read_to_string(outcome.path("fleet.prom")).unwrap();
     assert!(!metrics.contains(password), "no password in the metrics");
     assert!(
@@ -163,14 +186,23 @@ fn nagios_gives_one_line_for_the_fleet_naming_the_targets_that_need_attention() 
         .clean_connection_env()
         .playbook("levels.yaml", LEVELS)
         .file("targets.yaml", &inventory)
-        .args(["run", "levels.yaml", "--targets", "targets.yaml", "--nagios"])
+        .args([
+            "run",
+            "levels.yaml",
+            "--targets",
+            "targets.yaml",
+            "--nagios",
+        ])
         .status(3)
         .stdout_any("parsed below as a monitoring plugin's answer")
         .stderr_any("a fleet run's errors name their target; the plugin answer is on stdout")
         .run();
     let answer = plugin::parse(&outcome.stdout).expect("a plugin answer");
     let first = outcome.stdout.lines().next().unwrap();
-    assert!(first.starts_with("levels UNKNOWN: "), "UNKNOWN outranks WARNING: {first}");
+    assert!(
+        first.starts_with("levels UNKNOWN: "),
+        "UNKNOWN outranks WARNING: {first}"
+    );
     assert!(first.contains("gone") && first.contains("beta"), "{first}");
     let labels: Vec<&str> = answer.perfdata.iter().map(|p| p.label.as_str()).collect();
     for name in ["alpha", "beta", "gamma"] {
@@ -195,7 +227,14 @@ fn parallel_bounds_the_connections_open_at_once() {
         .clean_connection_env()
         .playbook("bounded.yaml", &playbook)
         .file("targets.yaml", &inventory)
-        .args(["run", "bounded.yaml", "--targets", "targets.yaml", "--parallel", "2"])
+        .args([
+            "run",
+            "bounded.yaml",
+            "--targets",
+            "targets.yaml",
+            "--parallel",
+            "2",
+        ])
         .stderr_any("a summary line with durations")
         .spawn();
     let count = format!(
@@ -212,7 +251,11 @@ fn parallel_bounds_the_connections_open_at_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let outcome = running.wait();
-    assert_eq!(most, 2, "at most --parallel 2 at once, and 2 seen: {}", outcome.stderr);
+    assert_eq!(
+        most, 2,
+        "at most --parallel 2 at once, and 2 seen: {}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -224,14 +267,31 @@ fn max_failures_starts_no_more_targets_once_that_many_are_unknown() {
         .clean_connection_env()
         .playbook("levels.yaml", LEVELS)
         .file("targets.yaml", &inventory)
-        .args(["run", "levels.yaml", "--targets", "targets.yaml", "--format", "json"])
-        .args(["--report", "fleet.json", "--parallel", "1", "--max-failures", "2"])
+        .args([
+            "run",
+            "levels.yaml",
+            "--targets",
+            "targets.yaml",
+            "--format",
+            "json",
+        ])
+        .args([
+            "--report",
+            "fleet.json",
+            "--parallel",
+            "1",
+            "--max-failures",
+            "2",
+        ])
         .status(3)
         .stderr_any("connection errors, then the summary line")
         .run();
     let report = read_json(&outcome.path("fleet.json"));
     let statuses: Vec<String> = statuses(&report).into_iter().map(|(_, s)| s).collect();
-    assert_eq!(statuses, ["UNKNOWN", "UNKNOWN", "NOT RUN", "NOT RUN", "NOT RUN"]);
+    assert_eq!(
+        statuses,
+        ["UNKNOWN", "UNKNOWN", "NOT_RUN", "NOT_RUN", "NOT_RUN"]
+    );
     let why = report["targets"][2]["why"].as_str().unwrap();
     assert!(why.contains("--max-failures 2"), "{why}");
 }
@@ -289,7 +349,10 @@ fn an_invalid_inventory_runs_nothing_and_says_where() {
 #[test]
 fn an_inventory_var_the_playbook_does_not_take_is_located() {
     let db = Database::new();
-    let inventory = format!("- name: one\n  url: \"{}\"\n  vars: {{ levl: 1 }}\n", db.url());
+    let inventory = format!(
+        "- name: one\n  url: \"{}\"\n  vars: {{ levl: 1 }}\n",
+        db.url()
+    );
     let outcome = Test::new()
         .clean_connection_env()
         .playbook("levels.yaml", LEVELS)
@@ -298,8 +361,16 @@ fn an_inventory_var_the_playbook_does_not_take_is_located() {
         .status(3)
         .stderr_any("checked below")
         .run();
-    assert!(outcome.stderr.contains("targets.yaml:3:"), "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("did you mean `level`"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("targets.yaml:3:"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("did you mean `level`"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -316,7 +387,14 @@ fn fleet_options_without_a_fleet_and_step_with_parallel_are_usage_errors() {
         .stderr("error: `--step` asks before every step of one target at a time: with several targets, give `--parallel 1` too (now 8)\n")
         .run();
     Test::new()
-        .args(["run", "daily-monitoring", "--target", "service=a", "--shard", "3/3"])
+        .args([
+            "run",
+            "daily-monitoring",
+            "--target",
+            "service=a",
+            "--shard",
+            "3/3",
+        ])
         .status(64)
         .stderr_any("the shard's own words, checked by its unit tests")
         .run();
@@ -340,10 +418,17 @@ fn service_glob_runs_every_matching_service_and_one_line_says_which_need_attenti
         .stdout_any("checked below")
         .stderr_any("nothing the test decides")
         .run();
-    assert!(outcome.status <= 3, "a plugin's exit code: {}", outcome.status);
+    assert!(
+        outcome.status <= 3,
+        "a plugin's exit code: {}",
+        outcome.status
+    );
     let first = outcome.stdout.lines().next().unwrap();
     assert!(first.starts_with("daily-monitoring "), "{first}");
-    assert!(first.contains("2 targets"), "only the prod-* services: {first}");
+    assert!(
+        first.contains("2 targets"),
+        "only the prod-* services: {first}"
+    );
     assert!(!first.contains("dev-c"), "{first}");
 }
 
@@ -359,7 +444,14 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
         .clean_connection_env()
         .playbook("stopped.yaml", &playbook)
         .file("targets.yaml", &inventory)
-        .args(["run", "stopped.yaml", "--targets", "targets.yaml", "--parallel", "2"])
+        .args([
+            "run",
+            "stopped.yaml",
+            "--targets",
+            "targets.yaml",
+            "--parallel",
+            "2",
+        ])
         .args(["--report-dir", "fleet", "--format", "json"])
         .status(4)
         .stderr_any("the notice of the signal, then the summary line")
@@ -367,9 +459,11 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
     let sleeping = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep%' AND state = 'active'"
     );
-    wait_for("both running targets to sleep", Duration::from_secs(15), || {
-        admin(&sleeping).trim() == "2"
-    });
+    wait_for(
+        "both running targets to sleep",
+        Duration::from_secs(15),
+        || admin(&sleeping).trim() == "2",
+    );
     let started = Instant::now();
     running.signal(libc::SIGTERM);
     let outcome = running.wait();
@@ -379,7 +473,7 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
     );
     let report = read_json(&outcome.path("fleet/summary.json"));
     let statuses: Vec<String> = statuses(&report).into_iter().map(|(_, s)| s).collect();
-    assert_eq!(statuses, ["STOPPED", "STOPPED", "NOT RUN", "NOT RUN"]);
+    assert_eq!(statuses, ["STOPPED", "STOPPED", "NOT_RUN", "NOT_RUN"]);
     for name in ["t0", "t1"] {
         let own = read_json(&outcome.path(&format!("fleet/{name}.json")));
         assert_eq!(own["status"], "STOPPED", "{name}: {own}");
@@ -410,10 +504,24 @@ steps:
 fn at_a_terminal_each_target_is_asked_in_turn_and_named() {
     let (one, two) = (Database::new(), Database::new());
     let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
-    let inventory = [entry("first", &one.url(), ""), entry("second", &two.url(), "")].concat();
-    let playbook = VICTIMS.replace("name: victims", &format!("name: {}", one.playbook_name("v")));
+    let inventory = [
+        entry("first", &one.url(), ""),
+        entry("second", &two.url(), ""),
+    ]
+    .concat();
+    let playbook = VICTIMS.replace(
+        "name: victims",
+        &format!("name: {}", one.playbook_name("v")),
+    );
     let mut pty = Pty::command(
-        &["run", "victims.yaml", "--targets", "targets.yaml", "--parallel", "1"],
+        &[
+            "run",
+            "victims.yaml",
+            "--targets",
+            "targets.yaml",
+            "--parallel",
+            "1",
+        ],
         &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
     );
     pty.expect("== Target first");
@@ -425,7 +533,10 @@ fn at_a_terminal_each_target_is_asked_in_turn_and_named() {
     let code = pty.finish();
     assert_eq!(code, 4, "an action was declined: {}", pty.screen());
     one.wait_gone(victim_one.pid);
-    assert!(two.alive(victim_two.pid), "the declined target's victim lives");
+    assert!(
+        two.alive(victim_two.pid),
+        "the declined target's victim lives"
+    );
 }
 
 #[test]
@@ -441,7 +552,14 @@ fn abort_at_one_targets_prompt_stops_every_target() {
     .concat();
     let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
     let mut pty = Pty::command(
-        &["run", "victims.yaml", "--targets", "targets.yaml", "--parallel", "2"],
+        &[
+            "run",
+            "victims.yaml",
+            "--targets",
+            "targets.yaml",
+            "--parallel",
+            "2",
+        ],
         &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
     );
     pty.expect("== Target asks");
@@ -456,7 +574,10 @@ fn abort_at_one_targets_prompt_stops_every_target() {
     pty.choose("Run this action?", &["\x1b[B"], "abort the run");
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
-    assert!(started.elapsed() < Duration::from_secs(10), "the sleep was cancelled");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the sleep was cancelled"
+    );
     assert!(one.alive(victim.pid), "nothing was terminated");
     let dir = fs::read_dir(pty.path("runbook-reports"))
         .expect("the run's directory")

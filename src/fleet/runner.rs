@@ -17,7 +17,7 @@ use indexmap::IndexMap;
 
 use super::screen::Screen;
 use super::shard::Shard;
-use super::targets::{self, InventoryError};
+use super::targets;
 use super::{FleetTarget, TargetResult, markdown, report};
 use crate::approval::{Approver, Decision, Request, StepChoice};
 use crate::clock::{Clock, SystemClock, millis_between};
@@ -72,22 +72,9 @@ pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Res
                 all.extend(read.targets.iter().cloned());
                 inventory = Some(read.source);
             }
-            Err(InventoryError::Read(error)) => {
-                eprintln!("error: {}", for_terminal(&error));
-                return Err(early(config, &playbook.name, exit::UNKNOWN, &error));
-            }
-            Err(InventoryError::Invalid {
-                source,
-                diagnostics,
-            }) => {
-                for diagnostic in &diagnostics {
-                    eprint!("{}", diagnostic.render(&source));
-                }
-                let error = format!(
-                    "`{}` is not a valid inventory; nothing was run",
-                    source.name
-                );
-                eprintln!("error: {}", for_terminal(&error));
+            Err(error) => {
+                eprint!("{}", for_terminal(&error.render()));
+                let error = format!("{error}; nothing was run");
                 return Err(early(config, &playbook.name, exit::UNKNOWN, &error));
             }
         }
@@ -141,7 +128,12 @@ pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Res
         for error in &errors {
             eprintln!("error: {}", for_terminal(error));
         }
-        return Err(early(config, &playbook.name, exit::UNKNOWN, &errors.join("; ")));
+        return Err(early(
+            config,
+            &playbook.name,
+            exit::UNKNOWN,
+            &errors.join("; "),
+        ));
     }
     Ok(Plan {
         targets: planned,
@@ -284,8 +276,7 @@ impl Fleet<'_> {
         let mut held = None;
         let new = plan.report_dir.is_none();
         loop {
-            while running.len() < plan.parallel && next < plan.targets.len() && held.is_none()
-            {
+            while running.len() < plan.parallel && next < plan.targets.len() && held.is_none() {
                 if let Some(cause) = self.stop.interruption().cause() {
                     held = Some(format!("not started: the fleet was stopped {}", cause.by()));
                     break;
@@ -343,7 +334,10 @@ impl Fleet<'_> {
             Ok(path) => path,
             Err(error) => {
                 let why = format!("{error}; nothing was run on it");
-                say(&format!("error: {}", for_terminal(&format!("{name}: {why}"))));
+                say(&format!(
+                    "error: {}",
+                    for_terminal(&format!("{name}: {why}"))
+                ));
                 return self.not_run(planned, Status::Unknown, why);
             }
         };
@@ -400,7 +394,10 @@ impl Fleet<'_> {
             record.exit_code = exit::UNKNOWN;
         }
         if let Some(error) = &record.error {
-            say(&format!("error: {}", for_terminal(&format!("{name}: {error}"))));
+            say(&format!(
+                "error: {}",
+                for_terminal(&format!("{name}: {error}"))
+            ));
         }
         let decided = record
             .steps

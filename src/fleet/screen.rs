@@ -37,7 +37,9 @@ impl Screen {
         let shown = enabled.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let total = multi.add(ProgressBar::new(targets as u64));
-            total.set_style(style("{prefix} [{bar:20}] {pos}/{len} targets done {msg} ({elapsed})"));
+            total.set_style(style(
+                "{prefix} [{bar:20}] {pos}/{len} targets done {msg} ({elapsed})",
+            ));
             total.set_prefix("fleet");
             total.enable_steady_tick(Duration::from_millis(200));
             Shown {
@@ -83,8 +85,8 @@ impl Screen {
         shown.total.set_message(format!("— {}", counts.join(", ")));
         shown.total.inc(1);
         let why = result.record.why.as_deref().unwrap_or("");
-        let line = for_terminal_line(&format!("{} {} {why}", status.label(), result.name))
-            .into_owned();
+        let line =
+            for_terminal_line(&format!("{} {} {why}", status.label(), result.name)).into_owned();
         if shown.hidden.get() {
             shown.held.borrow_mut().push(line);
         } else {
@@ -136,10 +138,9 @@ impl Listener for Line {
             return Ok(());
         };
         match event {
-            Event::Target { name } => bar.set_message(format!(
-                "connected to {}",
-                for_terminal_line(name)
-            )),
+            Event::Target { name } => {
+                bar.set_message(format!("connected to {}", for_terminal_line(name)))
+            }
             Event::StepStarted {
                 index,
                 total,

@@ -132,14 +132,19 @@ pub fn default_path(playbook: &str, started_at: &str, output: &dyn Output) -> Pa
         .take(19)
         .filter(|c| c.is_ascii_digit() || *c == 'T')
         .collect();
-    let playbook: String = playbook
-        .chars()
+    let playbook = file_safe(playbook);
+    Path::new(DEFAULT_DIRECTORY).join(format!("{playbook}-{stamp}Z.{}", output.extension()))
+}
+
+/// `text` with every character but `[A-Za-z0-9._-]` made a `-`: safe in a file name on any
+/// file system, and never a path separator.
+pub(crate) fn file_safe(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
             'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
             _ => '-',
         })
-        .collect();
-    Path::new(DEFAULT_DIRECTORY).join(format!("{playbook}-{stamp}Z.{}", output.extension()))
+        .collect()
 }
 
 #[cfg(test)]

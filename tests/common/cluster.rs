@@ -242,7 +242,11 @@ impl Cluster {
             .args(["-m", "fast", "-w", "-t", "60", "stop"])
             .output()
             .expect("run pg_ctl through runuser");
-        assert!(output.status.success(), "pg_ctl stop failed:\n{}", both(&output));
+        assert!(
+            output.status.success(),
+            "pg_ctl stop failed:\n{}",
+            both(&output)
+        );
     }
 
     /// The server's log so far (for assertion messages).

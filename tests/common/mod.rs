@@ -458,7 +458,10 @@ impl Running {
         let status = format!("--- status {}", outcome.status);
         assert_eq!(
             Ok(outcome.status),
-            self.test.status.clone().or(Ok::<i32, String>(outcome.status)),
+            self.test
+                .status
+                .clone()
+                .or(Ok::<i32, String>(outcome.status)),
             "unexpected exit status\n--- stdout{}\n{}\n--- stderr{}\n{}",
             self.test.stdout.note(),
             outcome.stdout,

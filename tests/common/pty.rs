@@ -74,7 +74,10 @@ impl Pty {
             fs::write(dir.path().join(name), contents).expect("write a file of the test");
         }
         let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        command.args(args).current_dir(dir.path()).env("TERM", "xterm");
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("TERM", "xterm");
         let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
         Pty {
             session,
