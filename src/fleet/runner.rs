@@ -117,10 +117,10 @@ pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Res
     }
     if let (Some(source), false) = (&inventory, problems.is_empty()) {
         for problem in &problems {
-            eprint!("{}", problem.render(source));
+            eprintln!("{}", problem.render(source));
         }
         errors.push(format!(
-            "`{}` sets params the playbook does not take; nothing was run",
+            "`{}` sets vars the playbook does not accept; nothing was run",
             source.name
         ));
     }
