@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::engine::Backend;
 use crate::exit;
 use crate::target::Canceller;
 
@@ -131,8 +132,29 @@ impl Drop for Registered {
 }
 
 impl Stop {
+    /// A stop that raises `interruption`.
+    #[cfg(test)]
+    pub fn new(interruption: Interruption) -> Stop {
+        Stop {
+            interruption,
+            sessions: Arc::default(),
+        }
+    }
+
     pub fn interruption(&self) -> Interruption {
         self.interruption.clone()
+    }
+
+    /// The backends of the sessions registered now: in a fleet, this run's own sessions on
+    /// every target, which are not another responder's (see `engine::lock`).
+    pub fn backends(&self) -> Vec<Backend> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cancellers
+            .iter()
+            .filter_map(|(_, canceller)| canceller.current())
+            .collect()
     }
 
     /// From now until the registration is dropped, a stop cancels what `canceller`'s session

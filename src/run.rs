@@ -273,7 +273,7 @@ pub(crate) async fn run_target<'c>(
             clock,
             plan.approver,
             Listeners::new(listeners),
-            stop.interruption(),
+            stop.clone(),
         );
         let application_name = format!("runbook:{}", playbook.name);
         match Endpoint::resolve(plan.conninfo, &application_name) {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::common::cluster::Cluster;
 use crate::common::db::{Database, admin, wait_for};
 use crate::common::plugin;
-use crate::common::pty::{Pty, UP};
-use crate::common::{Test, read_json};
+use crate::common::pty::{DOWN, Pty, UP};
+use crate::common::{Test, read_journal, read_json};
 
 /// A level for each target (`vars`): WARNING at 1, CRITICAL at 2; `divisor: 0` fails the
 /// check (UNKNOWN). `nap` seconds of sleep first, for tests that watch a fleet run.
@@ -537,6 +537,24 @@ fn at_a_terminal_each_target_is_asked_in_turn_and_named() {
         two.alive(victim_two.pid),
         "the declined target's victim lives"
     );
+    // Each target's decision is in its own journal, beside its own report.
+    let dir = run_directory(&pty);
+    for (name, decision) in [("first", "approved"), ("second", "declined")] {
+        let journal = read_journal(&dir.join(format!("{name}.journal.jsonl")));
+        assert_eq!(journal[0]["decision"], decision, "{name}: {journal:?}");
+        let report = fs::read_to_string(dir.join(format!("{name}.md"))).unwrap();
+        assert!(report.contains("terminate"), "{name}'s own report");
+    }
+}
+
+/// The one run directory under `runbook-reports/` of a run in `pty`'s directory.
+fn run_directory(pty: &Pty) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = fs::read_dir(pty.path("runbook-reports"))
+        .expect("the run's directory")
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run, one directory: {dirs:?}");
+    dirs.remove(0)
 }
 
 #[test]
@@ -571,7 +589,7 @@ fn abort_at_one_targets_prompt_stops_every_target() {
         admin(&sleeping).trim() == "1"
     });
     let started = Instant::now();
-    pty.choose("Run this action?", &["\x1b[B"], "abort the run");
+    pty.choose("Run this action?", &[DOWN], "abort the run");
     let code = pty.finish();
     assert_eq!(code, 4, "{}", pty.screen());
     assert!(
@@ -579,13 +597,118 @@ fn abort_at_one_targets_prompt_stops_every_target() {
         "the sleep was cancelled"
     );
     assert!(one.alive(victim.pid), "nothing was terminated");
-    let dir = fs::read_dir(pty.path("runbook-reports"))
-        .expect("the run's directory")
-        .next()
-        .expect("one run directory")
-        .unwrap()
-        .path();
+    let dir = run_directory(&pty);
     let summary = fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains("waits"), "{summary}");
     assert!(summary.contains("NOT RUN"), "{summary}");
+}
+
+#[test]
+fn a_confirm_action_is_typed_out_for_each_target_even_with_yes() {
+    let (one, two) = (Database::new(), Database::new());
+    let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
+    let inventory = [
+        entry("first", &one.url(), ""),
+        entry("second", &two.url(), ""),
+    ]
+    .concat();
+    let playbook = VICTIMS
+        .replace(
+            "name: victims",
+            &format!("name: {}", one.playbook_name("c")),
+        )
+        .replace("approval: required", "approval: confirm");
+    let mut pty = Pty::command(
+        &["run", "victims.yaml", "--targets", "targets.yaml", "--yes"],
+        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
+    );
+    // Parallel targets, one prompt at a time: whichever asks first, each is named.
+    for _ in 0..2 {
+        pty.expect("== Target ");
+        pty.expect("Type `terminate` to run this action");
+        pty.type_line("terminate");
+    }
+    let code = pty.finish();
+    assert_eq!(code, 0, "{}", pty.screen());
+    one.wait_gone(victim_one.pid);
+    two.wait_gone(victim_two.pid);
+}
+
+#[test]
+fn step_on_a_fleet_of_one_at_a_time_names_the_target_and_abort_stops_the_rest() {
+    let (one, two) = (Database::new(), Database::new());
+    let inventory = [
+        entry("first", &one.url(), ""),
+        entry("second", &two.url(), ""),
+    ]
+    .concat();
+    let mut pty = Pty::command(
+        &[
+            "run",
+            "levels.yaml",
+            "--targets",
+            "targets.yaml",
+            "--step",
+            "--parallel",
+            "1",
+        ],
+        &[("levels.yaml", LEVELS), ("targets.yaml", &inventory)],
+    );
+    pty.expect("[first] Next: nap");
+    pty.choose("[first] Next: nap (check `nap`)", &[], "continue");
+    pty.expect("[first] Next: level");
+    pty.choose(
+        "[first] Next: level (check `level`)",
+        &[DOWN, DOWN],
+        "abort",
+    );
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    let summary = fs::read_to_string(run_directory(&pty).join("summary.md")).unwrap();
+    assert!(summary.contains("| second | **NOT RUN**"), "{summary}");
+}
+
+#[test]
+fn on_a_terminal_each_running_target_has_a_line_and_the_fleet_a_total() {
+    let (one, two) = (Database::new(), Database::new());
+    let inventory = [
+        entry("first-target", &one.url(), "nap: 2"),
+        entry("second-target", &two.url(), "nap: 2"),
+    ]
+    .concat();
+    let mut pty = Pty::command(
+        &["run", "levels.yaml", "--targets", "targets.yaml"],
+        &[("levels.yaml", LEVELS), ("targets.yaml", &inventory)],
+    );
+    pty.expect("first-target");
+    pty.expect("targets done");
+    let code = pty.finish();
+    assert_eq!(code, 0, "{}", pty.screen());
+    let screen = pty.screen();
+    assert!(screen.contains("second-target"), "{screen}");
+    assert!(
+        screen.contains("[1/2] nap"),
+        "a running target shows its step: {screen}"
+    );
+    assert!(
+        screen.contains("levels: OK — 2 targets: 2 OK"),
+        "the summary line ends it: {screen}"
+    );
+}
+
+#[test]
+fn off_a_terminal_a_fleet_says_only_its_errors_and_its_summary_line() {
+    let db = Database::new();
+    let inventory = [entry("here", &db.url(), ""), entry("gone", &nowhere(), "")].concat();
+    Test::new()
+        .clean_connection_env()
+        .playbook("levels.yaml", LEVELS)
+        .file("targets.yaml", &inventory)
+        .args(["run", "levels.yaml", "--targets", "targets.yaml", "--report-dir", "out"])
+        .status(3)
+        .stderr(
+            "error: gone: cannot connect to `nobody@127.0.0.1:[..]/none`: [..]\n\
+             levels: UNKNOWN — 2 targets: 1 OK, 1 UNKNOWN — needs attention: gone (UNKNOWN: cannot connect to `nobody@127.0.0.1:[..]) — report: out/summary.md\n",
+        )
+        .run();
 }
