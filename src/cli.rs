@@ -18,7 +18,7 @@ pub enum Command {
     ///
     /// Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (invalid playbook or variables,
     /// connection failure, a step error), 4 stopped by the operator or an action not approved.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check playbooks without a database: schema, names, templates, read-only checks.
     ///
     /// Exits 0 when every playbook is valid, 1 otherwise. Every problem is reported, each at

@@ -10,11 +10,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use indexmap::IndexMap;
+
 use crate::approval::{Approver, DryRun, Terminal, Unattended};
 use crate::cli::{ReportFormat, RunArgs};
 use crate::engine::{Pace, Settings};
+use crate::fleet::shard::Shard;
+use crate::outputs::Header;
 use crate::outputs::record::Mode;
 use crate::outputs::{self, Artifact, Destination, Format, Report};
+use crate::param::ParamValue;
+use crate::playbook::Playbook;
 
 pub struct RunConfig {
     /// The playbook's path or name.
@@ -39,6 +45,24 @@ pub struct RunConfig {
     pub closing: Closing,
     /// `--metrics`: where the Prometheus metrics go.
     pub metrics: Option<Destination>,
+    /// A fleet run's targets and how they run; `None` for a single run.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// The command line of a fleet run (`--target`, `--targets`, `--service` and what goes with
+/// them).
+pub struct FleetConfig {
+    /// `--target`, as given.
+    pub targets: Vec<String>,
+    /// `--targets FILE`.
+    pub inventory: Option<PathBuf>,
+    /// `--service GLOB`.
+    pub service: Option<String>,
+    pub parallel: usize,
+    pub max_failures: Option<usize>,
+    pub shard: Option<Shard>,
+    /// `--report-dir`; `None`: a new directory under `runbook-reports/`.
+    pub report_dir: Option<PathBuf>,
 }
 
 /// What the run says when it ends, beside its report.
@@ -97,9 +121,17 @@ impl RunConfig {
                 on_stdout.join(" and ")
             )));
         }
+        let fleet = fleet_config(&args)?;
+        // `DATABASE_URL` is the default of a single run's target; a fleet names its own.
+        let database_url = match &fleet {
+            None => args
+                .database_url
+                .or_else(|| std::env::var("DATABASE_URL").ok()),
+            Some(_) => None,
+        };
         Ok(RunConfig {
             playbook: args.playbook,
-            database_url: args.database_url,
+            database_url,
             vars: args.vars,
             mode: if args.dry_run {
                 Mode::DryRun
@@ -136,7 +168,22 @@ impl RunConfig {
                 Closing::Summary
             },
             metrics,
+            fleet,
         })
+    }
+
+    /// Who runs what, for a target's record.
+    pub fn header<'a>(
+        &self,
+        playbook: &'a Playbook,
+        values: &'a IndexMap<String, ParamValue>,
+    ) -> Header<'a> {
+        Header {
+            playbook,
+            values,
+            operator: self.operator.clone(),
+            mode: self.mode,
+        }
     }
 
     /// The engine's settings.
@@ -180,13 +227,6 @@ impl RunConfig {
         started_at: &str,
         interrupted: Arc<AtomicBool>,
     ) -> Gate {
-        let answering: Box<dyn Approver> = if self.interactive {
-            Box::new(Terminal::new(self.assume_yes, interrupted))
-        } else {
-            Box::new(Unattended {
-                assume_yes: self.assume_yes,
-            })
-        };
         // A report written in place (a device, a FIFO) has no directory of its own to hold the
         // journal: it goes where the default report would.
         let beside = match &report.destination {
@@ -198,18 +238,84 @@ impl RunConfig {
             }
             _ => outputs::default_path(playbook, started_at, report.output.as_ref()),
         };
+        Gate {
+            approver: self.approver(interrupted),
+            journal: self.journal_beside(&beside),
+        }
+    }
+
+    /// Who approves: the operator at a terminal (a prompt is abandoned when `interrupted` is
+    /// set), else nobody (`--yes` aside); for a dry run, a rehearsal.
+    pub fn approver(&self, interrupted: Arc<AtomicBool>) -> Box<dyn Approver> {
+        let answering: Box<dyn Approver> = if self.interactive {
+            Box::new(Terminal::new(self.assume_yes, interrupted))
+        } else {
+            Box::new(Unattended {
+                assume_yes: self.assume_yes,
+            })
+        };
         match self.mode {
-            Mode::Live => Gate {
-                approver: answering,
-                journal: Some(outputs::file::beside(&beside)),
-            },
-            Mode::DryRun => Gate {
-                approver: Box::new(DryRun(answering)),
-                journal: None,
-            },
+            Mode::Live => answering,
+            Mode::DryRun => Box::new(DryRun(answering)),
+        }
+    }
+
+    /// The audit journal of the report at `report`, for a run that can decide anything (a
+    /// dry run decides nothing).
+    pub fn journal_beside(&self, report: &std::path::Path) -> Option<PathBuf> {
+        match self.mode {
+            Mode::Live => Some(outputs::file::beside(report)),
+            Mode::DryRun => None,
         }
     }
 }
+
+/// The fleet's part of the command line, when it names targets; a usage error when its options
+/// cannot go together, or come without targets.
+fn fleet_config(args: &RunArgs) -> Result<Option<FleetConfig>, Usage> {
+    let is_fleet = !args.target.is_empty() || args.targets.is_some() || args.service.is_some();
+    if !is_fleet {
+        let given: Vec<&str> = [
+            (args.parallel.is_some(), "`--parallel`"),
+            (args.max_failures.is_some(), "`--max-failures`"),
+            (args.shard.is_some(), "`--shard`"),
+            (args.report_dir.is_some(), "`--report-dir`"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect();
+        if !given.is_empty() {
+            return Err(Usage(format!(
+                "{} only go with a fleet run: name its targets with `--target`, `--targets FILE` or `--service GLOB`",
+                given.join(" and ")
+            )));
+        }
+        return Ok(None);
+    }
+    let parallel = args.parallel.unwrap_or(DEFAULT_PARALLEL) as usize;
+    if args.step && parallel > 1 {
+        return Err(Usage(format!(
+            "`--step` asks before every step of one target at a time: with several targets, give `--parallel 1` too (now {parallel})"
+        )));
+    }
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|text| Shard::parse(text).map_err(|error| Usage(format!("`--shard {text}`: {error}"))))
+        .transpose()?;
+    Ok(Some(FleetConfig {
+        targets: args.target.clone(),
+        inventory: args.targets.as_deref().map(PathBuf::from),
+        service: args.service.clone(),
+        parallel,
+        max_failures: args.max_failures.map(|n| n as usize),
+        shard,
+        report_dir: args.report_dir.as_deref().map(PathBuf::from),
+    }))
+}
+
+/// How many targets of a fleet run at once without `--parallel`.
+const DEFAULT_PARALLEL: u32 = 8;
 
 /// The OS user running the engine.
 fn os_user() -> String {

@@ -9,13 +9,19 @@
 //! The handlers are installed before anything can prompt: until they exist, a signal kills
 //! the process without a report. [`Interruption`] is the one place that says what
 //! interrupted the run; every message about it takes its words from [`Cause::by`].
+//!
+//! [`Stop`] is the one way a run is stopped from outside its engine: it raises the
+//! interruption and cancels what every session registered with it runs. A single run has one
+//! session; a fleet has one per running target, and an abort at any target's prompt stops them
+//! all through the same `Stop` a signal takes.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::engine::Backend;
 use crate::exit;
 use crate::target::Canceller;
 
@@ -28,6 +34,8 @@ pub enum Cause {
     Terminate,
     /// SIGHUP: the terminal closed.
     Hangup,
+    /// In a fleet: the operator aborted at another target's prompt.
+    Aborted,
 }
 
 impl Cause {
@@ -37,14 +45,16 @@ impl Cause {
             Cause::CtrlC => "by the operator (Ctrl-C)",
             Cause::Terminate => "by SIGTERM",
             Cause::Hangup => "by SIGHUP",
+            Cause::Aborted => "by the operator (abort at another target's prompt)",
         }
     }
 
-    fn kind(self) -> SignalKind {
+    fn kind(self) -> Option<SignalKind> {
         match self {
-            Cause::CtrlC => SignalKind::interrupt(),
-            Cause::Terminate => SignalKind::terminate(),
-            Cause::Hangup => SignalKind::hangup(),
+            Cause::CtrlC => Some(SignalKind::interrupt()),
+            Cause::Terminate => Some(SignalKind::terminate()),
+            Cause::Hangup => Some(SignalKind::hangup()),
+            Cause::Aborted => None,
         }
     }
 
@@ -52,7 +62,7 @@ impl Cause {
     fn notice(self) -> String {
         let again = match self {
             Cause::CtrlC => "Ctrl-C again",
-            Cause::Terminate | Cause::Hangup => "another signal",
+            Cause::Terminate | Cause::Hangup | Cause::Aborted => "another signal",
         };
         format!(
             "interrupted {}: cancelling the running query ({again} to exit at once)",
@@ -93,10 +103,97 @@ impl Interruption {
     }
 }
 
+/// Stops a run from outside its engine: raises the [`Interruption`] and cancels, on their
+/// servers, the queries of every session registered (see [`Stop::register`]). Clones are the
+/// same stop.
+#[derive(Clone, Default)]
+pub struct Stop {
+    interruption: Interruption,
+    sessions: Arc<Mutex<Sessions>>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    next: u64,
+    cancellers: Vec<(u64, Canceller)>,
+}
+
+/// A session's registration with a [`Stop`]: dropped, the stop no longer cancels it.
+pub struct Registered {
+    sessions: Arc<Mutex<Sessions>>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.cancellers.retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Stop {
+    /// A stop that raises `interruption`.
+    #[cfg(test)]
+    pub fn new(interruption: Interruption) -> Stop {
+        Stop {
+            interruption,
+            sessions: Arc::default(),
+        }
+    }
+
+    pub fn interruption(&self) -> Interruption {
+        self.interruption.clone()
+    }
+
+    /// The backends of the sessions registered now: in a fleet, this run's own sessions on
+    /// every target, which are not another responder's (see `engine::lock`).
+    pub fn backends(&self) -> Vec<Backend> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cancellers
+            .iter()
+            .filter_map(|(_, canceller)| canceller.current())
+            .collect()
+    }
+
+    /// From now until the registration is dropped, a stop cancels what `canceller`'s session
+    /// runs (the canceller follows that session across a reconnection).
+    pub fn register(&self, canceller: Canceller) -> Registered {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.next += 1;
+        let id = sessions.next;
+        sessions.cancellers.push((id, canceller));
+        Registered {
+            sessions: self.sessions.clone(),
+            id,
+        }
+    }
+
+    /// Stops the run for `cause`: raises the interruption and cancels every registered
+    /// session's query, all at once. False, and nothing cancelled, when it was already
+    /// stopped.
+    pub async fn stop(&self, cause: Cause) -> bool {
+        if !self.interruption.raise(cause) {
+            return false;
+        }
+        let cancellers: Vec<Canceller> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cancellers
+            .iter()
+            .map(|(_, canceller)| canceller.clone())
+            .collect();
+        futures_util::future::join_all(cancellers.iter().map(Canceller::cancel)).await;
+        true
+    }
+}
+
 pub struct Interrupts {
     /// The installed handlers, until `watch` takes them.
     signals: Vec<(Cause, Signal)>,
-    interruption: Interruption,
+    stop: Stop,
 }
 
 impl Interrupts {
@@ -105,37 +202,36 @@ impl Interrupts {
     pub fn install() -> Interrupts {
         let signals = [Cause::CtrlC, Cause::Terminate, Cause::Hangup]
             .into_iter()
-            .filter_map(|cause| Some((cause, signal(cause.kind()).ok()?)))
+            .filter_map(|cause| Some((cause, signal(cause.kind()?).ok()?)))
             .collect();
         Interrupts {
             signals,
-            interruption: Interruption::default(),
+            stop: Stop::default(),
         }
     }
 
-    /// Set once a signal came.
-    pub fn interruption(&self) -> Interruption {
-        self.interruption.clone()
+    /// What a signal raises and cancels through.
+    pub fn stop(&self) -> Stop {
+        self.stop.clone()
     }
 
-    /// Watches for the signals until the returned task is aborted; the first cancels what the
-    /// engine's session runs through `canceller`, which follows that session across a
-    /// reconnection.
-    pub fn watch(&mut self, canceller: Canceller) -> Option<tokio::task::JoinHandle<()>> {
+    /// Watches for the signals until the returned task is aborted: the first stops the run
+    /// (see [`Stop::stop`]), the second exits at once.
+    pub fn watch(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         let signals = std::mem::take(&mut self.signals);
         if signals.is_empty() {
             return None;
         }
-        let interruption = self.interruption.clone();
+        let stop = self.stop.clone();
         Some(tokio::spawn(async move {
             let mut signals = signals;
             while let Some(cause) = next(&mut signals).await {
-                if !interruption.raise(cause) {
+                if stop.interruption.is_raised() {
                     say("interrupted again: exiting now");
                     std::process::exit(i32::from(exit::STOPPED));
                 }
                 say(&cause.notice());
-                canceller.cancel().await;
+                stop.stop(cause).await;
             }
         }))
     }

@@ -17,8 +17,8 @@ mod engine;
 mod events;
 mod exit;
 mod expr;
-mod fleet;
 mod facts;
+pub mod fleet;
 mod interrupt;
 pub mod load;
 mod markdown;
@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate { playbooks } => commands::validate(&playbooks),
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),

@@ -242,7 +242,22 @@ fn var_value(params: &[Param], var: &str) -> Result<(String, ParamValue), String
     let Some((name, text)) = var.split_once('=') else {
         return Err(format!("`--var {var}` is not of the form NAME=VALUE"));
     };
-    let name = name.trim();
+    setting(params, name.trim(), text, " in `--var`")
+}
+
+/// Whether `name: text` sets a param of `params` to a value it takes (an inventory's `vars`);
+/// else why not.
+pub fn check_setting(params: &[Param], name: &str, text: &str) -> Result<(), String> {
+    setting(params, name, text, "").map(drop)
+}
+
+/// The param `name` and its value `text`; `given`: where it was given, for an unknown name.
+fn setting(
+    params: &[Param],
+    name: &str,
+    text: &str,
+    given: &str,
+) -> Result<(String, ParamValue), String> {
     let Some(param) = params.iter().find(|p| p.name == name) else {
         let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
         let list = if known.is_empty() {
@@ -251,7 +266,7 @@ fn var_value(params: &[Param], var: &str) -> Result<(String, ParamValue), String
             format!("params: {}", known.join(", "))
         };
         return Err(format!(
-            "unknown param `{name}` in `--var`{} ({list})",
+            "unknown param `{name}`{given}{} ({list})",
             did_you_mean(name, known.iter().copied())
         ));
     };

@@ -5,10 +5,11 @@
 //! written as the report, and its exit code is returned. Only a playbook or variables that do
 //! not validate end before that.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use crate::approval::Approver;
 use crate::cli::RunArgs;
 use crate::clock::SystemClock;
 use crate::commands::Checked;
@@ -17,9 +18,9 @@ use crate::diagnostic::did_you_mean;
 use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
 use crate::exit;
-use crate::interrupt::Interrupts;
+use crate::fleet;
+use crate::interrupt::{Interrupts, Stop};
 use crate::load::Source;
-use crate::outputs::Header;
 use crate::outputs::file::{self, Destination};
 use crate::outputs::record::{RunRecord, Status};
 use crate::outputs::{
@@ -45,8 +46,18 @@ pub fn run(args: RunArgs) -> u8 {
             };
         }
     };
-    let (playbook, values) = match prepare(&config) {
-        Ok(prepared) => prepared,
+    let playbook = match prepare(&config) {
+        Ok(playbook) => playbook,
+        Err(code) => return code,
+    };
+    // A single run's params, or a fleet's targets with each one's: all decided before anything
+    // connects, so a mistake in any of them runs nothing.
+    let work = match &config.fleet {
+        None => param_values(&config, &playbook, &config.vars).map(Work::Single),
+        Some(fleet) => fleet::plan(&config, fleet, &playbook).map(Work::Fleet),
+    };
+    let work = match work {
+        Ok(work) => work,
         Err(code) => return code,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -68,7 +79,12 @@ pub fn run(args: RunArgs) -> u8 {
             .stack_size(sql::PARSER_STACK)
             .spawn_scoped(scope, || {
                 sql::as_parser_thread(|| {
-                    runtime.block_on(run_playbook(&config, &playbook, &values))
+                    runtime.block_on(async {
+                        match &work {
+                            Work::Single(values) => run_playbook(&config, &playbook, values).await,
+                            Work::Fleet(plan) => fleet::run(&config, &playbook, plan).await,
+                        }
+                    })
                 })
             })
             .map(|thread| thread.join())
@@ -87,8 +103,15 @@ pub fn run(args: RunArgs) -> u8 {
     code
 }
 
-/// The checked playbook and its params' values, or the exit code of why there are none.
-fn prepare(config: &RunConfig) -> Result<(Playbook, IndexMap<String, ParamValue>), u8> {
+/// What the run does once the playbook is checked.
+enum Work {
+    /// One target, with its params' values.
+    Single(IndexMap<String, ParamValue>),
+    Fleet(fleet::Plan),
+}
+
+/// The checked playbook, or the exit code of why there is none.
+fn prepare(config: &RunConfig) -> Result<Playbook, u8> {
     let source = Source::locate(&config.playbook).map_err(|error| {
         eprintln!("error: {error}");
         early(config, "runbook", exit::UNKNOWN, &error.to_string())
@@ -118,14 +141,23 @@ fn prepare(config: &RunConfig) -> Result<(Playbook, IndexMap<String, ParamValue>
             return Err(early(config, &playbook.name, exit::USAGE, &error));
         }
     }
-    let values = param::resolve(&playbook.params, &config.vars).map_err(|errors| {
+    Ok(playbook)
+}
+
+/// The params' values `vars` (`NAME=VALUE`, later ones winning) give, with the playbook's
+/// defaults; or the exit code of why they do not.
+pub(crate) fn param_values(
+    config: &RunConfig,
+    playbook: &Playbook,
+    vars: &[String],
+) -> Result<IndexMap<String, ParamValue>, u8> {
+    param::resolve(&playbook.params, vars).map_err(|errors| {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         for error in &errors {
             eprintln!("error: {}", for_terminal(error));
         }
         early(config, &playbook.name, exit::UNKNOWN, &errors.join("; "))
-    })?;
-    Ok((playbook, values))
+    })
 }
 
 async fn run_playbook(
@@ -134,13 +166,7 @@ async fn run_playbook(
     values: &IndexMap<String, ParamValue>,
 ) -> u8 {
     let clock = SystemClock::new();
-    let header = Header {
-        playbook,
-        values,
-        operator: config.operator.clone(),
-        mode: config.mode,
-    };
-    let mut recorder = Recorder::new(header, &clock);
+    let recorder = Recorder::new(config.header(playbook, values), &clock);
     let started_at = recorder.record().started_at.clone();
     let mut report = config.report(&playbook.name, &started_at);
     // Installed before anything can prompt: until a handler exists, SIGINT, SIGTERM or SIGHUP
@@ -160,21 +186,83 @@ async fn run_playbook(
         eprintln!("error: {}", for_terminal(&error));
         return early(config, &playbook.name, exit::UNKNOWN, &error);
     }
-    let interruption = interrupts.interruption();
-    let mut gate = config.gate(&report, &playbook.name, &started_at, interruption.flag());
-    let mut journal = match journal(playbook, gate.journal.as_deref(), &started_at) {
-        Ok(journal) => journal,
-        Err(error) => return early(config, &playbook.name, exit::UNKNOWN, &error),
+    let stop = interrupts.stop();
+    let mut gate = config.gate(
+        &report,
+        &playbook.name,
+        &started_at,
+        stop.interruption().flag(),
+    );
+    let watcher = interrupts.watch();
+    let mut progress = Progress::new(config.progress);
+    let plan = Plan {
+        conninfo: config.database_url.as_deref(),
+        approver: gate.approver.as_mut(),
+        journal: gate.journal.as_deref(),
+        progress: &mut progress,
+        connecting: config.progress,
+        name: None,
     };
-    if let (Some(path), Some(_)) = (gate.journal.as_deref(), &journal) {
+    let ran = run_target(config, playbook, values, &clock, recorder, &stop, plan).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    match ran {
+        Ok(ran) => finish(
+            ran.recorder.record(),
+            config,
+            &report,
+            ran.journal.as_deref(),
+        ),
+        Err(error) => early(config, &playbook.name, exit::UNKNOWN, &error),
+    }
+}
+
+/// One target's run, as a single run and each target of a fleet take it: what differs
+/// between them is given here, the rest is this one path.
+pub(crate) struct Plan<'a> {
+    /// What to connect to; `None`: libpq's conventions.
+    pub conninfo: Option<&'a str>,
+    pub approver: &'a mut dyn Approver,
+    /// Where the decisions are journaled, for a run that may act.
+    pub journal: Option<&'a Path>,
+    /// What shows the run on the terminal.
+    pub progress: &'a mut dyn Listener,
+    /// Whether to show the connecting line (a single run on a terminal).
+    pub connecting: bool,
+    /// The target's fleet name, which its warnings start with.
+    pub name: Option<&'a str>,
+}
+
+/// What a target's run left: its record, and the journal its decisions went to, when one was
+/// opened.
+pub(crate) struct Ran<'c> {
+    pub recorder: Recorder<'c>,
+    pub journal: Option<PathBuf>,
+}
+
+/// Runs `playbook` on one target through the engine; `recorder` was made when the target
+/// started. An audit journal that cannot be opened runs nothing: the error (printed) comes
+/// back.
+pub(crate) async fn run_target<'c>(
+    config: &RunConfig,
+    playbook: &Playbook,
+    values: &IndexMap<String, ParamValue>,
+    clock: &SystemClock,
+    mut recorder: Recorder<'c>,
+    stop: &Stop,
+    plan: Plan<'_>,
+) -> Result<Ran<'c>, String> {
+    let started_at = recorder.record().started_at.clone();
+    let mut journal = journal(playbook, plan.journal, &started_at)?;
+    if let (Some(path), Some(_)) = (plan.journal, &journal) {
         for note in unfinished::notes(path, &playbook.name) {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", named(plan.name, &note));
             recorder.note(note);
         }
     }
-    let mut progress = Progress::new(config.progress);
     {
-        let mut listeners: Vec<&mut dyn Listener> = vec![&mut recorder, &mut progress];
+        let mut listeners: Vec<&mut dyn Listener> = vec![&mut recorder, plan.progress];
         if let Some(journal) = journal.as_mut() {
             listeners.push(journal);
         }
@@ -182,13 +270,13 @@ async fn run_playbook(
             playbook,
             config.settings(),
             values,
-            &clock,
-            gate.approver.as_mut(),
+            clock,
+            plan.approver,
             Listeners::new(listeners),
-            interruption,
+            stop.clone(),
         );
         let application_name = format!("runbook:{}", playbook.name);
-        match Endpoint::resolve(config.database_url.as_deref(), &application_name) {
+        match Endpoint::resolve(plan.conninfo, &application_name) {
             Err(error) => {
                 let error = RunError::CannotConnect {
                     message: error.to_string(),
@@ -198,17 +286,25 @@ async fn run_playbook(
             }
             Ok(mut endpoint) => {
                 for warning in &endpoint.warnings {
-                    eprintln!("warning: {warning}");
+                    eprintln!("warning: {}", named(plan.name, warning));
                 }
-                let connecting = Connecting::start(config.progress, &endpoint.display);
+                let connecting = Connecting::start(plan.connecting, &endpoint.display);
                 let told = connecting.clone();
                 endpoint.on_retry(move |why| told.waiting(why));
-                drive(engine, &endpoint, &connecting, &mut interrupts).await
+                drive(engine, &endpoint, &connecting, stop).await
             }
         }
     }
-    let journal = journal.as_ref().and(gate.journal.as_deref());
-    finish(recorder.record(), config, &report, journal)
+    let journal = journal.and(plan.journal.map(Path::to_owned));
+    Ok(Ran { recorder, journal })
+}
+
+/// `text`, after the target's fleet name when it has one.
+fn named(name: Option<&str>, text: &str) -> String {
+    match name {
+        Some(name) => format!("{}: {text}", for_terminal_line(name)),
+        None => text.to_owned(),
+    }
 }
 
 /// Makes sure the report can be written where it goes: a default name is reserved for this
@@ -250,15 +346,10 @@ fn journal(
         })
 }
 
-/// Connects and runs the engine. The signals are watched from the moment there is a session
-/// whose query they would cancel (until then they wait, queued): the watcher cancels through
-/// the session's own canceller, which follows it across a reconnection.
-async fn drive(
-    engine: Engine<'_>,
-    endpoint: &Endpoint,
-    connecting: &Connecting,
-    interrupts: &mut Interrupts,
-) {
+/// Connects and runs the engine. From the moment there is a session, a stop (a signal, an
+/// abort at another target's prompt) cancels its query through the session's own canceller,
+/// which follows it across a reconnection.
+async fn drive(engine: Engine<'_>, endpoint: &Endpoint, connecting: &Connecting, stop: &Stop) {
     let name = endpoint.display.as_str();
     let connected = endpoint.connect().await;
     match &connected {
@@ -275,15 +366,13 @@ async fn drive(
             return engine.run(reach).await;
         }
     };
-    let watcher = interrupts.watch(session.canceller());
+    let registered = stop.register(session.canceller());
     let reach = Reach::Reached {
         name,
         target: &mut session,
     };
     engine.run(reach).await;
-    if let Some(watcher) = watcher {
-        watcher.abort();
-    }
+    drop(registered);
     session.close().await;
 }
 
@@ -330,7 +419,7 @@ fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Opti
 
 /// How a run ends that has no record: with `--nagios`, the plugin answer says why on stdout
 /// (named `name`) and the exit code is UNKNOWN; else `code`. The error is on stderr already.
-fn early(config: &RunConfig, name: &str, code: u8, error: &str) -> u8 {
+pub(crate) fn early(config: &RunConfig, name: &str, code: u8, error: &str) -> u8 {
     match config.closing {
         Closing::Nagios => nagios::Answer::unknown(name, error).print(),
         Closing::Quiet | Closing::Summary => code,
@@ -339,7 +428,7 @@ fn early(config: &RunConfig, name: &str, code: u8, error: &str) -> u8 {
 
 /// A line on stderr, which may be gone (a closed terminal sent SIGHUP): the report is
 /// written by then, and the exit code still tells.
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -381,7 +470,7 @@ fn summary(
 /// How much of why a run is not OK the summary line shows; the report has all of it.
 const WHY_CHARS: usize = 240;
 
-fn shortened(text: &str, max: usize) -> String {
+pub(crate) fn shortened(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),

@@ -7,6 +7,7 @@ mod actions;
 mod commands;
 mod connection;
 mod escaping;
+mod fleet;
 mod fuzz;
 mod horizon;
 mod hostile;

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use crate::common::db::Database;
 use crate::common::plugin::{self, Perf};
 use crate::common::{Outcome, Test};
+use crate::report_schema::{fleet_results, fleet_run};
 
 /// Two checks with declared metrics: one labelled by a text column over several rows (one
 /// label value with a quote and a space), one with units and thresholds.
@@ -516,4 +517,41 @@ fn a_symbolic_link_as_the_metrics_path_is_refused_like_a_reports() {
         .stdout("mon UNKNOWN: cannot write the metrics to `link.prom`: it is a symbolic link, give the path it points to, nothing was run\n")
         .stderr("error: cannot write the metrics to `link.prom`: it is a symbolic link; give the path it points to; nothing was run\n")
         .run();
+}
+
+#[test]
+fn a_fleet_exposition_parses_with_prometheus_own_parser() {
+    let results = fleet_results();
+    let text = runbook::outputs::prometheus::render_fleet(&fleet_run(&results));
+    let families = prometheus_families(&text);
+    let fleet = "runbook_fleet_targets";
+    for (status, n) in [
+        ("WARNING", 1.0),
+        ("UNKNOWN", 1.0),
+        ("NOT_RUN", 1.0),
+        ("OK", 0.0),
+    ] {
+        assert_eq!(sample(&families, fleet, fleet, &[("status", status)]), n);
+    }
+    let status = "runbook_run_status";
+    for (target, code) in [("db1", 1.0), ("db7", 3.0), ("db9", 3.0)] {
+        let labels = [("playbook", "connection-cleanup"), ("target", target)];
+        assert_eq!(sample(&families, status, status, &labels), code);
+    }
+    let count = "runbook_idle_candidates_count";
+    let labels = [
+        ("target", "db1"),
+        ("step", "idle_candidates"),
+        ("state", "idle"),
+    ];
+    assert_eq!(sample(&families, count, count, &labels), 2.0);
+    let durations = families
+        .iter()
+        .find(|f| f.name == "runbook_run_duration_seconds")
+        .map(|f| f.samples.len());
+    assert_eq!(
+        durations,
+        Some(2),
+        "a target that did not run has its status only"
+    );
 }

@@ -1,11 +1,15 @@
-//! The committed JSON Schema of the report is the one the library generates, and JSON reports
-//! conform to it.
+//! The committed JSON Schemas of the report and of a fleet's combined report are the ones the
+//! library generates, and JSON reports conform to them.
 //!
-//! Regenerate the schema with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`.
+//! Regenerate the schemas with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`.
 
+use std::path::PathBuf;
+
+use runbook::fleet::TargetResult;
+use runbook::fleet::report::{self, FleetRecord, FleetRun};
 use runbook::outputs::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
-    ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
+    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
 };
 use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
@@ -14,6 +18,7 @@ use crate::common::db::Database;
 use crate::common::{Test, root};
 
 const SCHEMA: &str = "schema/report.schema.json";
+const FLEET_SCHEMA: &str = "schema/fleet-report.schema.json";
 
 fn schema() -> Value {
     serde_json::from_str(&schema_json()).unwrap()
@@ -32,7 +37,8 @@ fn step(id: &str, kind: &str, status: Status) -> StepRecord {
     StepRecord::new(id, id, kind, status)
 }
 
-fn record() -> RunRecord {
+/// A run record with a part of every kind (rows of each type, an error, an approval).
+pub(crate) fn record() -> RunRecord {
     let mut check = step("idle_candidates", "check", Status::Warning);
     check.message = Some("2 idle connections".to_owned());
     check.duration_ms = 12;
@@ -113,17 +119,105 @@ fn record() -> RunRecord {
 }
 
 #[test]
-fn committed_report_schema_matches_the_library() {
-    let path = root().join(SCHEMA);
-    let generated = schema_json();
-    if std::env::var_os("RUNBOOK_UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).unwrap();
+fn committed_report_schemas_match_the_library() {
+    for (file, generated) in [
+        (SCHEMA, schema_json()),
+        (FLEET_SCHEMA, report::schema_json()),
+    ] {
+        let path = root().join(file);
+        if std::env::var_os("RUNBOOK_UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{file} is stale: regenerate it with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`"
+        );
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "schema/report.schema.json is stale: regenerate it with `RUNBOOK_UPDATE_SCHEMA=1 cargo test --test integration report_schema::`"
-    );
+}
+
+/// Three targets of a fleet, slim as the runner leaves them: db1 WARNING (the record's check
+/// with a metric), db7 UNKNOWN (unreachable), db9 NOT RUN.
+pub(crate) fn fleet_results() -> Vec<TargetResult> {
+    let slim = |status: Status, why: &str| {
+        let mut record = record();
+        record.status = status;
+        record.exit_code = 3;
+        record.why = Some(why.to_owned());
+        record.facts = None;
+        record.steps.clear();
+        record
+    };
+    let mut db1 = slim(Status::Warning, "`idle_candidates`: 2 idle connections");
+    db1.exit_code = 1;
+    let mut check = record().steps.swap_remove(0);
+    check.sql = None;
+    check.rows.clear();
+    check.metrics = vec![MetricRecord {
+        name: "count".to_owned(),
+        unit: String::new(),
+        labels: [("state".to_owned(), "idle".to_owned())].into(),
+        value: 2.0,
+        warning: Some("0".to_owned()),
+        critical: None,
+        min: Some(0.0),
+        max: None,
+    }];
+    db1.steps = vec![check];
+    let target = |name: &str, record: RunRecord, report: Option<&str>| TargetResult {
+        name: name.to_owned(),
+        record,
+        report: report.map(PathBuf::from),
+        journal: None,
+    };
+    vec![
+        target("db1", db1, Some("runbook-reports/run/db1.json")),
+        target("db7", slim(Status::Unknown, "cannot connect"), None),
+        target("db9", slim(Status::NotRun, "not started"), None),
+    ]
+}
+
+/// The fleet run of `results`.
+pub(crate) fn fleet_run(results: &[TargetResult]) -> FleetRun<'_> {
+    FleetRun {
+        playbook: "connection-cleanup",
+        title: "Connection Cleanup",
+        operator: "alice",
+        mode: Mode::Live,
+        started_at: "2026-11-26T14:10:00Z".to_owned(),
+        duration_ms: 2500,
+        parallel: 8,
+        shard: None,
+        notes: Vec::new(),
+        results,
+    }
+}
+
+#[test]
+fn combined_reports_conform_to_the_fleet_schema() {
+    let results = fleet_results();
+    let text = report::json(&FleetRecord::of(&fleet_run(&results)));
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let committed = std::fs::read_to_string(root().join(FLEET_SCHEMA)).unwrap();
+    let schema = serde_json::from_str(&committed).unwrap();
+    let errors = violations(&schema, &report);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["counts"]["NOT_RUN"], 1);
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let breakages: [(&str, Breakage); 3] = [
+        ("a kind other than fleet", |r| r["kind"] = json!("run")),
+        ("an unknown target status", |r| {
+            r["targets"][0]["status"] = json!("FINE");
+        }),
+        ("a missing target list", |r| {
+            r.as_object_mut().unwrap().remove("targets");
+        }),
+    ];
+    for (what, breaks) in breakages {
+        let mut broken = report.clone();
+        breaks(&mut broken);
+        assert!(!validator.is_valid(&broken), "{what} passed validation");
+    }
 }
 
 #[test]

@@ -25,4 +25,8 @@ impl Approver for DryRun {
     fn may_act(&self) -> bool {
         false
     }
+
+    fn for_target(&mut self, target: &str) {
+        self.0.for_target(target);
+    }
 }

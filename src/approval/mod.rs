@@ -110,4 +110,8 @@ pub trait Approver {
     fn may_act(&self) -> bool {
         true
     }
+
+    /// In a fleet run, before each question: the target it is about (its fleet name and
+    /// where it connected), which a prompt names first.
+    fn for_target(&mut self, _target: &str) {}
 }

@@ -30,6 +30,8 @@ pub struct Terminal {
     assume_yes: bool,
     term: Term,
     interrupted: Arc<AtomicBool>,
+    /// In a fleet run: the target the question is about.
+    target: Option<String>,
 }
 
 impl Terminal {
@@ -40,6 +42,7 @@ impl Terminal {
             assume_yes,
             term: Term::stderr(),
             interrupted,
+            target: None,
         }
     }
 
@@ -77,7 +80,7 @@ impl Approver for Terminal {
                 by: "--yes".to_owned(),
             }));
         }
-        let shown = describe(request);
+        let shown = format!("{}{}", self.naming(), describe(request));
         let id = request.step.id.clone();
         let approval = request.approval;
         let interrupted = Decision::Interrupted {
@@ -101,7 +104,11 @@ impl Approver for Terminal {
         title: &'a str,
     ) -> LocalBoxFuture<'a, StepChoice> {
         let prompt = format!(
-            "Next: {} ({} `{}`)",
+            "{}Next: {} ({} `{}`)",
+            self.target
+                .as_deref()
+                .map(|target| format!("[{target}] "))
+                .unwrap_or_default(),
             for_terminal_line(title),
             step.kind_name(),
             step.id
@@ -123,6 +130,20 @@ impl Approver for Terminal {
             },
             StepChoice::Interrupted,
         ))
+    }
+
+    fn for_target(&mut self, target: &str) {
+        self.target = Some(for_terminal_line(target).into_owned());
+    }
+}
+
+impl Terminal {
+    /// `\n== Target db3 (ops@db3:5432/app)\n` in a fleet run: the prompt that follows is about it.
+    fn naming(&self) -> String {
+        self.target
+            .as_deref()
+            .map(|target| format!("\n== Target {target}\n"))
+            .unwrap_or_default()
     }
 }
 

@@ -25,6 +25,7 @@ impl Engine<'_> {
                 }
             })?;
         let limits = Limits::short(5, 5);
+        let fellows = self.fellows();
         // Advisory locks live in one database, a responder acts on the whole server: the lock is
         // taken here, then every database's holders of the same key are read (`pg_locks` is
         // cluster-wide). Another holder anywhere means another responder; two runs that take
@@ -36,7 +37,7 @@ impl Engine<'_> {
                FROM pg_locks AS k LEFT JOIN pg_stat_activity AS a ON a.pid = k.pid \
                LEFT JOIN pg_database AS d ON d.oid = k.database \
                WHERE k.locktype = 'advisory' AND k.granted AND k.classid = {LOCK_NAMESPACE}::oid \
-                 AND k.objid = hashtext({name})::oid AND k.objsubid = 2 AND k.pid <> pg_backend_pid() \
+                 AND k.objid = hashtext({name})::oid AND k.objsubid = 2 AND k.pid <> pg_backend_pid() {fellows} \
                ORDER BY k.pid LIMIT 1) AS h ON true"
         );
         let mut answer: Vec<Option<String>> = Vec::new();
@@ -76,5 +77,26 @@ impl Engine<'_> {
             _ => format!("pid {pid} (application_name `{app}`)"),
         };
         Err(Refusal::LockHeld { playbook, holder })
+    }
+
+    /// The SQL that leaves this run's own other sessions out of the holders: a fleet is one
+    /// responder, whose targets may be databases of one server. Each is named by its pid and
+    /// `backend_start`, as a cancel names it (a pid alone may be another server's, or reused);
+    /// a holder whose start cannot be seen is never left out.
+    fn fellows(&self) -> String {
+        let fellows: Vec<String> = self
+            .stop
+            .backends()
+            .into_iter()
+            .filter(|backend| !backend.started.contains('\''))
+            .map(|backend| format!("({}, '{}'::timestamptz)", backend.pid, backend.started))
+            .collect();
+        if fellows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "AND NOT coalesce((k.pid, a.backend_start) IN ({}), false)",
+            fellows.join(", ")
+        )
     }
 }

@@ -46,7 +46,7 @@ pub use verdict::Verdict;
 use crate::approval::{Approver, StepChoice};
 use crate::clock::{Clock, millis_between};
 use crate::events::{Event, Listeners, Veto};
-use crate::interrupt::{Cause, Interruption};
+use crate::interrupt::{Cause, Interruption, Stop};
 use crate::outputs::record::{ErrorRecord, Status, StepRecord};
 use crate::param::ParamValue;
 use crate::playbook::{OnError, Playbook, Step, StepKind};
@@ -116,6 +116,9 @@ pub struct Engine<'r> {
     listeners: Listeners<'r>,
     /// Set by Ctrl-C, SIGTERM or SIGHUP: stop at the next opportunity.
     interrupted: Interruption,
+    /// What stops the run from outside, and knows the run's own sessions (a fleet's, on
+    /// every target), which the responder lock does not count as another responder's.
+    stop: Stop,
     scope: Scope,
     facts: Facts,
     ending: Ending,
@@ -166,7 +169,7 @@ impl<'r> Engine<'r> {
         clock: &'r dyn Clock,
         approver: &'r mut dyn Approver,
         listeners: Listeners<'r>,
-        interrupted: Interruption,
+        stop: Stop,
     ) -> Engine<'r> {
         Engine {
             playbook,
@@ -174,7 +177,8 @@ impl<'r> Engine<'r> {
             clock,
             approver,
             listeners,
-            interrupted,
+            interrupted: stop.interruption(),
+            stop,
             scope: Scope::new(params_value(playbook, values)),
             facts: Facts::default(),
             ending: Ending::default(),

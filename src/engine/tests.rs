@@ -12,7 +12,7 @@ use crate::approval::{Approver, Decision, DryRun, Request, StepChoice};
 use crate::clock::FixedClock;
 use crate::commands::Checked;
 use crate::events::{Event, Listener, Listeners, Veto};
-use crate::interrupt::{Cause, Interruption};
+use crate::interrupt::{Cause, Interruption, Stop};
 use crate::load::Source;
 use crate::outputs::record::{Mode, RunRecord, Status};
 use crate::outputs::{Header, Recorder};
@@ -211,7 +211,7 @@ impl Run {
                 &clock,
                 approver,
                 Listeners::new(listeners),
-                self.interrupted.clone(),
+                Stop::new(self.interrupted.clone()),
             );
             let reach = Reach::Reached {
                 name: "dba@fake:5432/app",

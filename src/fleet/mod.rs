@@ -13,9 +13,14 @@
 //! UNKNOWN > WARNING > OK (see [`rank`]): a server that cannot be reached is UNKNOWN and never
 //! hidden behind another that is OK.
 
+mod markdown;
 pub mod report;
+mod runner;
+mod screen;
 pub mod shard;
 pub mod targets;
+
+pub use runner::{Plan, plan, run};
 
 use std::path::PathBuf;
 
@@ -65,6 +70,26 @@ pub struct TargetResult {
     pub report: Option<PathBuf>,
     /// Where its decisions were journaled, when an action was decided.
     pub journal: Option<PathBuf>,
+}
+
+/// `record` as a fleet keeps it once its report is written: what the combined outputs read
+/// (statuses, messages, errors, approvals, metrics), without the rows, SQL, guards and facts
+/// that make a record large.
+pub fn slim(mut record: RunRecord) -> RunRecord {
+    record.description = None;
+    record.facts = None;
+    record.params.clear();
+    for step in &mut record.steps {
+        step.guards.clear();
+        step.sql = None;
+        step.columns.clear();
+        step.column_types.clear();
+        step.rows.clear();
+        step.assessments.clear();
+        step.manual = None;
+        step.recommendations.clear();
+    }
+    record
 }
 
 /// How bad a target's status is for the fleet: CRITICAL > UNKNOWN > WARNING > OK, with a

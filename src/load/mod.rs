@@ -59,7 +59,11 @@ pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
     let value = match parsed {
         Ok(value) => value,
         Err(error) => {
-            diagnostics.push(syntax_error(&error, &spans));
+            diagnostics.push(syntax_error(
+                &error,
+                &spans,
+                "a playbook needs `version` and `steps`",
+            ));
             return (None, diagnostics);
         }
     };
@@ -220,7 +224,8 @@ fn unknown_key(rest: &str, path: &Path, context: &str, spans: &Spans) -> Diagnos
     Diagnostic::error(format!("unknown key `{key}`{where_}{hint}"), location)
 }
 
-fn locate_key(spans: &Spans, path: &Path) -> Option<Location> {
+/// The position of the key naming `path`, underlining the key.
+pub(crate) fn locate_key(spans: &Spans, path: &Path) -> Option<Location> {
     let width = match path.last_key() {
         Some(key) => key.chars().count(),
         None => 0,
@@ -232,7 +237,8 @@ fn locate_key(spans: &Spans, path: &Path) -> Option<Location> {
     })
 }
 
-fn value_location(spans: &Spans, path: &Path) -> Option<Location> {
+/// The position of the value at `path`, underlining to the end of its line.
+pub(crate) fn value_location(spans: &Spans, path: &Path) -> Option<Location> {
     spans.value(path).map(|span| Location {
         line: span.start.line,
         column: span.start.column,
@@ -255,7 +261,8 @@ fn describe_context(path: &Path, value: &Value) -> String {
     }
 }
 
-fn describe_value(value: &Value) -> &'static str {
+/// "a mapping", "a string": what a value is, for "found …".
+pub(crate) fn describe_value(value: &Value) -> &'static str {
     match value {
         Value::Null => "an empty document",
         Value::Bool(_) => "a boolean",
@@ -276,7 +283,9 @@ fn backticked(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn syntax_error(error: &serde_yaml::Error, spans: &Spans) -> Diagnostic {
+/// serde_yaml's syntax error at its position; a duplicate key at its second occurrence. An
+/// empty file is said to be empty, then `needs` (what the file should hold).
+pub(crate) fn syntax_error(error: &serde_yaml::Error, spans: &Spans, needs: &str) -> Diagnostic {
     let message = error.to_string();
     let message = message.split(" at line ").next().unwrap_or(&message);
     let location = error.location().map(|location| Location {
@@ -300,7 +309,7 @@ fn syntax_error(error: &serde_yaml::Error, spans: &Spans) -> Diagnostic {
     }
     let message = message
         .strip_prefix("EOF while parsing a value")
-        .map(|_| "the file is empty; a playbook needs `version` and `steps`".to_owned())
+        .map(|_| format!("the file is empty; {needs}"))
         .unwrap_or_else(|| format!("invalid YAML: {message}"));
     Diagnostic::error(message, location)
 }

@@ -1,9 +1,14 @@
-//! A run record with every part filled in, for the outputs' unit tests.
+//! A run record with every part filled in, and a fleet of slim ones, for the outputs' unit
+//! tests.
+
+use std::path::PathBuf;
 
 use super::record::{
     ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
     Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
 };
+use crate::fleet::report::FleetRun;
+use crate::fleet::{TargetResult, exit_code};
 
 /// A metric's value with its labels, and no unit conversions, bounds or thresholds.
 pub fn metric(name: &str, unit: &str, value: f64, labels: &[(&str, &str)]) -> MetricRecord {
@@ -171,5 +176,103 @@ pub fn record() -> RunRecord {
         ],
         error: Some("step `cancel_jobs` failed and has `on_error: abort`".to_owned()),
         steps: vec![idle_candidates(), queue, manual, cancel, recheck],
+    }
+}
+
+/// A target of a fleet as the runner leaves it: a slim record (no steps, rows, SQL or facts)
+/// with `status` and `why`, its report in `runbook-reports/run/` unless it is UNKNOWN or NOT RUN.
+pub fn target(name: &str, status: Status, why: Option<&str>) -> TargetResult {
+    let mut record = record();
+    record.playbook = "daily-monitoring".to_owned();
+    record.target = format!("ops@{name}.example.com:5432/app");
+    record.status = status;
+    record.exit_code = exit_code(status);
+    record.why = why.map(str::to_owned);
+    record.facts = None;
+    record.steps = Vec::new();
+    let written = !matches!(status, Status::Unknown | Status::NotRun);
+    TargetResult {
+        name: name.to_owned(),
+        record,
+        report: written.then(|| PathBuf::from(format!("runbook-reports/run/{name}.md"))),
+        journal: None,
+    }
+}
+
+/// A slim step with a message, as a fleet keeps it.
+fn slim(id: &str, title: &str, status: Status, message: &str) -> StepRecord {
+    let mut step = step(id, title, "check", status);
+    step.message = Some(message.to_owned());
+    step.duration_ms = 7;
+    step
+}
+
+/// Seven targets, one of each fleet status and two OK, in the fleet's order: db1 OK, db2
+/// WARNING, db3 CRITICAL, db4 STOPPED (with a journal), db5 OK, db7 UNKNOWN (unreachable), db9
+/// NOT RUN. Their steps carry metrics for the monitoring outputs.
+pub fn fleet() -> Vec<TargetResult> {
+    let idle = "3 idle connections older than 1h";
+    let idle_step = || {
+        let mut step = slim(
+            "idle_candidates",
+            "Idle connections older than 1h",
+            Status::Warning,
+            idle,
+        );
+        step.metrics = vec![metric("count", "", 3.0, &[])];
+        step
+    };
+    let mut overview = slim("overview", "Overview", Status::Ok, "fine");
+    overview.metrics = vec![metric("used", "%", 42.5, &[("db", "app")])];
+    let mut db1 = target("db1", Status::Ok, None);
+    db1.record.steps = vec![overview.clone()];
+    let mut db2 = target(
+        "db2",
+        Status::Warning,
+        Some(&format!("`idle_candidates`: {idle}")),
+    );
+    db2.record.steps = vec![overview.clone(), idle_step()];
+    let mut db3 = target("db3", Status::Critical, Some("`bloat`: 3 tables over 50%"));
+    let mut bloat = slim(
+        "bloat",
+        "Table bloat",
+        Status::Critical,
+        "3 tables over 50%",
+    );
+    bloat.error = Some(ErrorRecord {
+        message: "a | b <i>".to_owned(),
+        sqlstate: None,
+        detail: None,
+        hint: None,
+    });
+    db3.record.steps = vec![overview.clone(), idle_step(), bloat];
+    let mut db4 = target("db4", Status::Stopped, Some("`act`: not approved"));
+    db4.record.steps = vec![slim("act", "act", Status::Stopped, "not approved")];
+    db4.journal = Some(PathBuf::from("runbook-reports/run/db4.journal"));
+    let mut db5 = target("db5", Status::Ok, None);
+    db5.record.steps = vec![overview];
+    let why = "cannot connect to db7.example.com:5432: connection refused";
+    let db7 = target("db7", Status::Unknown, Some(why));
+    let db9 = target(
+        "db9",
+        Status::NotRun,
+        Some("not started: `--max-failures 1` reached"),
+    );
+    vec![db1, db2, db3, db4, db5, db7, db9]
+}
+
+/// The fleet run of `results`: `daily-monitoring`, 12.3 s, `--parallel 8 --shard 2/4`, a note.
+pub fn fleet_run(results: &[TargetResult]) -> FleetRun<'_> {
+    FleetRun {
+        playbook: "daily-monitoring",
+        title: "Daily monitoring",
+        operator: "alice",
+        mode: Mode::Live,
+        started_at: "2026-11-26T14:10:00Z".to_owned(),
+        duration_ms: 12_345,
+        parallel: 8,
+        shard: Some("2/4".to_owned()),
+        notes: vec!["`--max-failures 1` reached: 1 target not started".to_owned()],
+        results,
     }
 }

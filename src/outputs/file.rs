@@ -207,6 +207,41 @@ pub fn reserve(path: &Path) -> Result<PathBuf, WriteError> {
     })
 }
 
+/// Reserves a directory of its own for a fleet run's reports: `path` if nothing has that name
+/// yet, else `<path>-2`, `-3`, ... — created exclusively (owner-only: the reports hold other
+/// users' query texts), so two fleet runs started in the same second never share one.
+pub fn reserve_directory(path: &Path) -> Result<PathBuf, WriteError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let what = Artifact::Report;
+    let (name, parent) = parts(what, path)?;
+    make_directory(what, parent, path)?;
+    let name = name.to_string_lossy();
+    for n in 1..=1000 {
+        let candidate = match n {
+            1 => path.to_owned(),
+            n => parent.join(format!("{name}-{n}")),
+        };
+        match fs::DirBuilder::new().mode(0o700).create(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(WriteError::CreateDirectory {
+                    what,
+                    directory: candidate.clone(),
+                    path: candidate,
+                    source,
+                });
+            }
+        }
+    }
+    Err(WriteError::CreateDirectory {
+        what,
+        directory: path.into(),
+        path: path.into(),
+        source: io::Error::other("1000 runs already have a directory of this name and second"),
+    })
+}
+
 /// What `path` is: refused when it is a directory or a link to a regular file.
 pub fn kind_of(what: Artifact, path: &Path) -> Result<Kind, WriteError> {
     let Ok(own) = fs::symlink_metadata(path) else {

@@ -1,6 +1,8 @@
 //! The JSON report, for machines: the run record as it is, and the JSON Schema it follows
 //! (`schema/report.schema.json`, generated from the record's types).
 
+use serde::Serialize;
+
 use super::Output;
 use super::record::RunRecord;
 
@@ -9,10 +11,7 @@ pub struct Json;
 
 impl Output for Json {
     fn render(&self, record: &RunRecord) -> String {
-        // The record has only string keys and plain values: serializing it cannot fail.
-        let mut text = serde_json::to_string_pretty(record).unwrap_or_default();
-        text.push('\n');
-        text
+        pretty(record)
     }
 
     fn extension(&self) -> &'static str {
@@ -22,8 +21,13 @@ impl Output for Json {
 
 /// The JSON Schema of the JSON report, pretty, trailing newline.
 pub fn schema_json() -> String {
-    let schema = schemars::schema_for!(RunRecord);
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    pretty(&schemars::schema_for!(RunRecord))
+}
+
+/// A record or a schema as pretty JSON with a trailing newline. Ours have only string keys and
+/// plain values: serializing them cannot fail.
+pub(crate) fn pretty(value: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
     text
 }

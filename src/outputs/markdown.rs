@@ -354,7 +354,7 @@ fn ran_for(step: &StepRecord) -> Option<String> {
 }
 
 /// A duration as a person reads it: `350 ms`, `1.2 s`, `2 min 5 s`, `1 h 3 min`.
-fn human_duration(ms: u64) -> String {
+pub(crate) fn human_duration(ms: u64) -> String {
     let seconds = ms / 1000;
     match ms {
         0..1000 => format!("{ms} ms"),

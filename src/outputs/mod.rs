@@ -16,20 +16,22 @@ mod markdown;
 pub mod nagios;
 mod progress;
 pub mod prometheus;
-mod prose;
+pub(crate) mod prose;
 pub mod record;
 mod recorder;
 pub mod unfinished;
 
 #[cfg(test)]
-mod example;
+pub(crate) mod example;
 
 use std::path::{Path, PathBuf};
 
 pub use file::{Artifact, Destination, WriteError};
 pub use journal::Journal;
+pub(crate) use json::pretty;
 pub use json::{Json, schema_json};
 pub use markdown::Markdown;
+pub(crate) use markdown::human_duration;
 pub use progress::{Connecting, Progress};
 use record::{RunRecord, Status, StepRecord};
 pub use recorder::{Header, Recorder};
@@ -130,14 +132,19 @@ pub fn default_path(playbook: &str, started_at: &str, output: &dyn Output) -> Pa
         .take(19)
         .filter(|c| c.is_ascii_digit() || *c == 'T')
         .collect();
-    let playbook: String = playbook
-        .chars()
+    let playbook = file_safe(playbook);
+    Path::new(DEFAULT_DIRECTORY).join(format!("{playbook}-{stamp}Z.{}", output.extension()))
+}
+
+/// `text` with every character but `[A-Za-z0-9._-]` made a `-`: safe in a file name on any
+/// file system, and never a path separator.
+pub(crate) fn file_safe(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
             'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
             _ => '-',
         })
-        .collect();
-    Path::new(DEFAULT_DIRECTORY).join(format!("{playbook}-{stamp}Z.{}", output.extension()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,13 @@
 //!
 //! The exit code stays within 0–3: a run stopped or not approved (4) is UNKNOWN here, and so
 //! is a run whose report or metrics could not be written — STATUS and exit code always agree.
+//!
+//! A fleet gives one answer of the same shape ([`Answer::of_fleet`]): its status by the
+//! fleet's precedence, its text the targets counted by status and the ones that need attention
+//! named, every UNKNOWN one always; its perfdata every target's, each label prefixed by the
+//! target's name (`db1/overview.used`) and unique across the fleet; its long output a line per
+//! target that needs attention and per problem step. Single and fleet answers share every
+//! piece: the verdict, the perfdata, the long output's lines.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -18,6 +25,8 @@ use super::file::Artifact;
 use super::record::{MetricRecord, RunRecord, Status, StepRecord};
 use super::{counts, plain_number};
 use crate::exit;
+use crate::fleet::report::{FleetRecord, FleetRun};
+use crate::fleet::{exit_code, fleet_status, rank};
 use crate::terminal_text::for_terminal_line;
 
 /// A plugin answer: the text for standard output and the exit code.
@@ -31,42 +40,66 @@ impl Answer {
     /// The answer for a finished run; `lost`: the outputs that could not be written.
     pub fn of(record: &RunRecord, lost: &[Artifact]) -> Answer {
         let said = record.why.clone().unwrap_or_else(|| counts(&record.steps));
-        let (exit_code, message) = if !lost.is_empty() {
-            let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
-            let message = format!(
-                "{} could not be written (the run was {}: {said})",
-                lost.join(" and "),
-                record.status.label()
-            );
-            (exit::UNKNOWN, message)
-        } else if record.status == Status::Stopped || record.exit_code > exit::UNKNOWN {
-            (exit::UNKNOWN, format!("the run stopped: {said}"))
-        } else {
-            (record.exit_code, said)
-        };
-        let mut text = format!(
-            "{} {}: {}",
-            one_line(&record.playbook),
-            word(exit_code),
-            one_line(&message)
-        );
-        let perfdata = perfdata(&record.steps);
-        if !perfdata.is_empty() {
-            text.push_str(" | ");
-            text.push_str(&perfdata.join(" "));
-        }
-        text.push('\n');
+        let verdict = verdict("run", record.status, record.exit_code, said, lost);
+        let mut long = String::new();
         for step in record.steps.iter().filter(|s| is_problem(s.status)) {
-            let message = step.message.as_deref().unwrap_or("no message");
-            let _ = writeln!(
-                text,
-                "{} {}: {}",
-                step.status.label(),
-                one_line(&step.id),
-                one_line(message)
-            );
+            long_line(&mut long, step.status, &step.id, step.message.as_deref());
         }
-        Answer { text, exit_code }
+        answer(
+            &record.playbook,
+            verdict,
+            &perfdata(&[(None, record.steps.as_slice())]),
+            &long,
+        )
+    }
+
+    /// The answer for a finished fleet; `lost`: the fleet's own outputs that could not be
+    /// written (a target's lost outputs are in its status already). The status is the worst
+    /// target's, a stopped or not run target read as UNKNOWN; the first line names the targets
+    /// that need attention, every UNKNOWN one and the first
+    /// [`NAMED`](crate::fleet::report::NAMED) others (`and N more`); the long output has a
+    /// line for each of them and for each of their problem steps.
+    pub fn of_fleet(run: &FleetRun, lost: &[Artifact]) -> Answer {
+        let record = FleetRecord::of(run);
+        let status = run
+            .results
+            .iter()
+            .map(|result| monitored(result.record.status))
+            .max_by_key(|status| rank(*status))
+            .unwrap_or(Status::Ok);
+        let mut said = record.counted();
+        let attention = record.attention();
+        if !attention.named.is_empty() {
+            let named: Vec<String> = attention
+                .named
+                .iter()
+                .map(|target| format!("{} {}", target.name, target.status.label()))
+                .collect();
+            let _ = write!(said, " — needs attention: {}", named.join(", "));
+        }
+        if attention.more > 0 {
+            let _ = write!(said, " and {} more", attention.more);
+        }
+        let verdict = verdict("fleet", status, exit_code(status), said, lost);
+        let mut long = String::new();
+        for target in record.needing_attention() {
+            long_line(
+                &mut long,
+                target.status,
+                &target.name,
+                target.why.as_deref(),
+            );
+            for problem in &target.problems {
+                let name = format!("{}{TARGET_SEPARATOR}{}", target.name, problem.step);
+                long_line(&mut long, problem.status, &name, problem.message.as_deref());
+            }
+        }
+        let runs: Vec<(Option<&str>, &[StepRecord])> = run
+            .results
+            .iter()
+            .map(|result| (Some(result.name.as_str()), result.record.steps.as_slice()))
+            .collect();
+        answer(run.playbook, verdict, &perfdata(&runs), &long)
     }
 
     /// The answer of a run that ended before it had a record (a usage error, a playbook that
@@ -90,6 +123,72 @@ impl Answer {
     }
 }
 
+/// The exit code and the text of the first line: what the run says, unless an output could
+/// not be written or the run stopped, which make it UNKNOWN (`what`: `run` or `fleet`).
+fn verdict(
+    what: &str,
+    status: Status,
+    exit_code: u8,
+    said: String,
+    lost: &[Artifact],
+) -> (u8, String) {
+    if !lost.is_empty() {
+        let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
+        let message = format!(
+            "{} could not be written (the {what} was {}: {said})",
+            lost.join(" and "),
+            status.label()
+        );
+        (exit::UNKNOWN, message)
+    } else if status == Status::Stopped || exit_code > exit::UNKNOWN {
+        (exit::UNKNOWN, format!("the {what} stopped: {said}"))
+    } else {
+        (exit_code, said)
+    }
+}
+
+/// The answer from its parts: `<name> <STATUS>: <message> | <perfdata>`, then the long output.
+fn answer(
+    name: &str,
+    (exit_code, message): (u8, String),
+    perfdata: &[String],
+    long: &str,
+) -> Answer {
+    let mut text = format!(
+        "{} {}: {}",
+        one_line(name),
+        word(exit_code),
+        one_line(&message)
+    );
+    if !perfdata.is_empty() {
+        text.push_str(" | ");
+        text.push_str(&perfdata.join(" "));
+    }
+    text.push('\n');
+    text.push_str(long);
+    Answer { text, exit_code }
+}
+
+/// One line of long output: `CRITICAL bloat: 3 tables over 50%`.
+fn long_line(text: &mut String, status: Status, name: &str, message: Option<&str>) {
+    let _ = writeln!(
+        text,
+        "{} {}: {}",
+        status.label(),
+        one_line(name),
+        one_line(message.unwrap_or("no message"))
+    );
+}
+
+/// A target's status as monitoring reads it in a fleet: a stopped target, or one that did not
+/// run, is UNKNOWN (nothing is known of it), as a stopped single run is.
+fn monitored(status: Status) -> Status {
+    match fleet_status(status) {
+        Status::Stopped | Status::NotRun => Status::Unknown,
+        other => other,
+    }
+}
+
 /// The status word of a plugin exit code.
 fn word(exit_code: u8) -> &'static str {
     match exit_code {
@@ -100,8 +199,9 @@ fn word(exit_code: u8) -> &'static str {
     }
 }
 
-/// The steps that get a line of long output: those that make a run not OK.
-fn is_problem(status: Status) -> bool {
+/// The steps that get a line of long output: those that make a run not OK (and the ones a
+/// fleet's combined report lists).
+pub(crate) fn is_problem(status: Status) -> bool {
     matches!(
         status,
         Status::Warning | Status::Critical | Status::Unknown | Status::Stopped
@@ -117,30 +217,42 @@ fn one_line(text: &str) -> String {
         .replace(';', ",")
 }
 
-/// One perfdata item per metric value, labels unique: a repeated one gets `_2`, `_3`, ….
-fn perfdata(steps: &[StepRecord]) -> Vec<String> {
+/// What separates a target's name from the rest of its perfdata labels in a fleet's answer,
+/// `db1/overview.used`: `.` already separates a label's parts, and target names are often
+/// host names full of dots.
+const TARGET_SEPARATOR: char = '/';
+
+/// One perfdata item per metric value of every run (a fleet's named by their target), labels
+/// unique across all: a repeated one gets `_2`, `_3`, ….
+fn perfdata(runs: &[(Option<&str>, &[StepRecord])]) -> Vec<String> {
     let mut taken = HashSet::new();
     let mut items = Vec::new();
-    for step in steps {
-        for metric in &step.metrics {
-            let label = unique(&mut taken, label(step, metric));
-            items.push(format!(
-                "'{}'={}",
-                label.replace('\'', "''"),
-                fields(metric)
-            ));
+    for (target, steps) in runs {
+        for step in *steps {
+            for metric in &step.metrics {
+                let label = unique(&mut taken, label(*target, step, metric));
+                items.push(format!(
+                    "'{}'={}",
+                    label.replace('\'', "''"),
+                    fields(metric)
+                ));
+            }
         }
     }
     items
 }
 
-/// `<step>.<metric>[.<label values, in the order of their column names>]`; `=` (which ends a
-/// label for some parsers) and control characters become `_`.
-fn label(step: &StepRecord, metric: &MetricRecord) -> String {
+/// `[<target>/]<step>.<metric>[.<label values, in the order of their column names>]`; `=`
+/// (which ends a label for some parsers) and control characters become `_`.
+fn label(target: Option<&str>, step: &StepRecord, metric: &MetricRecord) -> String {
     let mut parts = vec![step.id.as_str(), metric.name.as_str()];
     parts.extend(metric.labels.values().map(String::as_str));
-    parts
-        .join(".")
+    let label = parts.join(".");
+    let label = match target {
+        Some(target) => format!("{target}{TARGET_SEPARATOR}{label}"),
+        None => label,
+    };
+    label
         .chars()
         .map(|c| if c == '=' || c.is_control() { '_' } else { c })
         .collect()
@@ -184,7 +296,8 @@ fn fields(metric: &MetricRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outputs::example::{metric, record, step};
+    use crate::fleet::TargetResult;
+    use crate::outputs::example::{fleet, fleet_run, metric, record, step, target};
 
     fn run(steps: Vec<StepRecord>, status: Status, exit_code: u8, why: Option<&str>) -> RunRecord {
         let mut record = record();
@@ -273,5 +386,77 @@ mod tests {
             "runbook UNKNOWN: unexpected argument '--nope' found tip: /\n"
         );
         assert_eq!(answer.exit_code, 3);
+    }
+
+    #[test]
+    fn a_fleet_answers_in_one_line_naming_every_target_that_needs_attention() {
+        let results = fleet();
+        let answer = Answer::of_fleet(&fleet_run(&results), &[]);
+        assert_eq!(
+            answer.text,
+            "daily-monitoring CRITICAL: 7 targets: 2 OK, 1 WARNING, 1 CRITICAL, 1 UNKNOWN, 1 STOPPED, 1 NOT RUN \
+             — needs attention: db3 CRITICAL, db7 UNKNOWN, db4 STOPPED, db2 WARNING, db9 NOT RUN \
+             | 'db1/overview.used.app'=42.5% 'db2/overview.used.app'=42.5% 'db2/idle_candidates.count'=3 \
+             'db3/overview.used.app'=42.5% 'db3/idle_candidates.count'=3 'db5/overview.used.app'=42.5%\n\
+             CRITICAL db3: `bloat`: 3 tables over 50%\n\
+             WARNING db3/idle_candidates: 3 idle connections older than 1h\n\
+             CRITICAL db3/bloat: 3 tables over 50%\n\
+             UNKNOWN db7: cannot connect to db7.example.com:5432: connection refused\n\
+             STOPPED db4: `act`: not approved\n\
+             STOPPED db4/act: not approved\n\
+             WARNING db2: `idle_candidates`: 3 idle connections older than 1h\n\
+             WARNING db2/idle_candidates: 3 idle connections older than 1h\n\
+             NOT RUN db9: not started: `--max-failures 1` reached\n"
+        );
+        assert_eq!(answer.exit_code, 2);
+    }
+
+    #[test]
+    fn a_stopped_or_unreached_target_makes_the_fleet_unknown_within_0_to_3() {
+        let warned = target("db2", Status::Warning, Some("slow"));
+        let results = [warned.clone(), target("db4", Status::Stopped, Some("no"))];
+        let answer = Answer::of_fleet(&fleet_run(&results), &[]);
+        assert_eq!(
+            answer.text,
+            "daily-monitoring UNKNOWN: 2 targets: 1 WARNING, 1 STOPPED — needs attention: db4 STOPPED, db2 WARNING\n\
+             STOPPED db4: no\n\
+             WARNING db2: slow\n"
+        );
+        assert_eq!(answer.exit_code, 3);
+        let results = [warned, target("db;7|x", Status::NotRun, None)];
+        let answer = Answer::of_fleet(&fleet_run(&results), &[Artifact::Report]);
+        assert_eq!(
+            answer.text,
+            "daily-monitoring UNKNOWN: the report could not be written (the fleet was UNKNOWN: 2 targets: \
+             1 WARNING, 1 NOT RUN — needs attention: db2 WARNING, db,7/x NOT RUN)\n\
+             WARNING db2: slow\n\
+             NOT RUN db,7/x: no message\n"
+        );
+        assert_eq!(answer.exit_code, 3);
+        let ok = [target("db1", Status::Ok, None)];
+        let answer = Answer::of_fleet(&fleet_run(&ok), &[]);
+        assert_eq!(answer.text, "daily-monitoring OK: 1 target: 1 OK\n");
+        assert_eq!(answer.exit_code, 0);
+    }
+
+    #[test]
+    fn fleet_labels_are_prefixed_by_target_and_unique_across_the_fleet() {
+        let with = |name: &str, step_id: &str, metric_name: &str| -> TargetResult {
+            let mut result = target(name, Status::Ok, None);
+            let mut one = step(step_id, step_id, "check", Status::Ok);
+            one.metrics = vec![metric(metric_name, "", 1.0, &[])];
+            result.record.steps = vec![one];
+            result
+        };
+        let results = [
+            with("a/b", "c", "d"),
+            with("a", "b/c", "d"),
+            with("it's", "x", "y"),
+        ];
+        let answer = Answer::of_fleet(&fleet_run(&results), &[]);
+        assert_eq!(
+            answer.text,
+            "daily-monitoring OK: 3 targets: 3 OK | 'a/b/c.d'=1 'a/b/c.d_2'=1 'it''s/x.y'=1\n"
+        );
     }
 }

@@ -14,13 +14,19 @@
 //! `_3`, … before its unit suffix; a label column named like a fixed label is `exported_…`
 //! (Prometheus' own convention for clashing labels); a repeated row (the same label values)
 //! keeps its first value.
+//!
+//! A fleet's metrics are one exposition of every target's ([`render_fleet`]), through the very
+//! code a single run's take: the families are shared, `target` is the target's fleet name, and
+//! `runbook_fleet_targets{playbook,status}` counts the targets by status.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
 use super::file::Artifact;
 use super::plain_number;
 use super::record::{MetricRecord, RunRecord, Status, StepRecord};
+use crate::fleet::report::{FleetRun, TargetCounts};
 
 type Labels = Vec<(String, String)>;
 
@@ -32,6 +38,8 @@ struct Family {
     owner: Option<(String, String)>,
     label_names: Vec<String>,
     samples: Vec<(Labels, f64)>,
+    /// The label sets of `samples`, so that a fleet of thousands adds each in constant time.
+    seen: HashSet<Labels>,
 }
 
 impl Family {
@@ -43,15 +51,26 @@ impl Family {
             owner: None,
             label_names: Vec::new(),
             samples: Vec::new(),
+            seen: HashSet::new(),
         }
     }
 
     /// Adds a sample, unless one with the same labels is there already.
     fn sample(&mut self, labels: Labels, value: f64) {
-        if !self.samples.iter().any(|(held, _)| *held == labels) {
+        if self.seen.insert(labels.clone()) {
             self.samples.push((labels, value));
         }
     }
+}
+
+/// One run to export, and what its samples' `target` label says.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// Where a single run connected (`user@host:port/db`), or a fleet target's name.
+    pub target: &'a str,
+    pub record: &'a RunRecord,
+    /// The outputs of the run that could not be written, which make it UNKNOWN.
+    pub lost: &'a [Artifact],
 }
 
 /// The status of a run or a step, as a number: the plugin codes, and a negative code for a
@@ -71,14 +90,56 @@ pub fn status_code(status: Status) -> i8 {
 /// The metrics of a finished run; `lost`: the outputs that could not be written, which make
 /// the run UNKNOWN.
 pub fn render(record: &RunRecord, lost: &[Artifact]) -> String {
-    let run = vec![
-        ("playbook".to_owned(), record.playbook.clone()),
-        ("target".to_owned(), record.target.clone()),
-    ];
-    let mut families = run_families(record, lost, &run);
-    for step in &record.steps {
-        for metric in &step.metrics {
-            declared(&mut families, &run, step, metric);
+    render_all(&[Subject {
+        target: &record.target,
+        record,
+        lost,
+    }])
+}
+
+/// The metrics of several runs in one exposition: each family once, the runs' samples told
+/// apart by their `target` label, the same declared metric of the same step one family for
+/// all. A run that did not start (NOT RUN) has its `runbook_run_status`, 3, and nothing else.
+pub fn render_all(subjects: &[Subject]) -> String {
+    exposition(fixed_families(), subjects)
+}
+
+/// The metrics of a finished fleet: every target's, labelled by its fleet name, and
+/// `runbook_fleet_targets`, how many targets ended with each status (every status, 0 too).
+pub fn render_fleet(run: &FleetRun) -> String {
+    let mut families = fixed_families();
+    let counts = TargetCounts::of(run.results);
+    for (status, n) in counts.by_status() {
+        let labels = vec![
+            ("playbook".to_owned(), run.playbook.to_owned()),
+            ("status".to_owned(), status.label().replace(' ', "_")),
+        ];
+        families[FLEET_TARGETS].sample(labels, n as f64);
+    }
+    let subjects: Vec<Subject> = run
+        .results
+        .iter()
+        .map(|result| Subject {
+            target: &result.name,
+            record: &result.record,
+            lost: &[],
+        })
+        .collect();
+    exposition(families, &subjects)
+}
+
+/// The samples of `subjects` added to `families`, then the text.
+fn exposition(mut families: Vec<Family>, subjects: &[Subject]) -> String {
+    for subject in subjects {
+        let run = vec![
+            ("playbook".to_owned(), subject.record.playbook.clone()),
+            ("target".to_owned(), subject.target.to_owned()),
+        ];
+        run_samples(&mut families, subject, &run);
+        for step in &subject.record.steps {
+            for metric in &step.metrics {
+                declared(&mut families, &run, step, metric);
+            }
         }
     }
     let mut text = String::new();
@@ -102,49 +163,74 @@ pub fn render(record: &RunRecord, lost: &[Artifact]) -> String {
     text
 }
 
-/// The run's and its steps' own families.
-fn run_families(record: &RunRecord, lost: &[Artifact], run: &Labels) -> Vec<Family> {
-    let mut status = Family::new(
-        "runbook_run_status",
-        "Status of the run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also: stopped, not approved, an output not written).",
-        "gauge",
-    );
-    let code = if lost.is_empty() {
+/// Where [`fixed_families`] puts each family.
+const FLEET_TARGETS: usize = 0;
+const RUN_STATUS: usize = 1;
+const RUN_DURATION: usize = 2;
+const RUN_STARTED: usize = 3;
+const STEP_STATUS: usize = 4;
+const STEP_DURATION: usize = 5;
+
+/// The built-in families, empty. `runbook_fleet_targets` is there for a single run too, never
+/// shown (it has no samples), so that a declared metric is named the same in a single and a
+/// fleet run.
+fn fixed_families() -> Vec<Family> {
+    vec![
+        Family::new(
+            "runbook_fleet_targets",
+            "How many targets of the fleet run ended with each status.",
+            "gauge",
+        ),
+        Family::new(
+            "runbook_run_status",
+            "Status of the run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also: stopped, not approved, an output not written).",
+            "gauge",
+        ),
+        Family::new(
+            "runbook_run_duration_seconds",
+            "How long the run took, without the time spent waiting for the operator.",
+            "gauge",
+        ),
+        Family::new(
+            "runbook_run_timestamp_seconds",
+            "When the run started, in seconds since the Unix epoch.",
+            "gauge",
+        ),
+        Family::new(
+            "runbook_step_status",
+            "Status of the step: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (failed), -1 SKIPPED, -2 NOT RUN, -3 MANUAL.",
+            "gauge",
+        ),
+        Family::new(
+            "runbook_step_duration_seconds",
+            "How long the step took, without the time spent waiting for the operator.",
+            "gauge",
+        ),
+    ]
+}
+
+/// The run's and its steps' own samples.
+fn run_samples(families: &mut [Family], subject: &Subject, run: &Labels) {
+    let record = subject.record;
+    if record.status == Status::NotRun {
+        families[RUN_STATUS].sample(run.clone(), 3.0);
+        return;
+    }
+    let code = if subject.lost.is_empty() {
         status_code(record.status)
     } else {
         3
     };
-    status.sample(run.clone(), f64::from(code));
-    let mut duration = Family::new(
-        "runbook_run_duration_seconds",
-        "How long the run took, without the time spent waiting for the operator.",
-        "gauge",
-    );
-    duration.sample(run.clone(), seconds(record.duration_ms));
-    let mut started = Family::new(
-        "runbook_run_timestamp_seconds",
-        "When the run started, in seconds since the Unix epoch.",
-        "gauge",
-    );
+    families[RUN_STATUS].sample(run.clone(), f64::from(code));
+    families[RUN_DURATION].sample(run.clone(), seconds(record.duration_ms));
     if let Some(at) = unix_seconds(&record.started_at) {
-        started.sample(run.clone(), at);
+        families[RUN_STARTED].sample(run.clone(), at);
     }
-    let mut step_status = Family::new(
-        "runbook_step_status",
-        "Status of the step: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (failed), -1 SKIPPED, -2 NOT RUN, -3 MANUAL.",
-        "gauge",
-    );
-    let mut step_duration = Family::new(
-        "runbook_step_duration_seconds",
-        "How long the step took, without the time spent waiting for the operator.",
-        "gauge",
-    );
     for step in &record.steps {
         let labels = step_labels(run, step);
-        step_status.sample(labels.clone(), f64::from(status_code(step.status)));
-        step_duration.sample(labels, seconds(step.duration_ms));
+        families[STEP_STATUS].sample(labels.clone(), f64::from(status_code(step.status)));
+        families[STEP_DURATION].sample(labels, seconds(step.duration_ms));
     }
-    vec![status, duration, started, step_status, step_duration]
 }
 
 fn step_labels(run: &Labels, step: &StepRecord) -> Labels {
@@ -272,7 +358,7 @@ fn unix_seconds(rfc3339: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outputs::example::{metric, record, step};
+    use crate::outputs::example::{fleet, fleet_run, metric, record, step, target};
 
     fn run(steps: Vec<StepRecord>) -> RunRecord {
         let mut record = record();
@@ -371,5 +457,77 @@ mod tests {
         .map(status_code)
         .collect();
         assert_eq!(codes, [0, 1, 2, 3, -1, -2, -3]);
+    }
+
+    #[test]
+    fn a_fleet_shares_every_family_and_labels_samples_by_target() {
+        let mut db1 = target("db1", Status::Ok, None);
+        let mut overview = step("overview", "Overview", "check", Status::Ok);
+        overview.duration_ms = 7;
+        overview.metrics = vec![metric("used", "%", 42.5, &[("db", "app")])];
+        db1.record.steps = vec![overview];
+        let results = [db1, target("db9", Status::NotRun, Some("not started"))];
+        let text = render_fleet(&fleet_run(&results));
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let db1 = r#"playbook="daily-monitoring",target="db1""#;
+        let counted = |status: &str, n: u8| {
+            format!(
+                "runbook_fleet_targets{{playbook=\"daily-monitoring\",status=\"{status}\"}} {n}"
+            )
+        };
+        let expected = [
+            counted("OK", 1),
+            counted("WARNING", 0),
+            counted("CRITICAL", 0),
+            counted("UNKNOWN", 0),
+            counted("STOPPED", 0),
+            counted("NOT_RUN", 1),
+            format!("runbook_run_status{{{db1}}} 0"),
+            r#"runbook_run_status{playbook="daily-monitoring",target="db9"} 3"#.to_owned(),
+            format!("runbook_run_duration_seconds{{{db1}}} 1.234"),
+            format!("runbook_run_timestamp_seconds{{{db1}}} 1795702200"),
+            format!("runbook_step_status{{{db1},step=\"overview\"}} 0"),
+            format!("runbook_step_duration_seconds{{{db1},step=\"overview\"}} 0.007"),
+            format!("runbook_overview_used_percent{{{db1},step=\"overview\",db=\"app\"}} 42.5"),
+        ];
+        assert_eq!(samples, expected);
+        assert!(
+            text.starts_with(
+                "# HELP runbook_fleet_targets How many targets of the fleet run ended with each status.\n\
+                 # TYPE runbook_fleet_targets gauge\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("# HELP ").count(), 7, "{text}");
+        assert_eq!(text.matches("# TYPE ").count(), 7, "{text}");
+    }
+
+    #[test]
+    fn targets_share_the_family_of_a_step_s_metric() {
+        let results = fleet();
+        let text = render_fleet(&fleet_run(&results));
+        assert_eq!(
+            text.matches("# TYPE runbook_overview_used_percent gauge\n")
+                .count(),
+            1
+        );
+        let targets: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("runbook_overview_used_percent{"))
+            .filter_map(|l| l.split("target=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(targets, ["db1", "db2", "db3", "db5"]);
+    }
+
+    #[test]
+    fn a_single_run_shows_no_fleet_family_and_its_name_stays_reserved() {
+        let mut fleet_step = step("fleet", "Fleet", "check", Status::Ok);
+        fleet_step.metrics = vec![metric("targets", "", 5.0, &[])];
+        let text = render(&run(vec![fleet_step]), &[]);
+        assert!(!text.contains("# TYPE runbook_fleet_targets "), "{text}");
+        assert!(
+            text.contains("# TYPE runbook_fleet_targets_2 gauge\n"),
+            "{text}"
+        );
     }
 }

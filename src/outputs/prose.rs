@@ -7,23 +7,23 @@ use std::fmt::Write as _;
 use crate::markdown::{cell, code};
 
 /// Text on one line: line breaks become spaces.
-pub(super) fn single_line(text: &str) -> String {
+pub(crate) fn single_line(text: &str) -> String {
     text.trim().replace("\r\n", " ").replace(['\n', '\r'], " ")
 }
 
 /// Heading text: prose on one line.
-pub(super) fn heading(text: &str) -> String {
+pub(crate) fn heading(text: &str) -> String {
     inline(&single_line(text))
 }
 
-pub(super) fn plural(count: u64) -> &'static str {
+pub(crate) fn plural(count: u64) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
 
 /// Prose from the playbook or the server, safe anywhere, tables included: balanced code spans
 /// stay code (names are written as `name`), everything else is escaped like a table cell. A
 /// code span holding a pipe or a line break is escaped as text: no table cell can hold those.
-pub(super) fn inline(text: &str) -> String {
+pub(crate) fn inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text.trim();
     while let Some(start) = rest.find('`') {
@@ -69,12 +69,12 @@ fn closing_run(text: &str, fence: usize) -> Option<usize> {
 }
 
 /// Inline code inside a table cell, where a pipe would end the cell even inside code.
-pub(super) fn cell_code(text: &str) -> String {
+pub(crate) fn cell_code(text: &str) -> String {
     code(&single_line(text)).replace('|', "\\|")
 }
 
 /// Prose as a paragraph of its own, unable to start a heading, list, quote or rule.
-pub(super) fn paragraph(text: &str) -> String {
+pub(crate) fn paragraph(text: &str) -> String {
     let escaped = inline(text);
     if escaped.starts_with(['#', '-', '+', '*', '=', '_', '~', ':']) {
         return format!("\\{escaped}");
@@ -94,7 +94,7 @@ pub(super) fn paragraph(text: &str) -> String {
 }
 
 /// Markdown written by the playbook's author, as a blockquote.
-pub(super) fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out = String::new();
     for line in text.trim().lines() {
         let line = line.trim_end();

@@ -73,6 +73,10 @@ impl<'c> Recorder<'c> {
     pub fn record(&self) -> &RunRecord {
         &self.record
     }
+
+    pub fn into_record(self) -> RunRecord {
+        self.record
+    }
 }
 
 impl Listener for Recorder<'_> {

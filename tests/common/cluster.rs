@@ -233,6 +233,22 @@ impl Cluster {
         );
     }
 
+    /// Stops the server (`pg_ctl stop -m fast`): from now on nothing listens on its port, as
+    /// for a server that is down. Panics if it cannot.
+    pub fn stop(&self) {
+        let output = as_postgres(self.dir(), &self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir().join("data"))
+            .args(["-m", "fast", "-w", "-t", "60", "stop"])
+            .output()
+            .expect("run pg_ctl through runuser");
+        assert!(
+            output.status.success(),
+            "pg_ctl stop failed:\n{}",
+            both(&output)
+        );
+    }
+
     /// The server's log so far (for assertion messages).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir().join("server.log")).unwrap_or_default()

@@ -67,6 +67,27 @@ impl Pty {
         }
     }
 
+    /// Runs `runbook ARGS` in a new working directory holding `files` (name, contents).
+    pub fn command(args: &[&str], files: &[(&str, &str)]) -> Pty {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for (name, contents) in files {
+            fs::write(dir.path().join(name), contents).expect("write a file of the test");
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("TERM", "xterm");
+        let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
+        Pty {
+            session,
+            dir,
+            raw: Vec::new(),
+            cursor: 0,
+            eof: false,
+        }
+    }
+
     /// Reads whatever the child has written so far; false when nothing was there.
     pub fn pump(&mut self) -> bool {
         if self.eof {

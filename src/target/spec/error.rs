@@ -62,6 +62,17 @@ pub enum SpecError {
         looked: Vec<(PathBuf, bool)>,
     },
     #[error(
+        "no service matches `{glob}`{}; looked in {}",
+        Found(found),
+        Looked(looked)
+    )]
+    NoServiceMatches {
+        glob: String,
+        /// The services the files define, none of them matching.
+        found: Vec<String>,
+        looked: Vec<(PathBuf, bool)>,
+    },
+    #[error(
         "the operating system user is unknown, so is the default user name: set `user=` or \
          `PGUSER`"
     )]
@@ -106,6 +117,29 @@ fn allowed(values: &[&str]) -> String {
     match values {
         [] => String::new(),
         _ => format!(" except as {}", values.join(" or ")),
+    }
+}
+
+/// The services that did not match, a few of them: enough to see a misspelt glob.
+struct Found<'a>(&'a [String]);
+
+impl fmt::Display for Found<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 10;
+        if self.0.is_empty() {
+            return write!(f, " (no service is defined)");
+        }
+        let names: Vec<String> = self
+            .0
+            .iter()
+            .take(SHOWN)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        write!(f, " (services: {}", names.join(", "))?;
+        if self.0.len() > SHOWN {
+            write!(f, " and {} more", self.0.len() - SHOWN)?;
+        }
+        write!(f, ")")
     }
 }
 

@@ -12,7 +12,7 @@ mod conninfo;
 mod error;
 mod keywords;
 mod pgpass;
-mod service;
+pub(crate) mod service;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -58,6 +58,18 @@ impl Environment {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             ..Environment::default()
+        }
+    }
+
+    /// An environment with `vars`, the OS user `osuser`, and no home or system service file
+    /// unless `vars` give them (`PGSYSCONFDIR` points at an empty place by default), for tests.
+    #[cfg(test)]
+    pub fn isolated(vars: &[(&str, &str)]) -> Environment {
+        let mut all = vec![("PGSYSCONFDIR", "/nonexistent-sysconfdir")];
+        all.extend_from_slice(vars);
+        Environment {
+            os_user: Some("osuser".to_owned()),
+            ..Environment::with(all)
         }
     }
 
@@ -140,6 +152,30 @@ impl fmt::Display for ConnSpec {
             (None, Host::Socket(dir)) => write!(f, "{}", dir.display())?,
         }
         write!(f, ":{}/{}", self.port, self.dbname)
+    }
+}
+
+/// The service a connection string names when it names nothing else (`service=prod`,
+/// `postgres:///?service=prod`): such a target is called by its service's name.
+pub fn service_only(conninfo: &str) -> Option<String> {
+    let settings = conninfo::parse(conninfo).ok()?;
+    let mut all = settings.iter();
+    match (all.next(), all.next()) {
+        (Some(setting), None) if setting.keyword.name == "service" && !setting.value.is_empty() => {
+            Some(setting.value.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The connection string naming service `name` alone: `service=NAME`, quoted as libpq reads
+/// quotes when the name holds a blank, a quote or a backslash.
+pub fn service_conninfo(name: &str) -> String {
+    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\') {
+        let quoted = name.replace('\\', "\\\\").replace('\'', "\\'");
+        format!("service='{quoted}'")
+    } else {
+        format!("service={name}")
     }
 }
 

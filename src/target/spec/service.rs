@@ -29,6 +29,42 @@ fn files(env: &Environment) -> Vec<PathBuf> {
     files
 }
 
+/// Every service the files define, in file order; a name defined again in a later file is the
+/// earlier one (libpq reads the first), so it is listed once, and `[]` names none (no
+/// `service=` can name it). A `--service GLOB` fleet is cut from these.
+pub(crate) fn names(env: &Environment) -> Result<Vec<String>, SpecError> {
+    let mut names: Vec<String> = Vec::new();
+    for file in files(env) {
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(error) if error.kind() == ErrorKind::NotFound => continue,
+            Err(error) => return Err(SpecError::ServiceUnreadable { file, error }),
+        };
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']'))
+                && !name.is_empty()
+                && !names.iter().any(|known| known == name)
+            {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The files a service is looked for in, each with whether it exists: for an error that says
+/// where nothing was found.
+pub(crate) fn looked(env: &Environment) -> Vec<(PathBuf, bool)> {
+    files(env)
+        .into_iter()
+        .map(|file| {
+            let exists = file.exists();
+            (file, exists)
+        })
+        .collect()
+}
+
 /// Fills `settings` with service `name`'s entries from the first file that defines it.
 pub(super) fn apply(
     name: &str,

@@ -10,12 +10,7 @@ use super::*;
 /// An environment with `vars`, the OS user `osuser`, and no home or system service file unless
 /// the case gives them (`PGSYSCONFDIR` points at an empty place by default).
 fn env(vars: &[(&str, &str)]) -> Environment {
-    let mut all = vec![("PGSYSCONFDIR", "/nonexistent-sysconfdir")];
-    all.extend_from_slice(vars);
-    Environment {
-        os_user: Some("osuser".to_owned()),
-        ..Environment::with(all)
-    }
+    Environment::isolated(vars)
 }
 
 fn resolved(conninfo: &str, vars: &[(&str, &str)]) -> ConnSpec {
@@ -425,4 +420,53 @@ fn a_password_file_matches_the_resolved_server() {
     let spec = resolved("user=alice", &vars);
     assert_eq!(password(&spec), None);
     assert_eq!(spec.warnings.len(), 1, "{:?}", spec.warnings);
+}
+
+#[test]
+fn service_names_come_in_file_order_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = write(dir.path(), "home.conf", "[b]\nhost=x\n [a] \n[b]\n");
+    write(
+        dir.path(),
+        "pg_service.conf",
+        "# [c]\n[a]\n[c]\n[broken\n[]\n",
+    );
+    let sysconf = dir.path().display().to_string();
+    let both = env(&[("PGSERVICEFILE", &home), ("PGSYSCONFDIR", &sysconf)]);
+    assert_eq!(service::names(&both).unwrap(), ["b", "a", "c"]);
+    let missing = env(&[("PGSERVICEFILE", "/nonexistent/file.conf")]);
+    assert_eq!(service::names(&missing).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        service::looked(&missing),
+        [
+            ("/nonexistent/file.conf".into(), false),
+            ("/nonexistent-sysconfdir/pg_service.conf".into(), false)
+        ]
+    );
+}
+
+#[test]
+fn a_string_naming_only_a_service_names_it() {
+    for (conninfo, expected) in [
+        ("service=prod", Some("prod")),
+        (" service = 'my prod' ", Some("my prod")),
+        ("postgres:///?service=prod", Some("prod")),
+        ("service=prod dbname=app", None),
+        ("service=", None),
+        ("host=db1", None),
+        ("not a string", None),
+    ] {
+        assert_eq!(service_only(conninfo).as_deref(), expected, "{conninfo}");
+    }
+    for name in ["prod-1", "my prod", "it's", r"back\slash", ""] {
+        let conninfo = service_conninfo(name);
+        let named = service_only(&conninfo);
+        assert_eq!(
+            named.as_deref(),
+            Some(name).filter(|n| !n.is_empty()),
+            "{conninfo}"
+        );
+    }
+    assert_eq!(service_conninfo("prod-1"), "service=prod-1");
+    assert_eq!(service_conninfo("it's"), r"service='it\'s'");
 }

@@ -1,0 +1,541 @@
+//! Running a fleet: the targets planned before anything connects, then at most `--parallel`
+//! of them at once, each through `run::run_target` — the path a single run takes — in one
+//! task of the engine's thread, so the approver and the screen need no locks across threads.
+//!
+//! What the fleet adds stays around that path: [`FleetApprover`] puts every target's questions
+//! through the one approver, one prompt at a time and naming the target, and turns an abort
+//! at any prompt into a stop of the whole fleet; the shared [`Stop`] (signals too) cancels
+//! the queries in flight on their servers, and the targets not started yet end NOT RUN.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use futures_util::StreamExt as _;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::FuturesUnordered;
+use indexmap::IndexMap;
+
+use super::screen::Screen;
+use super::shard::Shard;
+use super::targets;
+use super::{FleetTarget, TargetResult, markdown, report};
+use crate::approval::{Approver, Decision, Request, StepChoice};
+use crate::clock::{Clock, SystemClock, millis_between};
+use crate::config::{Closing, FleetConfig, RunConfig};
+use crate::diagnostic::Diagnostic;
+use crate::exit;
+use crate::interrupt::{Cause, Interrupts, Stop};
+use crate::outputs::file::{self, Destination};
+use crate::outputs::record::Status;
+use crate::outputs::{Artifact, Format, Recorder, Report, nagios, prometheus};
+use crate::param::{self, ParamValue};
+use crate::playbook::{Playbook, Step};
+use crate::run::{self, Plan as TargetPlan, early, say};
+use crate::target::spec::Environment;
+use crate::terminal_text::{for_terminal, for_terminal_line};
+
+/// The targets of a fleet run, each with its params' values and its report's file name,
+/// decided before anything connects.
+pub struct Plan {
+    pub targets: Vec<Planned>,
+    pub shard: Option<Shard>,
+    /// At most this many targets run at once.
+    pub parallel: usize,
+    /// `--max-failures`.
+    pub max_failures: Option<usize>,
+    /// `--report-dir`: reports there replace the last run's; `None`: a new directory.
+    pub report_dir: Option<PathBuf>,
+}
+
+pub struct Planned {
+    pub target: FleetTarget,
+    pub values: IndexMap<String, ParamValue>,
+    /// Its report's and journal's file name in the run's directory, without extension.
+    pub stem: String,
+}
+
+/// Gathers the fleet's targets (`--target`, `--targets`, `--service`, in that order), cuts
+/// them to the shard and resolves each one's params (the playbook's defaults, then the
+/// inventory's `vars`, then `--var`). Any mistake in any target runs nothing: the exit code
+/// of why comes back, the problems printed, an inventory's at `file:line:column`.
+pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Result<Plan, u8> {
+    let env = Environment::current();
+    let usage = |error: &str| {
+        eprintln!("error: {}", for_terminal(error));
+        early(config, &playbook.name, exit::USAGE, error)
+    };
+    let mut all = targets::from_conninfos(&fleet.targets, &env);
+    let mut inventory = None;
+    if let Some(path) = &fleet.inventory {
+        match targets::inventory(path) {
+            Ok(read) => {
+                all.extend(read.targets.iter().cloned());
+                inventory = Some(read.source);
+            }
+            Err(error) => {
+                eprint!("{}", for_terminal(&error.render()));
+                let error = format!("{error}; nothing was run");
+                return Err(early(config, &playbook.name, exit::UNKNOWN, &error));
+            }
+        }
+    }
+    if let Some(glob) = &fleet.service {
+        all.extend(targets::from_services(glob, &env).map_err(|error| usage(&error))?);
+    }
+    targets::check_unique(&all).map_err(|error| usage(&error))?;
+    if let Some(shard) = &fleet.shard {
+        all.retain(|target| shard.keeps(&target.name));
+    }
+    let mut problems = Vec::new();
+    let mut errors = Vec::new();
+    let mut planned = Vec::new();
+    let stems = targets::file_stems(&all);
+    for (target, stem) in all.into_iter().zip(stems) {
+        for var in &target.vars {
+            if let Err(error) = param::check_setting(&playbook.params, &var.name, &var.value) {
+                problems.push(Diagnostic::error(
+                    format!("target `{}`: {error}", target.name),
+                    var.at,
+                ));
+            }
+        }
+        let mut vars: Vec<String> = target.vars.iter().map(|var| var.assignment()).collect();
+        vars.extend(config.vars.iter().cloned());
+        match param::resolve(&playbook.params, &vars) {
+            Ok(values) => planned.push(Planned {
+                target,
+                values,
+                stem,
+            }),
+            Err(found) if problems.is_empty() => errors.extend(
+                found
+                    .into_iter()
+                    .map(|error| format!("target `{}`: {error}", target.name)),
+            ),
+            Err(_) => {}
+        }
+    }
+    if let (Some(source), false) = (&inventory, problems.is_empty()) {
+        for problem in &problems {
+            eprintln!("{}", problem.render(source));
+        }
+        errors.push(format!(
+            "`{}` sets vars the playbook does not accept; nothing was run",
+            source.name
+        ));
+    }
+    if !errors.is_empty() {
+        for error in &errors {
+            eprintln!("error: {}", for_terminal(error));
+        }
+        return Err(early(
+            config,
+            &playbook.name,
+            exit::UNKNOWN,
+            &errors.join("; "),
+        ));
+    }
+    Ok(Plan {
+        targets: planned,
+        shard: fleet.shard,
+        parallel: fleet.parallel,
+        max_failures: fleet.max_failures,
+        report_dir: fleet.report_dir.clone(),
+    })
+}
+
+/// Runs the fleet and says how it went: the targets' reports and journals in the run's
+/// directory, the combined report, `--metrics`, and the summary line or the plugin answer.
+pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
+    let clock = SystemClock::new();
+    let started_at = clock.stamp();
+    let started = clock.elapsed();
+    // Installed before anything can prompt (see `interrupt`).
+    let mut interrupts = Interrupts::install();
+    let prepared = directory(config, plan, playbook, &started_at).and_then(|directory| {
+        let combined = combined(config, &directory, plan.report_dir.is_none())?;
+        if let Some(Destination::File(path)) = &config.metrics {
+            file::prepare(Artifact::Metrics, path, false)?;
+        }
+        Ok((directory, combined))
+    });
+    let (directory, combined) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let error = format!("{error}; nothing was run");
+            eprintln!("error: {}", for_terminal(&error));
+            return early(config, &playbook.name, exit::UNKNOWN, &error);
+        }
+    };
+    let stop = interrupts.stop();
+    let watcher = interrupts.watch();
+    let fleet_run = Fleet {
+        config,
+        playbook,
+        clock: &clock,
+        stop: &stop,
+        approver: Rc::new(tokio::sync::Mutex::new(
+            config.approver(stop.interruption().flag()),
+        )),
+        screen: Rc::new(Screen::new(config.progress, plan.targets.len())),
+        directory: &directory,
+    };
+    let results = fleet_run.all(plan).await;
+    fleet_run.screen.clear();
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    let duration_ms = millis_between(started, clock.elapsed());
+    let notes = stop
+        .interruption()
+        .cause()
+        .map(|cause| format!("the fleet was stopped {}", cause.by()))
+        .into_iter()
+        .collect();
+    let summary = report::FleetRun {
+        playbook: &playbook.name,
+        title: &playbook.title,
+        operator: &config.operator,
+        mode: config.mode,
+        started_at,
+        duration_ms,
+        parallel: plan.parallel,
+        shard: plan.shard.map(|shard| shard.to_string()),
+        notes,
+        results: &results,
+    };
+    finish(config, &summary, &combined)
+}
+
+/// The run's directory: `--report-dir` (created if missing), else a new one of its own
+/// beside where a single run's report would go (`runbook-reports/<name>-<UTC time>/`).
+fn directory(
+    config: &RunConfig,
+    plan: &Plan,
+    playbook: &Playbook,
+    started_at: &str,
+) -> Result<PathBuf, file::WriteError> {
+    if let Some(directory) = &plan.report_dir {
+        std::fs::create_dir_all(directory).map_err(|source| file::WriteError::CreateDirectory {
+            what: Artifact::Report,
+            directory: directory.clone(),
+            path: directory.clone(),
+            source,
+        })?;
+        return Ok(directory.clone());
+    }
+    let output = config.report.format.output();
+    let single = crate::outputs::default_path(&playbook.name, started_at, output.as_ref());
+    file::reserve_directory(&single.with_extension(""))
+}
+
+/// Where the combined report goes: `--report`, else `summary.<ext>` in the run's directory.
+fn combined(config: &RunConfig, directory: &Path, new: bool) -> Result<Report, file::WriteError> {
+    let mut report = config.report("summary", "");
+    if config.default_report() {
+        let name = format!("summary.{}", report.output.extension());
+        report.destination = Destination::File(in_directory(&directory.join(name), new)?);
+    } else if let Destination::File(path) = &report.destination {
+        file::prepare(Artifact::Report, path, false)?;
+    }
+    Ok(report)
+}
+
+/// `path`, a report's in the run's directory, made sure it can be written: reserved in a
+/// `new` directory (nothing else writes there), else replacing the last run's.
+fn in_directory(path: &Path, new: bool) -> Result<PathBuf, file::WriteError> {
+    let path = if new {
+        file::reserve(path)?
+    } else {
+        path.to_owned()
+    };
+    file::prepare(Artifact::Report, &path, false)?;
+    Ok(path)
+}
+
+/// What every target of the fleet shares.
+struct Fleet<'a> {
+    config: &'a RunConfig,
+    playbook: &'a Playbook,
+    clock: &'a SystemClock,
+    stop: &'a Stop,
+    /// The one approver: one prompt at a time.
+    approver: Rc<tokio::sync::Mutex<Box<dyn Approver>>>,
+    screen: Rc<Screen>,
+    directory: &'a Path,
+}
+
+impl Fleet<'_> {
+    /// Runs the targets, at most `--parallel` at once; none starts once the fleet is stopped
+    /// or `--max-failures` targets ended UNKNOWN. The results come in the plan's order.
+    async fn all(&self, plan: &Plan) -> Vec<TargetResult> {
+        let mut results: Vec<Option<TargetResult>> = plan.targets.iter().map(|_| None).collect();
+        let mut running = FuturesUnordered::new();
+        let mut next = 0;
+        let mut failed = 0;
+        let mut held = None;
+        let new = plan.report_dir.is_none();
+        loop {
+            while running.len() < plan.parallel && next < plan.targets.len() && held.is_none() {
+                if let Some(cause) = self.stop.interruption().cause() {
+                    held = Some(format!("not started: the fleet was stopped {}", cause.by()));
+                    break;
+                }
+                let index = next;
+                let target: LocalBoxFuture<'_, (usize, TargetResult)> =
+                    Box::pin(async move { (index, self.one(&plan.targets[index], new).await) });
+                running.push(target);
+                next += 1;
+            }
+            let Some((index, result)) = running.next().await else {
+                break;
+            };
+            self.screen.ended(&result);
+            if result.record.status == Status::Unknown {
+                failed += 1;
+                if let Some(max) = plan.max_failures.filter(|max| failed >= *max) {
+                    held.get_or_insert_with(|| {
+                        format!(
+                            "not started: {failed} target{} ended UNKNOWN (`--max-failures {max}`)",
+                            if failed == 1 { "" } else { "s" }
+                        )
+                    });
+                }
+            }
+            results[index] = Some(result);
+        }
+        let held = held.or_else(|| {
+            self.stop
+                .interruption()
+                .cause()
+                .map(|cause| format!("not started: the fleet was stopped {}", cause.by()))
+        });
+        results
+            .into_iter()
+            .zip(&plan.targets)
+            .map(|(result, planned)| {
+                result.unwrap_or_else(|| {
+                    let why = held.clone().unwrap_or_else(|| "not started".to_owned());
+                    self.not_run(planned, Status::NotRun, why)
+                })
+            })
+            .collect()
+    }
+
+    /// One target, from its report's reservation to its slimmed record.
+    async fn one(&self, planned: &Planned, new: bool) -> TargetResult {
+        let config = self.config;
+        let name = planned.target.name.as_str();
+        let output = config.report.format.output();
+        let path = self
+            .directory
+            .join(format!("{}.{}", planned.stem, output.extension()));
+        let path = match in_directory(&path, new) {
+            Ok(path) => path,
+            Err(error) => {
+                let why = format!("{error}; nothing was run on it");
+                say(&format!(
+                    "error: {}",
+                    for_terminal(&format!("{name}: {why}"))
+                ));
+                return self.not_run(planned, Status::Unknown, why);
+            }
+        };
+        let report = Report {
+            output,
+            destination: Destination::File(path.clone()),
+        };
+        let journal = config.journal_beside(&path);
+        let mut approver = FleetApprover {
+            shared: self.approver.clone(),
+            screen: self.screen.clone(),
+            stop: self.stop.clone(),
+            target: name.to_owned(),
+            may_act: config.mode == crate::outputs::record::Mode::Live,
+        };
+        let mut line = self.screen.line(name);
+        let recorder = Recorder::new(config.header(self.playbook, &planned.values), self.clock);
+        let target_plan = TargetPlan {
+            conninfo: Some(&planned.target.conninfo),
+            approver: &mut approver,
+            journal: journal.as_deref(),
+            progress: &mut line,
+            connecting: false,
+            name: Some(name),
+        };
+        let ran = run::run_target(
+            config,
+            self.playbook,
+            &planned.values,
+            self.clock,
+            recorder,
+            self.stop,
+            target_plan,
+        )
+        .await;
+        drop(line);
+        let ran = match ran {
+            Ok(ran) => ran,
+            Err(error) => return self.not_run(planned, Status::Unknown, error),
+        };
+        let mut record = ran.recorder.into_record();
+        let written = report.write(&record);
+        if let Err(error) = &written {
+            say(&format!(
+                "error: {}",
+                for_terminal(&format!("{name}: {error}"))
+            ));
+            record.why = Some(format!(
+                "the report could not be written (the run was {}: {})",
+                record.status.label(),
+                record.why.as_deref().unwrap_or("no message")
+            ));
+            record.status = Status::Unknown;
+            record.exit_code = exit::UNKNOWN;
+        }
+        if let Some(error) = &record.error {
+            say(&format!(
+                "error: {}",
+                for_terminal(&format!("{name}: {error}"))
+            ));
+        }
+        let decided = record
+            .steps
+            .iter()
+            .filter_map(|step| step.approval.as_ref())
+            .any(|approval| approval.decision != "dry-run");
+        TargetResult {
+            name: name.to_owned(),
+            record: super::slim(record),
+            report: written.is_ok().then_some(path),
+            journal: ran.journal.filter(|_| decided),
+        }
+    }
+
+    /// The result of a target that did not run: `status` (NOT RUN, or UNKNOWN when it could
+    /// not start), and why.
+    fn not_run(&self, planned: &Planned, status: Status, why: String) -> TargetResult {
+        let header = self.config.header(self.playbook, &planned.values);
+        let mut record = Recorder::new(header, self.clock).into_record();
+        record.status = status;
+        record.exit_code = exit::UNKNOWN;
+        record.error = (status == Status::Unknown).then(|| why.clone());
+        record.why = Some(why);
+        TargetResult {
+            name: planned.target.name.clone(),
+            record: super::slim(record),
+            report: None,
+            journal: None,
+        }
+    }
+}
+
+/// A target's approver: every question goes to the fleet's one approver, one at a time, named
+/// after the target, with the screen out of the way; once the fleet is stopped nothing more
+/// is asked, and an abort at any prompt stops the whole fleet.
+struct FleetApprover {
+    shared: Rc<tokio::sync::Mutex<Box<dyn Approver>>>,
+    screen: Rc<Screen>,
+    stop: Stop,
+    target: String,
+    may_act: bool,
+}
+
+impl FleetApprover {
+    /// Why nothing more is asked, once the fleet was stopped.
+    fn stopped(&self) -> Option<String> {
+        self.stop
+            .interruption()
+            .cause()
+            .map(|cause| format!("the fleet was stopped {}", cause.by()))
+    }
+}
+
+impl Approver for FleetApprover {
+    fn decide<'a>(&'a mut self, request: &'a Request<'a>) -> LocalBoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let mut shared = self.shared.lock().await;
+            if let Some(reason) = self.stopped() {
+                return Decision::Interrupted { reason };
+            }
+            shared.for_target(&self.target);
+            self.screen.hide();
+            let decision = shared.decide(request).await;
+            self.screen.show();
+            if matches!(decision, Decision::Aborted { .. }) {
+                self.stop.stop(Cause::Aborted).await;
+            }
+            decision
+        })
+    }
+
+    fn before_step<'a>(
+        &'a mut self,
+        step: &'a Step,
+        title: &'a str,
+    ) -> LocalBoxFuture<'a, StepChoice> {
+        Box::pin(async move {
+            let mut shared = self.shared.lock().await;
+            if self.stopped().is_some() {
+                return StepChoice::Interrupted;
+            }
+            shared.for_target(&self.target);
+            self.screen.hide();
+            let choice = shared.before_step(step, title).await;
+            self.screen.show();
+            if choice == StepChoice::Abort {
+                self.stop.stop(Cause::Aborted).await;
+            }
+            choice
+        })
+    }
+
+    fn may_act(&self) -> bool {
+        self.may_act
+    }
+}
+
+/// Writes the combined report and the metrics, then says the summary line or the plugin
+/// answer; gives the fleet's exit code. An output that cannot be written makes the fleet
+/// UNKNOWN, as it makes a single run.
+fn finish(config: &RunConfig, summary: &report::FleetRun, combined: &Report) -> u8 {
+    let mut record = report::FleetRecord::of(summary);
+    let mut lost = Vec::new();
+    let base = match &combined.destination {
+        Destination::File(path) => path.parent(),
+        Destination::Stdout => None,
+    };
+    let text = match config.report.format {
+        Format::Markdown => markdown::markdown(&record, base),
+        Format::Json => report::json(&record),
+    };
+    let written = file::write(Artifact::Report, &text, &combined.destination);
+    if let Err(error) = &written {
+        say(&format!("error: {}", for_terminal(&error.to_string())));
+        lost.push(Artifact::Report);
+    }
+    if let Some(metrics) = &config.metrics {
+        let text = prometheus::render_fleet(summary);
+        if let Err(error) = file::write(Artifact::Metrics, &text, metrics) {
+            say(&format!("error: {}", for_terminal(&error.to_string())));
+            lost.push(Artifact::Metrics);
+        }
+    }
+    if !lost.is_empty() {
+        record.status = Status::Unknown;
+        record.exit_code = exit::UNKNOWN;
+    }
+    match config.closing {
+        Closing::Nagios => return nagios::Answer::of_fleet(summary, &lost).print(),
+        Closing::Summary => {
+            let shown = written.is_ok().then(|| combined.shown_as());
+            let mut line = report::summary_line(&record, shown.as_deref());
+            if lost.contains(&Artifact::Metrics) {
+                line.push_str(" — the metrics could not be written");
+            }
+            say(&for_terminal_line(&line));
+        }
+        Closing::Quiet => {}
+    }
+    record.exit_code
+}
