@@ -118,7 +118,7 @@ class Fleet:
 
     def __init__(self, size, clusters, creators=2):
         self.size, self.wanted, self.creators = size, clusters, creators
-        self.clusters, self.databases, self.targets = [], [], []
+        self.clusters, self.databases, self.targets, self.database_of = [], [], [], {}
         self.setup_s, self.note = 0.0, ""
 
     def __enter__(self):
@@ -162,6 +162,7 @@ class Fleet:
         psql("CHECKPOINT")
         host = socket_dir.replace("/", "%2F")
         self.targets = [(f"local-{i:04d}", f"postgresql://{host}/{name}") for i, name in enumerate(names)]
+        self.database_of = {f"local-{i:04d}": name for i, name in enumerate(names)}
         if clusters:
             bindir = bin_dir()
             for i in range(clusters):
@@ -186,11 +187,15 @@ class Fleet:
         if check and any(p.returncode for p in running):
             raise SetupError(f"`{statement}` failed: " + " / ".join(e for e in errors if e)[-1000:])
 
-    def inventory(self, path):
-        """Writes the targets as a runbook inventory (YAML; JSON strings are YAML scalars)."""
+    def inventory(self, path, scoped=False):
+        """Writes the targets as a runbook inventory (YAML; JSON strings are YAML scalars).
+        `scoped`: each local database's target sets the playbook's `database` param to it, as
+        an inventory of the databases of one server would (else each target looks at them all)."""
         with open(path, "w") as f:
             for name, url in self.targets:
                 f.write(f"- name: {name}\n  url: {json.dumps(url)}\n")
+                if scoped and name in self.database_of:
+                    f.write(f"  vars:\n    database: {self.database_of[name]}\n")
         return path
 
     def urls(self):
