@@ -28,6 +28,10 @@ use crate::diagnostic::Location;
 use crate::exit;
 use crate::outputs::record::{RunRecord, Status};
 
+/// The file stem of the combined report in the run's directory (`summary.md`); no target's
+/// report takes it.
+pub const COMBINED: &str = "summary";
+
 /// One target of a fleet, as the command line, the inventory or the service file named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetTarget {

@@ -233,7 +233,7 @@ fn directory(
 fn combined(config: &RunConfig, directory: &Path, new: bool) -> Result<Report, file::WriteError> {
     let mut report = config.report("summary", "");
     if config.default_report() {
-        let name = format!("summary.{}", report.output.extension());
+        let name = format!("{}.{}", super::COMBINED, report.output.extension());
         report.destination = Destination::File(in_directory(&directory.join(name), new)?);
     } else if let Destination::File(path) = &report.destination {
         file::prepare(Artifact::Report, path, false)?;
