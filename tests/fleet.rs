@@ -15,7 +15,7 @@ use crate::common::{Test, read_json};
 
 /// A level for each target (`vars`): WARNING at 1, CRITICAL at 2; `divisor: 0` fails the
 /// check (UNKNOWN). `nap` seconds of sleep first, for tests that watch a fleet run.
-const LEVELS: &str = r#"version: 1
+pub(crate) const LEVELS: &str = r#"version: 1
 name: levels
 params:
   level: { type: integer, default: 0 }
@@ -38,7 +38,7 @@ steps:
 "#;
 
 /// An inventory entry.
-fn entry(name: &str, url: &str, vars: &str) -> String {
+pub(crate) fn entry(name: &str, url: &str, vars: &str) -> String {
     let vars = if vars.is_empty() {
         String::new()
     } else {
@@ -47,8 +47,18 @@ fn entry(name: &str, url: &str, vars: &str) -> String {
     format!("- name: {name}\n  url: \"{url}\"\n{vars}")
 }
 
+/// `runbook run levels.yaml --targets targets.yaml` on `inventory`, with no libpq variable
+/// of the outer environment.
+pub(crate) fn levels_fleet(inventory: &str) -> Test {
+    Test::new()
+        .clean_connection_env()
+        .playbook("levels.yaml", LEVELS)
+        .file("targets.yaml", inventory)
+        .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+}
+
 /// A URL nothing listens on (a port just freed), given up on after 1 s.
-fn nowhere() -> String {
+pub(crate) fn nowhere() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -57,7 +67,7 @@ fn nowhere() -> String {
 }
 
 /// The combined JSON report's targets: name → (status, why).
-fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
     report["targets"]
         .as_array()
         .expect("the combined report lists the targets")
@@ -483,7 +493,7 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
 }
 
 /// Terminates the victim of this database once approved (`required`), after `nap` seconds.
-const VICTIMS: &str = r#"version: 1
+pub(crate) const VICTIMS: &str = r#"version: 1
 name: victims
 params:
   nap: { type: integer, default: 0 }
