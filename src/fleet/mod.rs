@@ -13,6 +13,7 @@
 //! UNKNOWN > WARNING > OK (see [`rank`]): a server that cannot be reached is UNKNOWN and never
 //! hidden behind another that is OK.
 
+mod limits;
 mod markdown;
 pub mod report;
 mod runner;
