@@ -492,6 +492,29 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
     assert!(why.contains("SIGTERM"), "{why}");
 }
 
+/// `runbook run` at a terminal: `playbook` on the targets of `inventory`, with `args`.
+pub(crate) fn at_a_terminal(playbook: &str, inventory: &str, args: &[&str]) -> Pty {
+    let args: Vec<&str> = ["run", "playbook.yaml", "--targets", "targets.yaml"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    Pty::command(
+        &args,
+        &[("playbook.yaml", playbook), ("targets.yaml", inventory)],
+    )
+}
+
+/// The combined Markdown report of the one run in the PTY's working directory.
+pub(crate) fn combined_markdown(pty: &Pty) -> String {
+    let dir = fs::read_dir(pty.path("runbook-reports"))
+        .expect("the run's directory")
+        .next()
+        .expect("one run directory")
+        .unwrap()
+        .path();
+    fs::read_to_string(dir.join("summary.md")).expect("the combined report")
+}
+
 /// Terminates the victim of this database once approved (`required`), after `nap` seconds.
 pub(crate) const VICTIMS: &str = r#"version: 1
 name: victims
@@ -512,90 +535,88 @@ steps:
 
 #[test]
 fn at_a_terminal_each_target_is_asked_in_turn_and_named() {
-    let (one, two) = (Database::new(), Database::new());
-    let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
-    let inventory = [
-        entry("first", &one.url(), ""),
-        entry("second", &two.url(), ""),
-    ]
-    .concat();
-    let playbook = VICTIMS.replace(
-        "name: victims",
-        &format!("name: {}", one.playbook_name("v")),
-    );
-    let mut pty = Pty::command(
-        &[
-            "run",
-            "victims.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "1",
-        ],
-        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-    );
-    pty.expect("== Target first");
-    pty.expect("Run this action?");
-    pty.send(UP);
-    pty.choose("Run this action?", &[], "approve");
-    pty.expect("== Target second");
-    pty.choose("Run this action?", &[], "skip this step");
-    let code = pty.finish();
-    assert_eq!(code, 4, "an action was declined: {}", pty.screen());
-    one.wait_gone(victim_one.pid);
-    assert!(
-        two.alive(victim_two.pid),
-        "the declined target's victim lives"
-    );
+    // `required` is a menu; `confirm` wants the step id typed, for each target anew.
+    for approval in ["required", "confirm"] {
+        let (one, two) = (Database::new(), Database::new());
+        let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
+        let inventory = [
+            entry("first", &one.url(), ""),
+            entry("second", &two.url(), ""),
+        ]
+        .concat();
+        let playbook = VICTIMS
+            .replace(
+                "name: victims",
+                &format!("name: {}", one.playbook_name("v")),
+            )
+            .replace("approval: required", &format!("approval: {approval}"));
+        let mut pty = at_a_terminal(&playbook, &inventory, &["--parallel", "1"]);
+        for (target, approve) in [("first", true), ("second", false)] {
+            pty.expect(&format!("== Target {target}"));
+            match (approval, approve) {
+                ("required", true) => {
+                    pty.expect("Run this action?");
+                    pty.send(UP);
+                    pty.choose("Run this action?", &[], "approve");
+                }
+                ("required", false) => pty.choose("Run this action?", &[], "skip this step"),
+                (_, approve) => {
+                    pty.expect("Type `terminate`");
+                    pty.type_line(if approve { "terminate" } else { "" });
+                }
+            }
+        }
+        let code = pty.finish();
+        assert_eq!(code, 4, "{approval}: one was declined: {}", pty.screen());
+        one.wait_gone(victim_one.pid);
+        assert!(
+            two.alive(victim_two.pid),
+            "{approval}: the declined target's victim lives"
+        );
+    }
 }
 
 #[test]
-fn abort_at_one_targets_prompt_stops_every_target() {
-    let (one, two, three) = (Database::new(), Database::new(), Database::new());
-    let victim = one.session_named("victim");
-    let name = one.playbook_name("v");
-    let inventory = [
-        entry("asks", &one.url(), ""),
-        entry("sleeps", &two.url(), "nap: 60"),
-        entry("waits", &three.url(), ""),
-    ]
-    .concat();
-    let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
-    let mut pty = Pty::command(
-        &[
-            "run",
-            "victims.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "2",
-        ],
-        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-    );
-    pty.expect("== Target asks");
-    pty.expect("Run this action?");
-    let sleeping = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
-    );
-    wait_for("the other target to sleep", Duration::from_secs(15), || {
-        admin(&sleeping).trim() == "1"
-    });
-    let started = Instant::now();
-    pty.choose("Run this action?", &["\x1b[B"], "abort the run");
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the sleep was cancelled"
-    );
-    assert!(one.alive(victim.pid), "nothing was terminated");
-    let dir = fs::read_dir(pty.path("runbook-reports"))
-        .expect("the run's directory")
-        .next()
-        .expect("one run directory")
-        .unwrap()
-        .path();
-    let summary = fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(summary.contains("waits"), "{summary}");
-    assert!(summary.contains("NOT RUN"), "{summary}");
+fn abort_ctrl_c_or_sighup_at_one_targets_prompt_stops_every_target() {
+    for how in ["abort", "Ctrl-C", "SIGHUP"] {
+        let (one, two, three) = (Database::new(), Database::new(), Database::new());
+        let victim = one.session_named("victim");
+        let name = one.playbook_name("v");
+        let inventory = [
+            entry("asks", &one.url(), ""),
+            entry("sleeps", &two.url(), "nap: 60"),
+            entry("waits", &three.url(), ""),
+        ]
+        .concat();
+        let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
+        let mut pty = at_a_terminal(&playbook, &inventory, &["--parallel", "2"]);
+        pty.expect("== Target asks");
+        pty.expect("Run this action?");
+        let sleeping = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
+        );
+        wait_for("the other target to sleep", Duration::from_secs(15), || {
+            admin(&sleeping).trim() == "1"
+        });
+        let started = Instant::now();
+        match how {
+            "abort" => pty.choose("Run this action?", &["\x1b[B"], "abort the run"),
+            "Ctrl-C" => pty.interrupt(),
+            _ => pty.signal(libc::SIGHUP),
+        }
+        let code = pty.finish();
+        assert_eq!(code, 4, "{how}: {}", pty.screen());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{how}: the sleep was cancelled"
+        );
+        assert!(one.alive(victim.pid), "{how}: nothing was terminated");
+        let summary = combined_markdown(&pty);
+        assert!(summary.contains("waits"), "{how}: {summary}");
+        assert!(summary.contains("NOT RUN"), "{how}: {summary}");
+        assert!(
+            !summary.contains("| OK |"),
+            "{how}: every report says it stopped: {summary}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Fleet runs against what an attacker of the feature tries: passwords that must not reach
 //! any output, target names hostile to file names and terminals, stops while a target
-//! connects, approvals a fleet cannot give, and a fleet larger than the server's
-//! connections.
+//! connects or a prompt waits, approvals a fleet cannot give or must ask each target, and a
+//! fleet larger than the server's connections.
 
 use std::fs;
 use std::net::TcpListener;
@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::cluster::Cluster;
 use crate::common::db::Database;
+use crate::common::pty::DOWN;
 use crate::common::{Test, read_journal, read_json};
-use crate::fleet::{LEVELS, VICTIMS, entry, levels_fleet, nowhere, statuses};
+use crate::fleet::{
+    LEVELS, VICTIMS, at_a_terminal, combined_markdown, entry, levels_fleet, nowhere, statuses,
+};
 
 /// The password of the inventories below, which no output may show.
 const SECRET: &str = "Hunter2-fleet-secret";
@@ -308,4 +311,70 @@ fn three_hundred_targets_at_64_at_once_on_a_server_of_20_connections_all_end_and
         "peak RSS {} kB",
         outcome.peak_rss_kb
     );
+}
+
+#[test]
+fn abort_at_the_first_step_prompt_of_a_fleet_stops_it_and_asks_no_other_target() {
+    let (one, two) = (Database::new(), Database::new());
+    let inventory = [
+        entry("first", &one.url(), ""),
+        entry("second", &two.url(), ""),
+    ]
+    .concat();
+    let mut pty = at_a_terminal(LEVELS, &inventory, &["--step", "--parallel", "1"]);
+    pty.expect("[first] Next:");
+    pty.choose("[first] Next: nap (check `nap`)", &[DOWN, DOWN], "abort");
+    let code = pty.finish();
+    assert_eq!(code, 4, "{}", pty.screen());
+    assert!(!pty.screen().contains("[second]"), "{}", pty.screen());
+    let summary = combined_markdown(&pty);
+    assert!(
+        summary.contains("STOPPED") && summary.contains("NOT RUN"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_parallel_beyond_the_open_file_limit_runs_fewer_at_once_and_loses_no_target() {
+    let silent = TcpListener::bind("127.0.0.1:0").expect("a listening port");
+    let url = format!(
+        "postgres://nobody@127.0.0.1:{}/none",
+        silent.local_addr().unwrap().port()
+    );
+    let inventory: String = (0..200)
+        .map(|i| entry(&format!("s{i:03}"), &url, ""))
+        .collect();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(dir.path().join("levels.yaml"), LEVELS).unwrap();
+    fs::write(dir.path().join("targets.yaml"), inventory).unwrap();
+    // A limit as low as cron's or systemd's can be, below what `--parallel` asks for.
+    let output = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 256 && exec \"$@\"", "sh"])
+        .arg(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+        .args([
+            "--parallel",
+            "300",
+            "--report-dir",
+            "fleet",
+            "--format",
+            "json",
+        ])
+        .current_dir(dir.path())
+        .env("PGCONNECT_TIMEOUT", "1")
+        .output()
+        .expect("run the binary under a lower open-file limit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("targets at once, not 300"), "{stderr}");
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+    let combined = read_json(&dir.path().join("fleet/summary.json"));
+    let targets = combined["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 200);
+    for target in targets {
+        let why = target["why"].as_str().unwrap_or_default();
+        assert!(why.contains("no answer within"), "{target}");
+        assert!(target["report"].is_string(), "{target}");
+    }
+    drop(silent);
 }
