@@ -15,7 +15,7 @@ use crate::common::{Test, read_journal, read_json};
 
 /// A level for each target (`vars`): WARNING at 1, CRITICAL at 2; `divisor: 0` fails the
 /// check (UNKNOWN). `nap` seconds of sleep first, for tests that watch a fleet run.
-const LEVELS: &str = r#"version: 1
+pub(crate) const LEVELS: &str = r#"version: 1
 name: levels
 params:
   level: { type: integer, default: 0 }
@@ -38,7 +38,7 @@ steps:
 "#;
 
 /// `runbook run levels.yaml --targets targets.yaml` with `inventory`, in a clean environment.
-fn levels(inventory: &str) -> Test {
+pub(crate) fn levels(inventory: &str) -> Test {
     Test::new()
         .clean_connection_env()
         .playbook("levels.yaml", LEVELS)
@@ -47,7 +47,7 @@ fn levels(inventory: &str) -> Test {
 }
 
 /// An inventory entry.
-fn entry(name: &str, url: &str, vars: &str) -> String {
+pub(crate) fn entry(name: &str, url: &str, vars: &str) -> String {
     let vars = if vars.is_empty() {
         String::new()
     } else {
@@ -57,7 +57,7 @@ fn entry(name: &str, url: &str, vars: &str) -> String {
 }
 
 /// A URL nothing listens on (a port just freed), given up on after 1 s.
-fn nowhere() -> String {
+pub(crate) fn nowhere() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -66,7 +66,7 @@ fn nowhere() -> String {
 }
 
 /// The combined JSON report's targets: name → (status, why).
-fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
     report["targets"]
         .as_array()
         .expect("the combined report lists the targets")
@@ -439,8 +439,25 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
     assert!(why.contains("SIGTERM"), "{why}");
 }
 
+/// `runbook run` at a terminal: `playbook` on the targets of `inventory`, with `args`.
+pub(crate) fn at_a_terminal(playbook: &str, inventory: &str, args: &[&str]) -> Pty {
+    let args: Vec<&str> = ["run", "playbook.yaml", "--targets", "targets.yaml"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    Pty::command(
+        &args,
+        &[("playbook.yaml", playbook), ("targets.yaml", inventory)],
+    )
+}
+
+/// The combined Markdown report of the one run in the PTY's working directory.
+pub(crate) fn combined_markdown(pty: &Pty) -> String {
+    fs::read_to_string(run_directory(pty).join("summary.md")).expect("the combined report")
+}
+
 /// Terminates the victim of this database once approved (`required`), after `nap` seconds.
-const VICTIMS: &str = r#"version: 1
+pub(crate) const VICTIMS: &str = r#"version: 1
 name: victims
 params:
   nap: { type: integer, default: 0 }
@@ -482,12 +499,7 @@ impl Victims {
                 &format!("name: {}", one.playbook_name("v")),
             )
             .replace("approval: required", &format!("approval: {approval}"));
-        let mut args = vec!["run", "victims.yaml", "--targets", "targets.yaml"];
-        args.extend(extra);
-        let pty = Pty::command(
-            &args,
-            &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-        );
+        let pty = at_a_terminal(&playbook, &inventory, extra);
         Victims {
             one,
             two,
@@ -500,33 +512,48 @@ impl Victims {
 
 #[test]
 fn at_a_terminal_each_target_is_asked_in_turn_and_named() {
-    let Victims {
-        one,
-        two,
-        victim_one,
-        victim_two,
-        mut pty,
-    } = Victims::run("required", &["--parallel", "1"]);
-    pty.expect("== Target first");
-    pty.expect("Run this action?");
-    pty.send(UP);
-    pty.choose("Run this action?", &[], "approve");
-    pty.expect("== Target second");
-    pty.choose("Run this action?", &[], "skip this step");
-    let code = pty.finish();
-    assert_eq!(code, 4, "an action was declined: {}", pty.screen());
-    one.wait_gone(victim_one.pid);
-    assert!(
-        two.alive(victim_two.pid),
-        "the declined target's victim lives"
-    );
-    // Each target's decision is in its own journal, beside its own report.
-    let dir = run_directory(&pty);
-    for (name, decision) in [("first", "approved"), ("second", "declined")] {
-        let journal = read_journal(&dir.join(format!("{name}.journal.jsonl")));
-        assert_eq!(journal[0]["decision"], decision, "{name}: {journal:?}");
-        let report = fs::read_to_string(dir.join(format!("{name}.md"))).unwrap();
-        assert!(report.contains("terminate"), "{name}'s own report");
+    // `required` is a menu; `confirm` wants the step id typed, for each target anew.
+    for approval in ["required", "confirm"] {
+        let Victims {
+            one,
+            two,
+            victim_one,
+            victim_two,
+            mut pty,
+        } = Victims::run(approval, &["--parallel", "1"]);
+        for (target, approve) in [("first", true), ("second", false)] {
+            pty.expect(&format!("== Target {target}"));
+            match (approval, approve) {
+                ("required", true) => {
+                    pty.expect("Run this action?");
+                    pty.send(UP);
+                    pty.choose("Run this action?", &[], "approve");
+                }
+                ("required", false) => pty.choose("Run this action?", &[], "skip this step"),
+                (_, approve) => {
+                    pty.expect("Type `terminate`");
+                    pty.type_line(if approve { "terminate" } else { "" });
+                }
+            }
+        }
+        let code = pty.finish();
+        assert_eq!(code, 4, "{approval}: one was declined: {}", pty.screen());
+        one.wait_gone(victim_one.pid);
+        assert!(
+            two.alive(victim_two.pid),
+            "{approval}: the declined target's victim lives"
+        );
+        // Each target's decision is in its own journal, beside its own report.
+        let dir = run_directory(&pty);
+        for (name, decision) in [("first", "approved"), ("second", "declined")] {
+            let journal = read_journal(&dir.join(format!("{name}.journal.jsonl")));
+            assert_eq!(
+                journal[0]["decision"], decision,
+                "{approval}, {name}: {journal:?}"
+            );
+            let report = fs::read_to_string(dir.join(format!("{name}.md"))).unwrap();
+            assert!(report.contains("terminate"), "{name}'s own report");
+        }
     }
 }
 
@@ -541,49 +568,48 @@ fn run_directory(pty: &Pty) -> std::path::PathBuf {
 }
 
 #[test]
-fn abort_at_one_targets_prompt_stops_every_target() {
-    let (one, two, three) = (Database::new(), Database::new(), Database::new());
-    let victim = one.session_named("victim");
-    let name = one.playbook_name("v");
-    let inventory = [
-        entry("asks", &one.url(), ""),
-        entry("sleeps", &two.url(), "nap: 60"),
-        entry("waits", &three.url(), ""),
-    ]
-    .concat();
-    let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
-    let mut pty = Pty::command(
-        &[
-            "run",
-            "victims.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "2",
-        ],
-        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-    );
-    pty.expect("== Target asks");
-    pty.expect("Run this action?");
-    let sleeping = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
-    );
-    wait_for("the other target to sleep", Duration::from_secs(15), || {
-        admin(&sleeping).trim() == "1"
-    });
-    let started = Instant::now();
-    pty.choose("Run this action?", &[DOWN], "abort the run");
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the sleep was cancelled"
-    );
-    assert!(one.alive(victim.pid), "nothing was terminated");
-    let dir = run_directory(&pty);
-    let summary = fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(summary.contains("waits"), "{summary}");
-    assert!(summary.contains("NOT RUN"), "{summary}");
+fn abort_ctrl_c_or_sighup_at_one_targets_prompt_stops_every_target() {
+    for how in ["abort", "Ctrl-C", "SIGHUP"] {
+        let (one, two, three) = (Database::new(), Database::new(), Database::new());
+        let victim = one.session_named("victim");
+        let name = one.playbook_name("v");
+        let inventory = [
+            entry("asks", &one.url(), ""),
+            entry("sleeps", &two.url(), "nap: 60"),
+            entry("waits", &three.url(), ""),
+        ]
+        .concat();
+        let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
+        let mut pty = at_a_terminal(&playbook, &inventory, &["--parallel", "2"]);
+        pty.expect("== Target asks");
+        pty.expect("Run this action?");
+        let sleeping = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
+        );
+        wait_for("the other target to sleep", Duration::from_secs(15), || {
+            admin(&sleeping).trim() == "1"
+        });
+        let started = Instant::now();
+        match how {
+            "abort" => pty.choose("Run this action?", &[DOWN], "abort the run"),
+            "Ctrl-C" => pty.interrupt(),
+            _ => pty.signal(libc::SIGHUP),
+        }
+        let code = pty.finish();
+        assert_eq!(code, 4, "{how}: {}", pty.screen());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{how}: the sleep was cancelled"
+        );
+        assert!(one.alive(victim.pid), "{how}: nothing was terminated");
+        let summary = combined_markdown(&pty);
+        assert!(summary.contains("waits"), "{how}: {summary}");
+        assert!(summary.contains("NOT RUN"), "{how}: {summary}");
+        assert!(
+            !summary.contains("| OK |"),
+            "{how}: every report says it stopped: {summary}"
+        );
+    }
 }
 
 #[test]
