@@ -6,7 +6,7 @@
 //! (`approval::DryRun`) and no journal, and everything else takes the path of a live run.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -119,6 +119,14 @@ impl RunConfig {
             return Err(Usage(format!(
                 "{} cannot share standard output: give the others a path",
                 on_stdout.join(" and ")
+            )));
+        }
+        if let (Some(report), Some(Destination::File(metrics))) = (&args.report, &metrics)
+            && same_file(Path::new(report), metrics)
+        {
+            return Err(Usage(format!(
+                "`--report` and `--metrics` name the same file `{}`: each needs its own",
+                metrics.display()
             )));
         }
         let fleet = fleet_config(&args)?;
@@ -267,6 +275,21 @@ impl RunConfig {
             Mode::Live => Some(outputs::file::beside(report)),
             Mode::DryRun => None,
         }
+    }
+}
+
+/// Whether `a` and `b` name one regular file (or one that does not exist yet): the output
+/// written last would replace the other. A device or a FIFO may take both.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let plain = |path: &Path| -> PathBuf {
+        path.components()
+            .filter(|part| *part != std::path::Component::CurDir)
+            .collect()
+    };
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => plain(a) == plain(b),
     }
 }
 

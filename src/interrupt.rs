@@ -78,6 +78,8 @@ pub struct Interruption {
     cause: Arc<OnceLock<Cause>>,
     /// Set right after `cause`, for what only asks whether (the approver's prompt).
     flag: Arc<AtomicBool>,
+    /// Wakes what waits for the interruption (see [`Interruption::raised`]).
+    raised: Arc<tokio::sync::Notify>,
 }
 
 impl Interruption {
@@ -85,7 +87,23 @@ impl Interruption {
     pub fn raise(&self, cause: Cause) -> bool {
         let first = self.cause.set(cause).is_ok();
         self.flag.store(true, Ordering::SeqCst);
+        self.raised.notify_waiters();
         first
+    }
+
+    /// Ready once the run is interrupted: for what waits on something that knows nothing of
+    /// the interruption (a connection attempt, which may take its whole connect timeout).
+    pub async fn raised(&self) {
+        loop {
+            let notified = self.raised.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the flag is read, so a raise in between still wakes it.
+            notified.as_mut().enable();
+            if self.is_raised() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn is_raised(&self) -> bool {

@@ -19,7 +19,7 @@ use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
 use crate::exit;
 use crate::fleet;
-use crate::interrupt::{Interrupts, Stop};
+use crate::interrupt::{Cause, Interrupts, Stop};
 use crate::load::Source;
 use crate::outputs::file::{self, Destination};
 use crate::outputs::record::{RunRecord, Status};
@@ -351,7 +351,21 @@ fn journal(
 /// which follows it across a reconnection.
 async fn drive(engine: Engine<'_>, endpoint: &Endpoint, connecting: &Connecting, stop: &Stop) {
     let name = endpoint.display.as_str();
-    let connected = endpoint.connect().await;
+    let interruption = stop.interruption();
+    // A stop does not wait for the connect timeout (a server that does not answer, retries
+    // while it refuses): the attempt is dropped, and the engine ends the run as stopped.
+    let connected = tokio::select! {
+        connected = endpoint.connect() => connected,
+        () = interruption.raised() => {
+            connecting.failed();
+            let by = interruption.cause().map_or("", Cause::by);
+            let error = RunError::CannotConnect {
+                message: format!("not connected: the run was interrupted {by} while connecting"),
+            };
+            let reach: Reach<'_, Session> = Reach::Unreachable { name, error };
+            return engine.run(reach).await;
+        }
+    };
     match &connected {
         Ok(_) => connecting.connected(),
         Err(_) => connecting.failed(),

@@ -8,14 +8,14 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use crate::common::cluster::Cluster;
-use crate::common::db::{Database, admin, wait_for};
+use crate::common::db::{Database, Session, admin, wait_for};
 use crate::common::plugin;
 use crate::common::pty::{DOWN, Pty, UP};
 use crate::common::{Test, read_journal, read_json};
 
 /// A level for each target (`vars`): WARNING at 1, CRITICAL at 2; `divisor: 0` fails the
 /// check (UNKNOWN). `nap` seconds of sleep first, for tests that watch a fleet run.
-const LEVELS: &str = r#"version: 1
+pub(crate) const LEVELS: &str = r#"version: 1
 name: levels
 params:
   level: { type: integer, default: 0 }
@@ -37,8 +37,17 @@ steps:
         message: "level {{ level }}"
 "#;
 
+/// `runbook run levels.yaml --targets targets.yaml` with `inventory`, in a clean environment.
+pub(crate) fn levels(inventory: &str) -> Test {
+    Test::new()
+        .clean_connection_env()
+        .playbook("levels.yaml", LEVELS)
+        .file("targets.yaml", inventory)
+        .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+}
+
 /// An inventory entry.
-fn entry(name: &str, url: &str, vars: &str) -> String {
+pub(crate) fn entry(name: &str, url: &str, vars: &str) -> String {
     let vars = if vars.is_empty() {
         String::new()
     } else {
@@ -48,7 +57,7 @@ fn entry(name: &str, url: &str, vars: &str) -> String {
 }
 
 /// A URL nothing listens on (a port just freed), given up on after 1 s.
-fn nowhere() -> String {
+pub(crate) fn nowhere() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -57,7 +66,7 @@ fn nowhere() -> String {
 }
 
 /// The combined JSON report's targets: name → (status, why).
-fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
     report["targets"]
         .as_array()
         .expect("the combined report lists the targets")
@@ -94,11 +103,7 @@ fn a_mixed_fleet_has_a_combined_report_and_the_worst_status_by_precedence() {
         ),
     ]
     .concat();
-    let outcome = Test::new()
-        .clean_connection_env()
-        .playbook("levels.yaml", LEVELS)
-        .file("targets.yaml", &inventory)
-        .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+    let outcome = levels(&inventory)
         .args(["--report-dir", "fleet", "--format", "json"])
         .args(["--metrics", "fleet.prom"])
         .status(2)
@@ -182,17 +187,8 @@ fn nagios_gives_one_line_for_the_fleet_naming_the_targets_that_need_attention() 
         entry("gone", &nowhere(), ""),
     ]
     .concat();
-    let outcome = Test::new()
-        .clean_connection_env()
-        .playbook("levels.yaml", LEVELS)
-        .file("targets.yaml", &inventory)
-        .args([
-            "run",
-            "levels.yaml",
-            "--targets",
-            "targets.yaml",
-            "--nagios",
-        ])
+    let outcome = levels(&inventory)
+        .args(["--nagios"])
         .status(3)
         .stdout_any("parsed below as a monitoring plugin's answer")
         .stderr_any("a fleet run's errors name their target; the plugin answer is on stdout")
@@ -215,28 +211,29 @@ fn nagios_gives_one_line_for_the_fleet_naming_the_targets_that_need_attention() 
     assert_eq!(unique.len(), labels.len(), "labels are unique: {labels:?}");
 }
 
+/// A fleet of `count` targets, all one new database (given back, to live as long as the
+/// test), each sleeping `nap` seconds, at most 2 at once; the playbook is named
+/// `prefix-<database>` (its connections' name, after `runbook:`), given back too.
+fn napping(prefix: &str, count: usize, nap: u32) -> (Database, String, Test) {
+    let db = Database::new();
+    let name = db.playbook_name(prefix);
+    let playbook = LEVELS.replace("name: levels", &format!("name: {name}"));
+    let inventory: String = (0..count)
+        .map(|i| entry(&format!("t{i}"), &db.url(), &format!("nap: {nap}")))
+        .collect();
+    let test = Test::new()
+        .clean_connection_env()
+        .playbook("napping.yaml", &playbook)
+        .file("targets.yaml", &inventory)
+        .args(["run", "napping.yaml", "--targets", "targets.yaml"])
+        .args(["--parallel", "2"]);
+    (db, name, test)
+}
+
 #[test]
 fn parallel_bounds_the_connections_open_at_once() {
-    let db = Database::new();
-    let name = db.playbook_name("bounded");
-    let playbook = LEVELS.replace("name: levels", &format!("name: {name}"));
-    let inventory: String = (0..6)
-        .map(|i| entry(&format!("t{i}"), &db.url(), "nap: 1"))
-        .collect();
-    let running = Test::new()
-        .clean_connection_env()
-        .playbook("bounded.yaml", &playbook)
-        .file("targets.yaml", &inventory)
-        .args([
-            "run",
-            "bounded.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "2",
-        ])
-        .stderr_any("a summary line with durations")
-        .spawn();
+    let (_db, name, test) = napping("bounded", 6, 1);
+    let running = test.stderr_any("a summary line with durations").spawn();
     let count = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND backend_type = 'client backend'"
     );
@@ -263,18 +260,8 @@ fn max_failures_starts_no_more_targets_once_that_many_are_unknown() {
     let inventory: String = (0..5)
         .map(|i| entry(&format!("gone{i}"), &nowhere(), ""))
         .collect();
-    let outcome = Test::new()
-        .clean_connection_env()
-        .playbook("levels.yaml", LEVELS)
-        .file("targets.yaml", &inventory)
-        .args([
-            "run",
-            "levels.yaml",
-            "--targets",
-            "targets.yaml",
-            "--format",
-            "json",
-        ])
+    let outcome = levels(&inventory)
+        .args(["--format", "json"])
         .args([
             "--report",
             "fleet.json",
@@ -304,11 +291,8 @@ fn shards_cover_every_target_exactly_once() {
     for count in 1..=4 {
         let mut seen = Vec::new();
         for index in 0..count {
-            let outcome = Test::new()
-                .clean_connection_env()
-                .playbook("levels.yaml", LEVELS)
-                .file("targets.yaml", &inventory)
-                .args(["run", "levels.yaml", "--targets", "targets.yaml", "--quiet"])
+            let outcome = levels(&inventory)
+                .args(["--quiet"])
                 .args(["--format", "json", "--report", "fleet.json"])
                 .args(["--shard", &format!("{index}/{count}")])
                 .run();
@@ -324,20 +308,13 @@ fn shards_cover_every_target_exactly_once() {
 
 #[test]
 fn an_invalid_inventory_runs_nothing_and_says_where() {
-    let db = Database::new();
-    let inventory = format!(
-        "- name: one\n  url: \"{}\"\n  vars: {{ levl: 1 }}\n- name: two\n  ulr: x\n- name: one\n  service: dup\n",
-        db.url()
-    );
-    let outcome = Test::new()
-        .clean_connection_env()
-        .playbook("levels.yaml", LEVELS)
-        .file("targets.yaml", &inventory)
-        .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+    let inventory =
+        "- name: one\n  url: \"service=one\"\n- name: two\n  ulr: x\n- name: one\n  service: dup\n";
+    let outcome = levels(inventory)
         .status(3)
         .stderr_any("checked below: each problem at its line and column")
         .run();
-    for at in ["targets.yaml:5:3", "targets.yaml:6:9"] {
+    for at in ["targets.yaml:4:3", "targets.yaml:5:9"] {
         assert!(outcome.stderr.contains(at), "{at}:\n{}", outcome.stderr);
     }
     assert!(
@@ -353,11 +330,7 @@ fn an_inventory_var_the_playbook_does_not_take_is_located() {
         "- name: one\n  url: \"{}\"\n  vars: {{ levl: 1 }}\n",
         db.url()
     );
-    let outcome = Test::new()
-        .clean_connection_env()
-        .playbook("levels.yaml", LEVELS)
-        .file("targets.yaml", &inventory)
-        .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+    let outcome = levels(&inventory)
         .status(3)
         .stderr_any("checked below")
         .run();
@@ -434,24 +407,8 @@ fn service_glob_runs_every_matching_service_and_one_line_says_which_need_attenti
 
 #[test]
 fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
-    let db = Database::new();
-    let name = db.playbook_name("stopped");
-    let playbook = LEVELS.replace("name: levels", &format!("name: {name}"));
-    let inventory: String = (0..4)
-        .map(|i| entry(&format!("t{i}"), &db.url(), "nap: 60"))
-        .collect();
-    let running = Test::new()
-        .clean_connection_env()
-        .playbook("stopped.yaml", &playbook)
-        .file("targets.yaml", &inventory)
-        .args([
-            "run",
-            "stopped.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "2",
-        ])
+    let (_db, name, test) = napping("stopped", 4, 60);
+    let running = test
         .args(["--report-dir", "fleet", "--format", "json"])
         .status(4)
         .stderr_any("the notice of the signal, then the summary line")
@@ -482,8 +439,25 @@ fn sigterm_stops_the_whole_fleet_cancels_what_runs_and_writes_every_report() {
     assert!(why.contains("SIGTERM"), "{why}");
 }
 
+/// `runbook run` at a terminal: `playbook` on the targets of `inventory`, with `args`.
+pub(crate) fn at_a_terminal(playbook: &str, inventory: &str, args: &[&str]) -> Pty {
+    let args: Vec<&str> = ["run", "playbook.yaml", "--targets", "targets.yaml"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    Pty::command(
+        &args,
+        &[("playbook.yaml", playbook), ("targets.yaml", inventory)],
+    )
+}
+
+/// The combined Markdown report of the one run in the PTY's working directory.
+pub(crate) fn combined_markdown(pty: &Pty) -> String {
+    fs::read_to_string(run_directory(pty).join("summary.md")).expect("the combined report")
+}
+
 /// Terminates the victim of this database once approved (`required`), after `nap` seconds.
-const VICTIMS: &str = r#"version: 1
+pub(crate) const VICTIMS: &str = r#"version: 1
 name: victims
 params:
   nap: { type: integer, default: 0 }
@@ -500,50 +474,86 @@ steps:
     approval: required
 "#;
 
+/// Two databases, `first` and `second`, each with a victim session; `victims.yaml` (its
+/// action's `approval` as given) run on both at a terminal with `extra` arguments.
+struct Victims {
+    one: Database,
+    two: Database,
+    victim_one: Session,
+    victim_two: Session,
+    pty: Pty,
+}
+
+impl Victims {
+    fn run(approval: &str, extra: &[&str]) -> Victims {
+        let (one, two) = (Database::new(), Database::new());
+        let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
+        let inventory = [
+            entry("first", &one.url(), ""),
+            entry("second", &two.url(), ""),
+        ]
+        .concat();
+        let playbook = VICTIMS
+            .replace(
+                "name: victims",
+                &format!("name: {}", one.playbook_name("v")),
+            )
+            .replace("approval: required", &format!("approval: {approval}"));
+        let pty = at_a_terminal(&playbook, &inventory, extra);
+        Victims {
+            one,
+            two,
+            victim_one,
+            victim_two,
+            pty,
+        }
+    }
+}
+
 #[test]
 fn at_a_terminal_each_target_is_asked_in_turn_and_named() {
-    let (one, two) = (Database::new(), Database::new());
-    let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
-    let inventory = [
-        entry("first", &one.url(), ""),
-        entry("second", &two.url(), ""),
-    ]
-    .concat();
-    let playbook = VICTIMS.replace(
-        "name: victims",
-        &format!("name: {}", one.playbook_name("v")),
-    );
-    let mut pty = Pty::command(
-        &[
-            "run",
-            "victims.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "1",
-        ],
-        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-    );
-    pty.expect("== Target first");
-    pty.expect("Run this action?");
-    pty.send(UP);
-    pty.choose("Run this action?", &[], "approve");
-    pty.expect("== Target second");
-    pty.choose("Run this action?", &[], "skip this step");
-    let code = pty.finish();
-    assert_eq!(code, 4, "an action was declined: {}", pty.screen());
-    one.wait_gone(victim_one.pid);
-    assert!(
-        two.alive(victim_two.pid),
-        "the declined target's victim lives"
-    );
-    // Each target's decision is in its own journal, beside its own report.
-    let dir = run_directory(&pty);
-    for (name, decision) in [("first", "approved"), ("second", "declined")] {
-        let journal = read_journal(&dir.join(format!("{name}.journal.jsonl")));
-        assert_eq!(journal[0]["decision"], decision, "{name}: {journal:?}");
-        let report = fs::read_to_string(dir.join(format!("{name}.md"))).unwrap();
-        assert!(report.contains("terminate"), "{name}'s own report");
+    // `required` is a menu; `confirm` wants the step id typed, for each target anew.
+    for approval in ["required", "confirm"] {
+        let Victims {
+            one,
+            two,
+            victim_one,
+            victim_two,
+            mut pty,
+        } = Victims::run(approval, &["--parallel", "1"]);
+        for (target, approve) in [("first", true), ("second", false)] {
+            pty.expect(&format!("== Target {target}"));
+            match (approval, approve) {
+                ("required", true) => {
+                    pty.expect("Run this action?");
+                    pty.send(UP);
+                    pty.choose("Run this action?", &[], "approve");
+                }
+                ("required", false) => pty.choose("Run this action?", &[], "skip this step"),
+                (_, approve) => {
+                    pty.expect("Type `terminate`");
+                    pty.type_line(if approve { "terminate" } else { "" });
+                }
+            }
+        }
+        let code = pty.finish();
+        assert_eq!(code, 4, "{approval}: one was declined: {}", pty.screen());
+        one.wait_gone(victim_one.pid);
+        assert!(
+            two.alive(victim_two.pid),
+            "{approval}: the declined target's victim lives"
+        );
+        // Each target's decision is in its own journal, beside its own report.
+        let dir = run_directory(&pty);
+        for (name, decision) in [("first", "approved"), ("second", "declined")] {
+            let journal = read_journal(&dir.join(format!("{name}.journal.jsonl")));
+            assert_eq!(
+                journal[0]["decision"], decision,
+                "{approval}, {name}: {journal:?}"
+            );
+            let report = fs::read_to_string(dir.join(format!("{name}.md"))).unwrap();
+            assert!(report.contains("terminate"), "{name}'s own report");
+        }
     }
 }
 
@@ -558,70 +568,59 @@ fn run_directory(pty: &Pty) -> std::path::PathBuf {
 }
 
 #[test]
-fn abort_at_one_targets_prompt_stops_every_target() {
-    let (one, two, three) = (Database::new(), Database::new(), Database::new());
-    let victim = one.session_named("victim");
-    let name = one.playbook_name("v");
-    let inventory = [
-        entry("asks", &one.url(), ""),
-        entry("sleeps", &two.url(), "nap: 60"),
-        entry("waits", &three.url(), ""),
-    ]
-    .concat();
-    let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
-    let mut pty = Pty::command(
-        &[
-            "run",
-            "victims.yaml",
-            "--targets",
-            "targets.yaml",
-            "--parallel",
-            "2",
-        ],
-        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-    );
-    pty.expect("== Target asks");
-    pty.expect("Run this action?");
-    let sleeping = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
-    );
-    wait_for("the other target to sleep", Duration::from_secs(15), || {
-        admin(&sleeping).trim() == "1"
-    });
-    let started = Instant::now();
-    pty.choose("Run this action?", &[DOWN], "abort the run");
-    let code = pty.finish();
-    assert_eq!(code, 4, "{}", pty.screen());
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the sleep was cancelled"
-    );
-    assert!(one.alive(victim.pid), "nothing was terminated");
-    let dir = run_directory(&pty);
-    let summary = fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(summary.contains("waits"), "{summary}");
-    assert!(summary.contains("NOT RUN"), "{summary}");
+fn abort_ctrl_c_or_sighup_at_one_targets_prompt_stops_every_target() {
+    for how in ["abort", "Ctrl-C", "SIGHUP"] {
+        let (one, two, three) = (Database::new(), Database::new(), Database::new());
+        let victim = one.session_named("victim");
+        let name = one.playbook_name("v");
+        let inventory = [
+            entry("asks", &one.url(), ""),
+            entry("sleeps", &two.url(), "nap: 60"),
+            entry("waits", &three.url(), ""),
+        ]
+        .concat();
+        let playbook = VICTIMS.replace("name: victims", &format!("name: {name}"));
+        let mut pty = at_a_terminal(&playbook, &inventory, &["--parallel", "2"]);
+        pty.expect("== Target asks");
+        pty.expect("Run this action?");
+        let sleeping = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runbook:{name}' AND query LIKE '%pg_sleep(60)%' AND state = 'active'"
+        );
+        wait_for("the other target to sleep", Duration::from_secs(15), || {
+            admin(&sleeping).trim() == "1"
+        });
+        let started = Instant::now();
+        match how {
+            "abort" => pty.choose("Run this action?", &[DOWN], "abort the run"),
+            "Ctrl-C" => pty.interrupt(),
+            _ => pty.signal(libc::SIGHUP),
+        }
+        let code = pty.finish();
+        assert_eq!(code, 4, "{how}: {}", pty.screen());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{how}: the sleep was cancelled"
+        );
+        assert!(one.alive(victim.pid), "{how}: nothing was terminated");
+        let summary = combined_markdown(&pty);
+        assert!(summary.contains("waits"), "{how}: {summary}");
+        assert!(summary.contains("NOT RUN"), "{how}: {summary}");
+        assert!(
+            !summary.contains("| OK |"),
+            "{how}: every report says it stopped: {summary}"
+        );
+    }
 }
 
 #[test]
 fn a_confirm_action_is_typed_out_for_each_target_even_with_yes() {
-    let (one, two) = (Database::new(), Database::new());
-    let (victim_one, victim_two) = (one.session_named("victim"), two.session_named("victim"));
-    let inventory = [
-        entry("first", &one.url(), ""),
-        entry("second", &two.url(), ""),
-    ]
-    .concat();
-    let playbook = VICTIMS
-        .replace(
-            "name: victims",
-            &format!("name: {}", one.playbook_name("c")),
-        )
-        .replace("approval: required", "approval: confirm");
-    let mut pty = Pty::command(
-        &["run", "victims.yaml", "--targets", "targets.yaml", "--yes"],
-        &[("victims.yaml", &playbook), ("targets.yaml", &inventory)],
-    );
+    let Victims {
+        one,
+        two,
+        victim_one,
+        victim_two,
+        mut pty,
+    } = Victims::run("confirm", &["--yes"]);
     // Parallel targets, one prompt at a time: whichever asks first, each is named.
     for _ in 0..2 {
         pty.expect("== Target ");
@@ -634,26 +633,28 @@ fn a_confirm_action_is_typed_out_for_each_target_even_with_yes() {
     two.wait_gone(victim_two.pid);
 }
 
-#[test]
-fn step_on_a_fleet_of_one_at_a_time_names_the_target_and_abort_stops_the_rest() {
-    let (one, two) = (Database::new(), Database::new());
-    let inventory = [
-        entry("first", &one.url(), ""),
-        entry("second", &two.url(), ""),
-    ]
-    .concat();
-    let mut pty = Pty::command(
-        &[
-            "run",
-            "levels.yaml",
-            "--targets",
-            "targets.yaml",
-            "--step",
-            "--parallel",
-            "1",
-        ],
+/// `levels.yaml` at a terminal on two new databases named `names`, each with `vars`, with
+/// `extra` arguments; the databases live as long as the test keeps them.
+fn levels_at_a_terminal(names: [&str; 2], vars: &str, extra: &[&str]) -> ([Database; 2], Pty) {
+    let dbs = [Database::new(), Database::new()];
+    let inventory: String = names
+        .iter()
+        .zip(&dbs)
+        .map(|(name, db)| entry(name, &db.url(), vars))
+        .collect();
+    let mut args = vec!["run", "levels.yaml", "--targets", "targets.yaml"];
+    args.extend(extra);
+    let pty = Pty::command(
+        &args,
         &[("levels.yaml", LEVELS), ("targets.yaml", &inventory)],
     );
+    (dbs, pty)
+}
+
+#[test]
+fn step_on_a_fleet_of_one_at_a_time_names_the_target_and_abort_stops_the_rest() {
+    let (_dbs, mut pty) =
+        levels_at_a_terminal(["first", "second"], "", &["--step", "--parallel", "1"]);
     pty.expect("[first] Next: nap");
     pty.choose("[first] Next: nap (check `nap`)", &[], "continue");
     pty.expect("[first] Next: level");
@@ -670,16 +671,7 @@ fn step_on_a_fleet_of_one_at_a_time_names_the_target_and_abort_stops_the_rest() 
 
 #[test]
 fn on_a_terminal_each_running_target_has_a_line_and_the_fleet_a_total() {
-    let (one, two) = (Database::new(), Database::new());
-    let inventory = [
-        entry("first-target", &one.url(), "nap: 2"),
-        entry("second-target", &two.url(), "nap: 2"),
-    ]
-    .concat();
-    let mut pty = Pty::command(
-        &["run", "levels.yaml", "--targets", "targets.yaml"],
-        &[("levels.yaml", LEVELS), ("targets.yaml", &inventory)],
-    );
+    let (_dbs, mut pty) = levels_at_a_terminal(["first-target", "second-target"], "nap: 2", &[]);
     pty.expect("first-target");
     pty.expect("targets done");
     let code = pty.finish();
@@ -700,11 +692,8 @@ fn on_a_terminal_each_running_target_has_a_line_and_the_fleet_a_total() {
 fn off_a_terminal_a_fleet_says_only_its_errors_and_its_summary_line() {
     let db = Database::new();
     let inventory = [entry("here", &db.url(), ""), entry("gone", &nowhere(), "")].concat();
-    Test::new()
-        .clean_connection_env()
-        .playbook("levels.yaml", LEVELS)
-        .file("targets.yaml", &inventory)
-        .args(["run", "levels.yaml", "--targets", "targets.yaml", "--report-dir", "out"])
+    levels(&inventory)
+        .args(["--report-dir", "out"])
         .status(3)
         .stderr(
             "error: gone: cannot connect to `nobody@127.0.0.1:[..]/none`: [..]\n\

@@ -8,6 +8,7 @@ mod commands;
 mod connection;
 mod escaping;
 mod fleet;
+mod fleet_hostile;
 mod fuzz;
 mod horizon;
 mod hostile;

@@ -13,6 +13,7 @@
 //! UNKNOWN > WARNING > OK (see [`rank`]): a server that cannot be reached is UNKNOWN and never
 //! hidden behind another that is OK.
 
+mod limits;
 mod markdown;
 pub mod report;
 mod runner;
@@ -27,6 +28,10 @@ use std::path::PathBuf;
 use crate::diagnostic::Location;
 use crate::exit;
 use crate::outputs::record::{RunRecord, Status};
+
+/// The file stem of the combined report in the run's directory (`summary.md`); no target's
+/// report takes it.
+pub const COMBINED: &str = "summary";
 
 /// One target of a fleet, as the command line, the inventory or the service file named it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -328,9 +328,11 @@ pub fn summary_line(record: &FleetRecord, report_shown_as: Option<&str>) -> Stri
 }
 
 /// `db3 (CRITICAL), db7 (UNKNOWN: cannot connect …), db2, db5 (WARNING) and 3 more`: the names
-/// of a status together, each UNKNOWN one with why.
+/// of a status together, the first [`NAMED`] UNKNOWN ones each with why. Every UNKNOWN one is
+/// named, but only so many say why: 200 unreachable servers would make a line of 24 kB.
 fn grouped(attention: &Attention) -> String {
     let mut out = String::new();
+    let mut unknown = 0;
     for (at, target) in attention.named.iter().enumerate() {
         if at > 0 {
             out.push_str(", ");
@@ -340,11 +342,14 @@ fn grouped(attention: &Attention) -> String {
             .named
             .get(at + 1)
             .is_none_or(|next| next.status != target.status);
+        if target.status == Status::Unknown {
+            unknown += 1;
+        }
         match (&target.why, target.status) {
-            (Some(why), Status::Unknown) => {
+            (Some(why), Status::Unknown) if unknown <= NAMED => {
                 let _ = write!(out, " (UNKNOWN: {})", shortened(why, WHY_CHARS));
             }
-            (None, Status::Unknown) => out.push_str(" (UNKNOWN)"),
+            (None, Status::Unknown) if unknown <= NAMED => out.push_str(" (UNKNOWN)"),
             (_, status) if last_of_its_status => {
                 let _ = write!(out, " ({})", status.label());
             }
@@ -453,5 +458,21 @@ mod tests {
                  w1, w2, w3, w4, w5, w6, w7, w8, w9 (WARNING) and 5 more — report: r.md"
             )
         );
+    }
+
+    #[test]
+    fn many_unknown_targets_are_all_named_but_only_the_first_say_why() {
+        let results: Vec<TargetResult> = (1..=200)
+            .map(|n| target(&format!("db{n}"), Status::Unknown, Some(&"x".repeat(100))))
+            .collect();
+        let line = summary_line(&FleetRecord::of(&fleet_run(&results)), Some("r.md"));
+        let why = format!(" (UNKNOWN: {}…)", "x".repeat(80));
+        assert_eq!(line.matches(&why).count(), NAMED, "{line}");
+        assert!(line.contains(&format!("db10{why}, db11, db12,")), "{line}");
+        assert!(
+            line.contains(", db199, db200 (UNKNOWN) — report: r.md"),
+            "{line}"
+        );
+        assert!(line.len() < 2_500, "{} bytes", line.len());
     }
 }

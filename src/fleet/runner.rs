@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use super::screen::Screen;
 use super::shard::Shard;
 use super::targets;
-use super::{FleetTarget, TargetResult, markdown, report};
+use super::{FleetTarget, TargetResult, limits, markdown, report};
 use crate::approval::{Approver, Decision, Request, StepChoice};
 use crate::clock::{Clock, SystemClock, millis_between};
 use crate::config::{Closing, FleetConfig, RunConfig};
@@ -135,10 +135,22 @@ pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Res
             &errors.join("; "),
         ));
     }
+    // Only when it matters: with fewer targets than `--parallel`, fewer run at once anyway.
+    let (bounded, files) = limits::bounded(fleet.parallel);
+    let parallel = if bounded < fleet.parallel.min(planned.len()) {
+        eprintln!(
+            "warning: {bounded} targets at once, not {}: this process may open {files} files \
+             (`ulimit -n`), and each running target needs a few",
+            fleet.parallel
+        );
+        bounded
+    } else {
+        fleet.parallel
+    };
     Ok(Plan {
         targets: planned,
         shard: fleet.shard,
-        parallel: fleet.parallel,
+        parallel,
         max_failures: fleet.max_failures,
         report_dir: fleet.report_dir.clone(),
     })
@@ -233,7 +245,7 @@ fn directory(
 fn combined(config: &RunConfig, directory: &Path, new: bool) -> Result<Report, file::WriteError> {
     let mut report = config.report("summary", "");
     if config.default_report() {
-        let name = format!("summary.{}", report.output.extension());
+        let name = format!("{}.{}", super::COMBINED, report.output.extension());
         report.destination = Destination::File(in_directory(&directory.join(name), new)?);
     } else if let Destination::File(path) = &report.destination {
         file::prepare(Artifact::Report, path, false)?;

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 pub use inventory::{Inventory, InventoryError, inventory};
 pub use raw::{RawTarget, schema_json};
 
-use super::FleetTarget;
+use super::{COMBINED, FleetTarget};
 use crate::outputs::file_safe;
 use crate::target::spec::{self, Environment, SpecError, service};
 use glob::Glob;
@@ -38,7 +38,7 @@ pub fn from_conninfos(given: &[String], env: &Environment) -> Vec<FleetTarget> {
                 })
                 .unwrap_or_else(|| format!("target-{}", index + 1));
             FleetTarget {
-                name,
+                name: printable(&name),
                 conninfo: conninfo.clone(),
                 vars: Vec::new(),
             }
@@ -56,7 +56,7 @@ pub fn from_services(pattern: &str, env: &Environment) -> Result<Vec<FleetTarget
         .iter()
         .filter(|name| glob.matches(name))
         .map(|name| FleetTarget {
-            name: name.clone(),
+            name: printable(name),
             conninfo: spec::service_conninfo(name),
             vars: Vec::new(),
         })
@@ -70,6 +70,18 @@ pub fn from_services(pattern: &str, env: &Environment) -> Result<Vec<FleetTarget
         .to_string());
     }
     Ok(targets)
+}
+
+/// `name` with its control characters escaped (`\u{1b}`): a name is in every output, the
+/// terminal's and the reports' alike, and a service's section or a resolved user name can
+/// hold an escape sequence, which an inventory's name may not.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_debug().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// Checks that no two targets of the combined fleet share a name: a name identifies a target
@@ -98,11 +110,18 @@ pub fn check_unique(targets: &[FleetTarget]) -> Result<(), String> {
     ))
 }
 
+/// The most bytes of a report file's stem: a file name has at most 255, and the stem still
+/// takes a clash's `-N`, the journal's `.journal.jsonl` and the `.<name>.tmp-<pid>` an atomic
+/// write goes through.
+const STEM_BYTES: usize = 200;
+
 /// The stem of a target's report file: its name with every character but `[A-Za-z0-9._-]`
-/// made `-` (as the reports of a single run are named); `target` for an empty name, and dashes
-/// for a name of dots alone, which would name a directory.
+/// made `-` (as the reports of a single run are named), cut to [`STEM_BYTES`]; `target` for an
+/// empty name, and dashes for a name of dots alone, which would name a directory.
 pub fn file_stem(name: &str) -> String {
-    let stem = file_safe(name);
+    let mut stem = file_safe(name);
+    // `file_safe` leaves ASCII alone: every byte is a character boundary.
+    stem.truncate(STEM_BYTES);
     if stem.is_empty() {
         "target".to_owned()
     } else if stem.chars().all(|c| c == '.') {
@@ -113,10 +132,11 @@ pub fn file_stem(name: &str) -> String {
 }
 
 /// The file stems of `targets`, in order, unique even where names differ only by what
-/// [`file_stem`] replaces or by case (as a case-insensitive file system sees them): a later
+/// [`file_stem`] replaces or by case (as a case-insensitive file system sees them), and never
+/// the combined report's ([`COMBINED`]), which is written in the same directory last: a later
 /// clash gets `-2`, `-3`, ….
 pub fn file_stems(targets: &[FleetTarget]) -> Vec<String> {
-    let mut taken: HashSet<String> = HashSet::new();
+    let mut taken: HashSet<String> = HashSet::from([COMBINED.to_lowercase()]);
     targets
         .iter()
         .map(|target| {

@@ -67,6 +67,17 @@ impl Source {
         Source::new(name.to_owned(), stem, text.to_owned(), Origin::BuiltIn)
     }
 
+    /// The same source with `text` instead, which must keep its lines and the characters on
+    /// each (a copy for messages, with what they must not show written over).
+    pub fn with_text(&self, text: String) -> Source {
+        Source::new(
+            self.name.clone(),
+            self.stem.clone(),
+            text,
+            self.origin.clone(),
+        )
+    }
+
     fn new(name: String, stem: String, text: String, origin: Origin) -> Source {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))

@@ -36,6 +36,9 @@ pub struct Answer {
     pub exit_code: u8,
 }
 
+/// How many targets a fleet's first plugin line names at most; the long output names all.
+const PLUGIN_NAMED: usize = 20;
+
 impl Answer {
     /// The answer for a finished run; `lost`: the outputs that could not be written.
     pub fn of(record: &RunRecord, lost: &[Artifact]) -> Answer {
@@ -69,16 +72,20 @@ impl Answer {
             .unwrap_or(Status::Ok);
         let mut said = record.counted();
         let attention = record.attention();
-        if !attention.named.is_empty() {
-            let named: Vec<String> = attention
-                .named
+        // The first line stays within what a monitoring server keeps of it (Nagios Core: 8 KB,
+        // perfdata included): past `PLUGIN_NAMED` targets, even UNKNOWN ones are counted
+        // there, and each is still named, on its own line of the long output.
+        let named = attention.named.len().min(PLUGIN_NAMED);
+        let more = attention.more + attention.named.len() - named;
+        if named > 0 {
+            let named: Vec<String> = attention.named[..named]
                 .iter()
                 .map(|target| format!("{} {}", target.name, target.status.label()))
                 .collect();
             let _ = write!(said, " — needs attention: {}", named.join(", "));
         }
-        if attention.more > 0 {
-            let _ = write!(said, " and {} more", attention.more);
+        if more > 0 {
+            let _ = write!(said, " and {more} more, each on a line below");
         }
         let verdict = verdict("fleet", status, exit_code(status), said, lost);
         let mut long = String::new();

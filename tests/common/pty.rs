@@ -57,14 +57,7 @@ impl Pty {
             .current_dir(dir.path())
             .env("TERM", "xterm")
             .envs(env.iter().copied());
-        let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
-        Pty {
-            session,
-            dir,
-            raw: Vec::new(),
-            cursor: 0,
-            eof: false,
-        }
+        Pty::spawn(command, dir)
     }
 
     /// Runs `runbook ARGS` in a new working directory holding `files` (name, contents).
@@ -78,6 +71,11 @@ impl Pty {
             .args(args)
             .current_dir(dir.path())
             .env("TERM", "xterm");
+        Pty::spawn(command, dir)
+    }
+
+    /// Starts `command` in a PTY; `dir` is its working directory, kept as long as the `Pty`.
+    fn spawn(command: Command, dir: tempfile::TempDir) -> Pty {
         let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
         Pty {
             session,

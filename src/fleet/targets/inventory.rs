@@ -7,7 +7,10 @@
 //! [`RawTarget`], the type the JSON Schema (`schema/targets.schema.json`) is generated from, so
 //! the schema and the checks cannot drift apart without a test seeing it.
 //!
-//! No message quotes a `url`: it may hold a password.
+//! No message quotes a `url`: it may hold a password. The lines a message shows come from a
+//! copy of the text with every password written over ([`masked`]), whatever the YAML around
+//! it: a flow mapping puts a `url` on the very line of a mistake, and a syntax error can
+//! point anywhere.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -121,6 +124,7 @@ pub(crate) fn parse(source: Source) -> Result<Inventory, InventoryError> {
             Vec::new()
         }
     };
+    let source = source.with_text(masked(&source.text));
     if checker.diagnostics.is_empty() {
         Ok(Inventory { source, targets })
     } else {
@@ -129,6 +133,89 @@ pub(crate) fn parse(source: Source) -> Result<Inventory, InventoryError> {
             diagnostics: checker.diagnostics,
         })
     }
+}
+
+/// `text` with the password of every URL (`scheme://user:PASSWORD@host`) and the value of
+/// every `password=` setting (keyword strings, URL parameters, `sslpassword` too) written
+/// as `*`, one for each character: lines and columns stay where they were, so a diagnostic
+/// still points at its place. Read lexically, since the text may not even be YAML; too much
+/// hidden is harmless, too little is not.
+pub(crate) fn masked(text: &str) -> String {
+    text.split_inclusive('\n').map(masked_line).collect()
+}
+
+/// One line of [`masked`] (neither a URL nor a password spans lines).
+fn masked_line(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut hidden = vec![false; chars.len()];
+    for (start, end) in url_passwords(&chars).chain(setting_passwords(&chars)) {
+        hidden[start..end].fill(true);
+    }
+    chars
+        .iter()
+        .zip(hidden)
+        .map(|(c, hidden)| if hidden { '*' } else { *c })
+        .collect()
+}
+
+/// Where the passwords of URLs are in `chars`, a line: after the `:` of the user info, up to
+/// the last `@` before a quote or the line's end (not white space: a password may hold a
+/// space it should not).
+fn url_passwords(chars: &[char]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let ends = |c: &char| matches!(c, '"' | '\'' | '\n');
+    (0..chars.len())
+        .filter(|&at| chars[at..].starts_with(&[':', '/', '/']))
+        .filter_map(move |at| {
+            let start = at + 3;
+            let end = chars[start..]
+                .iter()
+                .position(ends)
+                .map_or(chars.len(), |n| start + n);
+            let host = start + chars[start..end].iter().rposition(|c| *c == '@')?;
+            let colon = start + chars[start..host].iter().position(|c| *c == ':')?;
+            Some((colon + 1, host))
+        })
+}
+
+/// Where the values of `password=` settings are in `chars` (spaces allowed around `=`; a
+/// YAML `password:` too): a quoted value to its closing quote, else up to white space or `&`.
+fn setting_passwords(chars: &[char]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    const WORD: [char; 8] = ['p', 'a', 's', 's', 'w', 'o', 'r', 'd'];
+    let blank = |at: usize| chars.get(at).is_some_and(|c| *c == ' ' || *c == '\t');
+    (0..chars.len())
+        .filter(move |&at| {
+            chars.len() - at >= WORD.len()
+                && chars[at..at + WORD.len()]
+                    .iter()
+                    .zip(WORD)
+                    .all(|(c, w)| c.to_ascii_lowercase() == w)
+        })
+        .filter_map(move |at| {
+            let mut next = at + WORD.len();
+            while blank(next) {
+                next += 1;
+            }
+            if !matches!(chars.get(next), Some('=' | ':')) {
+                return None;
+            }
+            next += 1;
+            while blank(next) {
+                next += 1;
+            }
+            let start = next;
+            if chars.get(start) == Some(&'\'') {
+                let mut end = start + 1;
+                while end < chars.len() && chars[end] != '\'' && chars[end] != '\n' {
+                    end += usize::from(chars[end] == '\\') + 1;
+                }
+                return Some((start + 1, end.min(chars.len())));
+            }
+            let end = chars[start..]
+                .iter()
+                .position(|c| c.is_whitespace() || *c == '&')
+                .map_or(chars.len(), |n| start + n);
+            Some((start, end))
+        })
 }
 
 /// Walks the YAML value, collecting every problem.

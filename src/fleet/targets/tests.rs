@@ -147,3 +147,35 @@ fn file_stems_are_safe_and_unique() {
         ["a-b", "a-b-2", "a-b-3", "a-b-2-2", "DB", "db-2", "target"]
     );
 }
+
+#[test]
+fn control_characters_in_a_services_or_servers_name_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home.conf");
+    fs::write(&home, "[prod-\x1b]0;owned\x07]\nhost=h\n").unwrap();
+    let home = home.display().to_string();
+    let files = env(&[("PGSERVICEFILE", &home)]);
+    let targets = from_services("prod-*", &files).unwrap();
+    assert_eq!(names(&targets), ["prod-\\u{1b}]0;owned\\u{7}"]);
+    assert_eq!(targets[0].conninfo, "service=prod-\x1b]0;owned\x07");
+    let given = ["host=h port=5432 user='\x1b[2J' dbname=d".to_owned()];
+    let targets = from_conninfos(&given, &env(&[]));
+    assert_eq!(names(&targets), ["\\u{1b}[2J@h:5432/d"]);
+}
+
+#[test]
+fn no_stem_is_the_combined_reports_or_too_long_for_a_file_name() {
+    let long = "x".repeat(300);
+    let longer = format!("{long}y");
+    let targets: Vec<FleetTarget> = ["summary", "Summary", &long, &longer]
+        .into_iter()
+        .map(target)
+        .collect();
+    let stems = file_stems(&targets);
+    assert_eq!(stems[..2], ["summary-2", "Summary-3"]);
+    assert_eq!(stems[2], "x".repeat(200));
+    assert_eq!(stems[3], format!("{}-2", "x".repeat(200)));
+    // The journal's temporary file, the longest name written, still fits.
+    let journal = format!(".{}.journal.jsonl.tmp-4194304", stems[3]);
+    assert!(journal.len() <= 255, "{}", journal.len());
+}

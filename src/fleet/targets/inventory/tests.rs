@@ -149,6 +149,41 @@ fn a_url_is_never_quoted_in_a_message() {
 }
 
 #[test]
+fn no_line_a_message_shows_holds_a_password() {
+    let texts = [
+        "- {name: a, url: \"postgres://u:hunter2@h/d\", bogus: 1}\n",
+        "- {name: a/b, url: postgres://u:hunter2@h/d}\n",
+        "- {name: a, url: \"host=h password = 'hun ter2' x=1\", nam: 1}\n",
+        "- {name: a, url: \"postgres://u@h/d?sslpassword=hunter2&x=1\", nam: 1}\n",
+        "- name: a\n  url: [postgres://u:hunter2@h/d]\n",
+        "- name: b\n  url: {password: hunter2}\n",
+        "- {name: a, url: \"postgres://u:hunter2@h/d\"\n",
+    ];
+    for text in texts {
+        let Err(error) = parsed(text) else {
+            panic!("valid: {text}");
+        };
+        let rendered = error.render();
+        assert!(rendered.contains(" | "), "a line is shown: {rendered}");
+        for secret in ["hunter2", "hun ter2", "ter2"] {
+            assert!(!rendered.contains(secret), "{text}\n{rendered}");
+        }
+    }
+}
+
+#[test]
+fn masking_keeps_every_line_and_column() {
+    let text = "- {name: ü, url: \"postgres://u:pä ss@h/d\", x: 1}\n  password='a\\'b' c\n";
+    assert_eq!(
+        masked(text),
+        "- {name: ü, url: \"postgres://u:*****@h/d\", x: 1}\n  password='****' c\n"
+    );
+    let text = "url: postgres://u:pä@h/d # password=x\n";
+    assert_eq!(masked(text), "url: postgres://u:**@h/d # password=*\n");
+    assert_eq!(masked(text).chars().count(), text.chars().count());
+}
+
+#[test]
 fn files_that_cannot_be_read_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.yaml");
