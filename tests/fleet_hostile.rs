@@ -295,8 +295,14 @@ fn three_hundred_targets_at_64_at_once_on_a_server_of_20_connections_all_end_and
         match target["status"].as_str().unwrap() {
             "OK" => {}
             "UNKNOWN" => {
+                // Refused for too many connections, or (on a busy machine, where SCRAM
+                // handshakes queue) not answered within the connect timeout: either way
+                // the target ended, and says why.
                 let why = target["why"].as_str().unwrap_or_default();
-                assert!(why.contains("too many"), "{target}");
+                assert!(
+                    why.contains("too many") || why.contains("no answer within"),
+                    "{target}"
+                );
             }
             other => panic!("{other}: {target}"),
         }

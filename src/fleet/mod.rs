@@ -78,9 +78,11 @@ pub struct TargetResult {
 }
 
 /// `record` as a fleet keeps it once its report is written: what the combined outputs read
-/// (statuses, messages, errors, approvals, metrics), without the rows, SQL, guards and facts
-/// that make a record large.
-pub fn slim(mut record: RunRecord) -> RunRecord {
+/// (statuses, messages, errors, approvals; the metrics only for `metrics`: `--nagios` or
+/// `--metrics`), without the rows, SQL, guards and facts that make a record large. A target's
+/// metrics can be many (one per database of its server, each labelled), and a fleet of a
+/// thousand keeps a thousand records.
+pub fn slim(mut record: RunRecord, metrics: bool) -> RunRecord {
     record.description = None;
     record.facts = None;
     record.params.clear();
@@ -93,6 +95,9 @@ pub fn slim(mut record: RunRecord) -> RunRecord {
         step.assessments.clear();
         step.manual = None;
         step.recommendations.clear();
+        if !metrics {
+            step.metrics.clear();
+        }
     }
     record
 }

@@ -191,6 +191,7 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
         )),
         screen: Rc::new(Screen::new(config.progress, plan.targets.len())),
         directory: &directory,
+        metrics: config.closing == Closing::Nagios || config.metrics.is_some(),
     };
     let results = fleet_run.all(plan).await;
     fleet_run.screen.clear();
@@ -275,6 +276,8 @@ struct Fleet<'a> {
     approver: Rc<tokio::sync::Mutex<Box<dyn Approver>>>,
     screen: Rc<Screen>,
     directory: &'a Path,
+    /// Whether the targets' metrics are kept, for `--nagios` or `--metrics`.
+    metrics: bool,
 }
 
 impl Fleet<'_> {
@@ -418,7 +421,7 @@ impl Fleet<'_> {
             .any(|approval| approval.decision != "dry-run");
         TargetResult {
             name: name.to_owned(),
-            record: super::slim(record),
+            record: super::slim(record, self.metrics),
             report: written.is_ok().then_some(path),
             journal: ran.journal.filter(|_| decided),
         }
@@ -435,7 +438,7 @@ impl Fleet<'_> {
         record.why = Some(why);
         TargetResult {
             name: planned.target.name.clone(),
-            record: super::slim(record),
+            record: super::slim(record, self.metrics),
             report: None,
             journal: None,
         }

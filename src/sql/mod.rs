@@ -26,6 +26,8 @@ mod parse;
 mod policy;
 mod system_views;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 pub(crate) use functions::{OptIn, opt_in_name};
@@ -82,7 +84,54 @@ pub(crate) struct Judged {
 }
 
 /// Judges `sql` as what it is about to be sent as: a query, or an action's SQL.
+///
+/// The judgment is a function of the text and the role alone, so the engine's thread keeps
+/// the last ones it made: a fleet sends the same rendered SQL to every target, and parsing it
+/// again for each was most of a fleet's own work. The text is the key, byte for byte: SQL
+/// that differs in anything is judged anew.
 pub(crate) fn judge(sql: &str, role: Role<'_>) -> Result<Judged, Vec<Finding>> {
+    let key = (sql.to_owned(), RoleKey::of(role));
+    if let Some(judged) = JUDGED.with_borrow(|judged| judged.get(&key).cloned()) {
+        return judged;
+    }
+    let judged = judge_anew(sql, role);
+    JUDGED.with_borrow_mut(|remembered| {
+        if remembered.len() >= REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(key, judged.clone());
+    });
+    judged
+}
+
+/// How many judgments the engine's thread keeps (then it starts again): a playbook's
+/// statements, with room for the ones rendered differently per target.
+const REMEMBERED: usize = 256;
+
+type Remembered = HashMap<(String, RoleKey), Result<Judged, Vec<Finding>>>;
+
+thread_local! {
+    static JUDGED: RefCell<Remembered> = RefCell::new(HashMap::new());
+}
+
+/// A [`Role`] as a key: what of it the judgment depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum RoleKey {
+    Query(Vec<String>),
+    Action { single: bool },
+}
+
+impl RoleKey {
+    fn of(role: Role<'_>) -> RoleKey {
+        match role {
+            Role::Query(OptIn(names)) => RoleKey::Query(names.to_vec()),
+            Role::Action { single } => RoleKey::Action { single },
+        }
+    }
+}
+
+/// [`judge`], parsing `sql`.
+fn judge_anew(sql: &str, role: Role<'_>) -> Result<Judged, Vec<Finding>> {
     let judged = parse::on_parser_stack(|| match parse::statements(sql) {
         Ok(statements) => judge::judge(sql, &statements, role),
         Err(concern) => judge::Judgment {
@@ -198,6 +247,37 @@ mod tests {
                 .map(|f| (f.to_string(), f.offset))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_remembered_judgment_is_the_same_judgment_for_the_same_text_and_role_only() {
+        let read = "SELECT count(*) FROM pg_stat_activity";
+        let write = "SELECT count(*) FROM pg_stat_activity; DELETE FROM t";
+        let signal = "SELECT pg_terminate_backend(1)";
+        for _ in 0..3 {
+            assert_eq!(judged(read), Vec::new());
+            assert!(
+                !judged(write).is_empty(),
+                "a text differing in anything is judged anew"
+            );
+            assert!(!judged(signal).is_empty());
+        }
+        // The same text under another role keeps that role's judgment.
+        let opted = [String::from("pg_terminate_backend")];
+        assert!(
+            judge(signal, Role::Query(OptIn(&opted))).is_err(),
+            "a signal is never opted in"
+        );
+        let tables = "CREATE TABLE x (i int)";
+        assert!(judge(tables, Role::Query(OptIn::default())).is_err());
+        assert!(judge(tables, Role::Action { single: false }).is_ok());
+        assert!(judge(tables, Role::Query(OptIn::default())).is_err());
+        // Past `REMEMBERED` texts, it starts again, and still judges right.
+        for n in 0..REMEMBERED + 10 {
+            assert!(judge(&format!("SELECT {n}"), Role::Query(OptIn::default())).is_ok());
+        }
+        assert!(!judged(write).is_empty());
+        assert!(JUDGED.with_borrow(HashMap::len) <= REMEMBERED);
     }
 
     const SEED: &str = "SELECT pid, usename, state, now() - state_change AS idle_for
