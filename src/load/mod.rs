@@ -2,22 +2,28 @@
 //!
 //! The text is parsed once by serde_yaml (syntax errors, alias bombs, duplicate keys) into a
 //! generic value, then the top level, each param and each step are deserialized separately
-//! through `serde_path_to_error`, so one broken step does not hide the others. Positions come
-//! from `Spans`. serde_yaml is used only here: swapping it for a maintained fork is a one-file
-//! change.
+//! through `serde_path_to_error`, so one broken step does not hide the others. Within one
+//! mapping, its keys are checked against the type's own fields (`fields`) and each rejected
+//! value is left out in turn, so one bad key does not hide the next. Positions come from
+//! `Spans`, and inside a scalar from `scalar`. serde_yaml is used only here: swapping it for a
+//! maintained fork is a one-file change.
 
+mod fields;
 pub(crate) mod raw;
+mod scalar;
 mod source;
 pub(crate) mod spans;
 
 pub use source::{Origin, Source, SourceError};
 
 use serde::de::DeserializeOwned;
-use serde_yaml::Value;
+use std::collections::HashSet;
 
-use crate::diagnostic::{Diagnostic, Location, did_you_mean};
+use serde_yaml::{Mapping, Value};
+
+use crate::diagnostic::{Diagnostic, Location, did_you_mean, suggestion};
 use raw::{RawParam, RawPlaybook, RawStep};
-use spans::{Path, Spans};
+use spans::{Path, ScalarStyle, Spans};
 
 /// A playbook read into raw types, with what is needed to point at any part of it.
 #[derive(Debug)]
@@ -29,6 +35,9 @@ pub struct Document {
     pub params: Vec<(String, Option<RawParam>)>,
     /// Each step, `None` where it did not deserialize (already reported).
     pub steps: Vec<Option<RawStep>>,
+    /// The keys left out of the raw types for an error already reported: validation must not
+    /// report them missing too.
+    pub rejected: HashSet<Path>,
 }
 
 impl Document {
@@ -45,11 +54,42 @@ impl Document {
             width: 0,
         })
     }
+
+    /// The position of byte `offset` of `text`, the value at `path`, underlining `width` bytes
+    /// of it (to the end of the line when they run past it): where it is written, whatever the
+    /// scalar's style, escapes and folded lines.
+    pub fn offset_location(
+        &self,
+        path: &Path,
+        text: &str,
+        offset: usize,
+        width: usize,
+    ) -> Option<Location> {
+        let span = self.spans.value(path)?;
+        if span.style == ScalarStyle::NotScalar {
+            // Only an ancestor of the scalar was recorded: point at it.
+            return self.value_location(path);
+        }
+        let (start, width) = scalar::locate(
+            &self.source.text,
+            span.start,
+            span.style,
+            text,
+            offset.min(text.len()),
+            width,
+        )?;
+        Some(Location {
+            line: start.line,
+            column: start.column,
+            width,
+        })
+    }
 }
 
 /// Reads `source` into a `Document`; `None` when the file is not a playbook at all.
 pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
+    let mut rejected = HashSet::new();
     // The two parses are independent; on a large playbook doing them at once halves the wait.
     let (parsed, spans) = std::thread::scope(|scope| {
         let spans = scope.spawn(|| Spans::of(&source.text));
@@ -79,22 +119,27 @@ pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
         ));
         return (None, diagnostics);
     };
-    let playbook: Option<RawPlaybook> =
-        deserialize(&value, &Path::root(), &spans, &mut diagnostics);
+    let playbook: Option<RawPlaybook> = deserialize(
+        &value,
+        &Path::root(),
+        &spans,
+        &mut diagnostics,
+        &mut rejected,
+    );
     let Some(playbook) = playbook else {
         // The top level is broken, but its steps can still be checked.
         if let Some(Value::Sequence(steps)) = mapping.get("steps") {
-            deserialize_steps(steps, &spans, &mut diagnostics);
+            deserialize_steps(steps, &spans, &mut diagnostics, &mut rejected);
         }
         return (None, diagnostics);
     };
-    let steps = deserialize_steps(&playbook.steps, &spans, &mut diagnostics);
+    let steps = deserialize_steps(&playbook.steps, &spans, &mut diagnostics, &mut rejected);
     let params = playbook
         .params
         .iter()
         .map(|(name, value)| {
             let path = Path::root().key("params").key(name);
-            let param = deserialize(value, &path, &spans, &mut diagnostics);
+            let param = deserialize(value, &path, &spans, &mut diagnostics, &mut rejected);
             (name.clone(), param)
         })
         .collect();
@@ -104,6 +149,7 @@ pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
         playbook,
         params,
         steps,
+        rejected,
     };
     (Some(document), diagnostics)
 }
@@ -112,53 +158,123 @@ fn deserialize_steps(
     steps: &[Value],
     spans: &Spans,
     diagnostics: &mut Vec<Diagnostic>,
+    rejected: &mut HashSet<Path>,
 ) -> Vec<Option<RawStep>> {
     steps
         .iter()
         .enumerate()
         .map(|(index, value)| {
             let path = Path::root().key("steps").index(index);
-            deserialize(value, &path, spans, diagnostics)
+            deserialize(value, &path, spans, diagnostics, rejected)
         })
         .collect()
 }
 
-/// Deserializes `value` (found at `base`) into `T`, reporting a failure at its position.
+/// Deserializes `value` (found at `base`) into `T`, reporting every problem at its position:
+/// every key `T` does not know, then every value it rejects, one after another, each left out
+/// so the next shows. What remains is still returned, so validation judges the rest of the
+/// mapping; `rejected` gets the paths left out, which it must not judge as missing.
 fn deserialize<T: DeserializeOwned>(
     value: &Value,
     base: &Path,
     spans: &Spans,
     diagnostics: &mut Vec<Diagnostic>,
+    rejected: &mut HashSet<Path>,
 ) -> Option<T> {
+    let error = match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(parsed) => return Some(parsed),
+        Err(error) => error,
+    };
     let context = describe_context(base, value);
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(parsed) => Some(parsed),
-        Err(error) => {
-            let mut path = base.clone();
-            for segment in error.path().iter() {
-                path = match segment {
-                    serde_path_to_error::Segment::Seq { index } => path.index(*index),
-                    serde_path_to_error::Segment::Map { key } => path.key(key),
-                    serde_path_to_error::Segment::Enum { .. }
-                    | serde_path_to_error::Segment::Unknown => path,
-                };
+    let known = fields::of::<T>();
+    let Value::Mapping(mapping) = value else {
+        diagnostics.push(located_error(error, base, &context, spans));
+        return None;
+    };
+    if known.is_empty() {
+        diagnostics.push(located_error(error, base, &context, spans));
+        return None;
+    }
+    let mut kept = Mapping::new();
+    for (key, item) in mapping {
+        match key.as_str() {
+            Some(name) if !known.contains(&name) => {
+                let meant = suggestion(name, known.iter().copied());
+                let hint = meant.map(|s| format!("; did you mean `{s}`?"));
+                let hint = hint.unwrap_or_default();
+                diagnostics.push(unknown_key(name, &hint, base, &context, spans));
+                rejected.insert(base.key(name));
+                // A misspelt key is not also missing: the hint already names it.
+                rejected.extend(meant.map(|meant| base.key(meant)));
             }
-            diagnostics.push(type_error(
-                &error.into_inner().to_string(),
-                &path,
-                &context,
-                spans,
-            ));
-            None
+            _ => {
+                kept.insert(key.clone(), item.clone());
+            }
         }
     }
+    let mut kept = Value::Mapping(kept);
+    // Each round leaves out one key, so there are at most as many rounds as keys.
+    loop {
+        let error = match serde_path_to_error::deserialize::<_, T>(&kept) {
+            Ok(parsed) => return Some(parsed),
+            Err(error) => error,
+        };
+        let key = match error.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        let message = error.inner().to_string();
+        let echo = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .is_some_and(|field| rejected.contains(&base.key(field)));
+        if !echo {
+            diagnostics.push(located_error(error, base, &context, spans));
+        }
+        let removed = match (&mut kept, key) {
+            (Value::Mapping(kept), Some(key)) => kept.remove(key.as_str()).is_some().then_some(key),
+            _ => None,
+        };
+        match removed {
+            Some(key) => rejected.insert(base.key(&key)),
+            None => return None,
+        };
+    }
+}
+
+/// serde's error at its path below `base`, in our words.
+fn located_error(
+    error: serde_path_to_error::Error<serde_yaml::Error>,
+    base: &Path,
+    context: &str,
+    spans: &Spans,
+) -> Diagnostic {
+    let mut path = base.clone();
+    for segment in error.path().iter() {
+        path = match segment {
+            serde_path_to_error::Segment::Seq { index } => path.index(*index),
+            serde_path_to_error::Segment::Map { key } => path.key(key),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {
+                path
+            }
+        };
+    }
+    type_error(&error.into_inner().to_string(), &path, context, spans)
 }
 
 /// Turns serde's wording into ours, and finds where to point.
 fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagnostic {
     let message = message.split(" at line ").next().unwrap_or(message);
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        return unknown_key(rest, path, context, spans);
+        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates = backticked(expected);
+        let hint = did_you_mean(key, candidates.iter().map(String::as_str));
+        // serde_path_to_error may already have stepped onto the unknown key.
+        let path = match path.last_key() == Some(key) {
+            true => path.parent().unwrap_or_default(),
+            false => path.clone(),
+        };
+        return unknown_key(key, &hint, &path, context, spans);
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let key = rest.split('`').next().unwrap_or(rest);
@@ -204,23 +320,14 @@ fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagn
     )
 }
 
-/// serde's "unknown field `x`, expected one of ..." (after its prefix), in our words.
-fn unknown_key(rest: &str, path: &Path, context: &str, spans: &Spans) -> Diagnostic {
-    let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
-    let candidates = backticked(expected);
-    let hint = did_you_mean(key, candidates.iter().map(String::as_str));
+/// "unknown key `x` in step `y`", at the key `key` of the mapping at `path`.
+fn unknown_key(key: &str, hint: &str, path: &Path, context: &str, spans: &Spans) -> Diagnostic {
     let where_ = if context.is_empty() {
         String::new()
     } else {
         format!(" in {context}")
     };
-    // serde_path_to_error may already have stepped onto the unknown key.
-    let key_path = if path.last_key() == Some(key) {
-        path.clone()
-    } else {
-        path.key(key)
-    };
-    let location = locate_key(spans, &key_path);
+    let location = locate_key(spans, &path.key(key));
     Diagnostic::error(format!("unknown key `{key}`{where_}{hint}"), location)
 }
 

@@ -78,7 +78,13 @@ impl Source {
         )
     }
 
+    /// A UTF-8 byte order mark (some Windows editors write one) is dropped: it is no character
+    /// of the playbook, and left in, serde_yaml reads it as the start of a second document.
     fn new(name: String, stem: String, text: String, origin: Origin) -> Source {
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        };
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();

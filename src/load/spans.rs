@@ -77,12 +77,25 @@ pub struct Position {
     pub column: usize,
 }
 
-/// Where a value sits; for block scalars (`|`, `>`), where their text starts (the line after
-/// the indicator), so offsets into the text map line for line.
+/// How a value is written: what `scalar::locate` needs to find a character of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarStyle {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    /// `|`: marked where its text starts, on the line after the indicator, at its indentation.
+    Literal,
+    /// `>`: marked like a literal.
+    Folded,
+    /// A mapping, a sequence or an alias.
+    NotScalar,
+}
+
+/// Where a value sits and how it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueSpan {
     pub start: Position,
-    pub block: bool,
+    pub style: ScalarStyle,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,22 +195,27 @@ impl Recorder {
                 {
                     entry.value.start = position;
                 }
-                // A block scalar (`|`, `>`) is marked where its text starts, on the next line.
-                let block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
-                self.node(Some(value), position, block);
+                let style = match style {
+                    TScalarStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+                    TScalarStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+                    TScalarStyle::Literal => ScalarStyle::Literal,
+                    TScalarStyle::Folded => ScalarStyle::Folded,
+                    _ => ScalarStyle::Plain,
+                };
+                self.node(Some(value), position, style);
             }
             Event::Alias(_) => {
-                self.node(None, position, false);
+                self.node(None, position, ScalarStyle::NotScalar);
             }
             Event::SequenceStart(..) => {
-                let frame = match self.node(None, position, false) {
+                let frame = match self.node(None, position, ScalarStyle::NotScalar) {
                     Some(path) => Frame::Sequence { path, next: 0 },
                     None => Frame::Ignored,
                 };
                 self.stack.push(frame);
             }
             Event::MappingStart(..) => {
-                let frame = match self.node(None, position, false) {
+                let frame = match self.node(None, position, ScalarStyle::NotScalar) {
                     Some(path) => {
                         // yaml-rust2 marks a block mapping after its first key; its first
                         // key's position is where a reader sees the mapping start.
@@ -222,13 +240,18 @@ impl Recorder {
     /// Records a node; returns its path when it is a value (not a key, not under a complex key).
     /// Nothing deeper than `MAX_DEPTH` is recorded: no playbook key lives there, and copying
     /// ever longer paths would make hostile nesting cost quadratic time.
-    fn node(&mut self, scalar: Option<String>, position: Position, block: bool) -> Option<Path> {
+    fn node(
+        &mut self,
+        scalar: Option<String>,
+        position: Position,
+        style: ScalarStyle,
+    ) -> Option<Path> {
         if self.stack.len() > MAX_DEPTH {
             return None;
         }
         let value = ValueSpan {
             start: position,
-            block,
+            style,
         };
         let (path, key) = match self.stack.last_mut() {
             None => (Path::root(), None),
@@ -271,7 +294,7 @@ mod tests {
         let check = Path::root().key("steps").index(0).key("check");
         assert_eq!(spans.key(&check), Some(Position { line: 4, column: 5 }));
         let value = spans.value(&check).unwrap();
-        assert!(value.block);
+        assert_eq!(value.style, ScalarStyle::Literal);
         assert_eq!(value.start, Position { line: 5, column: 7 });
         let manual = Path::root().key("steps").index(1).key("manual");
         assert_eq!(

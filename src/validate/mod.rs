@@ -8,7 +8,7 @@
 //! One `Validator` walks the document top to bottom, because what is in scope depends on the
 //! order: a step sees only the steps before it. The concerns of the walk live in files of their
 //! own: `params`, `steps`, `names` (what templates and expressions may refer to) and `sql`
-//! (read-only judgement and positions inside SQL).
+//! (read-only judgement); positions inside a value come from the loader's `Document`.
 
 mod assess;
 mod error;

@@ -85,14 +85,18 @@ impl Validator<'_> {
         };
         if kind == TemplateKind::Sql {
             for range in template::raw_interpolations(text) {
-                let location = self.offset_location(path, text, range.start, range.len());
+                let location = self
+                    .document
+                    .offset_location(path, text, range.start, range.len());
                 let place = scope.place.clone();
                 self.report(Problem::RawInterpolation { place }, location);
             }
         }
         let recursive = template::recursive_loops(text);
         for range in &recursive {
-            let location = self.offset_location(path, text, range.start, range.len());
+            let location = self
+                .document
+                .offset_location(path, text, range.start, range.len());
             let place = scope.place.clone();
             self.report(Problem::RecursiveLoop { place }, location);
         }
@@ -132,7 +136,7 @@ impl Validator<'_> {
             if let Err((problem, hint)) = self.check_name(name, scope) {
                 let offset = text.find(name.as_str()).unwrap_or(0);
                 let width = name.split('.').take(3).collect::<Vec<_>>().join(".").len();
-                let location = self.offset_location(path, text, offset, width);
+                let location = self.document.offset_location(path, text, offset, width);
                 let place = scope.place.clone();
                 self.report(
                     Problem::Name {
@@ -153,7 +157,9 @@ impl Validator<'_> {
     fn compared_kinds(&mut self, path: &Path, text: &str, scope: &NameScope) -> bool {
         let found = expr::mismatches(text, &|name| self.kind_of(name, scope));
         for found in &found {
-            let location = self.offset_location(path, text, found.offset, found.len);
+            let location = self
+                .document
+                .offset_location(path, text, found.offset, found.len);
             let (place, mismatch) = (scope.place.clone(), found.mismatch.clone());
             self.report(Problem::KindMismatch { place, mismatch }, location);
         }
@@ -273,14 +279,16 @@ impl Validator<'_> {
         error: &minijinja::Error,
     ) -> Option<Location> {
         match (error.range(), error.line()) {
-            (Some(range), _) => self.offset_location(path, text, range.start, range.len()),
+            (Some(range), _) => self
+                .document
+                .offset_location(path, text, range.start, range.len()),
             (None, Some(line)) => {
                 let offset = text
                     .split_inclusive('\n')
                     .take(line.saturating_sub(1))
                     .map(str::len)
                     .sum();
-                self.offset_location(path, text, offset, 0)
+                self.document.offset_location(path, text, offset, 0)
             }
             (None, None) => self.document.value_location(path),
         }

@@ -5,7 +5,6 @@
 //! before the walk: parsing is the costliest part of validation, and the walk needs both the
 //! findings and the result columns, in order.
 
-use crate::diagnostic::Location;
 use crate::load::raw::RawStep;
 use crate::load::spans::Path;
 use crate::sql::{self, Analysis, Concern, Finding, OptIn, Role};
@@ -36,7 +35,7 @@ impl Validator<'_> {
             let width = sql[offset.min(sql.len())..]
                 .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
                 .unwrap_or(0);
-            let location = self.offset_location(path, sql, offset, width);
+            let location = self.document.offset_location(path, sql, offset, width);
             let concern = finding.concern.clone();
             let problem = match key {
                 SqlKey::Check => Problem::CheckNotReadOnly { concern },
@@ -47,48 +46,6 @@ impl Validator<'_> {
             self.report(problem, location);
         }
         findings.is_empty()
-    }
-
-    /// The file position of byte `offset` inside the scalar at `path`.
-    pub(super) fn offset_location(
-        &self,
-        path: &Path,
-        text: &str,
-        offset: usize,
-        width: usize,
-    ) -> Option<Location> {
-        let span = self.document.spans.value(path)?;
-        let offset = offset.min(text.len());
-        let before = text.get(..offset).unwrap_or("");
-        let line_in_text = before.matches('\n').count();
-        let column_in_line = before.rsplit('\n').next().unwrap_or("").chars().count();
-        if span.block || line_in_text == 0 {
-            let quoted = !span.block
-                && self
-                    .document
-                    .source
-                    .line(span.start.line)
-                    .and_then(|l| l.chars().nth(span.start.column - 1))
-                    .is_some_and(|c| c == '\'' || c == '"');
-            let column = span.start.column + column_in_line + usize::from(quoted);
-            return Some(Location {
-                line: span.start.line + line_in_text,
-                column,
-                width,
-            });
-        }
-        // A multi-line plain or quoted scalar: folded lines lose their indentation.
-        let line = span.start.line + line_in_text;
-        let indent = self
-            .document
-            .source
-            .line(line)
-            .map_or(0, |l| l.len() - l.trim_start().len());
-        Some(Location {
-            line,
-            column: indent + 1,
-            width,
-        })
     }
 }
 

@@ -22,6 +22,9 @@ use super::names::NameScope;
 use super::signal::{signal_assessments, signal_columns};
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
+/// The keys that give a step its kind; a step has exactly one.
+const KINDS: [&str; 5] = ["check", "action", "terminate", "cancel", "manual"];
+
 /// The keys a step may have besides its kind, and the kinds they apply to.
 const OPTIONAL_KEYS: [&str; 11] = [
     "preview",
@@ -48,6 +51,11 @@ impl Validator<'_> {
         let path = Path::root().key("steps").index(index);
         let id = raw.id.as_str();
         let mut ok = self.step_id(&path, id);
+        // Judged before the kind, which may end the step's checks early.
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .map(|text| self.duration(&path.key("timeout"), text));
         let kind = self.step_kind(&path, raw)?;
         ok &= self.keys_apply(&path, raw, &kind);
         let columns = match &kind {
@@ -75,8 +83,8 @@ impl Validator<'_> {
             columns.as_deref(),
             kinds.as_deref(),
         );
-        let timeout = match &raw.timeout {
-            Some(text) => Some(self.duration(&path.key("timeout"), text)?),
+        let timeout = match timeout {
+            Some(duration) => Some(duration?),
             None => None,
         };
         let on_error = raw.on_error.unwrap_or(match kind {
@@ -169,19 +177,26 @@ impl Validator<'_> {
     }
 
     fn step_kind(&mut self, path: &Path, raw: &RawStep) -> Option<StepKind> {
-        let given: Vec<&'static str> = [
-            ("check", &raw.check),
-            ("action", &raw.action),
-            ("terminate", &raw.terminate),
-            ("cancel", &raw.cancel),
-            ("manual", &raw.manual),
-        ]
-        .into_iter()
-        .filter(|(_, text)| text.is_some())
-        .map(|(key, _)| key)
-        .collect();
+        let given: Vec<&'static str> = KINDS
+            .into_iter()
+            .zip([
+                &raw.check,
+                &raw.action,
+                &raw.terminate,
+                &raw.cancel,
+                &raw.manual,
+            ])
+            .filter(|(_, text)| text.is_some())
+            .map(|(key, _)| key)
+            .collect();
         let id = raw.id.clone();
         match given.as_slice() {
+            [] if KINDS
+                .iter()
+                .any(|k| self.document.rejected.contains(&path.key(k))) =>
+            {
+                None
+            }
             [] => {
                 let location = self.document.key_location(path);
                 self.report(Problem::StepWithoutKind { id }, location);
