@@ -101,6 +101,16 @@ pub struct RunArgs {
     /// No progress display and no summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// At a terminal: every step's rows, and more of them (the report has all it keeps).
+    #[arg(long, short, conflicts_with_all = ["brief", "quiet"])]
+    pub verbose: bool,
+    /// At a terminal: one status line per step, no rows, manual text or dry-run targets.
+    #[arg(long, conflicts_with = "quiet")]
+    pub brief: bool,
+    /// Colour the statuses on standard error: `auto` at a terminal unless NO_COLOR is set,
+    /// `always` even off one, `never`. Files and standard output never get colour.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
     /// Answer as a monitoring plugin (Nagios, Icinga, Naemon): on standard output a status
     /// line with perfdata for every declared metric, then a line per step that is not OK;
     /// the exit code stays within 0–3 (a stopped run, a refused action or a usage error is 3,
@@ -117,6 +127,17 @@ pub struct RunArgs {
     /// Name recorded as the operator in the report and journal. Default: the OS user.
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+}
+
+/// `--color`: when the statuses on standard error are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// At a terminal, unless NO_COLOR is set to anything but the empty string.
+    Auto,
+    /// Always, even off a terminal (standard error only).
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -13,11 +13,13 @@ use std::sync::atomic::AtomicBool;
 use indexmap::IndexMap;
 
 use crate::approval::{Approver, DryRun, Terminal, Unattended};
-use crate::cli::{ReportFormat, RunArgs};
+use crate::cli::{ColorChoice, ReportFormat, RunArgs};
 use crate::engine::{Pace, Settings};
 use crate::fleet::shard::Shard;
 use crate::outputs::Header;
+use crate::outputs::paint::Paint;
 use crate::outputs::record::Mode;
+use crate::outputs::screen::Detail;
 use crate::outputs::{self, Artifact, Destination, Format, Report};
 use crate::param::ParamValue;
 use crate::playbook::Playbook;
@@ -41,6 +43,10 @@ pub struct RunConfig {
     pub interactive: bool,
     /// A progress display on stderr (a terminal, and not `--quiet`).
     pub progress: bool,
+    /// What the progress display shows below each step (`--brief`, `--verbose`).
+    pub detail: Detail,
+    /// Whether statuses on stderr are coloured (`--color`, `NO_COLOR`, a terminal).
+    pub paint: Paint,
     /// What the run says when it ends.
     pub closing: Closing,
     /// `--metrics`: where the Prometheus metrics go.
@@ -168,6 +174,14 @@ impl RunConfig {
             operator: args.operator.unwrap_or_else(os_user),
             interactive: std::io::stdin().is_terminal() && stderr_terminal,
             progress: !args.quiet && stderr_terminal,
+            detail: if args.brief {
+                Detail::Brief
+            } else if args.verbose {
+                Detail::Verbose
+            } else {
+                Detail::Compact
+            },
+            paint: paint(args.color, stderr_terminal),
             closing: if args.nagios {
                 Closing::Nagios
             } else if args.quiet {
@@ -335,6 +349,17 @@ fn fleet_config(args: &RunArgs) -> Result<Option<FleetConfig>, Usage> {
         shard,
         report_dir: args.report_dir.as_deref().map(PathBuf::from),
     }))
+}
+
+/// Whether stderr gets colour: `--color always` or `never` as told; `auto` at a terminal
+/// unless `NO_COLOR` holds anything (no-color.org: an empty value does not count).
+fn paint(choice: ColorChoice, stderr_terminal: bool) -> Paint {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    match choice {
+        ColorChoice::Always => Paint::Colour,
+        ColorChoice::Auto if stderr_terminal && !no_color => Paint::Colour,
+        ColorChoice::Auto | ColorChoice::Never => Paint::Plain,
+    }
 }
 
 /// How many targets of a fleet run at once without `--parallel`.

@@ -22,6 +22,7 @@ use crate::fleet;
 use crate::interrupt::{Cause, Interrupts, Stop};
 use crate::load::Source;
 use crate::outputs::file::{self, Destination};
+use crate::outputs::paint::Paint;
 use crate::outputs::record::{RunRecord, Status};
 use crate::outputs::{
     Artifact, Connecting, Journal, Progress, Recorder, Report, counts, nagios, prometheus,
@@ -194,7 +195,7 @@ async fn run_playbook(
         stop.interruption().flag(),
     );
     let watcher = interrupts.watch();
-    let mut progress = Progress::new(config.progress);
+    let mut progress = Progress::new(config.progress, config.detail, config.paint);
     let plan = Plan {
         conninfo: config.database_url.as_deref(),
         approver: gate.approver.as_mut(),
@@ -419,8 +420,9 @@ fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Opti
                 written.is_ok().then(|| report.shown_as()),
                 &lost,
                 journal,
+                config.paint,
             );
-            say(&for_terminal_line(&line));
+            say(&line);
         }
         Closing::Quiet => {}
     }
@@ -456,17 +458,18 @@ fn summary(
     report: Option<String>,
     lost: &[Artifact],
     journal: Option<&Path>,
+    paint: Paint,
 ) -> String {
     let (status, why) = match lost {
-        [] => (record.status.label(), record.why.clone()),
+        [] => (record.status, record.why.clone()),
         lost => {
             let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
             let why = format!("{} could not be written", lost.join(" and "));
-            (Status::Unknown.label(), Some(why))
+            (Status::Unknown, Some(why))
         }
     };
     let written = report.unwrap_or_else(|| "NOT WRITTEN".to_owned());
-    let mut parts = vec![format!("{}: {status}", record.playbook)];
+    let mut parts = vec![format!("{}: {}", record.playbook, status.label())];
     parts.extend(why.as_deref().map(|why| shortened(why, WHY_CHARS)));
     parts.push(counts(&record.steps));
     parts.push(format!("report: {written}"));
@@ -478,7 +481,21 @@ fn summary(
     if let Some(journal) = journal.filter(|_| decided) {
         parts.push(format!("journal: {}", journal.display()));
     }
-    parts.join(" — ")
+    // Made safe first: the colour's codes are the only ones that reach the terminal.
+    let line = for_terminal_line(&parts.join(" — ")).into_owned();
+    let head = format!(
+        "{}: {}",
+        for_terminal_line(&record.playbook),
+        status.label()
+    );
+    match line.strip_prefix(&head) {
+        Some(rest) => format!(
+            "{}: {}{rest}",
+            for_terminal_line(&record.playbook),
+            paint.label(status)
+        ),
+        None => line,
+    }
 }
 
 /// How much of why a run is not OK the summary line shows; the report has all of it.

@@ -23,6 +23,7 @@ mod report_schema;
 mod reports;
 mod run;
 mod schema;
+mod screen;
 mod sessions;
 mod signals;
 mod types;

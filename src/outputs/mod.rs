@@ -10,15 +10,18 @@
 
 mod cell;
 pub(crate) mod file;
+mod fitted;
 mod journal;
 mod json;
 mod markdown;
 pub mod nagios;
+pub mod paint;
 mod progress;
 pub mod prometheus;
 pub(crate) mod prose;
 pub mod record;
 mod recorder;
+pub mod screen;
 pub mod unfinished;
 
 #[cfg(test)]

@@ -3,24 +3,50 @@
 //! It is a listener like the run record: it shows what the engine says, nothing more. When
 //! stderr is not a terminal (cron, CI, pipes) or with `--quiet` it draws nothing at all.
 //! Titles and messages come from the playbook and the server: their control characters are
-//! shown escaped.
+//! shown escaped. Below each finished step's line it prints what [`Screen`] says the step
+//! shows (its sessions, a manual step's text, a dry run's targets), fitted to the width the
+//! terminal has at that moment.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
 
+use super::paint::Paint;
+use super::screen::{Detail, Screen};
 use crate::events::{Event, Listener, Veto};
 use crate::terminal_text::for_terminal_line;
 
+/// The steps of a single run on the terminal.
 pub struct Progress {
     enabled: bool,
+    detail: Detail,
+    paint: Paint,
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    pub fn new(enabled: bool) -> Progress {
-        Progress { enabled, bar: None }
+    /// A display that draws when `enabled`, showing `detail` below each step, in `paint`.
+    pub fn new(enabled: bool, detail: Detail, paint: Paint) -> Progress {
+        Progress {
+            enabled,
+            detail,
+            paint,
+            bar: None,
+        }
+    }
+
+    /// How a step is shown now: the terminal may have been resized since the last one.
+    fn screen(&self) -> Screen {
+        let (_, columns) = console::Term::stderr().size();
+        Screen {
+            detail: self.detail,
+            paint: self.paint,
+            width: match usize::from(columns) {
+                narrow if narrow < 20 => 80,
+                columns => columns,
+            },
+        }
     }
 }
 
@@ -110,14 +136,20 @@ impl Listener for Progress {
                 }
             }
             Event::StepFinished { record, .. } => {
+                // The bar goes and the lines are printed as they are: what follows a finished
+                // bar would share its line, and the spinner's template cannot hold a table.
                 if let Some(bar) = self.bar.take() {
-                    let message = record.message.as_deref().unwrap_or("");
-                    bar.finish_with_message(format!(
-                        "{} {} — {}",
-                        record.status.label(),
-                        for_terminal_line(&record.title),
-                        for_terminal_line(message)
+                    bar.finish_and_clear();
+                    let screen = self.screen();
+                    let elapsed = format!("{:#}", HumanDuration(bar.elapsed()));
+                    crate::run::say(&format!(
+                        "  [{}] {} ({elapsed})",
+                        bar.prefix(),
+                        screen.status_line(record)
                     ));
+                    for line in screen.below(record) {
+                        crate::run::say(&line);
+                    }
                 }
             }
             _ => {}

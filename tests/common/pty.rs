@@ -15,6 +15,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub const UP: &str = "\x1b[A";
 pub const DOWN: &str = "\x1b[B";
 pub const ENTER: &str = "\r";
+/// The width of the PTY, in columns.
+pub const COLUMNS: u16 = 80;
 
 /// The binary running in a PTY, in its own working directory, with everything it wrote to
 /// the terminal kept as a transcript (escape sequences and carriage returns stripped).
@@ -32,6 +34,11 @@ impl Pty {
     /// The playbook's name is made the database's own (`name: x` → `x-<db>`, as
     /// `Database::playbook_name`): a responder's lock is server-wide, and tests run in parallel.
     pub fn run(db: &Database, playbook: &str, extra: &[&str]) -> Pty {
+        Pty::run_with(db, playbook, extra, &[])
+    }
+
+    /// The same with extra environment variables (`NO_COLOR`).
+    pub fn run_with(db: &Database, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Pty {
         let playbook: String = playbook
             .lines()
             .map(|line| match line.strip_prefix("name: ") {
@@ -41,7 +48,7 @@ impl Pty {
                 _ => format!("{line}\n"),
             })
             .collect();
-        Pty::run_url(&db.url(), &playbook, extra, &[])
+        Pty::run_url(&db.url(), &playbook, extra, env)
     }
 
     /// The same against any server, with extra environment variables.
@@ -76,7 +83,12 @@ impl Pty {
 
     /// Starts `command` in a PTY; `dir` is its working directory, kept as long as the `Pty`.
     fn spawn(command: Command, dir: tempfile::TempDir) -> Pty {
-        let session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
+        let mut session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
+        // An on-call laptop's terminal: what the screen's tables are fitted to.
+        session
+            .get_process_mut()
+            .set_window_size(COLUMNS, 24)
+            .expect("set the PTY's size");
         Pty {
             session,
             dir,
@@ -118,6 +130,20 @@ impl Pty {
     /// Everything shown so far, without escape sequences or carriage returns.
     pub fn screen(&self) -> String {
         strip(&String::from_utf8_lossy(&self.raw))
+    }
+
+    /// The lines as the terminal leaves them: a carriage return starts its line over, so a
+    /// spinner's frames are gone and what replaced them stays.
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.raw)
+            .split('\n')
+            .map(|line| {
+                line.rsplit('\r')
+                    .map(strip)
+                    .find(|shown| !shown.is_empty())
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Waits until `text` appears after the previous match; panics with the screen if it
