@@ -9,8 +9,8 @@
 //! both render as `interval '48 hours'`, elapsed time, which is what "idle for
 //! more than 2d" means.
 //!
-//! A `Duration` is also a minijinja object: it renders as `1h30m` in text
-//! templates, as `interval '1 hour 30 minutes'` in SQL templates (see
+//! A `Duration` is also a minijinja object: it renders as `1h 30m` in text
+//! templates (as [`Duration::human`], the report's tables too), as `interval '1 hour 30 minutes'` in SQL templates (see
 //! [`crate::sql::literal`]), compares with other durations in expressions, and is
 //! false when zero.
 
@@ -224,6 +224,31 @@ impl Duration {
     /// The duration inside a minijinja value made by [`Duration::to_value`].
     pub fn from_value(value: &Value) -> Option<Duration> {
         value.downcast_object_ref::<Duration>().copied()
+    }
+
+    /// As a person reads it, in messages and in the report's tables alike: the units of
+    /// [`Display`](fmt::Display) spaced apart, humantime's way (`8s 616ms`, `1h 30m`, `2d 3h`),
+    /// so an interval never reads `8s616ms16us` in one place and `00:00:08.616016` in another.
+    ///
+    /// Past a second it stops at milliseconds, past a minute at seconds: nobody on call acts
+    /// on the microseconds of a five-minute wait.
+    pub fn human(self) -> String {
+        let magnitude = self.micros.unsigned_abs();
+        let precision = match magnitude {
+            0..1_000_000 => 1,
+            1_000_000..60_000_000 => 1_000,
+            _ => 1_000_000,
+        };
+        let shown = magnitude - magnitude % precision;
+        if shown == 0 {
+            return "0s".to_owned();
+        }
+        let parts: Vec<String> = split_units(shown, &UNITS)
+            .into_iter()
+            .map(|(count, unit)| format!("{count}{}", unit.suffix))
+            .collect();
+        let sign = if self.micros < 0 { "-" } else { "" };
+        format!("{sign}{}", parts.join(" "))
     }
 }
 
@@ -461,8 +486,9 @@ impl Object for Duration {
         Some(self.micros.cmp(&other.micros))
     }
 
+    /// In text templates (titles, messages): [`Duration::human`].
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
+        f.write_str(&self.human())
     }
 }
 
@@ -678,5 +704,20 @@ mod tests {
             .unwrap();
         assert_eq!(text, "older than 1h (7200.0s)");
         assert_eq!(Duration::from_value(&Value::from(5)), None);
+    }
+
+    #[test]
+    fn people_read_durations_spaced_and_the_server_interval_alike() {
+        assert_eq!(d("1h30m").human(), "1h 30m");
+        assert_eq!(Duration::ZERO.human(), "0s");
+        assert_eq!(d("-1h30m").human(), "-1h 30m");
+        assert_eq!(Duration::from_micros(1_016).human(), "1ms 16us");
+        assert_eq!(Duration::from_micros(125_500_000).human(), "2m 5s");
+        let interval = Duration::parse_postgres("00:00:08.616016").unwrap();
+        assert_eq!(interval.human(), "8s 616ms");
+        let env = minijinja::Environment::new();
+        let ctx = minijinja::context! { waited => interval.to_value() };
+        let text = env.render_str("waited {{ waited }}", ctx).unwrap();
+        assert_eq!(text, "waited 8s 616ms");
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
+mod count;
 mod diagnostic;
 pub mod duration;
 mod engine;

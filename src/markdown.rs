@@ -5,6 +5,24 @@
 
 /// Text for a table cell: pipes escaped, line breaks as `<br>`, HTML neutralised.
 pub fn cell(text: &str) -> String {
+    escape(text, Gt::Escaped)
+}
+
+/// Text within a line of prose (a sentence, a list item, a message cell): like [`cell`], but
+/// `>` stays as it reads — it starts a quote only at the start of a line, which
+/// the report's `paragraph` guards — so `server_version >= 13` is not `&gt;=` in raw Markdown.
+pub fn text(text: &str) -> String {
+    escape(text, Gt::Kept)
+}
+
+/// Whether [`escape`] writes `>` as `&gt;`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gt {
+    Escaped,
+    Kept,
+}
+
+fn escape(text: &str, gt: Gt) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -12,7 +30,7 @@ pub fn cell(text: &str) -> String {
             '\n' => out.push_str("<br>"),
             '\r' => {}
             '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
+            '>' if gt == Gt::Escaped => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '`' => out.push_str("\\`"),
             '\\' => out.push_str("\\\\"),
@@ -62,6 +80,7 @@ mod tests {
     #[test]
     fn cells_cannot_break_tables() {
         assert_eq!(cell("a|b\nc<script>"), "a\\|b<br>c&lt;script&gt;");
+        assert_eq!(text("a >= 1 <b>"), "a >= 1 &lt;b>");
     }
 
     #[test]

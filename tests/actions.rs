@@ -162,7 +162,7 @@ fn dry_run_terminates_nothing_and_says_what_would_have_run() {
     assert_eq!(step["status"], "SKIPPED");
     assert_eq!(
         step["message"],
-        "dry run: would have run the SQL below on the 1 preview rows"
+        "dry run: would have run the SQL below on 1 preview row"
     );
     assert!(
         step["sql"]

@@ -45,7 +45,7 @@ fn horizon_warns_of<'a>(report: &'a Value, oldest: &str) -> &'a Value {
     let message = horizon["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
-            "1 transactions open longer than {AGE}; the oldest: {oldest} for "
+            "1 transaction open longer than {AGE}; the oldest: {oldest} for "
         )),
         "{message}"
     );
@@ -136,7 +136,7 @@ fn xmin_and_datfrozenxid_thresholds_name_the_holder_and_the_database() {
     let message = horizon["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
-            "xmin horizon held back by more than -1 transactions by 1 holders, among them pid {} (root, active) (",
+            "xmin horizon held back by more than -1 transactions by 1 holder, among them pid {} (root, active) (",
             active.pid
         )),
         "{message}"

@@ -138,7 +138,7 @@ fn a_lock_wait_past_the_warning_threshold_warns_when_the_blocker_is_busy() {
     let report = outcome.json();
     let blocking = step(&report, "blocking");
     assert_eq!(blocking["status"], "OK", "{}", message(blocking));
-    assert!(message(blocking).starts_with("1 sessions block others, none for long"));
+    assert!(message(blocking).starts_with("1 session blocking others, none for long"));
 
     std::thread::sleep(PAST_A_SECOND);
     let outcome = run(&db, "daily-monitoring", &["lock_wait_warning=1s"], &[])
@@ -149,7 +149,7 @@ fn a_lock_wait_past_the_warning_threshold_warns_when_the_blocker_is_busy() {
     assert_eq!(blocking["status"], "WARNING");
     assert!(
         message(blocking).starts_with(&format!(
-            "session {} (root, active) blocks 1 sessions, one waiting for ",
+            "session {} (root, active) blocks 1 session, one waiting for ",
             blocker.pid
         )),
         "{}",
@@ -242,7 +242,7 @@ fn emergency_cancels_no_lock_waiter_and_shows_what_each_long_query_waits_on() {
     assert_eq!(cell(long, "blocks"), 0);
     let after = step(&report, "post_emergency");
     assert_eq!(after["status"], "WARNING");
-    assert_eq!(message(after), "2 sessions still wait on a lock");
+    assert_eq!(message(after), "2 sessions still waiting on a lock");
     for session in [&pile.blocker, &pile.first, &pile.second, &sleeper] {
         assert!(db.alive(session.pid));
     }

@@ -334,9 +334,24 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
     ] {
         assert_eq!(cell(overview, name), expected, "{name}");
     }
-    assert_eq!(
-        overview["message"],
-        "2 queries have been running longer than 2s"
+    // The long-query warning names the pids, oldest first, and how long the oldest ran.
+    let message = overview["message"].as_str().unwrap();
+    let oldest_first = [
+        format!(
+            "(pids {}, {}; the oldest for ",
+            scene.waiter.pid, scene.sleeper.pid
+        ),
+        format!(
+            "(pids {}, {}; the oldest for ",
+            scene.sleeper.pid, scene.waiter.pid
+        ),
+    ];
+    assert!(
+        message.starts_with("2 queries running longer than 2s (pids ")
+            && oldest_first
+                .iter()
+                .any(|pids| message.contains(pids.as_str())),
+        "{message}"
     );
     let by_client = step(&report, "by_client");
     let mut groups: Vec<(String, String, i64)> = column(by_client, "usename")
@@ -434,7 +449,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
     assert_eq!(overview["status"], "WARNING");
     assert_eq!(
         overview["message"],
-        "3 sessions are idle in a transaction (more than 2)"
+        "3 sessions idle in a transaction (more than 2)"
     );
     let pool = step(&report, "pool");
     assert_eq!(pool["status"], "CRITICAL");
@@ -612,7 +627,7 @@ fn cleanup_dry_run_previews_the_sessions_and_terminates_nothing() {
     assert_eq!(terminate_idle["status"], "SKIPPED");
     assert_eq!(
         terminate_idle["message"],
-        "dry run: would have run the SQL below on the 2 preview rows"
+        "dry run: would have run the SQL below on 2 preview rows"
     );
     assert_eq!(pid_column(terminate_idle), pids(&scene.idle_old));
     let sql = terminate_idle["sql"].as_str().unwrap();
@@ -762,7 +777,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     assert_eq!(terminate["status"], "SKIPPED");
     assert_eq!(
         terminate["message"],
-        "dry run: would have run the SQL below on the 3 preview rows"
+        "dry run: would have run the SQL below on 3 preview rows"
     );
     assert_eq!(pid_column(terminate), idle);
     let long = pids([&scene.sleeper]);
@@ -775,7 +790,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
     assert_eq!(cancel["status"], "SKIPPED");
     assert_eq!(
         cancel["message"],
-        "dry run: would have run the SQL below on the 1 preview rows"
+        "dry run: would have run the SQL below on 1 preview row"
     );
     assert_eq!(pid_column(cancel), long);
     assert!(
@@ -789,7 +804,7 @@ fn emergency_dry_run_shows_which_sessions_would_be_terminated_and_cancelled() {
         after["status"], "WARNING",
         "nothing was terminated: the waiter waits"
     );
-    assert_eq!(after["message"], "1 sessions still wait on a lock");
+    assert_eq!(after["message"], "1 session still waiting on a lock");
     assert_eq!(step(&report, "after_the_emergency")["status"], "MANUAL");
     engine_untouched(&report);
     std::thread::sleep(Duration::from_millis(300));
@@ -836,7 +851,7 @@ fn emergency_confirm_actions_are_refused_without_a_terminal_even_with_yes() {
     }
     assert_eq!(
         step(&report_yes, "post_emergency")["message"],
-        "1 sessions still wait on a lock"
+        "1 session still waiting on a lock"
     );
     std::thread::sleep(Duration::from_millis(300));
     scene.assert_all_alive(&db);
@@ -875,7 +890,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     );
     assert_eq!(
         busy["message"],
-        "1 clients hold more than 5 connections (most: root from the local socket, 8)"
+        "1 client holding more than 5 connections (most: root from the local socket, 8)"
     );
     assert_eq!(step(&report, "application_tuning")["status"], "MANUAL");
 
@@ -943,7 +958,7 @@ fn troubleshooting_diagnoses_exhaustion_leaks_and_contention() {
     assert_eq!(cell(leaks, "idle_count"), 3);
     assert_eq!(
         leaks["message"],
-        "1 clients hold more than 2 idle connections (most: root from the local socket, 3)"
+        "1 client holding more than 2 idle connections (most: root from the local socket, 3)"
     );
     assert_eq!(
         step(&report, "connection_leak_solutions")["status"],

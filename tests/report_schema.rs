@@ -283,10 +283,9 @@ fn a_run_types_its_values_by_column_and_its_report_conforms_to_the_committed_sch
         .run()
         .markdown();
     assert!(
-        markdown.contains(
-            "| 1 | 2.5 | NaN | t | _NULL_ | 00:00:01 | 42 | 99999999999999999999999999999 |\n"
-        ),
-        "the Markdown shows the values as psql does:\n{markdown}"
+        markdown
+            .contains("| 1 | 2.5 | NaN | t | _NULL_ | 1s | 42 | 99999999999999999999999999999 |\n"),
+        "the Markdown shows the values as psql does, intervals as the messages write them:\n{markdown}"
     );
 }
 

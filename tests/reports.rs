@@ -155,3 +155,138 @@ fn a_report_through_a_link_to_standard_output_is_written_to_it_and_the_link_stay
     assert!(kind.is_symlink(), "the link is still a link: {kind:?}");
     assert_eq!(marks(&db), "1");
 }
+
+/// Two idle sessions and a third of their own name, a check of each, an interval, a guard
+/// with `>` and a description: everything the report for people orders and words.
+fn attended(db: &Database, app: &str) -> String {
+    format!(
+        r#"version: 1
+name: {}
+description: Finds the sessions named `{app}`.
+params:
+  limit: {{ type: integer, default: 1 }}
+steps:
+  - id: idle
+    title: Idle sessions named {app}
+    when: params.limit > 0
+    check: |
+      SELECT pid, interval '8.616016 seconds' AS waited FROM pg_stat_activity
+      WHERE application_name = '{app}' AND datname = current_database() ORDER BY pid
+    assess:
+      - warning: row_count > 1
+        message: "{{{{ row_count | plural('session') }}}} idle, waited {{{{ waited }}}} (> 1s)"
+      - ok: row_count == 0
+        message: none
+  - id: alone
+    check: SELECT 1 AS n
+    assess:
+      - ok: n == 1
+        message: "{{{{ n | plural('session') }}}} alone"
+"#,
+        db.playbook_name("attention")
+    )
+}
+
+#[test]
+fn the_report_opens_with_what_needs_attention_and_folds_the_sql_below_the_rows() {
+    let db = Database::new();
+    let app = format!("attended_{}", std::process::id());
+    let sessions = db.sessions_named(&app, 2);
+    let outcome = Test::new()
+        .playbook("p.yaml", &attended(&db, &app))
+        .args(["run", "p.yaml"])
+        .database(&db)
+        .markdown_report()
+        .status(1)
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run();
+    let report = outcome.markdown();
+    let at = |text: &str| {
+        report
+            .find(text)
+            .unwrap_or_else(|| panic!("no {text:?} in:\n{report}"))
+    };
+    // The status heads the first table: no empty header row.
+    assert!(
+        report.starts_with(&format!(
+            "# {} — WARNING\n\n| Status | **WARNING** (exit 1) |\n| --- | --- |\n",
+            db.playbook_name("attention")
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("| | |"), "{report}");
+    // Status and problems, then the summary, then the description, then the details.
+    let order = [
+        at("## What needs attention"),
+        at("## Summary"),
+        at("## About this playbook\n\nFinds the sessions named"),
+        at("## Steps"),
+    ];
+    assert!(order.is_sorted(), "{order:?} in:\n{report}");
+    let mut pids: Vec<i32> = sessions.iter().map(|s| s.pid).collect();
+    pids.sort_unstable();
+    assert!(report.contains(&format!(
+        "## What needs attention\n\n- **WARNING** `idle` Idle sessions named {app}: \
+         2 sessions idle, waited 8s 616ms (> 1s) — pids {}, {}\n\n## Summary",
+        pids[0], pids[1]
+    )));
+    // Rows first, the SQL folded under them; both steps' SQL folded.
+    let idle = &report[at("### 1. ")..at("### 2. ")];
+    let rows = idle.find("| pid | waited |").expect("the rows");
+    let sql = idle
+        .find("<details><summary>SQL</summary>\n\n```sql\nSELECT pid")
+        .expect("the SQL, folded");
+    assert!(rows < sql, "{idle}");
+    assert!(
+        idle.contains(&format!("| {} | 8s 616ms |", pids[0])),
+        "{idle}"
+    );
+    assert_eq!(report.matches("<details><summary>SQL</summary>").count(), 2);
+    assert_eq!(report.matches("</details>").count(), 2);
+    // One duration format, counts in agreement, `>` as it reads.
+    assert!(!report.contains("00:00:08"), "{report}");
+    assert!(report.contains("| `alone` | check | OK | "), "{report}");
+    assert!(report.contains("1 session alone"), "{report}");
+    assert!(!report.contains("1 sessions"), "{report}");
+    assert!(
+        report.contains(" | 2 sessions idle, waited 8s 616ms (> 1s) |\n"),
+        "{report}"
+    );
+    assert!(!report.contains("&gt;"), "{report}");
+    assert!(
+        report.contains("- `row_count == 0` did not hold\n"),
+        "{report}"
+    );
+    assert!(!report.contains("(would be OK)"), "{report}");
+}
+
+#[test]
+fn approvals_in_the_report_say_who_decided_in_words() {
+    let db = Database::new();
+    let playbook = marking(&db);
+    let refused = Test::new()
+        .playbook("p.yaml", &playbook)
+        .args(["run", "p.yaml"])
+        .database(&db)
+        .markdown_report()
+        .status(4)
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run();
+    let report = refused.markdown();
+    assert!(report.contains("**Approval:** refused at "), "{report}");
+    assert!(!report.contains("by nobody"), "{report}");
+    let dry = Test::new()
+        .playbook("p.yaml", &playbook)
+        .args(["run", "p.yaml", "--dry-run"])
+        .database(&db)
+        .markdown_report()
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run();
+    let report = dry.markdown();
+    assert!(
+        report.contains("**Approval:** not run: a dry run at "),
+        "{report}"
+    );
+    assert!(!report.contains("dry-run by --dry-run"), "{report}");
+    assert_eq!(marks(&db), "0");
+}

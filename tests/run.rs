@@ -397,8 +397,9 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
         normalize(&report, &db),
         r#"# Reported checks — WARNING
 
-| | |
+| Status | **WARNING** (exit 1) |
 | --- | --- |
+| Why | `numbers`: 1 number above 2 |
 | Playbook | `reported` (reported.yaml) |
 | Target | root@/var/run/postgresql:5432/<db> |
 | Operator | alice |
@@ -406,14 +407,10 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
 | Mode | live |
 | Started | <time> |
 | Duration | <duration> |
-| Status | **WARNING** (exit 1) |
-| Why | \`numbers\`: 1 number above 2 |
 
-## Parameters
+## What needs attention
 
-| name | value |
-| --- | --- |
-| limit | 1 |
+- **WARNING** `numbers` Numbers above 1: 1 number above 2
 
 ## Summary
 
@@ -423,6 +420,12 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
 | 2 | `queue` | check | SKIPPED | — | relation `pg_tviews_queue` does not exist |
 | 3 | `advice` | manual | MANUAL | — |  |
 
+## Parameters
+
+| name | value |
+| --- | --- |
+| limit | 1 |
+
 ## Steps
 
 ### 1. Numbers above 1 — WARNING
@@ -430,10 +433,6 @@ fn the_markdown_report_of_a_real_run_reads_exactly_so() {
 `numbers` · check · N ms
 
 1 number above 2
-
-```sql
-SELECT g AS n, CASE WHEN g = 2 THEN 'a|b' END AS note FROM generate_series(1, 3) AS g WHERE g > 1
-```
 
 | n | note |
 | --- | --- |
@@ -445,6 +444,14 @@ _2 rows_
 Assessments:
 
 - **WARNING** `n > 2` held (for 1 row): 1 number above 2 — Look at it.
+
+<details><summary>SQL</summary>
+
+```sql
+SELECT g AS n, CASE WHEN g = 2 THEN 'a|b' END AS note FROM generate_series(1, 3) AS g WHERE g > 1
+```
+
+</details>
 
 ### 2. queue — SKIPPED
 

@@ -282,8 +282,8 @@ impl Engine<'_> {
                 Status::Skipped,
                 match preview {
                     Some(p) => format!(
-                        "dry run: would have run the SQL below on the {} preview rows",
-                        p.row_count
+                        "dry run: would have run the SQL below on {}",
+                        crate::count::count(p.row_count, "preview row")
                     ),
                     None => "dry run: would have run the SQL below".to_owned(),
                 },
@@ -424,8 +424,10 @@ fn more_than_previewed(record: &mut StepRecord, previewed: u64) {
     } else {
         ("returned", returned)
     };
-    let note =
-        format!("the action {what} {count} rows, more than the {previewed} its preview showed");
+    let note = format!(
+        "the action {what} {}, more than the {previewed} its preview showed",
+        crate::count::count(count, "row")
+    );
     record.status = record.status.max(Status::Warning);
     record.message = Some(match record.message.take() {
         Some(message) => format!("{note}; {message}"),

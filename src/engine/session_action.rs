@@ -51,8 +51,9 @@ impl Engine<'_> {
         if named.sessions.is_empty() {
             record.status = Status::Skipped;
             record.message = Some(format!(
-                "none of the {} rows of `{}` names a session (pid and backend_start are NULL): nothing to signal",
-                named.unnamed, source.id
+                "none of the {} of `{}` names a session (pid and backend_start are NULL): nothing to signal",
+                crate::count::count(named.unnamed, "row"),
+                source.id
             ));
             return record.into();
         }
@@ -85,8 +86,9 @@ impl Engine<'_> {
             .await;
         if named.unnamed > 0 && finished.record.status != Status::Unknown {
             let note = format!(
-                "{} rows named no session (NULL pid or start) and were not signalled",
-                named.unnamed
+                "{} named no session (NULL pid or start) and {} not signalled",
+                crate::count::count(named.unnamed, "row"),
+                if named.unnamed == 1 { "was" } else { "were" }
             );
             let message = finished.record.message.take();
             finished.record.message = Some(match message {

@@ -471,7 +471,7 @@ fn a_dry_run_rehearses_without_lock_journal_entry_or_action() {
         (
             "stuck",
             Status::Skipped,
-            "dry run: would have run the SQL below on the 1 preview rows"
+            "dry run: would have run the SQL below on 1 preview row"
         )
     );
     assert!(target.sent_containing("UPDATE").is_empty());

@@ -234,7 +234,7 @@ fn filter_kind(name: &str, inner: Option<Kind>, args: &[Kind]) -> Kind {
     match name {
         "length" | "count" | "int" | "float" | "abs" | "round" | "sum" => Kind::Number,
         "string" | "lower" | "upper" | "title" | "capitalize" | "trim" | "join" | "replace"
-        | "format" | "tojson" | "ident" => Kind::Text,
+        | "format" | "tojson" | "ident" | "plural" => Kind::Text,
         "list" | "sort" | "unique" | "map" | "select" | "reject" | "selectattr" | "rejectattr"
         | "batch" | "slice" | "split" | "lines" | "items" | "reverse" => Kind::List,
         "bool" => Kind::Boolean,

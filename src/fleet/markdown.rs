@@ -235,7 +235,7 @@ mod tests {
 `bloat`: 3 tables over 50%
 
 - **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h
-- **CRITICAL** `bloat` Table bloat: 3 tables over 50% — error: a \\| b &lt;i&gt;
+- **CRITICAL** `bloat` Table bloat: 3 tables over 50% — error: a \\| b &lt;i>
 
 ### db7 — UNKNOWN
 
@@ -259,7 +259,7 @@ cannot connect to db7.example.com:5432: connection refused
 
 - **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h
 
-### db9 \\| &lt;b&gt; — NOT RUN
+### db9 \\| &lt;b> — NOT RUN
 
 `ops@db9.example.com:5432/app` · exit 3
 

@@ -14,11 +14,13 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::Output;
-use super::prose::{cell_code, heading, inline, paragraph, plural, quote, single_line};
+use super::prose::{cell_code, heading, inline, paragraph, quote, single_line};
 use super::record::{
-    ApprovalRecord, AssessmentRecord, ErrorRecord, GuardRecord, Mode, ParamRecord, RunRecord,
-    Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
+    ParamRecord, RunRecord, Status, StepRecord,
 };
+use crate::count::count;
+use crate::duration::Duration;
 use crate::markdown::{cell, code, fenced, table};
 
 /// The Markdown report.
@@ -34,27 +36,25 @@ impl Output for Markdown {
     }
 }
 
-/// The Markdown report: an overview, the summary table, each step in detail, and what to do.
+/// The Markdown report, in the order a responder reads it at 3 a.m.: the status and what
+/// needs attention, the summary table, then the playbook's description and parameters, each
+/// step in detail, and what to do.
 fn markdown(record: &RunRecord) -> String {
     let mut blocks = vec![
         format!("# {} — {}\n", heading(&record.title), record.status.label()),
         overview(record),
     ];
+    blocks.extend(attention(record));
+    blocks.push("## Summary\n".to_owned());
+    blocks.push(summary(&record.steps));
     if let Some(description) = &record.description {
+        blocks.push("## About this playbook\n".to_owned());
         blocks.push(format!("{}\n", description.trim()));
-    }
-    for note in &record.notes {
-        blocks.push(format!("> **Note:** {}\n", inline(note)));
-    }
-    if let Some(error) = &record.error {
-        blocks.push(format!("**Error:** {}\n", inline(error)));
     }
     if !record.params.is_empty() {
         blocks.push("## Parameters\n".to_owned());
         blocks.push(params(&record.params));
     }
-    blocks.push("## Summary\n".to_owned());
-    blocks.push(summary(&record.steps));
     blocks.push("## Steps\n".to_owned());
     for (index, step) in record.steps.iter().enumerate() {
         blocks.extend(step_blocks(index + 1, step));
@@ -67,12 +67,14 @@ fn markdown(record: &RunRecord) -> String {
     blocks.join("\n")
 }
 
+/// The run's facts as a two-column table headed by its status, so no header row is empty.
 fn overview(record: &RunRecord) -> String {
     let mode = match record.mode {
         Mode::Live => "live",
         Mode::DryRun => "dry run — no action was run",
     };
-    let rows = [
+    let why = record.why.as_ref().map(|why| ("Why", inline(why)));
+    let rows = why.into_iter().chain([
         (
             "Playbook",
             format!("{} ({})", cell_code(&record.playbook), cell(&record.source)),
@@ -89,18 +91,82 @@ fn overview(record: &RunRecord) -> String {
         ("Mode", mode.to_owned()),
         ("Started", cell(&record.started_at)),
         ("Duration", run_duration(record)),
-        (
-            "Status",
-            format!("**{}** (exit {})", record.status.label(), record.exit_code),
-        ),
-    ];
-    let why = record.why.as_ref().map(|why| ("Why", cell(why)));
-    let rows = rows.into_iter().chain(why);
-    let mut out = "| | |\n| --- | --- |\n".to_owned();
+    ]);
+    let mut out = format!(
+        "| Status | **{}** (exit {}) |\n| --- | --- |\n",
+        record.status.label(),
+        record.exit_code
+    );
     for (name, value) in rows {
         let _ = writeln!(out, "| {name} | {value} |");
     }
     out
+}
+
+/// "What needs attention": the run's error and notes, then every step that is not fine, with
+/// its message and the pids of the sessions it lists; nothing when all is well.
+fn attention(record: &RunRecord) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    if let Some(error) = &record.error {
+        items.push(format!("- **Error:** {}", inline(error)));
+    }
+    for step in record.steps.iter().filter(|step| needs_attention(step)) {
+        let mut item = format!("- **{}** {}", step.status.label(), cell_code(&step.id));
+        if step.title != step.id {
+            let _ = write!(item, " {}", heading(&step.title));
+        }
+        if let Some(message) = step.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            let _ = write!(item, ": {}", inline(message));
+        }
+        if let Some(pids) = pids(step) {
+            let _ = write!(item, " — {pids}");
+        }
+        items.push(item);
+    }
+    for note in &record.notes {
+        items.push(format!("- **Note:** {}", inline(note)));
+    }
+    if items.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        "## What needs attention\n".to_owned(),
+        format!("{}\n", items.join("\n")),
+    ]
+}
+
+/// Whether a step's outcome is a problem for the responder: a warning, a critical, a failure,
+/// or an action the run stopped at.
+fn needs_attention(step: &StepRecord) -> bool {
+    matches!(
+        step.status,
+        Status::Warning | Status::Critical | Status::Unknown | Status::Stopped
+    )
+}
+
+/// `pid 4242` or `pids 4242, 4243 (first 2 of 3 sessions)`: the sessions a step lists, by its
+/// `pid` column; `None` when it has none.
+fn pids(step: &StepRecord) -> Option<String> {
+    let column = step.columns.iter().position(|c| c == "pid")?;
+    let pids: Vec<String> = step
+        .rows
+        .iter()
+        .filter_map(|row| row.get(column)?.shown().map(Cow::into_owned))
+        .collect();
+    let word = if pids.len() == 1 { "pid" } else { "pids" };
+    let mut out = format!("{word} {}", cell(&pids.join(", ")));
+    match pids.len() {
+        0 => return None,
+        shown if step.rows_truncated => {
+            let _ = write!(
+                out,
+                " (first {shown} of {})",
+                count(step.row_count, "session")
+            );
+        }
+        _ => {}
+    }
+    Some(out)
 }
 
 fn params(params: &[ParamRecord]) -> String {
@@ -160,9 +226,6 @@ fn step_blocks(number: usize, step: &StepRecord) -> Vec<String> {
     if !step.guards.is_empty() {
         blocks.push(guards(&step.guards));
     }
-    if let Some(sql) = &step.sql {
-        blocks.push(fenced("sql", sql));
-    }
     blocks.extend(result_rows(step));
     if !step.assessments.is_empty() {
         blocks.push(assessments(&step.assessments));
@@ -176,7 +239,19 @@ fn step_blocks(number: usize, step: &StepRecord) -> Vec<String> {
     if let Some(manual) = &step.manual {
         blocks.push(quote(manual));
     }
+    if let Some(sql) = &step.sql {
+        blocks.push(folded_sql(sql));
+    }
     blocks
+}
+
+/// The step's SQL, folded: GitHub and most viewers show it collapsed, under "SQL", so the
+/// rows come first and the SQL is one click away.
+fn folded_sql(sql: &str) -> String {
+    format!(
+        "<details><summary>SQL</summary>\n\n{}\n</details>\n",
+        fenced("sql", sql)
+    )
 }
 
 fn guards(guards: &[GuardRecord]) -> String {
@@ -204,33 +279,46 @@ fn result_rows(step: &StepRecord) -> Vec<String> {
             .iter()
             .map(|row| {
                 row.iter()
-                    .map(|value| {
-                        value
-                            .shown()
-                            .map_or_else(|| "_NULL_".to_owned(), Cow::into_owned)
+                    .enumerate()
+                    .map(|(i, value)| {
+                        let kind = step.column_types.get(i).copied();
+                        shown(value, kind.unwrap_or(ColumnKind::Text))
                     })
                     .collect()
             })
             .collect();
         blocks.push(table(&header, &rows));
     }
-    let count = step.row_count;
+    let total = step.row_count;
     if step.rows_truncated {
         blocks.push(format!(
-            "_showing first {} of {count} rows_\n",
+            "_showing first {} of {total} rows_\n",
             step.rows.len()
         ));
     } else if let Some(affected) = step.rows_affected.filter(|_| step.columns.is_empty()) {
         // An action without a result (`UPDATE`): what its command tag counted.
         blocks.push(format!("_no rows returned; {affected} affected_\n"));
     } else if !step.rows.is_empty() || ran(step) {
-        blocks.push(match count {
+        blocks.push(match total {
             0 => "_no rows_\n".to_owned(),
-            1 => "_1 row_\n".to_owned(),
-            _ => format!("_{count} rows_\n"),
+            _ => format!("_{}_\n", count(total, "row")),
         });
     }
     blocks
+}
+
+/// A value as the report shows it: as psql does, but an interval as a person reads it
+/// ([`Duration::human`]), the way the messages write it.
+fn shown(value: &Cell, kind: ColumnKind) -> String {
+    let Some(text) = value.shown() else {
+        return "_NULL_".to_owned();
+    };
+    match kind {
+        ColumnKind::Interval => {
+            Duration::parse_postgres(&text).map_or_else(|| text.into_owned(), Duration::human)
+        }
+        _ => text.into_owned(),
+    }
 }
 
 fn assessments(assessments: &[AssessmentRecord]) -> String {
@@ -239,7 +327,13 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
         let condition = code(&single_line(&assessment.condition));
         let severity = assessment.severity.label();
         if !assessment.held {
-            let _ = writeln!(out, "- OK {condition} did not hold (would be {severity})");
+            let _ = match assessment.severity {
+                Status::Ok => writeln!(out, "- {condition} did not hold"),
+                _ => writeln!(
+                    out,
+                    "- {condition} did not hold (it would have been {severity})"
+                ),
+            };
             continue;
         }
         let _ = match assessment.severity {
@@ -247,7 +341,7 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
             _ => write!(out, "- **{severity}** {condition} held"),
         };
         if let Some(rows) = assessment.matching_rows {
-            let _ = write!(out, " (for {rows} row{})", plural(rows));
+            let _ = write!(out, " (for {})", count(rows, "row"));
         }
         if let Some(message) = &assessment.message {
             let _ = write!(out, ": {}", inline(message));
@@ -260,18 +354,23 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
     out
 }
 
-/// Who decided whether the action ran, and when: the journaled decision.
+/// Who decided whether the action ran, and when: the journaled decision, in words.
 fn approval_line(approval: &ApprovalRecord) -> String {
+    let decided = match (approval.decision.as_str(), approval.by.as_str()) {
+        ("dry-run", _) => "not run: a dry run".to_owned(),
+        // Nobody decides a refusal: the run could not ask (no terminal, `--yes` on `confirm`).
+        (decision, "nobody") => inline(decision),
+        (decision, "operator") => format!("{} by the operator", inline(decision)),
+        (decision, by) => format!("{} by {}", inline(decision), inline(by)),
+    };
     let mut out = format!(
-        "**Approval:** {} by {} at {} (operator {}, role {}",
-        inline(&approval.decision),
-        inline(&approval.by),
+        "**Approval:** {decided} at {} (operator {}, role {}",
         inline(&approval.at),
         inline(&approval.operator),
         inline(&approval.role)
     );
     if let Some(rows) = approval.preview_rows {
-        let _ = write!(out, ", preview of {rows} row{}", plural(rows));
+        let _ = write!(out, ", preview of {}", count(rows, "row"));
     }
     out.push(')');
     if let Some(reason) = &approval.reason {
@@ -378,8 +477,9 @@ mod tests {
 
     const SNAPSHOT: &str = r##"# Connection Cleanup — UNKNOWN
 
-| | |
+| Status | **UNKNOWN** (exit 3) |
 | --- | --- |
+| Why | `overview`: the check was not sent |
 | Playbook | `connection-cleanup` (playbooks/connection-cleanup.yaml) |
 | Target | alice@db1.example.com:5432/app |
 | Operator | alice |
@@ -387,21 +487,13 @@ mod tests {
 | Mode | live |
 | Started | 2026-11-26T14:10:00Z |
 | Duration | 1.2 s |
-| Status | **UNKNOWN** (exit 3) |
-| Why | \`overview\`: the check was not sent |
 
-Finds idle sessions and **terminates** them.
+## What needs attention
 
-> **Note:** `alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden
-
-**Error:** step `cancel_jobs` failed and has `on_error: abort`
-
-## Parameters
-
-| name | value |
-| --- | --- |
-| idle_after | 1h |
-| database | _unset_ |
+- **Error:** step `cancel_jobs` failed and has `on_error: abort`
+- **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h — pids 4242, 4243 (first 2 of 3 sessions)
+- **UNKNOWN** `cancel_jobs` Cancel stuck jobs: the step failed
+- **Note:** `alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden
 
 ## Summary
 
@@ -413,6 +505,17 @@ Finds idle sessions and **terminates** them.
 | 4 | `cancel_jobs` Cancel stuck jobs | action | **UNKNOWN** | 3 ms | the step failed |
 | 5 | `recheck` | check | NOT RUN | — | the run stopped before this step |
 
+## About this playbook
+
+Finds idle sessions and **terminates** them.
+
+## Parameters
+
+| name | value |
+| --- | --- |
+| idle_after | 1h |
+| database | _unset_ |
+
 ## Steps
 
 ### 1. Idle connections older than 1h — WARNING
@@ -423,13 +526,7 @@ Finds idle sessions and **terminates** them.
 
 Guards:
 
-- passed: server_version &gt;= 13 — the server is PostgreSQL 15.4
-
-```sql
-SELECT pid, usename, query
-FROM pg_stat_activity
-WHERE state = 'idle'
-```
+- passed: server_version >= 13 — the server is PostgreSQL 15.4
 
 | pid | usename | query |
 | --- | --- | --- |
@@ -442,7 +539,17 @@ Assessments:
 
 - **WARNING** `row_count > 0` held: 3 idle connections older than 1h — Terminate them with `terminate_idle`.
 - **WARNING** `usename IS NULL` held (for 1 row): a session without a user
-- OK `idle_for > interval '1 day'` did not hold (would be CRITICAL)
+- `idle_for > interval '1 day'` did not hold (it would have been CRITICAL)
+
+<details><summary>SQL</summary>
+
+```sql
+SELECT pid, usename, query
+FROM pg_stat_activity
+WHERE state = 'idle'
+```
+
+</details>
 
 ### 2. pg_tviews queue backlog — SKIPPED
 
@@ -467,11 +574,6 @@ Guards:
 
 the step failed
 
-```sql
-UPDATE app.jobs SET state = 'cancelled'
-WHERE state = 'stuck'
-```
-
 **Approval:** approved by --yes at 2026-11-26T14:10:01Z (operator alice, role app_admin, preview of 2 rows)
 
 **Error** `25006`: cannot execute UPDATE in a read-only transaction
@@ -479,6 +581,15 @@ WHERE state = 'stuck'
 **Detail:** The server is a hot standby.
 
 **Hint:** Run the playbook against the primary.
+
+<details><summary>SQL</summary>
+
+```sql
+UPDATE app.jobs SET state = 'cancelled'
+WHERE state = 'stuck'
+```
+
+</details>
 
 ### 5. recheck — NOT RUN
 
@@ -529,12 +640,11 @@ the run stopped before this step
         record.steps[4].title = "two\nlines <i>".to_owned();
         let markdown = markdown(&record);
         assert!(
-            markdown.starts_with(
-                "# Cleanup # &lt;img src=x onerror=alert(1)&gt; \\| `x` — UNKNOWN\n\n"
-            )
+            markdown
+                .starts_with("# Cleanup # &lt;img src=x onerror=alert(1)> \\| `x` — UNKNOWN\n\n")
         );
-        assert!(markdown.contains("\n### 5. two lines &lt;i&gt; — NOT RUN\n"));
-        assert!(markdown.contains("| 5 | `recheck` two lines &lt;i&gt; | check |"));
+        assert!(markdown.contains("\n### 5. two lines &lt;i> — NOT RUN\n"));
+        assert!(markdown.contains("| 5 | `recheck` two lines &lt;i> | check |"));
     }
 
     #[test]
@@ -558,6 +668,43 @@ the run stopped before this step
         update.sql = Some("UPDATE t SET n = n + 1".to_owned());
         update.rows_affected = Some(3);
         assert_eq!(result_rows(&update), ["_no rows returned; 3 affected_\n"]);
+    }
+
+    #[test]
+    fn approvals_say_who_decided_in_words() {
+        let approval = |decision: &str, by: &str| ApprovalRecord {
+            decision: decision.to_owned(),
+            by: by.to_owned(),
+            operator: "alice".to_owned(),
+            role: "app".to_owned(),
+            at: "T".to_owned(),
+            reason: Some("no terminal to ask".to_owned()),
+            preview_rows: Some(1),
+        };
+        let line = |decision, by| approval_line(&approval(decision, by));
+        assert_eq!(
+            line("refused", "nobody"),
+            "**Approval:** refused at T (operator alice, role app, preview of 1 row): no terminal to ask\n"
+        );
+        assert!(line("dry-run", "--dry-run").starts_with("**Approval:** not run: a dry run at T"));
+        assert!(line("declined", "operator").starts_with("**Approval:** declined by the operator"));
+        assert!(line("approved", "--yes").starts_with("**Approval:** approved by --yes at T"));
+    }
+
+    #[test]
+    fn intervals_in_tables_read_as_the_messages_write_them() {
+        let mut step = step("x", "x", "check", Status::Ok);
+        step.columns = vec!["idle_for".to_owned(), "note".to_owned()];
+        step.column_types = vec![ColumnKind::Interval, ColumnKind::Text];
+        step.rows = vec![vec![
+            Cell::of(ColumnKind::Interval, Some("00:00:08.616016")),
+            Cell::of(ColumnKind::Text, Some("00:00:08")),
+        ]];
+        step.row_count = 1;
+        assert_eq!(
+            result_rows(&step)[0],
+            "| idle_for | note |\n| --- | --- |\n| 8s 616ms | 00:00:08 |\n"
+        );
     }
 
     #[test]

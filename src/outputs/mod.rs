@@ -92,11 +92,7 @@ impl Report {
 /// `7 steps, 1 warning, 1 skipped`: what the summary line and the plugin answer say of the
 /// steps.
 pub fn counts(steps: &[StepRecord]) -> String {
-    let mut parts = vec![format!(
-        "{} step{}",
-        steps.len(),
-        if steps.len() == 1 { "" } else { "s" }
-    )];
+    let mut parts = vec![crate::count::count_usize(steps.len(), "step")];
     for (status, word) in [
         (Status::Critical, "critical"),
         (Status::Unknown, "failed"),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::markdown::{cell, code};
+use crate::markdown::{code, text as prose_text};
 
 /// Text on one line: line breaks become spaces.
 pub(crate) fn single_line(text: &str) -> String {
@@ -16,13 +16,10 @@ pub(crate) fn heading(text: &str) -> String {
     inline(&single_line(text))
 }
 
-pub(crate) fn plural(count: u64) -> &'static str {
-    if count == 1 { "" } else { "s" }
-}
-
 /// Prose from the playbook or the server, safe anywhere, tables included: balanced code spans
-/// stay code (names are written as `name`), everything else is escaped like a table cell. A
-/// code span holding a pipe or a line break is escaped as text: no table cell can hold those.
+/// stay code (names are written as `name`), everything else is escaped like a table cell but
+/// for `>`, which reads as itself there. A code span holding a pipe or a line break is escaped
+/// as text: no table cell can hold those.
 pub(crate) fn inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text.trim();
@@ -32,21 +29,21 @@ pub(crate) fn inline(text: &str) -> String {
         match closing_run(after, fence) {
             Some(end) => {
                 let span = &rest[start..start + fence + end + fence];
-                out.push_str(&cell(&rest[..start]));
+                out.push_str(&prose_text(&rest[..start]));
                 if span.contains(['|', '\n', '\r']) {
-                    out.push_str(&cell(span));
+                    out.push_str(&prose_text(span));
                 } else {
                     out.push_str(span);
                 }
                 rest = &after[end + fence..];
             }
             None => {
-                out.push_str(&cell(&rest[..start + fence]));
+                out.push_str(&prose_text(&rest[..start + fence]));
                 rest = after;
             }
         }
     }
-    out.push_str(&cell(rest));
+    out.push_str(&prose_text(rest));
     out
 }
 
@@ -76,7 +73,7 @@ pub(crate) fn cell_code(text: &str) -> String {
 /// Prose as a paragraph of its own, unable to start a heading, list, quote or rule.
 pub(crate) fn paragraph(text: &str) -> String {
     let escaped = inline(text);
-    if escaped.starts_with(['#', '-', '+', '*', '=', '_', '~', ':']) {
+    if escaped.starts_with(['#', '-', '+', '*', '=', '_', '~', ':', '>']) {
         return format!("\\{escaped}");
     }
     let digits = escaped.len()
@@ -115,7 +112,7 @@ mod tests {
     fn prose_keeps_code_spans_and_escapes_everything_else() {
         assert_eq!(
             inline("role `app` <b>x</b> & a|b"),
-            "role `app` &lt;b&gt;x&lt;/b&gt; &amp; a\\|b"
+            "role `app` &lt;b>x&lt;/b> &amp; a\\|b"
         );
         assert_eq!(inline("`<b>` and ``a`b``"), "`<b>` and ``a`b``");
         // A lone backtick cannot swallow what follows.
@@ -129,7 +126,8 @@ mod tests {
     fn paragraphs_cannot_start_a_block() {
         assert_eq!(paragraph("# not a heading"), "\\# not a heading");
         assert_eq!(paragraph("- not a list"), "\\- not a list");
-        assert_eq!(paragraph("> not a quote"), "&gt; not a quote");
+        assert_eq!(paragraph("> not a quote"), "\\> not a quote");
+        assert_eq!(paragraph("a > b"), "a > b");
         assert_eq!(paragraph("12. not a list"), "12\\. not a list");
         assert_eq!(paragraph("3) not a list"), "3\\) not a list");
         assert_eq!(paragraph("3.5 s"), "3.5 s");

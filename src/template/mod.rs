@@ -87,7 +87,7 @@ pub fn template_name(name: &str, kind: TemplateKind) -> String {
 /// Strict undefined behaviour; auto-escape `Custom("sql")` for names ending in
 /// `.sql` and none otherwise; a formatter writing safe values raw and every
 /// other value in an SQL template through [`sql_literal::write_literal`]; the
-/// `ident` filter; `tojson` returning a plain string; `escape` plain; minijinja's builtin
+/// `ident` filter; `plural` (`3 sessions`); `tojson` returning a plain string; `escape` plain; minijinja's builtin
 /// filters (`map`, `list`, `join`, `length`, `default`, ...) kept; recursion limit 100;
 /// [`FUEL`] instructions per render; no `namespace`, and no macros (the feature is off).
 pub fn environment() -> Environment<'static> {
@@ -112,6 +112,7 @@ pub fn environment() -> Environment<'static> {
     env.set_formatter(format_value);
     env.add_filter("ident", ident_filter);
     env.add_filter("tojson", tojson_filter);
+    env.add_filter("plural", plural_filter);
     crate::expr::register(&mut env);
     env
 }
@@ -153,6 +154,20 @@ fn ident_filter(name: &str) -> Result<Value, Error> {
                 format!("`ident` filter: {err}"),
             )
         })
+}
+
+/// `{{ row_count | plural('session') }}` → `1 session`, `3 sessions`: a count a person reads,
+/// in the grammar of [`crate::count`] (`plural('person|people')` for an irregular noun). A
+/// value that is not a count (NULL, text) is written as it is before the plural: grammar never
+/// fails a step.
+fn plural_filter(n: &Value, noun: &str) -> String {
+    match i64::try_from(n.clone())
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+    {
+        Some(count) => crate::count::count(count, noun),
+        None => format!("{n} {}", crate::count::plural(noun)),
+    }
 }
 
 /// `{{ value | tojson }}` / `{{ value | tojson(indent=2) }}` as a plain string.
@@ -316,6 +331,15 @@ WHERE state_change < now() - {{ params.idle_after }}
 WHERE state_change < now() - interval '1 hour'
   AND usename <> ALL(ARRAY['postgres', 'o''brien'])"
         );
+    }
+
+    #[test]
+    fn plural_counts_agree_with_their_number() {
+        let ctx = context! { one => 1, three => 3, text => "x" };
+        let text = |source| render_text(source, &ctx);
+        assert_eq!(text("{{ one | plural('session') }}").unwrap(), "1 session");
+        assert_eq!(text("{{ three | plural('query') }}").unwrap(), "3 queries");
+        assert_eq!(text("{{ text | plural('row') }}").unwrap(), "x rows");
     }
 
     #[test]
