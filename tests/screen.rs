@@ -148,7 +148,11 @@ fn verbose_shows_every_steps_rows_as_a_table() {
     let mut pty = scene.run("daily-monitoring", &["--verbose"], &[]);
     assert_eq!(pty.finish(), 1, "{}", pty.screen());
     let overview = below(&lines(&pty), "  [1/6] OK Client connections by state");
-    assert_eq!(overview.len(), 2, "a header and the row: {overview:#?}");
+    // A header and the row; at 80 columns, what does not fit is counted below them.
+    assert!(
+        overview.len() == 2 || (overview.len() == 3 && overview[2].starts_with("  … ")),
+        "a header and the row: {overview:#?}"
+    );
     assert!(overview[1].starts_with("  3  "), "{overview:#?}");
 }
 
