@@ -151,7 +151,7 @@ impl Menu<'_> {
 }
 
 /// `prompt: answer`, or `prompt? answer` for a question.
-pub fn answered(prompt: &str, answer: &str) -> String {
+fn answered(prompt: &str, answer: &str) -> String {
     if prompt.ends_with('?') {
         format!("{prompt} {answer}")
     } else {

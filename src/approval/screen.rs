@@ -57,25 +57,18 @@ pub type Size = (usize, usize);
 pub fn describe(request: &Request, naming: &str, size: Size) -> String {
     let (height, width) = (size.0.max(1), size.1.max(20));
     let mut head = naming.to_owned();
+    // The title and the description wrap rather than lose words; the height counts them.
     let _ = writeln!(
         head,
-        "\n{}",
-        cut(
-            &format!(
-                "== Action `{}`: {}",
-                for_terminal_line(&request.step.id),
-                for_terminal_line(request.title)
-            ),
-            width
-        )
+        "\n== Action `{}`: {}",
+        for_terminal_line(&request.step.id),
+        for_terminal_line(request.title)
     );
     let mut tail = String::new();
     tail.push_str(&folded_sql(request.sql, width));
     if let Some(description) = &request.step.description {
         tail.push('\n');
-        for line in for_terminal(description.trim_end()).lines() {
-            let _ = writeln!(tail, "{}", cut(line, width));
-        }
+        let _ = writeln!(tail, "{}", for_terminal(description.trim_end()));
     }
     if request.approval == Approval::Confirm {
         tail.push_str("This action needs confirmation.\n");
@@ -83,7 +76,7 @@ pub fn describe(request: &Request, naming: &str, size: Size) -> String {
     let Some(preview) = &request.preview else {
         return format!("{head}\n{tail}");
     };
-    let used = lines(&head) + lines(&tail) + FRAME_LINES;
+    let used = rows_of(&head, width) + rows_of(&tail, width) + FRAME_LINES;
     let budget = height.saturating_sub(used).max(MIN_ROWS);
     format!(
         "{head}{}\n{tail}",
@@ -241,8 +234,11 @@ fn cut(text: &str, width: usize) -> String {
     truncate_str(text, width, "…").into_owned()
 }
 
-fn lines(text: &str) -> usize {
-    text.lines().count()
+/// The terminal rows `text` takes at `width` columns, long lines wrapped.
+fn rows_of(text: &str, width: usize) -> usize {
+    text.lines()
+        .map(|line| measure_text_width(line).div_ceil(width).max(1))
+        .sum()
 }
 
 fn indent(text: &str) -> String {
