@@ -10,6 +10,7 @@ use crate::common::Test;
 use crate::common::db::{Database, Session, wait_for};
 use crate::common::pty::{DOWN, Pty, TIMEOUT, UP};
 
+mod fit;
 mod hostile_text;
 mod menus;
 
@@ -78,19 +79,18 @@ fn scene() -> (Database, Session, Session) {
     (db, victim, bystander)
 }
 
-/// Waits for the approval prompt of `terminate` and checks what it shows: the rendered SQL
-/// with the victim's pid, and the one preview row.
+/// Waits for the approval prompt of `terminate` and checks what it shows: the one row it acts
+/// on, then the rendered SQL's first lines (`s` shows the rest, see `fit`).
 fn expect_action_shown(pty: &mut Pty, victim: &Session) {
     pty.expect("== Action `terminate`: terminate");
-    pty.expect("SQL that will run:");
-    pty.expect(&format!("ARRAY[{}]::pg_catalog.int4[]", victim.pid));
-    pty.expect("pg_catalog.pg_terminate_backend(pid) END AS terminated");
-    pty.expect("Preview: 1 row\n");
+    pty.expect("Acts on 1 row:\n");
     pty.expect("pid");
     pty.expect("backend_start");
     pty.expect("application_name");
     pty.expect(&format!("{} ", victim.pid));
     pty.expect("victim");
+    pty.expect("SQL that will run (first 3 of ");
+    pty.expect("    WITH runbook_selected AS (\n");
 }
 
 /// The journal's decision line; for an approved action, its outcome follows (same run).
@@ -329,7 +329,7 @@ fn confirm_asks_again_after_a_wrong_id_and_runs_on_the_right_one() {
     let mut pty = Pty::run(&db, &confirm_playbook(), &[]);
     expect_action_shown(&mut pty, &victim);
     pty.expect("This action needs confirmation.");
-    let prompt = "Type `terminate` to run this action (empty to skip, `abort` to stop the run)";
+    let prompt = "Type `terminate` to run this action (empty to skip, `s` to show the SQL, `abort` to stop the run)";
     pty.expect(prompt);
     pty.type_line("wrong");
     pty.expect("`wrong` is not `terminate`; nothing was run.");

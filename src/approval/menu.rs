@@ -5,7 +5,10 @@
 //! Enter from "skip this step" approved the action. Here Up on the first item and Down on the
 //! last do nothing, and the answer is the item highlighted when Enter is pressed. It draws what
 //! `Select` drew (the prompt, the items with `>` before the highlighted one, then
-//! `prompt: answer` in their place), so the screen reads as before.
+//! `prompt: answer` in their place, or `prompt? answer` for a question), with the keys it
+//! takes on the prompt's line. Esc chooses the escape item (skip, never abort), other keys
+//! the caller names come back as [`Answer::Key`], and a Ctrl-C clears the menu to one line
+//! saying so before it is raised as SIGINT, so nothing is left highlighted.
 
 use std::io;
 
@@ -21,6 +24,17 @@ pub struct Menu<'a> {
     pub default: usize,
     /// What Esc (or `q`) chooses.
     pub on_escape: usize,
+    /// The keys it takes, shown on the prompt's line.
+    pub hints: &'a str,
+    /// Other keys the caller acts on (`s` for the SQL): the menu closes and says which.
+    pub keys: &'a [char],
+}
+
+/// What the operator answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    Item(usize),
+    Key(char),
 }
 
 /// What a key does to the menu.
@@ -28,13 +42,15 @@ pub struct Menu<'a> {
 enum Press {
     Move(usize),
     Choose(usize),
+    Key(char),
+    Interrupt,
     Nothing,
 }
 
 impl Menu<'_> {
-    /// The chosen item, or `None` when there is no terminal, it failed, or Ctrl-C was typed
-    /// (console raises SIGINT for it, as the terminal would).
-    pub fn choose(&self, term: &Term) -> Option<usize> {
+    /// The chosen item (or key), or `None` when there is no terminal, it failed, or Ctrl-C
+    /// was typed (raised as SIGINT once the menu is cleared, as the terminal would).
+    pub fn choose(&self, term: &Term) -> Option<Answer> {
         if !term.is_term() || self.items.is_empty() {
             return None;
         }
@@ -47,35 +63,69 @@ impl Menu<'_> {
             mode.restore();
         }
         let _ = term.show_cursor();
-        answer.ok()
+        match answer {
+            Ok(Some(answer)) => Some(answer),
+            Ok(None) => {
+                // SAFETY: raise has no memory effects; the run's handler takes the signal.
+                unsafe { libc::raise(libc::SIGINT) };
+                None
+            }
+            Err(_) => None,
+        }
     }
 
-    fn interact(&self, term: &Term) -> io::Result<usize> {
+    /// The answer, or `None` for a Ctrl-C, once the menu is replaced by its answer's line.
+    fn interact(&self, term: &Term) -> io::Result<Option<Answer>> {
         let last = self.items.len() - 1;
-        let prompt = format!("{}:", self.prompt);
+        let head = self.head(term);
         term.hide_cursor()?;
-        term.write_line(&prompt)?;
+        for line in &head {
+            term.write_line(line)?;
+        }
+        let drawn = head.iter().map(|line| rows(term, line)).sum::<usize>();
         let mut highlighted = self.default.min(last);
         self.draw(term, highlighted)?;
         loop {
-            match press(
-                &term.read_key()?,
+            let pressed = press(
+                &term.read_key_raw()?,
                 highlighted,
                 last,
                 self.on_escape.min(last),
-            ) {
+            );
+            let answer = match pressed {
                 Press::Move(to) => {
                     term.clear_last_lines(self.height(term))?;
                     highlighted = to;
                     self.draw(term, highlighted)?;
+                    continue;
                 }
-                Press::Choose(chosen) => {
-                    term.clear_last_lines(rows(term, &prompt) + self.height(term))?;
-                    term.write_line(&format!("{}: {}", self.prompt, self.items[chosen]))?;
-                    return Ok(chosen);
-                }
-                Press::Nothing => {}
-            }
+                Press::Nothing => continue,
+                Press::Key(key) if self.keys.contains(&key) => Some(Answer::Key(key)),
+                Press::Key(_) => continue,
+                Press::Choose(chosen) => Some(Answer::Item(chosen)),
+                Press::Interrupt => None,
+            };
+            term.clear_last_lines(drawn + self.height(term))?;
+            let said = match &answer {
+                Some(Answer::Item(chosen)) => self.items[*chosen],
+                Some(Answer::Key(_)) => "…",
+                None => "interrupted (Ctrl-C)",
+            };
+            term.write_line(&answered(self.prompt, said))?;
+            return Ok(answer);
+        }
+    }
+
+    /// The prompt with its key hints on one line when they fit, else on a line of their own.
+    fn head(&self, term: &Term) -> Vec<String> {
+        if self.hints.is_empty() {
+            return vec![answered(self.prompt, "").trim_end().to_owned()];
+        }
+        let one = format!("{} — {}", self.prompt, self.hints);
+        if measure_text_width(&one) <= usize::from(term.size().1) {
+            vec![one]
+        } else {
+            vec![self.prompt.to_owned(), format!("  {}", self.hints)]
         }
     }
 
@@ -100,6 +150,15 @@ impl Menu<'_> {
     }
 }
 
+/// `prompt: answer`, or `prompt? answer` for a question.
+fn answered(prompt: &str, answer: &str) -> String {
+    if prompt.ends_with('?') {
+        format!("{prompt} {answer}")
+    } else {
+        format!("{prompt}: {answer}")
+    }
+}
+
 /// Up and Down stop at the ends; Enter chooses the highlighted item, Esc the escape item.
 fn press(key: &Key, highlighted: usize, last: usize, on_escape: usize) -> Press {
     match key {
@@ -111,6 +170,8 @@ fn press(key: &Key, highlighted: usize, last: usize, on_escape: usize) -> Press 
         }
         Key::Enter => Press::Choose(highlighted),
         Key::Escape | Key::Char('q') => Press::Choose(on_escape),
+        Key::CtrlC => Press::Interrupt,
+        Key::Char(c) => Press::Key(*c),
         _ => Press::Nothing,
     }
 }
@@ -125,14 +186,14 @@ fn rows(term: &Term, line: &str) -> usize {
 mod tests {
     use super::*;
 
-    /// approve, skip this step, abort the run; Esc aborts.
+    /// approve, skip this step, abort the run; Esc skips.
     fn after(keys: &[Key], from: usize) -> Press {
         let mut highlighted = from;
         for key in keys {
-            match press(key, highlighted, 2, 2) {
+            match press(key, highlighted, 2, 1) {
                 Press::Move(to) => highlighted = to,
-                chosen @ Press::Choose(_) => return chosen,
-                Press::Nothing => {}
+                Press::Nothing | Press::Key(_) => {}
+                other => return other,
             }
         }
         Press::Nothing
@@ -166,20 +227,16 @@ mod tests {
     #[test]
     fn enter_chooses_the_default_and_escape_the_escape_item() {
         assert_eq!(after(&[Key::Enter], 1), Press::Choose(1));
-        assert_eq!(after(&[Key::ArrowUp, Key::Escape], 1), Press::Choose(2));
-        assert_eq!(after(&[Key::Char('q')], 0), Press::Choose(2));
+        assert_eq!(after(&[Key::ArrowUp, Key::Escape], 1), Press::Choose(1));
+        assert_eq!(after(&[Key::ArrowDown, Key::Escape], 1), Press::Choose(1));
+        assert_eq!(after(&[Key::Char('q')], 0), Press::Choose(1));
     }
 
     #[test]
     fn other_keys_do_nothing() {
-        for key in [
-            Key::Char(' '),
-            Key::Char('y'),
-            Key::Home,
-            Key::End,
-            Key::ArrowLeft,
-            Key::Unknown,
-        ] {
+        assert_eq!(press(&Key::Char('y'), 1, 2, 2), Press::Key('y'));
+        assert_eq!(press(&Key::CtrlC, 1, 2, 2), Press::Interrupt);
+        for key in [Key::Home, Key::End, Key::ArrowLeft, Key::Unknown] {
             assert_eq!(press(&key, 1, 2, 2), Press::Nothing, "{key:?}");
         }
     }

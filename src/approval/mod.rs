@@ -3,7 +3,7 @@
 //!
 //! The engine asks; an [`Approver`] answers. Without a terminal the answer is no (fail closed,
 //! [`Unattended`]), `--yes` approves `required` actions but never `confirm` ones, and at a
-//! terminal the operator sees the rendered SQL and the preview rows before choosing
+//! terminal the operator sees the preview rows and the rendered SQL before choosing
 //! ([`Terminal`]). A dry run is [`DryRun`] wrapped around either: it is the only code that
 //! knows about dry runs, and the engine takes the same path whatever the answer.
 //!
@@ -13,6 +13,7 @@
 
 mod dry_run;
 mod menu;
+mod screen;
 mod terminal;
 mod tty;
 mod unattended;

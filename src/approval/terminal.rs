@@ -1,15 +1,15 @@
-//! Asking the operator at the terminal (stderr): the action's SQL and preview, then approve /
-//! skip / abort, or for `confirm` the step id typed out. `--yes` still approves `required`
-//! actions without asking. The menus never wrap around ([`Menu`]), and every text from the
-//! playbook or the server is shown with its control characters escaped, so a row value cannot
-//! redraw what the operator is approving.
+//! Asking the operator at the terminal (stderr): the action's rows and folded SQL, fitted to
+//! the terminal (see `screen`), then approve / skip / abort, or for `confirm` the step id
+//! typed out; `s` prints the SQL in full and asks again. `--yes` still approves `required`
+//! actions without asking. The menus never wrap around ([`Menu`]), Esc at them skips (never
+//! aborts), and every text from the playbook or the server is shown with its control
+//! characters escaped, so a row value cannot redraw what the operator is approving.
 //!
 //! The prompt blocks on the terminal, so it runs on a blocking thread and the runtime goes on.
 //! A Ctrl-C while it waits (a SIGINT from outside, or one the terminal delivers) aborts, as
 //! a Ctrl-C typed into the prompt does: the prompt is abandoned, the terminal is put back as
 //! it was before the prompt, and the answer is "interrupted".
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,10 +18,16 @@ use dialoguer::Input;
 use dialoguer::console::Term;
 use futures_util::future::LocalBoxFuture;
 
-use super::menu::Menu;
-use super::{Approver, Decision, Request, StepChoice, tty};
+use super::menu::{Answer, Menu};
+use super::{Approver, Decision, Request, StepChoice, screen, tty};
 use crate::playbook::{Approval, Step};
-use crate::terminal_text::{for_terminal, for_terminal_line};
+use crate::terminal_text::for_terminal_line;
+
+/// The keys the approval menu takes, on its prompt's line.
+const ACTION_HINTS: &str = "↑/↓ move, Enter choose, Esc skip, s SQL";
+
+/// The keys `--step`'s menu takes.
+const STEP_HINTS: &str = "↑/↓ move, Enter choose, Esc skip";
 
 /// How often a waiting prompt looks at the Ctrl-C flag.
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
@@ -63,8 +69,12 @@ impl Terminal {
                         if let Some(mode) = &mode {
                             mode.restore();
                         }
+                        // The prompt's thread may be blocked mid-line: the run's next line
+                        // starts on a fresh one, the cursor shown.
                         let _ = self.term.show_cursor();
-                        let _ = self.term.write_line("");
+                        let _ = self.term.write_str("\n");
+                        let _ = self.term.clear_line();
+                        let _ = self.term.flush();
                         return on_interrupt;
                     }
                 }
@@ -80,7 +90,10 @@ impl Approver for Terminal {
                 by: "--yes".to_owned(),
             }));
         }
-        let shown = format!("{}{}", self.naming(), describe(request));
+        let (rows, columns) = self.term.size();
+        let size = (usize::from(rows), usize::from(columns));
+        let shown = screen::describe(request, &self.naming(), size);
+        let sql = screen::full_sql(request.sql);
         let id = request.step.id.clone();
         let approval = request.approval;
         let interrupted = Decision::Interrupted {
@@ -90,8 +103,8 @@ impl Approver for Terminal {
             move |term| {
                 let _ = term.write_line(&shown);
                 match approval {
-                    Approval::Confirm => confirm(term, &id),
-                    Approval::Required => approve_skip_abort(term),
+                    Approval::Confirm => confirm(term, &id, &sql),
+                    Approval::Required => approve_skip_abort(term, &sql),
                 }
             },
             interrupted,
@@ -119,12 +132,14 @@ impl Approver for Terminal {
                     prompt: &prompt,
                     items: &["continue", "skip", "abort"],
                     default: 0,
-                    on_escape: 2,
+                    on_escape: 1,
+                    hints: STEP_HINTS,
+                    keys: &[],
                 };
                 match menu.choose(term) {
-                    Some(0) => StepChoice::Continue,
-                    Some(1) => StepChoice::Skip,
-                    Some(_) => StepChoice::Abort,
+                    Some(Answer::Item(0)) => StepChoice::Continue,
+                    Some(Answer::Item(2)) => StepChoice::Abort,
+                    Some(_) => StepChoice::Skip,
                     None => StepChoice::Interrupted,
                 }
             },
@@ -148,36 +163,45 @@ impl Terminal {
 }
 
 /// Approve, skip or abort; the highlight starts on "skip this step", so Enter alone runs
-/// nothing.
-fn approve_skip_abort(term: &Term) -> Decision {
+/// nothing, and Esc skips too. `s` prints the SQL in full and asks again.
+fn approve_skip_abort(term: &Term, sql: &str) -> Decision {
     let menu = Menu {
         prompt: "Run this action?",
         items: &["approve", "skip this step", "abort the run"],
         default: 1,
-        on_escape: 2,
+        on_escape: 1,
+        hints: ACTION_HINTS,
+        keys: &['s'],
     };
-    match menu.choose(term) {
-        Some(0) => Decision::Approved {
-            by: "operator".to_owned(),
-        },
-        Some(1) => Decision::Declined {
-            reason: "declined by the operator (skipped at the prompt)".to_owned(),
-        },
-        Some(_) => Decision::Aborted {
-            reason: "aborted by the operator".to_owned(),
-        },
-        None => Decision::Interrupted {
-            reason: "interrupted at the prompt (Ctrl-C)".to_owned(),
-        },
+    loop {
+        return match menu.choose(term) {
+            Some(Answer::Key(_)) => {
+                let _ = term.write_line(sql);
+                continue;
+            }
+            Some(Answer::Item(0)) => Decision::Approved {
+                by: "operator".to_owned(),
+            },
+            Some(Answer::Item(1)) => Decision::Declined {
+                reason: "declined by the operator (skipped at the prompt)".to_owned(),
+            },
+            Some(Answer::Item(_)) => Decision::Aborted {
+                reason: "aborted by the operator".to_owned(),
+            },
+            None => Decision::Interrupted {
+                reason: "interrupted at the prompt (Ctrl-C)".to_owned(),
+            },
+        };
     }
 }
 
-/// `confirm`: the operator types the step id; a wrong answer asks again, empty skips.
-fn confirm(term: &Term, id: &str) -> Decision {
+/// `confirm`: the operator types the step id; a wrong answer asks again, empty skips, and
+/// `s` (unless it is the id) prints the SQL in full and asks again.
+fn confirm(term: &Term, id: &str, sql: &str) -> Decision {
     loop {
         let typed: Result<String, _> = Input::new()
             .with_prompt(format!(
-                "Type `{id}` to run this action (empty to skip, `abort` to stop the run)"
+                "Type `{id}` to run this action (empty to skip, `s` to show the SQL, `abort` to stop the run)"
             ))
             .allow_empty(true)
             .interact_text_on(term);
@@ -191,6 +215,9 @@ fn confirm(term: &Term, id: &str) -> Decision {
                 return Decision::Declined {
                     reason: "declined by the operator (skipped at the prompt)".to_owned(),
                 };
+            }
+            Ok("s") => {
+                let _ = term.write_line(sql);
             }
             Ok("abort") => {
                 return Decision::Aborted {
@@ -209,88 +236,4 @@ fn confirm(term: &Term, id: &str) -> Decision {
             }
         }
     }
-}
-
-/// What the operator reads before deciding: title, description, SQL, preview rows, each
-/// with its control characters shown escaped, so nothing in them can redraw the prompt.
-fn describe(request: &Request) -> String {
-    let mut out = format!(
-        "\n== Action `{}`: {}\n",
-        request.step.id,
-        for_terminal_line(request.title)
-    );
-    if let Some(description) = &request.step.description {
-        let _ = writeln!(out, "{}", for_terminal(description.trim_end()));
-    }
-    let _ = writeln!(
-        out,
-        "\nSQL that will run:\n{}\n",
-        indent(&for_terminal(request.sql.trim_end()))
-    );
-    if let Some(preview) = &request.preview {
-        let limit = request
-            .max_rows
-            .map(|n| format!(" (max_rows {n})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "Preview: {} row{}{limit}",
-            preview.row_count,
-            if preview.row_count == 1 { "" } else { "s" }
-        );
-        out.push_str(&text_table(preview.columns, preview.rows));
-        if (preview.rows.len() as u64) < preview.row_count {
-            let _ = writeln!(
-                out,
-                "  ... {} more rows not shown",
-                preview.row_count - preview.rows.len() as u64
-            );
-        }
-    }
-    if request.approval == Approval::Confirm {
-        out.push_str("This action needs confirmation.\n");
-    }
-    out
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|line| format!("    {line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A plain aligned table for the terminal, each name and value on one line.
-fn text_table(columns: &[String], rows: &[Vec<Option<String>>]) -> String {
-    let cell =
-        |value: &Option<String>| for_terminal_line(value.as_deref().unwrap_or("NULL")).into_owned();
-    let columns: Vec<String> = columns
-        .iter()
-        .map(|c| for_terminal_line(c).into_owned())
-        .collect();
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
-    for row in rows {
-        for (i, value) in row.iter().enumerate() {
-            if let Some(width) = widths.get_mut(i) {
-                *width = (*width).max(cell(value).chars().count().min(60));
-            }
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| {
-                let c: String = c.chars().take(60).collect();
-                format!("{c:w$}")
-            })
-            .collect();
-        format!("  {}\n", padded.join(" | ").trim_end())
-    };
-    let mut out = line(columns.clone());
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    for row in rows {
-        out.push_str(&line(row.iter().map(cell).collect()));
-    }
-    out
 }

@@ -149,6 +149,14 @@ pub enum Reach<'t, T> {
     },
 }
 
+/// Whether a step gets past `--only` and its guards, with its record so far.
+enum Gate {
+    /// It runs (after `--step`'s question): the record holds the guards that passed.
+    Open(StepRecord),
+    /// It ends here (skipped, or its `when` failed), asking nothing.
+    Closed(StepRecord),
+}
+
 /// A step's record, and the rows later steps see.
 struct Finished {
     record: StepRecord,
@@ -285,9 +293,14 @@ impl<'r> Engine<'r> {
         if self.ending.stopped || self.ending.error.is_some() {
             return not_run(step, title, "the run stopped before this step").into();
         }
+        // `--only` and the guards first: `--step` asks nothing about a step they skip.
+        let record = match self.gate(step, title) {
+            Gate::Open(record) => record,
+            Gate::Closed(record) => return record.into(),
+        };
         // Every answer but continue and skip stops the run here, for the reason it gives.
         let reason = match self.ask_before(step, title).await {
-            StepChoice::Continue => return self.step(step, title, target).await,
+            StepChoice::Continue => return self.step(step, record, target).await,
             StepChoice::Skip => {
                 return skipped(step, title, "skipped by the operator (`--step`)").into();
             }
@@ -359,16 +372,16 @@ impl<'r> Engine<'r> {
         }
     }
 
-    /// `--only`, the guards, then the step's kind.
-    async fn step(&mut self, step: &Step, title: &str, target: &mut impl Target) -> Finished {
+    /// `--only`, then the guards: the step's blank record when it runs, or how it ended.
+    fn gate(&mut self, step: &Step, title: &str) -> Gate {
         let mut record = blank(step, title);
         if let Some(only) = &self.settings.only
             && !only.iter().any(|id| id == &step.id)
         {
-            return skipped(step, title, "not selected with `--only`").into();
+            return Gate::Closed(skipped(step, title, "not selected with `--only`"));
         }
         match self.guards(step, &mut record.guards) {
-            Ok(Guard::Pass) => {}
+            Ok(Guard::Pass) => Gate::Open(record),
             Ok(guard) => {
                 record.status = Status::Skipped;
                 record.message = record
@@ -385,10 +398,19 @@ impl<'r> Engine<'r> {
                         .unfinished
                         .push((step.id.clone(), format!("not run: {reason}")));
                 }
-                return record.into();
+                Gate::Closed(record)
             }
-            Err(error) => return failed(record, &error).into(),
+            Err(error) => Gate::Closed(failed(record, &error)),
         }
+    }
+
+    /// The step's kind, once it passed its gate.
+    async fn step(
+        &mut self,
+        step: &Step,
+        mut record: StepRecord,
+        target: &mut impl Target,
+    ) -> Finished {
         match &step.kind {
             StepKind::Manual { text } => {
                 record.status = Status::Manual;

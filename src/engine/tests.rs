@@ -316,6 +316,7 @@ fn only_and_step_choices_skip_and_abort() {
         "its guard was false"
     );
 
+    // `follow_up` and `new_server` are skipped by their guards: `--step` asks only once.
     let mut script = Script::new(&log, vec![]);
     script.choices = VecDeque::from([StepChoice::Skip, StepChoice::Abort]);
     run.only = None;
@@ -329,10 +330,31 @@ fn only_and_step_choices_skip_and_abort() {
                 Status::Skipped,
                 "skipped by the operator (`--step`)"
             ),
+            ("follow_up", Status::Skipped, "the condition is false"),
+            (
+                "new_server",
+                Status::Skipped,
+                "requires PostgreSQL 16 or later; the server is 15"
+            ),
+        ]
+    );
+    assert_eq!(script.choices, [StepChoice::Abort], "asked once");
+
+    let mut script = Script::new(&log, vec![]);
+    script.choices = VecDeque::from([StepChoice::Abort]);
+    let record = run.record(&playbook, &mut server(), &mut script);
+    assert_eq!(
+        statuses(&record),
+        [
+            (
+                "sessions",
+                Status::NotRun,
+                "aborted by the operator (`--step`)"
+            ),
             (
                 "follow_up",
                 Status::NotRun,
-                "aborted by the operator (`--step`)"
+                "the run stopped before this step"
             ),
             (
                 "new_server",

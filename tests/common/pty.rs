@@ -17,6 +17,7 @@ pub const DOWN: &str = "\x1b[B";
 pub const ENTER: &str = "\r";
 /// The width of the PTY, in columns.
 pub const COLUMNS: u16 = 80;
+pub const ESC: &str = "\x1b";
 
 /// The binary running in a PTY, in its own working directory, with everything it wrote to
 /// the terminal kept as a transcript (escape sequences and carriage returns stripped).
@@ -192,13 +193,32 @@ impl Pty {
     }
 
     /// Chooses the highlighted item after pressing `moves`, and waits for the prompt to
-    /// report `chosen` as the answer.
+    /// report `chosen` as the answer (`prompt: chosen`, or `prompt? chosen` for a question).
     pub fn choose(&mut self, prompt: &str, moves: &[&str], chosen: &str) {
         for key in moves {
             self.send(key);
         }
         self.send(ENTER);
-        self.expect(&format!("{prompt}: {chosen}"));
+        self.expect(&answered(prompt, chosen));
+    }
+
+    /// Sets the terminal's size, as a window resized to `columns`×`rows` would.
+    pub fn resize(&mut self, columns: u16, rows: u16) {
+        self.session
+            .get_process_mut()
+            .set_window_size(columns, rows)
+            .expect("set the PTY's window size");
+    }
+
+    /// The screen as a `columns`×`rows` terminal shows it once everything written so far is
+    /// drawn (escape sequences obeyed), and whether its cursor is visible.
+    pub fn emulated(&self, columns: u16, rows: u16) -> (Vec<String>, bool) {
+        let size = |n: u16| std::num::NonZeroU16::new(n).expect("a size of at least 1");
+        let mut parser = vt100::Parser::new(size(rows), size(columns), 0);
+        parser.process(&self.raw);
+        let screen = parser.screen();
+        let lines = screen.rows(0, columns).collect();
+        (lines, !screen.hide_cursor())
     }
 
     /// Types a line at an `Input` prompt.
@@ -249,6 +269,15 @@ impl Pty {
     /// The journal's lines, each parsed.
     pub fn journal(&self) -> Vec<serde_json::Value> {
         super::read_journal(&self.path("r.journal.jsonl"))
+    }
+}
+
+/// What a menu shows once answered: `prompt: answer`, or `prompt? answer` for a question.
+pub fn answered(prompt: &str, answer: &str) -> String {
+    if prompt.ends_with('?') {
+        format!("{prompt} {answer}")
+    } else {
+        format!("{prompt}: {answer}")
     }
 }
 

@@ -50,12 +50,10 @@ fn control_characters_in_row_values_are_shown_escaped() {
     ));
     let mut pty = Pty::run(&db, PLAYBOOK, &[]);
     pty.expect(&format!("== Action `bump`: Bump {SHOWN}\n"));
-    pty.expect(r"Counts one up.\x1b]0;described\x07");
-    pty.expect(&format!(
-        "SQL that will run:\n    UPDATE t SET n = n + 1 WHERE label = '{SHOWN}'\n"
-    ));
-    pty.expect("Preview: 1 row\n");
+    pty.expect("Acts on 1 row:\n");
     pty.expect(&format!("1  | {SHOWN}\n"));
+    pty.expect("SQL that will run (cut to the width; s shows it all):\n    UPDATE t SET n = n + 1 WHERE label = '\\x1b]0;pwned");
+    pty.expect(r"Counts one up.\x1b]0;described\x07");
     pty.choose("Run this action?", &[], "skip this step");
     assert_eq!(
         pty.finish(),

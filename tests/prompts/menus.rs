@@ -25,7 +25,9 @@ fn answer_the_approval_menu(keys: &[&str], answer: &str, code: i32, decision: &s
     db.psql("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL); INSERT INTO t VALUES (1, 0)");
     let mut pty = Pty::run(&db, COUNTER, &[]);
     pty.expect("== Action `bump`: bump");
-    pty.expect("Run this action?:\n  approve\n> skip this step\n  abort the run");
+    pty.expect(
+        "Run this action? — ↑/↓ move, Enter choose, Esc skip, s SQL\n  approve\n> skip this step\n  abort the run",
+    );
     pty.choose("Run this action?", keys, answer);
     assert_eq!(pty.finish(), code, "after {keys:?}:\n{}", pty.screen());
     let ran = decision == "approved";
@@ -75,10 +77,14 @@ fn the_step_menu_does_not_wrap_either() {
     let db = Database::new();
     let mut pty = Pty::run(&db, WALK, &["--step"]);
     let first = "Next: First look (check `one`)";
-    pty.expect(&format!("{first}:\n> continue\n  skip\n  abort"));
+    pty.expect(&format!(
+        "{first} — ↑/↓ move, Enter choose, Esc skip\n> continue\n  skip\n  abort"
+    ));
     pty.choose(first, &[UP, UP], "continue");
     let second = "Next: Second look (check `two`)";
-    pty.expect(&format!("{second}:\n> continue\n  skip\n  abort"));
+    pty.expect(&format!(
+        "{second} — ↑/↓ move, Enter choose, Esc skip\n> continue\n  skip\n  abort"
+    ));
     pty.choose(second, &[DOWN; 4], "abort");
     assert_eq!(pty.finish(), 4, "{}", pty.screen());
     let report = pty.report();
