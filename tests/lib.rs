@@ -26,4 +26,5 @@ mod schema;
 mod sessions;
 mod signals;
 mod types;
+mod usage;
 mod validate;
