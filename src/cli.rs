@@ -45,6 +45,15 @@ pub enum Command {
     },
     /// Print the JSON Schema of the playbook format (for editor completion).
     Schema,
+    /// Print the shell completion script, e.g. `runbook completions bash >
+    /// ~/.local/share/bash-completion/completions/runbook`.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `runbook man > ~/.local/share/man/man1/runbook.1`.
+    Man,
 }
 
 /// The process's arguments, with `--help` after `help` dropped: clap reads `runbook help

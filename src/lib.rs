@@ -21,6 +21,7 @@ mod facts;
 pub mod fleet;
 mod interrupt;
 pub mod load;
+mod manual;
 mod markdown;
 pub mod outputs;
 mod param;
@@ -63,6 +64,8 @@ pub fn main() -> ExitCode {
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),
         Command::Schema => commands::schema(),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man => manual::man(),
     };
     ExitCode::from(code)
 }

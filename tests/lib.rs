@@ -12,6 +12,7 @@ mod fleet_hostile;
 mod fuzz;
 mod horizon;
 mod hostile;
+mod manual;
 mod memory;
 mod monitoring;
 mod outcomes;
