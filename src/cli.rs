@@ -1,5 +1,7 @@
 //! The command line, as clap sees it. Doc comments here are the `--help` text.
 
+use std::ffi::OsString;
+
 use clap::{Parser, Subcommand};
 
 /// A declarative runbook engine for PostgreSQL: playbooks of checks, guarded actions and
@@ -16,12 +18,15 @@ pub enum Command {
     /// Run a playbook against a server: checks, guards, assessments, approved actions, and a
     /// report of what was checked and done.
     ///
-    /// Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (invalid playbook or variables,
-    /// connection failure, a step error), 4 stopped by the operator or an action not approved.
+    /// Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (invalid playbook, connection
+    /// failure, a step error), 4 stopped by the operator or an action not approved, 64 a usage
+    /// error (no such playbook, an unknown `--only` id, a `--var` that is unknown or invalid, a
+    /// required param not set, a bad flag; 3 with `--nagios`).
     Run(Box<RunArgs>),
     /// Check playbooks without a database: schema, names, templates, read-only checks.
     ///
-    /// Exits 0 when every playbook is valid, 1 otherwise. Every problem is reported, each at
+    /// Exits 0 when every playbook is valid, 1 when one is not, 64 when an argument names no
+    /// playbook (the others are still checked). Every problem is reported, each at
     /// file:line:column.
     Validate {
         /// Playbook paths or names (`./playbooks/NAME.yaml`, then built-in).
@@ -31,6 +36,8 @@ pub enum Command {
     /// List the playbooks found: `./playbooks/*.yaml`, then the built-in ones.
     List,
     /// Print a playbook as a human-readable runbook (Markdown).
+    ///
+    /// Exits 1 when the playbook is invalid, 64 when there is no such playbook.
     Show {
         /// Playbook path or name.
         #[arg(value_name = "PLAYBOOK")]
@@ -38,6 +45,32 @@ pub enum Command {
     },
     /// Print the JSON Schema of the playbook format (for editor completion).
     Schema,
+    /// Print the shell completion script, e.g. `runbook completions bash >
+    /// ~/.local/share/bash-completion/completions/runbook`.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `runbook man > ~/.local/share/man/man1/runbook.1`.
+    Man,
+}
+
+/// The process's arguments, with `--help` after `help` dropped: clap reads `runbook help
+/// --help` as help on a command named `--help` and fails, where a user asks how `help`
+/// works (`runbook help help`) or, after a command, for that command's help.
+pub fn arguments() -> Vec<OsString> {
+    let mut arguments: Vec<OsString> = std::env::args_os().collect();
+    let is_flag = |argument: &OsString| argument == "--help" || argument == "-h";
+    if arguments.get(1).is_some_and(|first| first == "help")
+        && arguments.iter().skip(2).any(is_flag)
+    {
+        arguments.retain(|argument| !is_flag(argument));
+        if arguments.len() == 2 {
+            arguments.push("help".into());
+        }
+    }
+    arguments
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,6 +3,7 @@
 use std::io::Write as _;
 
 use crate::diagnostic::Diagnostic;
+use crate::exit;
 use crate::load;
 use crate::load::raw::RawPlaybook;
 use crate::load::{Origin, Source, SourceError};
@@ -62,11 +63,13 @@ pub fn validate(arguments: &[String]) -> u8 {
             .collect()
     });
     let mut failed = 0;
+    let mut misnamed = false;
     for result in results {
         let checked = match result {
             Ok(checked) => checked,
             Err(error) => {
-                eprintln!("error: {error}");
+                eprintln!("error: {}", for_terminal_line(&error.to_string()));
+                misnamed |= error.is_usage();
                 failed += 1;
                 continue;
             }
@@ -94,7 +97,13 @@ pub fn validate(arguments: &[String]) -> u8 {
             }
         }
     }
-    u8::from(failed > 0)
+    // An argument that names no playbook is the command's mistake, and says so over the
+    // playbooks' own.
+    if misnamed {
+        exit::USAGE
+    } else {
+        u8::from(failed > 0)
+    }
 }
 
 /// "3 errors" with a prefix, or nothing for zero.
@@ -170,8 +179,8 @@ pub fn show(argument: &str) -> u8 {
     let source = match Source::locate(argument) {
         Ok(source) => source,
         Err(error) => {
-            eprintln!("error: {error}");
-            return 1;
+            eprintln!("error: {}", for_terminal_line(&error.to_string()));
+            return if error.is_usage() { exit::USAGE } else { 1 };
         }
     };
     let checked = Checked::of(source);

@@ -22,6 +22,7 @@ mod facts;
 pub mod fleet;
 mod interrupt;
 pub mod load;
+mod manual;
 mod markdown;
 pub mod outputs;
 mod param;
@@ -44,7 +45,7 @@ use cli::{Cli, Command};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(cli::arguments()) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -64,6 +65,8 @@ pub fn main() -> ExitCode {
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),
         Command::Schema => commands::schema(),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man => manual::man(),
     };
     ExitCode::from(code)
 }

@@ -245,6 +245,11 @@ fn var_value(params: &[Param], var: &str) -> Result<(String, ParamValue), String
     setting(params, name.trim(), text, " in `--var`")
 }
 
+/// Whether one `--var NAME=VALUE` sets a param of `params` to a value it takes; else why not.
+pub fn check_var(params: &[Param], var: &str) -> Result<(), String> {
+    var_value(params, var).map(drop)
+}
+
 /// Whether `name: text` sets a param of `params` to a value it takes (an inventory's `vars`);
 /// else why not.
 pub fn check_setting(params: &[Param], name: &str, text: &str) -> Result<(), String> {

@@ -55,7 +55,9 @@ pub fn run(args: RunArgs) -> u8 {
     // connects, so a mistake in any of them runs nothing.
     let work = match &config.fleet {
         None => param_values(&config, &playbook, &config.vars).map(Work::Single),
-        Some(fleet) => fleet::plan(&config, fleet, &playbook).map(Work::Fleet),
+        Some(fleet) => fleet_vars(&config, &playbook)
+            .and_then(|()| fleet::plan(&config, fleet, &playbook))
+            .map(Work::Fleet),
     };
     let work = match work {
         Ok(work) => work,
@@ -114,8 +116,13 @@ enum Work {
 /// The checked playbook, or the exit code of why there is none.
 fn prepare(config: &RunConfig) -> Result<Playbook, u8> {
     let source = Source::locate(&config.playbook).map_err(|error| {
-        eprintln!("error: {error}");
-        early(config, "runbook", exit::UNKNOWN, &error.to_string())
+        eprintln!("error: {}", for_terminal(&error.to_string()));
+        let code = if error.is_usage() {
+            exit::USAGE
+        } else {
+            exit::UNKNOWN
+        };
+        early(config, "runbook", code, &error.to_string())
     })?;
     let checked = Checked::of(source);
     if !checked.diagnostics.is_empty() {
@@ -146,19 +153,39 @@ fn prepare(config: &RunConfig) -> Result<Playbook, u8> {
 }
 
 /// The params' values `vars` (`NAME=VALUE`, later ones winning) give, with the playbook's
-/// defaults; or the exit code of why they do not.
+/// defaults; or the exit code of why they do not. Each of its problems is the command line's:
+/// a `--var` of no param, of a value its param does not take, a required param not set.
+/// Usage errors all (64): the user fixes the command, as for a bad flag, not the playbook.
 pub(crate) fn param_values(
     config: &RunConfig,
     playbook: &Playbook,
     vars: &[String],
 ) -> Result<IndexMap<String, ParamValue>, u8> {
-    param::resolve(&playbook.params, vars).map_err(|errors| {
-        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        for error in &errors {
-            eprintln!("error: {}", for_terminal(error));
-        }
-        early(config, &playbook.name, exit::UNKNOWN, &errors.join("; "))
-    })
+    param::resolve(&playbook.params, vars).map_err(|errors| vars_refused(config, playbook, &errors))
+}
+
+/// The `--var`s of a fleet run, checked once against the playbook's params before any
+/// target's own `vars` (an inventory's mistakes are the file's, UNKNOWN, reported at its
+/// lines); or the exit code of why they are refused (64).
+fn fleet_vars(config: &RunConfig, playbook: &Playbook) -> Result<(), u8> {
+    let errors: Vec<String> = config
+        .vars
+        .iter()
+        .filter_map(|var| param::check_var(&playbook.params, var).err())
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(vars_refused(config, playbook, &errors))
+    }
+}
+
+/// Prints the problems of the `--var`s and returns the usage error's exit code.
+fn vars_refused(config: &RunConfig, playbook: &Playbook, errors: &[String]) -> u8 {
+    for error in errors {
+        eprintln!("error: {}", for_terminal(error));
+    }
+    early(config, &playbook.name, exit::USAGE, &errors.join("; "))
 }
 
 async fn run_playbook(

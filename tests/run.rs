@@ -228,14 +228,14 @@ fn unknown_only_id_is_a_usage_error() {
 }
 
 #[test]
-fn invalid_vars_exit_3_before_connecting() {
+fn invalid_vars_are_a_usage_error_before_connecting() {
     Test::new()
         .playbook("t.yaml", THRESHOLDS)
         .args(["run", "t.yaml"])
         .var("n", "many")
         .var("m", "1")
         .database_url("postgres://nobody@127.0.0.1:1/x")
-        .status(3)
+        .status(64)
         .stderr("error: invalid value for param `n` (integer): `many` is not an integer\nerror: unknown param `m` in `--var` (params: n)\n")
         .run();
 }

@@ -111,7 +111,7 @@ fn raw_interpolation_is_a_warning_not_an_error() {
 }
 
 #[test]
-fn validates_several_playbooks_and_fails_if_any_is_invalid() {
+fn validates_several_playbooks_and_a_missing_one_is_a_usage_error() {
     Test::new()
         .playbook(
             "good.yaml",
@@ -119,7 +119,7 @@ fn validates_several_playbooks_and_fails_if_any_is_invalid() {
         )
         .playbook("bad.yaml", "version: 1\nsteps: []\n")
         .args(["validate", "good.yaml", "bad.yaml", "missing"])
-        .status(1)
+        .status(64)
         .stdout("good.yaml: ok (1 step)\n")
         .stderr(
             "error: the playbook has no steps\n --> bad.yaml:2:1\n  |\n2 | steps: []\n  | ^^^^^\n\n\
@@ -133,7 +133,7 @@ fn validates_several_playbooks_and_fails_if_any_is_invalid() {
 fn missing_playbook_suggests_a_built_in() {
     Test::new()
         .args(["validate", "daily-monitorin"])
-        .status(1)
+        .status(64)
         .stderr("error: playbook `daily-monitorin` not found: no such file, no `./playbooks/daily-monitorin.yaml`, and no built-in playbook of that name; did you mean `daily-monitoring`? (built-in: connection-cleanup, daily-monitoring, emergency, pool-optimization, troubleshooting, tview-connections)\n")
         .run();
 }

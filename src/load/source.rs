@@ -8,7 +8,7 @@ use std::{fs, io};
 
 use thiserror::Error;
 
-use crate::diagnostic::did_you_mean;
+use crate::diagnostic::{did_you_mean, suggestion};
 
 include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
@@ -35,6 +35,7 @@ pub struct Source {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
+    /// A name that names no playbook; `hint`: did-you-mean, or nothing.
     #[error(
         "playbook `{name}` not found: no such file, no `./playbooks/{name}.yaml`, and no built-in playbook of that name{hint} (built-in: {built_in})"
     )]
@@ -43,6 +44,11 @@ pub enum SourceError {
         hint: String,
         built_in: String,
     },
+    /// A path that names no file; `hint`: did-you-mean, or nothing.
+    #[error("no such file `{path}`{hint}")]
+    NoSuchFile { path: String, hint: String },
+    #[error("`{path}` is a directory, not a playbook file")]
+    NotAFile { path: String },
     #[error("cannot read `{path}`: {source}")]
     Read { path: String, source: io::Error },
     #[error("`{path}` is {size} bytes; playbooks larger than {max} bytes are refused")]
@@ -54,6 +60,78 @@ pub enum SourceError {
         column: usize,
         offset: usize,
     },
+}
+
+impl SourceError {
+    /// Whether the argument names no playbook at all: the command line's mistake (exit 64),
+    /// where the other errors are the file's.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            SourceError::NotFound { .. }
+                | SourceError::NoSuchFile { .. }
+                | SourceError::NotAFile { .. }
+        )
+    }
+}
+
+/// Whether PLAYBOOK is a path rather than a name.
+fn is_path(argument: &str) -> bool {
+    argument.contains(['/', '\\']) || argument.ends_with(".yaml") || argument.ends_with(".yml")
+}
+
+/// The playbook files (`*.yaml`, `*.yml`) in `dir`, sorted; none when it cannot be read.
+fn playbook_files(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// The file stem of `path`, when it is text.
+fn stem(path: &Path) -> Option<&str> {
+    path.file_stem()?.to_str()
+}
+
+/// The names a playbook can be run by: the stems in `./playbooks`, then the built-ins.
+fn known_names() -> Vec<String> {
+    let local = playbook_files(Path::new("playbooks"));
+    let local = local.iter().filter_map(|path| stem(path));
+    let built_in = BUILT_IN.iter().map(|(name, _)| *name);
+    local.chain(built_in).map(str::to_owned).collect()
+}
+
+/// Did-you-mean for a path that names no file: the playbook it names without `.yaml` (`run
+/// daily-monitoring.yaml` in a directory without that file), else the closest playbook file
+/// beside where it points, by stem (every candidate shares `.yaml`, which would make any two
+/// names look alike).
+fn path_hint(path: &Path) -> String {
+    let wanted = stem(path).unwrap_or_default();
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty());
+    if parent.is_none() && known_names().iter().any(|name| name == wanted) {
+        return format!("; did you mean the playbook `{wanted}`, without the extension?");
+    }
+    let siblings = playbook_files(parent.unwrap_or(Path::new(".")));
+    let stems = siblings.iter().filter_map(|sibling| stem(sibling));
+    let Some(closest) = suggestion(wanted, stems) else {
+        return String::new();
+    };
+    let Some(found) = siblings
+        .iter()
+        .find(|sibling| stem(sibling) == Some(closest))
+    else {
+        return String::new();
+    };
+    let file_name = found.file_name().unwrap_or_default();
+    let shown = parent.map_or_else(|| PathBuf::from(file_name), |p| p.join(file_name));
+    format!("; did you mean `{}`?", shown.display())
 }
 
 impl Source {
@@ -97,34 +175,46 @@ impl Source {
         }
     }
 
-    /// Finds PLAYBOOK: an existing path, else `./playbooks/NAME[.yaml|.yml]`, else a built-in.
+    /// Finds PLAYBOOK. A path (it has a `/` or ends in `.yaml`/`.yml`) is that file only, so a
+    /// mistyped path is never reported as a missing `./playbooks/<path>`; a name is the file
+    /// `NAME`, then `./playbooks/NAME.yaml`, `.yml` or `NAME`, then a built-in playbook.
     pub fn locate(argument: &str) -> Result<Source, SourceError> {
         let path = Path::new(argument);
+        if is_path(argument) {
+            return if path.is_file() {
+                Source::read(path, argument)
+            } else if path.is_dir() {
+                Err(SourceError::NotAFile {
+                    path: argument.to_owned(),
+                })
+            } else {
+                Err(SourceError::NoSuchFile {
+                    path: argument.to_owned(),
+                    hint: path_hint(path),
+                })
+            };
+        }
         if path.is_file() {
             return Source::read(path, argument);
         }
-        let bare = argument
-            .strip_suffix(".yaml")
-            .or_else(|| argument.strip_suffix(".yml"))
-            .unwrap_or(argument);
-        let is_name = !bare.is_empty() && !bare.contains(['/', '\\']);
-        if is_name {
+        if !argument.is_empty() {
             for candidate in [
-                format!("playbooks/{bare}.yaml"),
-                format!("playbooks/{bare}.yml"),
-                format!("playbooks/{bare}"),
+                format!("playbooks/{argument}.yaml"),
+                format!("playbooks/{argument}.yml"),
+                format!("playbooks/{argument}"),
             ] {
                 if Path::new(&candidate).is_file() {
                     return Source::read(Path::new(&candidate), &candidate);
                 }
             }
-            if let Some(source) = Source::built_in(bare) {
+            if let Some(source) = Source::built_in(argument) {
                 return Ok(source);
             }
         }
+        let names = known_names();
         Err(SourceError::NotFound {
-            name: bare.to_owned(),
-            hint: did_you_mean(bare, BUILT_IN.iter().map(|(name, _)| *name)),
+            name: argument.to_owned(),
+            hint: did_you_mean(argument, names.iter().map(String::as_str)),
             built_in: BUILT_IN
                 .iter()
                 .map(|(name, _)| *name)
@@ -207,17 +297,9 @@ impl Source {
     pub fn all() -> Vec<Result<Source, SourceError>> {
         let mut found = Vec::new();
         let mut local = Vec::new();
-        if let Ok(dir) = fs::read_dir("playbooks") {
-            let mut paths: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
-            paths.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
-            paths.sort();
-            for path in paths {
-                let shown = path.display().to_string();
-                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                    local.push(stem.to_owned());
-                }
-                found.push(Source::read(&path, &shown));
-            }
+        for path in playbook_files(Path::new("playbooks")) {
+            local.extend(stem(&path).map(str::to_owned));
+            found.push(Source::read(&path, &path.display().to_string()));
         }
         for (stem, _) in BUILT_IN {
             if !local.iter().any(|l| l == stem) {
