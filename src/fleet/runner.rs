@@ -22,6 +22,7 @@ use super::{FleetTarget, TargetResult, limits, markdown, report};
 use crate::approval::{Approver, Decision, Request, StepChoice};
 use crate::clock::{Clock, SystemClock, millis_between};
 use crate::config::{Closing, FleetConfig, RunConfig};
+use crate::count::count_usize;
 use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::interrupt::{Cause, Interrupts, Stop};
@@ -199,12 +200,7 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
         watcher.abort();
     }
     let duration_ms = millis_between(started, clock.elapsed());
-    let notes = stop
-        .interruption()
-        .cause()
-        .map(|cause| format!("the fleet was stopped {}", cause.by()))
-        .into_iter()
-        .collect();
+    let notes = stopped(&stop).into_iter().collect();
     let summary = report::FleetRun {
         playbook: &playbook.name,
         title: &playbook.title,
@@ -292,8 +288,8 @@ impl Fleet<'_> {
         let new = plan.report_dir.is_none();
         loop {
             while running.len() < plan.parallel && next < plan.targets.len() && held.is_none() {
-                if let Some(cause) = self.stop.interruption().cause() {
-                    held = Some(format!("not started: the fleet was stopped {}", cause.by()));
+                if let Some(why) = stopped(self.stop) {
+                    held = Some(format!("not started: {why}"));
                     break;
                 }
                 let index = next;
@@ -311,20 +307,15 @@ impl Fleet<'_> {
                 if let Some(max) = plan.max_failures.filter(|max| failed >= *max) {
                     held.get_or_insert_with(|| {
                         format!(
-                            "not started: {failed} target{} ended UNKNOWN (`--max-failures {max}`)",
-                            if failed == 1 { "" } else { "s" }
+                            "not started: {} ended UNKNOWN (`--max-failures {max}`)",
+                            count_usize(failed, "target")
                         )
                     });
                 }
             }
             results[index] = Some(result);
         }
-        let held = held.or_else(|| {
-            self.stop
-                .interruption()
-                .cause()
-                .map(|cause| format!("not started: the fleet was stopped {}", cause.by()))
-        });
+        let held = held.or_else(|| stopped(self.stop).map(|why| format!("not started: {why}")));
         results
             .into_iter()
             .zip(&plan.targets)
@@ -456,21 +447,18 @@ struct FleetApprover {
     may_act: bool,
 }
 
-impl FleetApprover {
-    /// Why nothing more is asked, once the fleet was stopped.
-    fn stopped(&self) -> Option<String> {
-        self.stop
-            .interruption()
-            .cause()
-            .map(|cause| format!("the fleet was stopped {}", cause.by()))
-    }
+/// `the fleet was stopped by …`, once it was: why nothing more starts or is asked.
+fn stopped(stop: &Stop) -> Option<String> {
+    stop.interruption()
+        .cause()
+        .map(|cause| format!("the fleet was stopped {}", cause.by()))
 }
 
 impl Approver for FleetApprover {
     fn decide<'a>(&'a mut self, request: &'a Request<'a>) -> LocalBoxFuture<'a, Decision> {
         Box::pin(async move {
             let mut shared = self.shared.lock().await;
-            if let Some(reason) = self.stopped() {
+            if let Some(reason) = stopped(&self.stop) {
                 return Decision::Interrupted { reason };
             }
             shared.for_target(&self.target);
@@ -491,7 +479,7 @@ impl Approver for FleetApprover {
     ) -> LocalBoxFuture<'a, StepChoice> {
         Box::pin(async move {
             let mut shared = self.shared.lock().await;
-            if self.stopped().is_some() {
+            if stopped(&self.stop).is_some() {
                 return StepChoice::Interrupted;
             }
             shared.for_target(&self.target);
