@@ -225,12 +225,7 @@ fn directory(
     started_at: &str,
 ) -> Result<PathBuf, file::WriteError> {
     if let Some(directory) = &plan.report_dir {
-        std::fs::create_dir_all(directory).map_err(|source| file::WriteError::CreateDirectory {
-            what: Artifact::Report,
-            directory: directory.clone(),
-            path: directory.clone(),
-            source,
-        })?;
+        file::make_directory(Artifact::Report, directory, directory)?;
         return Ok(directory.clone());
     }
     let output = config.report.format.output();

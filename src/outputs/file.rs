@@ -263,7 +263,7 @@ pub fn kind_of(what: Artifact, path: &Path) -> Result<Kind, WriteError> {
 }
 
 /// Creates `directory` (and its parents) for the file `path`.
-fn make_directory(what: Artifact, directory: &Path, path: &Path) -> Result<(), WriteError> {
+pub fn make_directory(what: Artifact, directory: &Path, path: &Path) -> Result<(), WriteError> {
     fs::create_dir_all(directory).map_err(|source| WriteError::CreateDirectory {
         what,
         directory: directory.into(),
