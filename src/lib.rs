@@ -20,6 +20,7 @@ mod exit;
 mod expr;
 mod facts;
 pub mod fleet;
+pub mod history;
 mod interrupt;
 pub mod load;
 mod manual;

@@ -46,6 +46,7 @@ pub use verdict::Verdict;
 use crate::approval::{Approver, StepChoice};
 use crate::clock::{Clock, millis_between};
 use crate::events::{Event, Listeners, Veto};
+use crate::history::Past;
 use crate::interrupt::{Cause, Interruption, Stop};
 use crate::outputs::record::{ErrorRecord, Status, StepRecord};
 use crate::param::ParamValue;
@@ -132,6 +133,9 @@ pub struct Engine<'r> {
     waited: std::time::Duration,
     /// Every finished step: id, status and message, for the verdict.
     statuses: Vec<verdict::Finding>,
+    /// Earlier runs' metric values of this playbook on this target (`history.*`).
+    #[expect(dead_code, reason = "read by the history expressions (issue 19)")]
+    past: Past,
 }
 
 /// How far the run got in reaching its target.
@@ -195,7 +199,14 @@ impl<'r> Engine<'r> {
             statuses: Vec::new(),
             waited: std::time::Duration::ZERO,
             databases: database_params(playbook, values),
+            past: Past::default(),
         }
+    }
+
+    /// Gives the run the history store's past of this playbook on this target.
+    pub fn remembering(mut self, past: Past) -> Engine<'r> {
+        self.past = past;
+        self
     }
 
     /// Runs the playbook as far as `reach` allows: reads the facts, runs the steps, and ends
