@@ -79,11 +79,15 @@ impl Facts {
 impl Engine<'_> {
     /// Reads the server's facts and puts them in scope. The run cannot go on without them.
     pub(super) async fn gather(&mut self, target: &mut impl Target) -> Result<(), RunError> {
-        let facts = read(target, self.playbook)
+        let mut facts = read(target, self.playbook)
             .await
             .map_err(|error| RunError::Facts {
                 message: error.to_string(),
             })?;
+        // The session said who it is when it connected: the facts need not ask again.
+        if let Some(backend) = target.backend() {
+            own_session(&mut facts.json, &backend);
+        }
         self.scope
             .set_facts(minijinja::Value::from(minijinja::value::Serde(&facts.json)));
         self.emit(&Event::FactsGathered { facts: &facts });
@@ -118,14 +122,19 @@ impl Engine<'_> {
     /// `backend_start` follow it, for templates and for what spares the engine's own session.
     pub(super) fn follow_backend(&mut self, backend: &Backend) {
         let json = &mut self.facts.json;
-        json.insert("backend_pid".to_owned(), Json::from(backend.pid));
-        json.insert(
-            "backend_start".to_owned(),
-            Json::from(backend.started.clone()),
-        );
+        own_session(json, backend);
         self.scope
             .set_facts(minijinja::Value::from(minijinja::value::Serde(json)));
     }
+}
+
+/// `backend_pid` and `backend_start`: the engine's own session, as the target knows it.
+fn own_session(json: &mut Map<String, Json>, backend: &Backend) {
+    json.insert("backend_pid".to_owned(), Json::from(backend.pid));
+    json.insert(
+        "backend_start".to_owned(),
+        Json::from(backend.started.clone()),
+    );
 }
 
 /// Reads the facts; `Err` when the statement fails (the run cannot go on without them).
@@ -200,7 +209,7 @@ fn facts_sql(relations: &BTreeSet<&str>) -> String {
   'extensions', (SELECT coalesce(json_agg(extname ORDER BY extname), '[]') FROM pg_extension),
   'in_recovery', pg_is_in_recovery(),
   'backend_pid', pg_backend_pid(),
-  'backend_start', (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+  'backend_start', NULL,
   'server_started', pg_postmaster_start_time()::text,
   'can_read_all_stats', r.rolsuper OR pg_has_role('pg_read_all_stats', 'USAGE'),
   'can_signal_backend', r.rolsuper OR pg_has_role('pg_signal_backend', 'USAGE'),

@@ -39,9 +39,10 @@ const AFTER_CANCEL: StdDuration = StdDuration::from_secs(5);
 const SERVER_FIRST: StdDuration = StdDuration::from_millis(250);
 
 /// Who the session is on the server: its pid, and its start (which a reused pid does not
-/// share).
-const IDENTIFY: &str = "SELECT pg_catalog.pg_backend_pid()::text, backend_start::text \
-     FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()";
+/// share). The function under `pg_stat_activity`, for this one backend: the view joins the
+/// catalogs of databases and roles, a third of the statement's cost on a fresh backend.
+const IDENTIFY: &str = "SELECT pid::text, backend_start::text \
+     FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid())";
 
 pub struct Session {
     connection: Option<PgConnection>,
