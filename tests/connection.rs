@@ -351,6 +351,26 @@ fn a_keyword_string_names_the_server() {
     );
 }
 
+/// libpq never asks for SSL on a Unix socket, whatever `sslmode` says (the server would refuse
+/// it there): a `PGSSLMODE=require` set for the remote servers must not lock a DBA out of
+/// the local one, as it does not in psql.
+#[test]
+fn any_sslmode_connects_over_a_unix_socket_as_psql_does() {
+    for mode in ["require", "verify-full", "prefer", "allow"] {
+        let outcome = run(test()
+            .env("PGHOST", "/var/run/postgresql")
+            .env("PGDATABASE", "test")
+            .env("PGSSLMODE", mode))
+        .stderr("conn: OK — 1 step — report: report.md\n")
+        .run();
+        let report = outcome.markdown();
+        assert!(
+            report.contains("| Target | root@/var/run/postgresql:5432/test |"),
+            "sslmode={mode}: {report}"
+        );
+    }
+}
+
 #[test]
 fn an_unknown_service_stops_the_run_before_any_connection() {
     // Were the service ignored, the run would reach the shared server on its socket (trust)

@@ -387,7 +387,7 @@ impl Fleet<'_> {
             Err(error) => return self.not_run(planned, Status::Unknown, error),
         };
         let mut record = ran.recorder.into_record();
-        let written = report.write(&record);
+        let written = report.write_aside(&record).await;
         if let Err(error) = &written {
             say(&format!(
                 "error: {}",

@@ -141,9 +141,10 @@ pub fn prepare(what: Artifact, path: &Path, create_directory: bool) -> Result<Ki
         make_directory(what, directory, path)?;
     }
     replaceable(what, path, directory)?;
+    // Created and removed, never synced: the probe asks whether a file can be made there.
     let probe = temporary(directory, name);
-    write_synced(what, &probe, "")
-        .and_then(|()| fs::remove_file(&probe))
+    create(what, &probe)
+        .and_then(|_| fs::remove_file(&probe))
         .map_err(|source| WriteError::Write {
             what,
             path: path.into(),
@@ -324,6 +325,26 @@ pub fn write(what: Artifact, text: &str, destination: &Destination) -> Result<()
     }
 }
 
+/// [`write`] on a thread of its own, for a caller whose thread must not wait on the disk: a
+/// fleet's one engine thread drives every target, and a report's two fsyncs would stall all
+/// of them. The same write, the same errors.
+pub async fn write_aside(
+    what: Artifact,
+    text: String,
+    destination: Destination,
+) -> Result<(), WriteError> {
+    let at = destination.clone();
+    tokio::task::spawn_blocking(move || write(what, &text, &destination))
+        .await
+        .unwrap_or_else(|failed| {
+            let source = io::Error::other(format!("the writing thread failed: {failed}"));
+            Err(match at {
+                Destination::Stdout => WriteError::Stdout { what, source },
+                Destination::File(path) => WriteError::Write { what, path, source },
+            })
+        })
+}
+
 fn write_file(what: Artifact, text: &str, path: &Path) -> Result<(), WriteError> {
     let error = |source| WriteError::Write {
         what,
@@ -349,12 +370,18 @@ fn write_file(what: Artifact, text: &str, path: &Path) -> Result<(), WriteError>
     Ok(())
 }
 
-/// Writes a new file (with the mode of `what` on unix, whatever the umask) and flushes it to
-/// disk.
+/// Writes a new file (see [`create`]) and flushes it to disk.
 fn write_synced(what: Artifact, path: &Path, text: &str) -> io::Result<()> {
+    let mut file = create(what, path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Creates a new, empty file with the mode of `what` on unix, whatever the umask.
+fn create(what: Artifact, path: &Path) -> io::Result<fs::File> {
     // A leftover from a crashed run with the same pid; `create_new` then refuses symlinks.
     let _ = fs::remove_file(path);
-    let mut file = private().write(true).create_new(true).open(path)?;
+    let file = private().write(true).create_new(true).open(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -362,8 +389,7 @@ fn write_synced(what: Artifact, path: &Path, text: &str) -> io::Result<()> {
     }
     #[cfg(not(unix))]
     let _ = what;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    Ok(file)
 }
 
 /// Makes the rename durable. Best effort: the report is complete either way.

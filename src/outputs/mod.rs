@@ -80,6 +80,13 @@ impl Report {
         )
     }
 
+    /// [`Report::write`] without waiting on the disk on this thread (see
+    /// [`file::write_aside`]).
+    pub async fn write_aside(&self, record: &RunRecord) -> Result<(), WriteError> {
+        let text = self.output.render(record);
+        file::write_aside(Artifact::Report, text, self.destination.clone()).await
+    }
+
     /// Where it went, for the summary line.
     pub fn shown_as(&self) -> String {
         match &self.destination {

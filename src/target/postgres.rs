@@ -213,11 +213,16 @@ fn explain_connect_error(
 /// value that can differ is `PGOPTIONS`, which sqlx keeps when the spec's `options` come from
 /// elsewhere (the spec's settings are sent after it, so they win where both set one).
 pub fn connect_options(spec: &ConnSpec) -> PgConnectOptions {
+    // libpq never asks for SSL on a Unix socket, whatever `sslmode` says, and the server
+    // refuses it there: asking would cost every connection a round trip, and `require` would
+    // lock the operator out of the local server that psql reaches.
+    let socket = spec.hostaddr.is_none() && matches!(spec.host, Host::Socket(_));
     let mut options = PgConnectOptions::new_without_pgpass()
         .port(spec.port)
         .username(&spec.user)
         .database(&spec.dbname)
         .ssl_mode(match spec.sslmode {
+            _ if socket => PgSslMode::Disable,
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Allow => PgSslMode::Allow,
             SslMode::Prefer => PgSslMode::Prefer,
