@@ -232,7 +232,7 @@ fn assert_clean_after_the_interruption(
     assert!(cursor_shown, "the cursor is shown again:\n{text}");
     let replaced = format!("Run this action? {answer}");
     assert!(
-        lines.iter().any(|l| *l == replaced),
+        lines.contains(&replaced),
         "the menu is replaced by {replaced:?}:\n{text}"
     );
     for item in ["> skip this step", "  approve", "  abort the run", MENU] {
