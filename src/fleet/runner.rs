@@ -342,7 +342,7 @@ impl Fleet<'_> {
             Ok(path) => path,
             Err(error) => {
                 let why = format!("{error}; nothing was run on it");
-                say(&format!(
+                self.screen.say(format!(
                     "error: {}",
                     for_terminal(&format!("{name}: {why}"))
                 ));
@@ -389,7 +389,7 @@ impl Fleet<'_> {
         let mut record = ran.recorder.into_record();
         let written = report.write_aside(&record).await;
         if let Err(error) = &written {
-            say(&format!(
+            self.screen.say(format!(
                 "error: {}",
                 for_terminal(&format!("{name}: {error}"))
             ));
@@ -402,7 +402,7 @@ impl Fleet<'_> {
             record.exit_code = exit::UNKNOWN;
         }
         if let Some(error) = &record.error {
-            say(&format!(
+            self.screen.say(format!(
                 "error: {}",
                 for_terminal(&format!("{name}: {error}"))
             ));

@@ -98,7 +98,17 @@ impl Screen {
         let mut text = Vec::new();
         let render = screen::Screen::now(shown.detail, shown.paint);
         let _ = render.target(&mut text, &result.name, status, &result.record);
-        let line = String::from_utf8_lossy(&text).trim_end().to_owned();
+        self.say(String::from_utf8_lossy(&text).trim_end().to_owned());
+    }
+
+    /// A line about a target (its error) on stderr: above the bars when they are drawn (held
+    /// while a prompt has the terminal), where a line written under them would be torn by
+    /// their next redraw.
+    pub fn say(&self, line: String) {
+        let Some(shown) = &self.shown else {
+            crate::run::say(&line);
+            return;
+        };
         if shown.hidden.get() {
             shown.held.borrow_mut().push(line);
         } else {

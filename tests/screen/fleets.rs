@@ -79,7 +79,7 @@ fn assert_fitted(pty: &Pty, columns: u16) {
         .filter(|line| !line.starts_with("levels: "))
     {
         assert!(
-            measure_text_width(&line) <= usize::from(columns),
+            measure_text_width(line) <= usize::from(columns),
             "wider than {columns} columns: {line:?}"
         );
     }
@@ -155,4 +155,38 @@ fn brief_shows_each_target_as_its_header_alone_saying_why() {
     assert!(hot.trim_end().ends_with('…'), "{hot:?}");
     assert!(!String::from_utf8_lossy(pty.raw()).contains("\x1b[31m"));
     assert_fitted(&pty, 80);
+}
+
+#[test]
+fn a_targets_error_is_written_whole_above_the_bars_then_its_header() {
+    let db = Database::new();
+    // Listens and never answers: the error comes a second later, while the bars are drawn.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = silent.local_addr().expect("its address").port();
+    let gone = format!("postgres://nobody@127.0.0.1:{port}/none?connect_timeout=1");
+    let inventory = [entry("here", &db.url(), ""), entry("gone", &gone, "")].concat();
+    let mut pty = Pty::command_at(
+        &["run", "levels.yaml", "--targets", "targets.yaml"],
+        &[("levels.yaml", LEVELS), ("targets.yaml", &inventory)],
+        80,
+    );
+    assert_eq!(pty.finish(), 3, "{}", pty.screen());
+    let lines = shown(&pty, 80);
+    let error = lines
+        .iter()
+        .position(|line| line.starts_with("error: gone: cannot connect to `nobody@127.0.0.1:"))
+        .unwrap_or_else(|| panic!("the error, on a line of its own:\n{}", lines.join("\n")));
+    assert!(
+        lines[error..].iter().any(
+            |line| line.starts_with("== gone  UNKNOWN  ") && line.contains(" — cannot connect")
+        ),
+        "its header says why:\n{}",
+        lines.join("\n")
+    );
+    let spinner = |c: char| ('\u{2800}'..='\u{28ff}').contains(&c);
+    let text = lines.join("\n");
+    assert!(
+        !text.chars().any(spinner) && !text.contains("targets done"),
+        "no bar is left torn on the screen:\n{text}"
+    );
 }
