@@ -17,7 +17,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -248,11 +248,29 @@ impl Interrupts {
                     say("interrupted again: exiting now");
                     std::process::exit(i32::from(exit::STOPPED));
                 }
-                say(&cause.notice());
+                // Raised first, so that a menu on the screen closes (and lets the terminal
+                // go) while the queries are cancelled; the notice follows its one line.
+                let notice = cause.notice();
+                let told = tokio::task::spawn_blocking(move || {
+                    let _terminal = hold_terminal();
+                    say(&notice);
+                });
                 stop.stop(cause).await;
+                let _ = told.await;
             }
         }))
     }
+}
+
+/// Who writes to the terminal now, besides the progress display: a menu holds it while it is
+/// drawn (it clears its own lines when it closes, counted from the cursor), and the notice of
+/// a signal waits for it.
+static TERMINAL: Mutex<()> = Mutex::new(());
+
+/// The terminal, until the guard is dropped: see [`TERMINAL`]. A menu lets it go within its
+/// poll once the run is interrupted, so the notice waits no longer than that.
+pub fn hold_terminal() -> MutexGuard<'static, ()> {
+    TERMINAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The next signal of any of the kinds; `None` once none can come any more.

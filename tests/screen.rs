@@ -9,6 +9,8 @@ use crate::common::pty::{COLUMNS, Pty};
 use crate::common::{Test, built_in};
 use crate::playbooks;
 
+mod fleets;
+
 /// A lock pile-up in the test's database: `holder` sits idle in the transaction whose row
 /// lock `waiter` waits for; `idle` holds a transaction open too, blocking nobody.
 struct Scene {
@@ -257,4 +259,43 @@ fn off_a_terminal_only_the_summary_line_is_shown_coloured_only_with_color_always
         .env("NO_COLOR", "1")
         .stderr("one: \x1b[32mOK\x1b[0m — [..] — report: report.json\n")
         .run();
+}
+
+/// One check whose message is wider than any terminal.
+const LONG_MESSAGE: &str = r#"version: 1
+name: long
+steps:
+  - id: long
+    title: A check with a lot to say
+    check: SELECT 1 AS n
+    assess:
+      - warning: n == 1
+        message: "1 row: this message goes on and on, as the messages of a real check do when they name every session they found, much wider than a terminal of 160 columns is, so it must be cut"
+"#;
+
+#[test]
+fn a_status_line_is_cut_to_the_width_and_the_report_keeps_the_whole_message() {
+    let db = Database::new();
+    for columns in [80_u16, 160] {
+        let mut pty = Pty::run_at(&db, LONG_MESSAGE, &[], columns);
+        assert_eq!(pty.finish(), 1, "{}", pty.screen());
+        let lines = lines(&pty);
+        let status = lines
+            .iter()
+            .find(|line| line.starts_with("  [1/1] WARNING A check with a lot to say — 1 row: "))
+            .unwrap_or_else(|| panic!("the status line in {lines:#?}"));
+        assert!(status.ends_with("… (0s)"), "{status:?}");
+        assert_eq!(
+            measure_text_width(status),
+            usize::from(columns),
+            "{status:?}"
+        );
+        let report = pty.report();
+        assert!(
+            report["steps"][0]["message"]
+                .as_str()
+                .is_some_and(|message| message.ends_with("so it must be cut")),
+            "{report}"
+        );
+    }
 }

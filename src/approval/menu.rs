@@ -9,12 +9,22 @@
 //! takes on the prompt's line. Esc chooses the escape item (skip, never abort), other keys
 //! the caller names come back as [`Answer::Key`], and a Ctrl-C clears the menu to one line
 //! saying so before it is raised as SIGINT, so nothing is left highlighted.
+//!
+//! A signal from outside (`kill -INT`, a supervisor's SIGTERM) ends the menu the same way: it
+//! waits for a key only [`POLL`] at a time and looks at the run's interruption in between,
+//! and it holds the terminal ([`crate::interrupt::hold_terminal`]) while it is drawn, so the
+//! signal's notice is written after the menu's one line, never into the lines it clears.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use dialoguer::console::{Key, Term, measure_text_width};
 
 use super::tty;
+
+/// How long the menu waits for a key before it looks at the run's interruption again.
+const POLL: Duration = Duration::from_millis(50);
 
 /// A question and its answers.
 pub struct Menu<'a> {
@@ -28,6 +38,8 @@ pub struct Menu<'a> {
     pub hints: &'a str,
     /// Other keys the caller acts on (`s` for the SQL): the menu closes and says which.
     pub keys: &'a [char],
+    /// Set once the run is interrupted (by a signal): the menu closes, answering nothing.
+    pub interrupted: &'a AtomicBool,
 }
 
 /// What the operator answered.
@@ -37,19 +49,32 @@ pub enum Answer {
     Key(char),
 }
 
+/// How the menu closed without an answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Unanswered {
+    /// Ctrl-C typed at the menu: read as a key, it is raised once the menu is cleared.
+    CtrlC,
+    /// The run was interrupted from outside: the signal already came.
+    Signal,
+}
+
 /// What a key does to the menu.
 #[derive(Debug, PartialEq, Eq)]
 enum Press {
     Move(usize),
     Choose(usize),
     Key(char),
+    /// Ctrl-C typed.
     Interrupt,
+    /// No key: the run was interrupted from outside.
+    Signalled,
     Nothing,
 }
 
 impl Menu<'_> {
-    /// The chosen item (or key), or `None` when there is no terminal, it failed, or Ctrl-C
-    /// was typed (raised as SIGINT once the menu is cleared, as the terminal would).
+    /// The chosen item (or key), or `None` when there is no terminal, it failed, Ctrl-C was
+    /// typed (raised as SIGINT once the menu is cleared, as the terminal would) or the run was
+    /// interrupted meanwhile.
     pub fn choose(&self, term: &Term) -> Option<Answer> {
         if !term.is_term() || self.items.is_empty() {
             return None;
@@ -64,18 +89,19 @@ impl Menu<'_> {
         }
         let _ = term.show_cursor();
         match answer {
-            Ok(Some(answer)) => Some(answer),
-            Ok(None) => {
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(Unanswered::CtrlC)) => {
                 // SAFETY: raise has no memory effects; the run's handler takes the signal.
                 unsafe { libc::raise(libc::SIGINT) };
                 None
             }
-            Err(_) => None,
+            Ok(Err(Unanswered::Signal)) | Err(_) => None,
         }
     }
 
-    /// The answer, or `None` for a Ctrl-C, once the menu is replaced by its answer's line.
-    fn interact(&self, term: &Term) -> io::Result<Option<Answer>> {
+    /// The answer, or why there is none, once the menu is replaced by its answer's line.
+    fn interact(&self, term: &Term) -> io::Result<Result<Answer, Unanswered>> {
+        let _terminal = crate::interrupt::hold_terminal();
         let last = self.items.len() - 1;
         let head = self.head(term);
         term.hide_cursor()?;
@@ -86,12 +112,10 @@ impl Menu<'_> {
         let mut highlighted = self.default.min(last);
         self.draw(term, highlighted)?;
         loop {
-            let pressed = press(
-                &term.read_key_raw()?,
-                highlighted,
-                last,
-                self.on_escape.min(last),
-            );
+            let pressed = match self.key(term)? {
+                Some(key) => press(&key, highlighted, last, self.on_escape.min(last)),
+                None => Press::Signalled,
+            };
             let answer = match pressed {
                 Press::Move(to) => {
                     term.clear_last_lines(self.height(term))?;
@@ -100,19 +124,34 @@ impl Menu<'_> {
                     continue;
                 }
                 Press::Nothing => continue,
-                Press::Key(key) if self.keys.contains(&key) => Some(Answer::Key(key)),
+                Press::Key(key) if self.keys.contains(&key) => Ok(Answer::Key(key)),
                 Press::Key(_) => continue,
-                Press::Choose(chosen) => Some(Answer::Item(chosen)),
-                Press::Interrupt => None,
+                Press::Choose(chosen) => Ok(Answer::Item(chosen)),
+                Press::Interrupt => Err(Unanswered::CtrlC),
+                Press::Signalled => Err(Unanswered::Signal),
             };
             term.clear_last_lines(drawn + self.height(term))?;
             let said = match &answer {
-                Some(Answer::Item(chosen)) => self.items[*chosen],
-                Some(Answer::Key(_)) => "…",
-                None => "interrupted (Ctrl-C)",
+                Ok(Answer::Item(chosen)) => self.items[*chosen],
+                Ok(Answer::Key(_)) => "…",
+                Err(Unanswered::CtrlC) => "interrupted (Ctrl-C)",
+                Err(Unanswered::Signal) => "interrupted",
             };
             term.write_line(&answered(self.prompt, said))?;
+            term.flush()?;
             return Ok(answer);
+        }
+    }
+
+    /// The next key, or `None` once the run is interrupted.
+    fn key(&self, term: &Term) -> io::Result<Option<Key>> {
+        loop {
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            if tty::readable(POLL) {
+                return term.read_key_raw().map(Some);
+            }
         }
     }
 

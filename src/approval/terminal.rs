@@ -7,8 +7,9 @@
 //!
 //! The prompt blocks on the terminal, so it runs on a blocking thread and the runtime goes on.
 //! A Ctrl-C while it waits (a SIGINT from outside, or one the terminal delivers) aborts, as
-//! a Ctrl-C typed into the prompt does: the prompt is abandoned, the terminal is put back as
-//! it was before the prompt, and the answer is "interrupted".
+//! a Ctrl-C typed into the prompt does, and the answer is "interrupted": a menu sees the
+//! interruption itself and leaves one line saying so, the cursor shown; a prompt that cannot
+//! (the typed `confirm`) is abandoned, the terminal put back as it was before it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,10 @@ const STEP_HINTS: &str = "↑/↓ move, Enter choose, Esc skip";
 /// How often a waiting prompt looks at the Ctrl-C flag.
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 
+/// How long an interrupted prompt is given to close itself (a menu does, within its own poll)
+/// before it is abandoned.
+const CLOSING: Duration = Duration::from_millis(500);
+
 pub struct Terminal {
     assume_yes: bool,
     term: Term,
@@ -52,20 +57,25 @@ impl Terminal {
         }
     }
 
-    /// Runs `prompt` on a blocking thread; a Ctrl-C meanwhile answers `on_interrupt`.
+    /// Runs `prompt` on a blocking thread, with the interruption flag its menus close on; a
+    /// Ctrl-C meanwhile answers `on_interrupt`.
     async fn ask<T: Send + 'static>(
         &self,
-        prompt: impl FnOnce(&Term) -> T + Send + 'static,
+        prompt: impl FnOnce(&Term, &AtomicBool) -> T + Send + 'static,
         on_interrupt: T,
     ) -> T {
         let mode = tty::Mode::save();
         let term = self.term.clone();
-        let mut asked = tokio::task::spawn_blocking(move || prompt(&term));
+        let interrupted = self.interrupted.clone();
+        let mut asked = tokio::task::spawn_blocking(move || prompt(&term, &interrupted));
         loop {
             tokio::select! {
                 answer = &mut asked => return answer.unwrap_or(on_interrupt),
                 () = tokio::time::sleep(INTERRUPT_POLL) => {
                     if self.interrupted.load(Ordering::SeqCst) {
+                        if let Ok(answer) = tokio::time::timeout(CLOSING, &mut asked).await {
+                            return answer.unwrap_or(on_interrupt);
+                        }
                         if let Some(mode) = &mode {
                             mode.restore();
                         }
@@ -100,11 +110,11 @@ impl Approver for Terminal {
             reason: "interrupted at the prompt (Ctrl-C)".to_owned(),
         };
         Box::pin(self.ask(
-            move |term| {
+            move |term, interrupted| {
                 let _ = term.write_line(&shown);
                 match approval {
                     Approval::Confirm => confirm(term, &id, &sql),
-                    Approval::Required => approve_skip_abort(term, &sql),
+                    Approval::Required => approve_skip_abort(term, &sql, interrupted),
                 }
             },
             interrupted,
@@ -127,7 +137,7 @@ impl Approver for Terminal {
             step.id
         );
         Box::pin(self.ask(
-            move |term| {
+            move |term, interrupted| {
                 let menu = Menu {
                     prompt: &prompt,
                     items: &["continue", "skip", "abort"],
@@ -135,6 +145,7 @@ impl Approver for Terminal {
                     on_escape: 1,
                     hints: STEP_HINTS,
                     keys: &[],
+                    interrupted,
                 };
                 match menu.choose(term) {
                     Some(Answer::Item(0)) => StepChoice::Continue,
@@ -164,7 +175,7 @@ impl Terminal {
 
 /// Approve, skip or abort; the highlight starts on "skip this step", so Enter alone runs
 /// nothing, and Esc skips too. `s` prints the SQL in full and asks again.
-fn approve_skip_abort(term: &Term, sql: &str) -> Decision {
+fn approve_skip_abort(term: &Term, sql: &str, interrupted: &AtomicBool) -> Decision {
     let menu = Menu {
         prompt: "Run this action?",
         items: &["approve", "skip this step", "abort the run"],
@@ -172,6 +183,7 @@ fn approve_skip_abort(term: &Term, sql: &str) -> Decision {
         on_escape: 1,
         hints: ACTION_HINTS,
         keys: &['s'],
+        interrupted,
     };
     loop {
         return match menu.choose(term) {

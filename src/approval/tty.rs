@@ -4,7 +4,22 @@
 //! A prompt abandoned on Ctrl-C may leave the terminal raw (its thread is still blocked
 //! reading): whoever abandons it restores the mode saved before it began. A menu holds the
 //! terminal raw from its first key to its last, so keys typed while it redraws are neither
-//! echoed nor held back for a line.
+//! echoed nor held back for a line, and it waits for a key a short while at a time
+//! ([`readable`]) so that it can close when the run is interrupted from outside.
+
+/// Whether standard input has something to read (or has gone: a read then says so) within
+/// `wait`; false when the wait was cut short by a signal.
+pub fn readable(wait: std::time::Duration) -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one pollfd, valid for the call.
+    let ready = unsafe { libc::poll(&mut fd, 1, millis) };
+    ready > 0 && fd.revents != 0
+}
 
 pub struct Mode(libc::termios);
 

@@ -190,7 +190,12 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
         approver: Rc::new(tokio::sync::Mutex::new(
             config.approver(stop.interruption().flag()),
         )),
-        screen: Rc::new(Screen::new(config.progress, plan.targets.len())),
+        screen: Rc::new(Screen::new(
+            config.progress,
+            plan.targets.len(),
+            config.detail,
+            config.paint,
+        )),
         directory: &directory,
         metrics: config.closing == Closing::Nagios || config.metrics.is_some(),
     };
@@ -293,10 +298,11 @@ impl Fleet<'_> {
                 running.push(target);
                 next += 1;
             }
-            let Some((index, result)) = running.next().await else {
+            let Some((index, mut result)) = running.next().await else {
                 break;
             };
             self.screen.ended(&result);
+            result.record = super::slim(result.record, self.metrics);
             if result.record.status == Status::Unknown {
                 failed += 1;
                 if let Some(max) = plan.max_failures.filter(|max| failed >= *max) {
@@ -323,7 +329,8 @@ impl Fleet<'_> {
             .collect()
     }
 
-    /// One target, from its report's reservation to its slimmed record.
+    /// One target, from its report's reservation to its record, whole: the screen shows its
+    /// rows before [`Fleet::all`] slims it.
     async fn one(&self, planned: &Planned, new: bool) -> TargetResult {
         let config = self.config;
         let name = planned.target.name.as_str();
@@ -335,7 +342,7 @@ impl Fleet<'_> {
             Ok(path) => path,
             Err(error) => {
                 let why = format!("{error}; nothing was run on it");
-                say(&format!(
+                self.screen.say(format!(
                     "error: {}",
                     for_terminal(&format!("{name}: {why}"))
                 ));
@@ -382,7 +389,7 @@ impl Fleet<'_> {
         let mut record = ran.recorder.into_record();
         let written = report.write_aside(&record).await;
         if let Err(error) = &written {
-            say(&format!(
+            self.screen.say(format!(
                 "error: {}",
                 for_terminal(&format!("{name}: {error}"))
             ));
@@ -395,7 +402,7 @@ impl Fleet<'_> {
             record.exit_code = exit::UNKNOWN;
         }
         if let Some(error) = &record.error {
-            say(&format!(
+            self.screen.say(format!(
                 "error: {}",
                 for_terminal(&format!("{name}: {error}"))
             ));
@@ -407,7 +414,7 @@ impl Fleet<'_> {
             .any(|approval| approval.decision != "dry-run");
         TargetResult {
             name: name.to_owned(),
-            record: super::slim(record, self.metrics),
+            record,
             report: written.is_ok().then_some(path),
             journal: ran.journal.filter(|_| decided),
         }

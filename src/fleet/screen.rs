@@ -1,6 +1,9 @@
 //! A fleet run on a terminal: a line per running target and a total (indicatif's
-//! MultiProgress), and a line for each target as it ends. On a non-terminal, or with
-//! `--quiet`, it draws nothing at all.
+//! MultiProgress), and above them each target's result as it ends — written by the single
+//! run's own renderer ([`outputs::screen`](crate::outputs::screen)): a header line, then the
+//! steps that need attention with their tables (`--verbose`: every step; `--brief`: the
+//! header alone), coloured by the same rules. On a non-terminal, or with `--quiet`, it draws
+//! nothing at all.
 //!
 //! A prompt owns the terminal while it asks: the fleet's approver hides the display for it
 //! ([`Screen::hide`]), and the lines of the targets that end meanwhile are held and printed
@@ -14,7 +17,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{TargetResult, fleet_status};
 use crate::events::{Event, Listener, Veto};
+use crate::outputs::paint::Paint;
 use crate::outputs::record::Status;
+use crate::outputs::screen::{self, Detail};
 use crate::terminal_text::for_terminal_line;
 
 pub struct Screen {
@@ -23,6 +28,8 @@ pub struct Screen {
 }
 
 struct Shown {
+    detail: Detail,
+    paint: Paint,
     multi: MultiProgress,
     total: ProgressBar,
     counts: RefCell<BTreeMap<Status, usize>>,
@@ -32,8 +39,9 @@ struct Shown {
 }
 
 impl Screen {
-    /// For `targets` targets; draws only when `enabled` (a terminal, and not `--quiet`).
-    pub fn new(enabled: bool, targets: usize) -> Screen {
+    /// For `targets` targets; draws only when `enabled` (a terminal, and not `--quiet`),
+    /// each ended target's `detail` in `paint`.
+    pub fn new(enabled: bool, targets: usize, detail: Detail, paint: Paint) -> Screen {
         let shown = enabled.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let total = multi.add(ProgressBar::new(targets as u64));
@@ -43,6 +51,8 @@ impl Screen {
             total.set_prefix("fleet");
             total.enable_steady_tick(Duration::from_millis(200));
             Shown {
+                detail,
+                paint,
                 multi,
                 total,
                 counts: RefCell::default(),
@@ -68,7 +78,8 @@ impl Screen {
         Line { bar }
     }
 
-    /// A target ended: its line goes, a line says how it ended, and the total counts it.
+    /// A target ended: its line goes, its result is written above the bars, and the total
+    /// counts it. `result` still holds its steps' rows: the fleet slims it after.
     pub fn ended(&self, result: &TargetResult) {
         let Some(shown) = &self.shown else {
             return;
@@ -84,9 +95,20 @@ impl Screen {
             .collect();
         shown.total.set_message(format!("— {}", counts.join(", ")));
         shown.total.inc(1);
-        let why = result.record.why.as_deref().unwrap_or("");
-        let line =
-            for_terminal_line(&format!("{} {} {why}", status.label(), result.name)).into_owned();
+        let mut text = Vec::new();
+        let render = screen::Screen::now(shown.detail, shown.paint);
+        let _ = render.target(&mut text, &result.name, status, &result.record);
+        self.say(String::from_utf8_lossy(&text).trim_end().to_owned());
+    }
+
+    /// A line about a target (its error) on stderr: above the bars when they are drawn (held
+    /// while a prompt has the terminal), where a line written under them would be torn by
+    /// their next redraw.
+    pub fn say(&self, line: String) {
+        let Some(shown) = &self.shown else {
+            crate::run::say(&line);
+            return;
+        };
         if shown.hidden.get() {
             shown.held.borrow_mut().push(line);
         } else {

@@ -2,8 +2,9 @@
 //!
 //! At 3 a.m. the question is "which sessions?", so the columns that name a session come first
 //! (pid, role, database, age, state, blocker) and the rest follow in the result's order. The
-//! widest columns give way first, cut with `…`; columns that still do not fit are left out
-//! and counted, and so are rows past the limit: the report keeps them all. Every cell is made
+//! widest columns give way first, cut with `…`, but a header is cut only once no other column
+//! can give more (a cut `idle_in_tr…` says less than a cut query); columns that still do not
+//! fit are left out and counted, and so are rows past the limit: the report keeps them all. Every cell is made
 //! safe for the terminal before it is measured.
 
 use console::{measure_text_width, pad_str, truncate_str};
@@ -58,7 +59,12 @@ pub fn table(rows: &Rows<'_>, max_rows: usize, width: usize) -> Vec<String> {
                 .min(WIDEST)
         })
         .collect();
-    let kept = fit(&mut widths, width.saturating_sub(INDENT.len()));
+    let header_widths: Vec<usize> = headers.iter().map(|h| measure_text_width(h)).collect();
+    let kept = fit(
+        &mut widths,
+        &header_widths,
+        width.saturating_sub(INDENT.len()),
+    );
     let mut lines = vec![line(&headers, &widths[..kept])];
     lines.extend(shown.iter().map(|row| line(row, &widths[..kept])));
     let more_rows = rows.row_count.saturating_sub(shown.len() as u64);
@@ -85,20 +91,25 @@ fn count(n: u64, what: &str) -> String {
     }
 }
 
-/// Narrows the widest columns until the table fits `room`, then leaves out the last columns
-/// while it still does not; returns how many columns are kept.
-fn fit(widths: &mut [usize], room: usize) -> usize {
+/// Narrows the widest columns until the table fits `room` — first none below its header, so
+/// a header is cut only when shrinking the others cannot make room, then none below
+/// [`NARROWEST`] — and leaves out the last columns while it still does not fit; returns how
+/// many columns are kept.
+fn fit(widths: &mut [usize], headers: &[usize], room: usize) -> usize {
     let total = |widths: &[usize]| -> usize {
         widths.iter().sum::<usize>() + GAP.len() * widths.len().saturating_sub(1)
     };
-    while total(widths) > room {
-        let Some(widest) = (0..widths.len()).max_by_key(|&i| (widths[i], usize::MAX - i)) else {
-            break;
-        };
-        if widths[widest] <= NARROWEST {
-            break;
+    let readable: Vec<usize> = headers.iter().map(|&h| h.max(NARROWEST)).collect();
+    for floors in [readable, vec![NARROWEST; widths.len()]] {
+        while total(widths) > room {
+            let Some(widest) = (0..widths.len())
+                .filter(|&i| widths[i] > floors[i])
+                .max_by_key(|&i| (widths[i], usize::MAX - i))
+            else {
+                break;
+            };
+            widths[widest] -= 1;
         }
-        widths[widest] -= 1;
     }
     let mut kept = widths.len();
     while kept > 1 && total(&widths[..kept]) > room {
@@ -225,5 +236,19 @@ mod tests {
     fn control_characters_in_cells_are_escaped() {
         let lines = shown(&["pid", "query"], &[row(&["1", "a\x1b[2Jb"])], (1, 10), 80);
         assert_eq!(lines[1], "  1    a\\x1b[2Jb");
+    }
+
+    #[test]
+    fn a_header_is_cut_only_when_the_other_columns_cannot_give_way() {
+        let query = "SELECT ".repeat(10);
+        let names = ["pid", "idle_in_transaction", "query"];
+        let lines = shown(&names, &[row(&["7", "2", &query])], (1, 10), 40);
+        assert_eq!(lines[0], "  pid  idle_in_transaction  query");
+        assert_eq!(lines[1], "  7    2                    SELECT SELE…");
+        assert!(lines.iter().all(|line| measure_text_width(line) <= 40));
+        // No room even with the query at its narrowest: the header is cut, marked with `…`.
+        let lines = shown(&names, &[row(&["7", "2", &query])], (1, 10), 30);
+        assert_eq!(lines[0], "  pid  idle_in_transa…  query");
+        assert!(lines.iter().all(|line| measure_text_width(line) <= 30));
     }
 }

@@ -3,14 +3,14 @@
 //! It is a listener like the run record: it shows what the engine says, nothing more. When
 //! stderr is not a terminal (cron, CI, pipes) or with `--quiet` it draws nothing at all.
 //! Titles and messages come from the playbook and the server: their control characters are
-//! shown escaped. Below each finished step's line it prints what [`Screen`] says the step
-//! shows (its sessions, a manual step's text, a dry run's targets), fitted to the width the
-//! terminal has at that moment.
+//! shown escaped. Each finished step is written by [`Screen`] (its status line, then its
+//! sessions, a manual step's text, a dry run's targets), fitted to the width the terminal has
+//! at that moment.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::paint::Paint;
 use super::screen::{Detail, Screen};
@@ -33,19 +33,6 @@ impl Progress {
             detail,
             paint,
             bar: None,
-        }
-    }
-
-    /// How a step is shown now: the terminal may have been resized since the last one.
-    fn screen(&self) -> Screen {
-        let (_, columns) = console::Term::stderr().size();
-        Screen {
-            detail: self.detail,
-            paint: self.paint,
-            width: match usize::from(columns) {
-                narrow if narrow < 20 => 80,
-                columns => columns,
-            },
         }
     }
 }
@@ -140,16 +127,9 @@ impl Listener for Progress {
                 // bar would share its line, and the spinner's template cannot hold a table.
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
-                    let screen = self.screen();
-                    let elapsed = format!("{:#}", HumanDuration(bar.elapsed()));
-                    crate::run::say(&format!(
-                        "  [{}] {} ({elapsed})",
-                        bar.prefix(),
-                        screen.status_line(record)
-                    ));
-                    for line in screen.below(record) {
-                        crate::run::say(&line);
-                    }
+                    let screen = Screen::now(self.detail, self.paint);
+                    let stderr = &mut std::io::stderr().lock();
+                    let _ = screen.step(stderr, &bar.prefix(), record, bar.elapsed());
                 }
             }
             _ => {}

@@ -2,13 +2,21 @@
 //! needs without opening the report — the sessions it found, why it is not OK, a manual
 //! step's text, what a dry run's action would have done and to whom.
 //!
-//! Pure text from the step's record (the progress display only prints it), so it is tested
+//! One renderer for a single run and a fleet: the single run's progress display writes each
+//! step here as it ends, a fleet writes each target here as it ends (its header, then its steps
+//! the same way). It writes text into any writer from the records alone, so it is tested
 //! without a terminal. Everything from the server or the playbook is made safe first, and
-//! colour added after.
+//! colour added after; every line is cut to the width, so none wraps under a progress bar.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use console::truncate_str;
+use indicatif::HumanDuration;
 
 use super::fitted::{self, Rows};
 use super::paint::Paint;
-use super::record::{Status, StepRecord};
+use super::record::{RunRecord, Status, StepRecord};
 use crate::terminal_text::{for_terminal, for_terminal_line};
 
 /// How much a run shows at a terminal (`--brief`, default, `--verbose`).
@@ -44,6 +52,82 @@ pub struct Screen {
 }
 
 impl Screen {
+    /// How finished steps are shown now, at the width the terminal has at this moment (it may
+    /// have been resized since the last step); 80 columns when it cannot say.
+    pub fn now(detail: Detail, paint: Paint) -> Screen {
+        let (_, columns) = console::Term::stderr().size();
+        Screen {
+            detail,
+            paint,
+            width: match usize::from(columns) {
+                narrow if narrow < 20 => 80,
+                columns => columns,
+            },
+        }
+    }
+
+    /// A finished step: `  [3/9] STATUS title — message (2s)`, cut to the width with `…`
+    /// before its time (the report keeps the whole message), then what [`Screen::below`] says.
+    pub fn step(
+        &self,
+        out: &mut dyn Write,
+        place: &str,
+        record: &StepRecord,
+        elapsed: Duration,
+    ) -> io::Result<()> {
+        let elapsed = format!(" ({})", took(elapsed));
+        let line = format!("  [{place}] {}", self.status_line(record));
+        let room = self
+            .width
+            .saturating_sub(console::measure_text_width(&elapsed));
+        writeln!(out, "{}{elapsed}", truncate_str(&line, room, "…"))?;
+        for line in self.below(record) {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// A fleet's target as it ends: `== NAME  STATUS  12s`, then its steps as
+    /// [`Screen::step`] shows them — those that need attention, every one with `--verbose`,
+    /// none with `--brief`. When no step line says why the target is not OK (`--brief`, or it
+    /// never ran a step), the header says it: `== db3  UNKNOWN  1s — cannot connect …`.
+    pub fn target(
+        &self,
+        out: &mut dyn Write,
+        name: &str,
+        status: Status,
+        record: &RunRecord,
+    ) -> io::Result<()> {
+        let shown: Vec<(usize, &StepRecord)> = record
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| match self.detail {
+                Detail::Brief => false,
+                Detail::Compact => is_problem(step.status),
+                Detail::Verbose => true,
+            })
+            .collect();
+        let mut header = format!(
+            "== {}  {}  {}",
+            for_terminal_line(name),
+            self.paint.label(status),
+            took(Duration::from_millis(record.duration_ms))
+        );
+        let why = record.why.as_deref().filter(|why| !why.is_empty());
+        if let Some(why) = why.filter(|_| shown.is_empty()) {
+            header.push_str(" — ");
+            header.push_str(&for_terminal_line(why));
+        }
+        writeln!(out, "{}", truncate_str(&header, self.width, "…"))?;
+        let total = record.steps.len();
+        for (index, step) in shown {
+            let place = format!("{}/{total}", index + 1);
+            self.step(out, &place, step, Duration::from_millis(step.duration_ms))?;
+        }
+        Ok(())
+    }
+
     /// `STATUS title — message`, the status coloured (no dash without a message).
     pub fn status_line(&self, record: &StepRecord) -> String {
         let mut line = format!(
@@ -125,8 +209,13 @@ impl Screen {
             })
             .collect();
         let line = format!("  {}", pairs.join(" · "));
-        console::truncate_str(&line, self.width, "…").into_owned()
+        truncate_str(&line, self.width, "…").into_owned()
     }
+}
+
+/// How long a step or a target took, as every line of the screen says it: `0s`, `12s`, `3m`.
+pub fn took(elapsed: Duration) -> String {
+    format!("{:#}", HumanDuration(elapsed))
 }
 
 /// What a step's status asks the responder to look at.
@@ -317,6 +406,86 @@ mod tests {
         assert_eq!(
             screen.status_line(&record),
             "\x1b[33mWARNING\x1b[0m T\\x1b[31m — m"
+        );
+    }
+
+    /// What `write` wrote, line by line.
+    fn written(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Vec<String> {
+        let mut out = Vec::new();
+        write(&mut out).expect("written into memory");
+        String::from_utf8(out)
+            .expect("UTF-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_long_status_line_is_cut_to_the_width_before_its_time() {
+        let mut record = StepRecord::new("long", "Long", "check", Status::Warning);
+        record.message = Some("very ".repeat(60));
+        for width in [80, 160] {
+            let screen = Screen {
+                width,
+                ..screen(Detail::Brief)
+            };
+            let lines = written(|out| screen.step(out, "1/2", &record, Duration::from_secs(2)));
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert_eq!(console::measure_text_width(&lines[0]), width, "{lines:?}");
+            assert!(lines[0].starts_with("  [1/2] WARNING Long — very very "));
+            assert!(lines[0].ends_with("… (2s)"), "{lines:?}");
+        }
+        let short = written(|out| {
+            screen(Detail::Brief).step(out, "2/2", &sessions(Status::Ok), Duration::ZERO)
+        });
+        assert_eq!(short, ["  [2/2] OK Idle sessions — 2 idle (0s)"]);
+    }
+
+    /// A fleet's target whose first step is OK and second CRITICAL.
+    fn target() -> RunRecord {
+        let mut record = crate::outputs::example::record();
+        record.status = Status::Critical;
+        record.duration_ms = 12_000;
+        record.why = Some("`idle`: 2 idle".to_owned());
+        record.steps = vec![
+            StepRecord::new("nap", "Nap", "check", Status::Ok),
+            sessions(Status::Critical),
+        ];
+        record
+    }
+
+    #[test]
+    fn a_fleet_target_shows_its_header_then_the_steps_that_need_attention() {
+        let record = target();
+        let lines =
+            written(|out| screen(Detail::Compact).target(out, "db1", Status::Critical, &record));
+        assert_eq!(
+            lines,
+            [
+                "== db1  CRITICAL  12s",
+                "  [2/2] CRITICAL Idle sessions — 2 idle (0s)",
+                "  pid  state",
+                "  41   idle",
+                "  42   idle"
+            ]
+        );
+        let verbose =
+            written(|out| screen(Detail::Verbose).target(out, "db1", Status::Critical, &record));
+        assert_eq!(verbose[1], "  [1/2] OK Nap (0s)");
+        assert_eq!(verbose[2], "  [2/2] CRITICAL Idle sessions — 2 idle (0s)");
+    }
+
+    #[test]
+    fn a_brief_fleet_target_is_its_header_saying_why() {
+        let record = target();
+        let screen = Screen {
+            paint: Paint::Colour,
+            ..screen(Detail::Brief)
+        };
+        let lines = written(|out| screen.target(out, "db1\x1b", Status::Critical, &record));
+        assert_eq!(
+            lines,
+            ["== db1\\x1b  \x1b[31mCRITICAL\x1b[0m  12s — `idle`: 2 idle"]
         );
     }
 }

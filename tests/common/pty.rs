@@ -40,6 +40,16 @@ impl Pty {
 
     /// The same with extra environment variables (`NO_COLOR`).
     pub fn run_with(db: &Database, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Pty {
+        Pty::run_sized(db, playbook, extra, env, COLUMNS)
+    }
+
+    fn run_sized(
+        db: &Database,
+        playbook: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        columns: u16,
+    ) -> Pty {
         let playbook: String = playbook
             .lines()
             .map(|line| match line.strip_prefix("name: ") {
@@ -49,11 +59,26 @@ impl Pty {
                 _ => format!("{line}\n"),
             })
             .collect();
-        Pty::run_url(&db.url(), &playbook, extra, env)
+        Pty::run_url_at(&db.url(), &playbook, extra, env, columns)
+    }
+
+    /// The same at a terminal `columns` wide.
+    pub fn run_at(db: &Database, playbook: &str, extra: &[&str], columns: u16) -> Pty {
+        Pty::run_sized(db, playbook, extra, &[], columns)
     }
 
     /// The same against any server, with extra environment variables.
     pub fn run_url(url: &str, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Pty {
+        Pty::run_url_at(url, playbook, extra, env, COLUMNS)
+    }
+
+    fn run_url_at(
+        url: &str,
+        playbook: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        columns: u16,
+    ) -> Pty {
         let dir = tempfile::tempdir().expect("a temporary directory");
         fs::write(dir.path().join("playbook.yaml"), playbook).expect("write the playbook");
         let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
@@ -65,11 +90,16 @@ impl Pty {
             .current_dir(dir.path())
             .env("TERM", "xterm")
             .envs(env.iter().copied());
-        Pty::spawn(command, dir)
+        Pty::spawn(command, dir, columns)
     }
 
     /// Runs `runbook ARGS` in a new working directory holding `files` (name, contents).
     pub fn command(args: &[&str], files: &[(&str, &str)]) -> Pty {
+        Pty::command_at(args, files, COLUMNS)
+    }
+
+    /// The same at a terminal `columns` wide.
+    pub fn command_at(args: &[&str], files: &[(&str, &str)], columns: u16) -> Pty {
         let dir = tempfile::tempdir().expect("a temporary directory");
         for (name, contents) in files {
             fs::write(dir.path().join(name), contents).expect("write a file of the test");
@@ -79,16 +109,17 @@ impl Pty {
             .args(args)
             .current_dir(dir.path())
             .env("TERM", "xterm");
-        Pty::spawn(command, dir)
+        Pty::spawn(command, dir, columns)
     }
 
-    /// Starts `command` in a PTY; `dir` is its working directory, kept as long as the `Pty`.
-    fn spawn(command: Command, dir: tempfile::TempDir) -> Pty {
+    /// Starts `command` in a PTY `columns` wide; `dir` is its working directory, kept as long
+    /// as the `Pty`.
+    fn spawn(command: Command, dir: tempfile::TempDir, columns: u16) -> Pty {
         let mut session = expectrl::Session::spawn(command).expect("spawn the binary in a PTY");
-        // An on-call laptop's terminal: what the screen's tables are fitted to.
+        // An on-call laptop's terminal (80 columns, 24 rows): what the screen is fitted to.
         session
             .get_process_mut()
-            .set_window_size(COLUMNS, 24)
+            .set_window_size(columns, 24)
             .expect("set the PTY's size");
         Pty {
             session,

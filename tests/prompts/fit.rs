@@ -203,21 +203,39 @@ fn step_asks_nothing_about_a_step_its_guards_skip() {
 fn ctrl_c_at_the_approval_prompt_leaves_a_clean_screen() {
     let (db, victims, mut pty) = at_the_menu();
     pty.send(ctrl_c());
+    assert_clean_after_the_interruption(&db, &victims, &mut pty, "interrupted (Ctrl-C)");
+}
+
+#[test]
+fn sigint_from_outside_at_the_approval_prompt_leaves_a_clean_screen() {
+    let (db, victims, mut pty) = at_the_menu();
+    pty.interrupt();
+    assert_clean_after_the_interruption(&db, &victims, &mut pty, "interrupted");
+}
+
+/// The run ends (4) with nobody terminated, and the screen as the operator sees it is clean:
+/// the cursor shown, the menu replaced by one line, `Run this action? <answer>`, no spinner
+/// left, the step's status line on a line of its own.
+fn assert_clean_after_the_interruption(
+    db: &Database,
+    victims: &[Session],
+    pty: &mut Pty,
+    answer: &str,
+) {
     assert_eq!(pty.finish(), 4, "{}", pty.screen());
-    for victim in &victims {
+    for victim in victims {
         assert!(db.alive(victim.pid), "victim {} survives", victim.pid);
     }
     // Tall enough that nothing scrolls away: what is left is what the operator sees.
     let (lines, cursor_shown) = pty.emulated(COLUMNS, 500);
     let text = lines.join("\n");
     assert!(cursor_shown, "the cursor is shown again:\n{text}");
+    let replaced = format!("Run this action? {answer}");
     assert!(
-        lines
-            .iter()
-            .any(|l| l == "Run this action? interrupted (Ctrl-C)"),
-        "the menu is replaced by its answer:\n{text}"
+        lines.contains(&replaced),
+        "the menu is replaced by {replaced:?}:\n{text}"
     );
-    for item in ["> skip this step", "  approve", "  abort the run"] {
+    for item in ["> skip this step", "  approve", "  abort the run", MENU] {
         assert!(
             !lines.iter().any(|l| l == item),
             "{item:?} is left:\n{text}"
