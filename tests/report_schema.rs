@@ -9,7 +9,8 @@ use runbook::fleet::TargetResult;
 use runbook::fleet::report::{self, FleetRecord, FleetRun};
 use runbook::outputs::record::{
     ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
-    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
+    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, SessionsRecord, Status,
+    StepRecord,
 };
 use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
@@ -63,6 +64,10 @@ pub(crate) fn record() -> RunRecord {
         condition: "row_count > 0".to_owned(),
         held: true,
         matching_rows: Some(2),
+        sessions: Some(SessionsRecord {
+            pids: vec![4242, 4243],
+            count: 2,
+        }),
         message: Some("2 idle connections".to_owned()),
         recommendation: Some("Terminate them.".to_owned()),
     }];

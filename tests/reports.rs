@@ -290,3 +290,88 @@ fn approvals_in_the_report_say_who_decided_in_words() {
     assert!(!report.contains("dry-run by --dry-run"), "{report}");
     assert_eq!(marks(&db), "0");
 }
+
+/// Ten sessions listed, three of them named `{app}_late`: a per-row WARNING that held for those
+/// three only, and a WARNING on the whole result below it, whose sessions are all ten.
+fn matched(db: &Database, app: &str) -> String {
+    format!(
+        r#"version: 1
+name: {}
+steps:
+  - id: late
+    check: |
+      SELECT pid, application_name FROM pg_stat_activity
+      WHERE application_name LIKE '{app}%' AND datname = current_database() ORDER BY pid
+    assess:
+      - warning: application_name == '{app}_late'
+        message: "{{{{ matching_rows }}}} of {{{{ row_count }}}} sessions late"
+  - id: all
+    check: |
+      SELECT pid FROM pg_stat_activity
+      WHERE application_name LIKE '{app}%' AND datname = current_database() ORDER BY pid
+    assess:
+      - critical: row_count > 9
+        message: "{{{{ row_count }}}} sessions"
+"#,
+        db.playbook_name("matched")
+    )
+}
+
+/// Issue 18, item 7: "What needs attention" names the sessions each assessment held for — the
+/// three late ones, not the ten rows shown — and past eight pids, how many more.
+#[test]
+fn attention_names_the_pids_of_the_rows_the_assessment_held_for() {
+    let db = Database::new();
+    let app = format!("matched_{}", std::process::id());
+    let early = db.sessions_named(&app, 7);
+    let late = db.sessions_named(&format!("{app}_late"), 3);
+    let outcome = Test::new()
+        .playbook("p.yaml", &matched(&db, &app))
+        .args(["run", "p.yaml"])
+        .database(&db)
+        .markdown_report()
+        .status(2)
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run();
+    let report = outcome.markdown();
+    let sorted = |sessions: &[&crate::common::db::Session]| {
+        let mut pids: Vec<i32> = sessions.iter().map(|s| s.pid).collect();
+        pids.sort_unstable();
+        pids.iter().map(i32::to_string).collect::<Vec<_>>()
+    };
+    let late_pids = sorted(&late.iter().collect::<Vec<_>>());
+    assert!(
+        report.contains(&format!(
+            "- **WARNING** `late`: 3 of 10 sessions late — pids {}\n",
+            late_pids.join(", ")
+        )),
+        "{report}"
+    );
+    let all = sorted(&early.iter().chain(&late).collect::<Vec<_>>());
+    assert!(
+        report.contains(&format!(
+            "- **CRITICAL** `all`: 10 sessions — pids {} (and 2 more)\n",
+            all[..8].join(", ")
+        )),
+        "{report}"
+    );
+    // The JSON report carries them, with how many there were.
+    let json = Test::new()
+        .playbook("p.yaml", &matched(&db, &app))
+        .args(["run", "p.yaml"])
+        .database(&db)
+        .json_report()
+        .status(2)
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run()
+        .json();
+    let sessions = &json["steps"][0]["assessments"][0]["sessions"];
+    assert_eq!(sessions["count"], 3, "{sessions}");
+    let pids: Vec<String> = sessions["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pid| pid.to_string())
+        .collect();
+    assert_eq!(pids, late_pids);
+}

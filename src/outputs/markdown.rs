@@ -17,7 +17,7 @@ use super::Output;
 use super::prose::{cell_code, heading, inline, paragraph, quote, single_line};
 use super::record::{
     ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
-    ParamRecord, RunRecord, Status, StepRecord,
+    ParamRecord, RunRecord, SessionsRecord, Status, StepRecord,
 };
 use crate::count::count;
 use crate::duration::Duration;
@@ -144,27 +144,58 @@ fn needs_attention(step: &StepRecord) -> bool {
     )
 }
 
-/// `pid 4242` or `pids 4242, 4243 (first 2 of 3 sessions)`: the sessions a step lists, by its
-/// `pid` column; `None` when it has none.
+/// Pids named per step in "What needs attention"; past these, how many more.
+const ATTENTION_PIDS: usize = 8;
+
+/// `pid 4242` or `pids 4242, 4243 (and 3 more)`: the sessions the step's finding is about — those
+/// its assessments of the step's status held for (as the record says), or, for a step that no
+/// assessment judged (an action, a failure), the rows it shows; `None` when it names none.
 fn pids(step: &StepRecord) -> Option<String> {
-    let column = step.columns.iter().position(|c| c == "pid")?;
-    let pids: Vec<String> = step
-        .rows
+    let judged: Vec<&SessionsRecord> = step
+        .assessments
         .iter()
-        .filter_map(|row| row.get(column)?.shown().map(Cow::into_owned))
+        .filter(|a| a.held && a.severity == step.status)
+        .filter_map(|a| a.sessions.as_ref())
         .collect();
-    let word = if pids.len() == 1 { "pid" } else { "pids" };
-    let mut out = format!("{word} {}", cell(&pids.join(", ")));
-    match pids.len() {
-        0 => return None,
-        shown if step.rows_truncated => {
-            let _ = write!(
-                out,
-                " (first {shown} of {})",
-                count(step.row_count, "session")
-            );
+    let (pids, total) = if judged.is_empty() {
+        let column = step.columns.iter().position(|c| c == "pid")?;
+        let pids: Vec<String> = step
+            .rows
+            .iter()
+            .filter_map(|row| row.get(column)?.shown().map(Cow::into_owned))
+            .collect();
+        let total = if step.rows_truncated {
+            step.row_count
+        } else {
+            pids.len() as u64
+        };
+        (pids, total)
+    } else {
+        let mut pids: Vec<String> = Vec::new();
+        for pid in judged.iter().flat_map(|s| &s.pids) {
+            let pid = pid.to_string();
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
         }
-        _ => {}
+        // Several assessments may name the same sessions: the most any one held for, at least.
+        let total = judged.iter().map(|s| s.count).max().unwrap_or_default();
+        let total = total.max(pids.len() as u64);
+        (pids, total)
+    };
+    if pids.is_empty() {
+        return None;
+    }
+    let shown = &pids[..pids.len().min(ATTENTION_PIDS)];
+    let word = if shown.len() == 1 && total == 1 {
+        "pid"
+    } else {
+        "pids"
+    };
+    let mut out = format!("{word} {}", cell(&shown.join(", ")));
+    let more = total.saturating_sub(shown.len() as u64);
+    if more > 0 {
+        let _ = write!(out, " (and {more} more)");
     }
     Some(out)
 }
@@ -491,7 +522,7 @@ mod tests {
 ## What needs attention
 
 - **Error:** step `cancel_jobs` failed and has `on_error: abort`
-- **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h — pids 4242, 4243 (first 2 of 3 sessions)
+- **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h — pids 4242, 4243, 4244
 - **UNKNOWN** `cancel_jobs` Cancel stuck jobs: the step failed
 - **Note:** `alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden
 

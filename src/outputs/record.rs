@@ -284,8 +284,21 @@ pub struct AssessmentRecord {
     pub held: bool,
     /// For per-row conditions: how many rows it held for.
     pub matching_rows: Option<u64>,
+    /// The sessions it held for, when it held and the result has a `pid` column: those of the
+    /// rows it held for (every row, for a condition on the whole result).
+    pub sessions: Option<SessionsRecord>,
     pub message: Option<String>,
     pub recommendation: Option<String>,
+}
+
+/// The sessions an assessment held for, by the `pid` column of its rows: what "What needs
+/// attention" names, so it never names a session the condition did not hold for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SessionsRecord {
+    /// Their pids, in result order: the first 100.
+    pub pids: Vec<i64>,
+    /// How many rows it held for in all; `pids` holds fewer when some had no pid or past 100.
+    pub count: u64,
 }
 
 /// A failed step: PostgreSQL's error fields where the server produced it.
