@@ -6,8 +6,8 @@
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::Path;
 
-use crate::common::Test;
 use crate::common::db::Database;
+use crate::common::{Outcome, Test};
 
 /// An action that would leave a mark in `t`, approved with `--yes`: whether the run acted.
 fn marking(db: &Database) -> String {
@@ -260,29 +260,25 @@ fn the_report_opens_with_what_needs_attention_and_folds_the_sql_below_the_rows()
     assert!(!report.contains("(would be OK)"), "{report}");
 }
 
+/// `playbook` run with `flags` and a report of `kind` (`markdown_report` or `json_report`).
+fn decided(playbook: &str, db: &Database, flags: &[&str], kind: fn(Test) -> Test) -> Outcome {
+    kind(Test::new().playbook("p.yaml", playbook))
+        .args(["run", "p.yaml"])
+        .args(flags.iter().copied())
+        .database(db)
+        .status_any("the test asserts on the decision")
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run()
+}
+
 #[test]
 fn approvals_in_the_report_say_who_decided_in_words() {
     let db = Database::new();
     let playbook = marking(&db);
-    let refused = Test::new()
-        .playbook("p.yaml", &playbook)
-        .args(["run", "p.yaml"])
-        .database(&db)
-        .markdown_report()
-        .status(4)
-        .stderr_any("the summary line is the terminal's, not this test's")
-        .run();
-    let report = refused.markdown();
+    let report = decided(&playbook, &db, &[], Test::markdown_report).markdown();
     assert!(report.contains("**Approval:** refused at "), "{report}");
     assert!(!report.contains("by nobody"), "{report}");
-    let dry = Test::new()
-        .playbook("p.yaml", &playbook)
-        .args(["run", "p.yaml", "--dry-run"])
-        .database(&db)
-        .markdown_report()
-        .stderr_any("the summary line is the terminal's, not this test's")
-        .run();
-    let report = dry.markdown();
+    let report = decided(&playbook, &db, &["--dry-run"], Test::markdown_report).markdown();
     assert!(
         report.contains("**Approval:** not run: a dry run at "),
         "{report}"
@@ -325,14 +321,9 @@ fn attention_names_the_pids_of_the_rows_the_assessment_held_for() {
     let app = format!("matched_{}", std::process::id());
     let early = db.sessions_named(&app, 7);
     let late = db.sessions_named(&format!("{app}_late"), 3);
-    let outcome = Test::new()
-        .playbook("p.yaml", &matched(&db, &app))
-        .args(["run", "p.yaml"])
-        .database(&db)
-        .markdown_report()
-        .status(2)
-        .stderr_any("the summary line is the terminal's, not this test's")
-        .run();
+    let playbook = matched(&db, &app);
+    let outcome = decided(&playbook, &db, &[], Test::markdown_report);
+    assert_eq!(outcome.status, 2, "{}", outcome.stderr);
     let report = outcome.markdown();
     let sorted = |sessions: &[&crate::common::db::Session]| {
         let mut pids: Vec<i32> = sessions.iter().map(|s| s.pid).collect();
@@ -356,15 +347,7 @@ fn attention_names_the_pids_of_the_rows_the_assessment_held_for() {
         "{report}"
     );
     // The JSON report carries them, with how many there were.
-    let json = Test::new()
-        .playbook("p.yaml", &matched(&db, &app))
-        .args(["run", "p.yaml"])
-        .database(&db)
-        .json_report()
-        .status(2)
-        .stderr_any("the summary line is the terminal's, not this test's")
-        .run()
-        .json();
+    let json = decided(&playbook, &db, &[], Test::json_report).json();
     let sessions = &json["steps"][0]["assessments"][0]["sessions"];
     assert_eq!(sessions["count"], 3, "{sessions}");
     let pids: Vec<String> = sessions["pids"]
@@ -374,4 +357,33 @@ fn attention_names_the_pids_of_the_rows_the_assessment_held_for() {
         .map(|pid| pid.to_string())
         .collect();
     assert_eq!(pids, late_pids);
+}
+
+/// Issue 18, item 7: a decision nobody took is `by: null` in the JSON report and the journal
+/// — `decision` says why (`refused`, `dry-run`) — never a made-up `nobody` or `--dry-run`.
+#[test]
+fn decisions_nobody_took_are_by_null_in_the_json_report_and_the_journal() {
+    let db = Database::new();
+    let playbook = marking(&db);
+    let refused = decided(&playbook, &db, &[], Test::json_report);
+    assert_eq!(refused.status, 4, "{}", refused.stderr);
+    let approval = &refused.json()["steps"][0]["approval"];
+    assert_eq!(approval["decision"], "refused", "{approval}");
+    assert_eq!(approval["by"], serde_json::Value::Null, "{approval}");
+    assert_eq!(
+        approval["reason"], "not approved: no terminal to ask and no `--yes`",
+        "{approval}"
+    );
+    let journal = refused.journal();
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0]["decision"], "refused");
+    assert_eq!(journal[0]["by"], serde_json::Value::Null, "{journal:?}");
+    let dry = decided(&playbook, &db, &["--dry-run"], Test::json_report);
+    let approval = &dry.json()["steps"][0]["approval"];
+    assert_eq!(approval["decision"], "dry-run", "{approval}");
+    assert_eq!(approval["by"], serde_json::Value::Null, "{approval}");
+    let approved = decided(&playbook, &db, &["--yes"], Test::json_report);
+    assert_eq!(approved.json()["steps"][0]["approval"]["by"], "--yes");
+    assert_eq!(approved.journal()[0]["by"], "--yes");
+    assert_eq!(marks(&db), "1");
 }

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use super::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
-    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, SessionsRecord, Status,
-    StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, Decided, Decider, ErrorRecord, GuardRecord,
+    MetricRecord, Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, SessionsRecord,
+    Status, StepRecord,
 };
 use crate::fleet::report::FleetRun;
 use crate::fleet::{TargetResult, exit_code};
@@ -133,8 +133,8 @@ pub fn record() -> RunRecord {
     cancel.duration_ms = 3;
     cancel.sql = Some("UPDATE app.jobs SET state = 'cancelled'\nWHERE state = 'stuck'".to_owned());
     cancel.approval = Some(ApprovalRecord {
-        decision: "approved".to_owned(),
-        by: "--yes".to_owned(),
+        decision: Decided::Approved,
+        by: Some(Decider::Yes),
         operator: "alice".to_owned(),
         role: "app_admin".to_owned(),
         at: "2026-11-26T14:10:01Z".to_owned(),

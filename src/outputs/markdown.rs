@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use super::Output;
 use super::prose::{cell_code, heading, inline, paragraph, quote, single_line};
 use super::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, Decided, ErrorRecord, GuardRecord, Mode,
     ParamRecord, RunRecord, SessionsRecord, Status, StepRecord,
 };
 use crate::count::count;
@@ -387,12 +387,11 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
 
 /// Who decided whether the action ran, and when: the journaled decision, in words.
 fn approval_line(approval: &ApprovalRecord) -> String {
-    let decided = match (approval.decision.as_str(), approval.by.as_str()) {
-        ("dry-run", _) => "not run: a dry run".to_owned(),
+    let decided = match (approval.decision, approval.by) {
+        (Decided::DryRun, _) => "not run: a dry run".to_owned(),
         // Nobody decides a refusal: the run could not ask (no terminal, `--yes` on `confirm`).
-        (decision, "nobody") => inline(decision),
-        (decision, "operator") => format!("{} by the operator", inline(decision)),
-        (decision, by) => format!("{} by {}", inline(decision), inline(by)),
+        (decision, None) => decision.word().to_owned(),
+        (decision, Some(by)) => format!("{} by {}", decision.word(), inline(by.words())),
     };
     let mut out = format!(
         "**Approval:** {decided} at {} (operator {}, role {}",
@@ -504,7 +503,7 @@ pub(crate) fn human_duration(ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::outputs::example::{record, step};
-    use crate::outputs::record::{Cell, ColumnKind};
+    use crate::outputs::record::{Cell, ColumnKind, Decider};
 
     const SNAPSHOT: &str = r##"# Connection Cleanup — UNKNOWN
 
@@ -703,9 +702,9 @@ the run stopped before this step
 
     #[test]
     fn approvals_say_who_decided_in_words() {
-        let approval = |decision: &str, by: &str| ApprovalRecord {
-            decision: decision.to_owned(),
-            by: by.to_owned(),
+        let approval = |decision, by| ApprovalRecord {
+            decision,
+            by,
             operator: "alice".to_owned(),
             role: "app".to_owned(),
             at: "T".to_owned(),
@@ -714,12 +713,22 @@ the run stopped before this step
         };
         let line = |decision, by| approval_line(&approval(decision, by));
         assert_eq!(
-            line("refused", "nobody"),
+            line(Decided::Refused, None),
             "**Approval:** refused at T (operator alice, role app, preview of 1 row): no terminal to ask\n"
         );
-        assert!(line("dry-run", "--dry-run").starts_with("**Approval:** not run: a dry run at T"));
-        assert!(line("declined", "operator").starts_with("**Approval:** declined by the operator"));
-        assert!(line("approved", "--yes").starts_with("**Approval:** approved by --yes at T"));
+        assert!(line(Decided::DryRun, None).starts_with("**Approval:** not run: a dry run at T"));
+        assert!(
+            line(Decided::Declined, Some(Decider::Operator))
+                .starts_with("**Approval:** declined by the operator at T")
+        );
+        assert!(
+            line(Decided::Approved, Some(Decider::OperatorTypedStepId))
+                .starts_with("**Approval:** approved by the operator (typed the step id) at T")
+        );
+        assert!(
+            line(Decided::Approved, Some(Decider::Yes))
+                .starts_with("**Approval:** approved by --yes at T")
+        );
     }
 
     #[test]
