@@ -387,3 +387,64 @@ fn decisions_nobody_took_are_by_null_in_the_json_report_and_the_journal() {
     assert_eq!(approved.journal()[0]["by"], "--yes");
     assert_eq!(marks(&db), "1");
 }
+
+/// Issue 18, item 7: an emergency dry run on a busy database is light enough to read at 3 a.m.
+/// with no fact lost — a skipped step is one line, tables stop at ten rows and say the JSON
+/// report has them all, an action names the check whose SQL it wraps and whose sessions it
+/// lists instead of repeating them.
+#[test]
+fn an_emergency_dry_run_report_says_each_thing_once() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t VALUES (1, 0)");
+    let idle = db.sessions_named(&format!("busy_{}", std::process::id()), 12);
+    let _holder = db.session_in(
+        "BEGIN; UPDATE t SET x = x + 100 WHERE id = 1;",
+        "idle in transaction|Client",
+    );
+    let _waiter = db.session_in("UPDATE t SET x = x + 1 WHERE id = 1;", "active|Lock");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let database = format!("database={}", db.name);
+    let flags = ["--dry-run", "--var", &database, "--var", "idle_after=1s"];
+    let flags = [&flags[..], &["--var", "lock_wait_after=1s"]].concat();
+    let outcome = decided(
+        &crate::common::built_in("emergency"),
+        &db,
+        &flags,
+        Test::markdown_report,
+    );
+    assert_eq!(outcome.status, 1, "{}", outcome.stderr);
+    let report = outcome.markdown();
+    assert!(
+        report.contains(
+            "\n- 2. Pending TVIEW refreshes — SKIPPED · `pending_tview_refreshes`: relation `pg_tviews_queue` does not exist\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n- 11. Once the server breathes again — MANUAL · `after_the_emergency`: its text is under Recommendations\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n_showing first 10 of 12 rows; all 12 in the JSON report_\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n_its 12 rows are the sessions step 5 (`idle_candidates`) lists above, by the same pids in the same order_\n"),
+        "{report}"
+    );
+    for (number, check) in [(3, "blocker_candidates"), (5, "idle_candidates")] {
+        assert!(
+            report.contains(&format!(
+                "WITH runbook_selected AS (\n-- the SQL of step {number} ({check}), shown above\n),"
+            )),
+            "{report}"
+        );
+    }
+    // Each session is in one table, once: the check's (the action says it lists the same).
+    let pid = idle.iter().map(|s| s.pid).min().unwrap();
+    assert_eq!(
+        report.matches(&format!("\n| {pid} | ")).count(),
+        1,
+        "{report}"
+    );
+}
