@@ -25,6 +25,7 @@ mod reports;
 mod run;
 mod schema;
 mod screen;
+mod screen_snapshots;
 mod sessions;
 mod signals;
 mod types;

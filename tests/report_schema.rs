@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use runbook::fleet::TargetResult;
 use runbook::fleet::report::{self, FleetRecord, FleetRun};
 use runbook::outputs::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
-    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, Decided, Decider, ErrorRecord, GuardRecord,
+    MetricRecord, Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, SessionsRecord,
+    Status, StepRecord,
 };
 use runbook::outputs::{Json, Output, schema_json};
 use serde_json::{Value, json};
@@ -63,6 +64,10 @@ pub(crate) fn record() -> RunRecord {
         condition: "row_count > 0".to_owned(),
         held: true,
         matching_rows: Some(2),
+        sessions: Some(SessionsRecord {
+            pids: vec![4242, 4243],
+            count: 2,
+        }),
         message: Some("2 idle connections".to_owned()),
         recommendation: Some("Terminate them.".to_owned()),
     }];
@@ -70,8 +75,8 @@ pub(crate) fn record() -> RunRecord {
     let mut action = step("terminate_idle", "action", Status::Unknown);
     action.sql = Some("SELECT pg_terminate_backend(4242)".to_owned());
     action.approval = Some(ApprovalRecord {
-        decision: "approved".to_owned(),
-        by: "--yes".to_owned(),
+        decision: Decided::Approved,
+        by: Some(Decider::Yes),
         operator: "alice".to_owned(),
         role: "app_admin".to_owned(),
         at: "2026-11-26T14:10:01Z".to_owned(),

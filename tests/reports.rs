@@ -6,8 +6,8 @@
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::Path;
 
-use crate::common::Test;
 use crate::common::db::Database;
+use crate::common::{Outcome, Test};
 
 /// An action that would leave a mark in `t`, approved with `--yes`: whether the run acted.
 fn marking(db: &Database) -> String {
@@ -260,33 +260,191 @@ fn the_report_opens_with_what_needs_attention_and_folds_the_sql_below_the_rows()
     assert!(!report.contains("(would be OK)"), "{report}");
 }
 
+/// `playbook` run with `flags` and a report of `kind` (`markdown_report` or `json_report`).
+fn decided(playbook: &str, db: &Database, flags: &[&str], kind: fn(Test) -> Test) -> Outcome {
+    kind(Test::new().playbook("p.yaml", playbook))
+        .args(["run", "p.yaml"])
+        .args(flags.iter().copied())
+        .database(db)
+        .status_any("the test asserts on the decision")
+        .stderr_any("the summary line is the terminal's, not this test's")
+        .run()
+}
+
 #[test]
 fn approvals_in_the_report_say_who_decided_in_words() {
     let db = Database::new();
     let playbook = marking(&db);
-    let refused = Test::new()
-        .playbook("p.yaml", &playbook)
-        .args(["run", "p.yaml"])
-        .database(&db)
-        .markdown_report()
-        .status(4)
-        .stderr_any("the summary line is the terminal's, not this test's")
-        .run();
-    let report = refused.markdown();
+    let report = decided(&playbook, &db, &[], Test::markdown_report).markdown();
     assert!(report.contains("**Approval:** refused at "), "{report}");
     assert!(!report.contains("by nobody"), "{report}");
-    let dry = Test::new()
-        .playbook("p.yaml", &playbook)
-        .args(["run", "p.yaml", "--dry-run"])
-        .database(&db)
-        .markdown_report()
-        .stderr_any("the summary line is the terminal's, not this test's")
-        .run();
-    let report = dry.markdown();
+    let report = decided(&playbook, &db, &["--dry-run"], Test::markdown_report).markdown();
     assert!(
         report.contains("**Approval:** not run: a dry run at "),
         "{report}"
     );
     assert!(!report.contains("dry-run by --dry-run"), "{report}");
     assert_eq!(marks(&db), "0");
+}
+
+/// Ten sessions listed, three of them named `{app}_late`: a per-row WARNING that held for those
+/// three only, and a WARNING on the whole result below it, whose sessions are all ten.
+fn matched(db: &Database, app: &str) -> String {
+    format!(
+        r#"version: 1
+name: {}
+steps:
+  - id: late
+    check: |
+      SELECT pid, application_name FROM pg_stat_activity
+      WHERE application_name LIKE '{app}%' AND datname = current_database() ORDER BY pid
+    assess:
+      - warning: application_name == '{app}_late'
+        message: "{{{{ matching_rows }}}} of {{{{ row_count }}}} sessions late"
+  - id: all
+    check: |
+      SELECT pid FROM pg_stat_activity
+      WHERE application_name LIKE '{app}%' AND datname = current_database() ORDER BY pid
+    assess:
+      - critical: row_count > 9
+        message: "{{{{ row_count }}}} sessions"
+"#,
+        db.playbook_name("matched")
+    )
+}
+
+/// Issue 18, item 7: "What needs attention" names the sessions each assessment held for — the
+/// three late ones, not the ten rows shown — and past eight pids, how many more.
+#[test]
+fn attention_names_the_pids_of_the_rows_the_assessment_held_for() {
+    let db = Database::new();
+    let app = format!("matched_{}", std::process::id());
+    let early = db.sessions_named(&app, 7);
+    let late = db.sessions_named(&format!("{app}_late"), 3);
+    let playbook = matched(&db, &app);
+    let outcome = decided(&playbook, &db, &[], Test::markdown_report);
+    assert_eq!(outcome.status, 2, "{}", outcome.stderr);
+    let report = outcome.markdown();
+    let sorted = |sessions: &[&crate::common::db::Session]| {
+        let mut pids: Vec<i32> = sessions.iter().map(|s| s.pid).collect();
+        pids.sort_unstable();
+        pids.iter().map(i32::to_string).collect::<Vec<_>>()
+    };
+    let late_pids = sorted(&late.iter().collect::<Vec<_>>());
+    assert!(
+        report.contains(&format!(
+            "- **WARNING** `late`: 3 of 10 sessions late — pids {}\n",
+            late_pids.join(", ")
+        )),
+        "{report}"
+    );
+    let all = sorted(&early.iter().chain(&late).collect::<Vec<_>>());
+    assert!(
+        report.contains(&format!(
+            "- **CRITICAL** `all`: 10 sessions — pids {} (and 2 more)\n",
+            all[..8].join(", ")
+        )),
+        "{report}"
+    );
+    // The JSON report carries them, with how many there were.
+    let json = decided(&playbook, &db, &[], Test::json_report).json();
+    let sessions = &json["steps"][0]["assessments"][0]["sessions"];
+    assert_eq!(sessions["count"], 3, "{sessions}");
+    let pids: Vec<String> = sessions["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pid| pid.to_string())
+        .collect();
+    assert_eq!(pids, late_pids);
+}
+
+/// Issue 18, item 7: a decision nobody took is `by: null` in the JSON report and the journal
+/// — `decision` says why (`refused`, `dry-run`) — never a made-up `nobody` or `--dry-run`.
+#[test]
+fn decisions_nobody_took_are_by_null_in_the_json_report_and_the_journal() {
+    let db = Database::new();
+    let playbook = marking(&db);
+    let refused = decided(&playbook, &db, &[], Test::json_report);
+    assert_eq!(refused.status, 4, "{}", refused.stderr);
+    let approval = &refused.json()["steps"][0]["approval"];
+    assert_eq!(approval["decision"], "refused", "{approval}");
+    assert_eq!(approval["by"], serde_json::Value::Null, "{approval}");
+    assert_eq!(
+        approval["reason"], "not approved: no terminal to ask and no `--yes`",
+        "{approval}"
+    );
+    let journal = refused.journal();
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0]["decision"], "refused");
+    assert_eq!(journal[0]["by"], serde_json::Value::Null, "{journal:?}");
+    let dry = decided(&playbook, &db, &["--dry-run"], Test::json_report);
+    let approval = &dry.json()["steps"][0]["approval"];
+    assert_eq!(approval["decision"], "dry-run", "{approval}");
+    assert_eq!(approval["by"], serde_json::Value::Null, "{approval}");
+    let approved = decided(&playbook, &db, &["--yes"], Test::json_report);
+    assert_eq!(approved.json()["steps"][0]["approval"]["by"], "--yes");
+    assert_eq!(approved.journal()[0]["by"], "--yes");
+    assert_eq!(marks(&db), "1");
+}
+
+/// Issue 18, item 7: an emergency dry run on a busy database is light enough to read at 3 a.m.
+/// with no fact lost — a skipped step is one line, tables stop at ten rows and say the JSON
+/// report has them all, an action names the check whose SQL it wraps and whose sessions it
+/// lists instead of repeating them.
+#[test]
+fn an_emergency_dry_run_report_says_each_thing_once() {
+    let db = Database::new();
+    db.psql("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t VALUES (1, 0)");
+    let idle = db.sessions_named(&format!("busy_{}", std::process::id()), 12);
+    let _holder = db.session_in(
+        "BEGIN; UPDATE t SET x = x + 100 WHERE id = 1;",
+        "idle in transaction|Client",
+    );
+    let _waiter = db.session_in("UPDATE t SET x = x + 1 WHERE id = 1;", "active|Lock");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let database = format!("database={}", db.name);
+    let flags = ["--dry-run", "--var", &database, "--var", "idle_after=1s"];
+    let flags = [&flags[..], &["--var", "lock_wait_after=1s"]].concat();
+    let outcome = decided(
+        &crate::common::built_in("emergency"),
+        &db,
+        &flags,
+        Test::markdown_report,
+    );
+    assert_eq!(outcome.status, 1, "{}", outcome.stderr);
+    let report = outcome.markdown();
+    assert!(
+        report.contains(
+            "\n- 2. Pending TVIEW refreshes — SKIPPED · `pending_tview_refreshes`: relation `pg_tviews_queue` does not exist\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n- 11. Once the server breathes again — MANUAL · `after_the_emergency`: its text is under Recommendations\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n_showing first 10 of 12 rows; all 12 in the JSON report_\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n_its 12 rows are the sessions step 5 (`idle_candidates`) lists above, by the same pids in the same order_\n"),
+        "{report}"
+    );
+    for (number, check) in [(3, "blocker_candidates"), (5, "idle_candidates")] {
+        assert!(
+            report.contains(&format!(
+                "WITH runbook_selected AS (\n-- the SQL of step {number} ({check}), shown above\n),"
+            )),
+            "{report}"
+        );
+    }
+    // Each session is in one table, once: the check's (the action says it lists the same).
+    let pid = idle.iter().map(|s| s.pid).min().unwrap();
+    assert_eq!(
+        report.matches(&format!("\n| {pid} | ")).count(),
+        1,
+        "{report}"
+    );
 }

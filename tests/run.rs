@@ -453,21 +453,8 @@ SELECT g AS n, CASE WHEN g = 2 THEN 'a|b' END AS note FROM generate_series(1, 3)
 
 </details>
 
-### 2. queue — SKIPPED
-
-`queue` · check
-
-relation `pg_tviews_queue` does not exist
-
-Guards:
-
-- failed: relation `pg_tviews_queue` — relation `pg_tviews_queue` does not exist
-
-### 3. advice — MANUAL
-
-`advice` · manual
-
-> Use a pooler.
+- 2. queue — SKIPPED · `queue`: relation `pg_tviews_queue` does not exist
+- 3. advice — MANUAL · `advice`: its text is under Recommendations
 
 ## Recommendations
 

@@ -13,15 +13,15 @@ mod fleets;
 
 /// A lock pile-up in the test's database: `holder` sits idle in the transaction whose row
 /// lock `waiter` waits for; `idle` holds a transaction open too, blocking nobody.
-struct Scene {
-    db: Database,
-    holder: Session,
-    waiter: Session,
-    idle: Session,
+pub(crate) struct Scene {
+    pub db: Database,
+    pub holder: Session,
+    pub waiter: Session,
+    pub idle: Session,
 }
 
 impl Scene {
-    fn open() -> Scene {
+    pub fn open() -> Scene {
         let db = Database::new();
         db.psql("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t VALUES (1, 0)");
         let holder = db.session_in(
@@ -38,8 +38,22 @@ impl Scene {
         }
     }
 
+    /// An emergency `--dry-run` on the scene once its lock waiter has waited past
+    /// `lock_wait_after`, to its end.
+    pub fn emergency_dry_run(&self, env: &[(&str, &str)]) -> Pty {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let _turn = playbooks::live();
+        let mut pty = self.run(
+            "emergency",
+            &["--dry-run", "--var", "lock_wait_after=1s"],
+            env,
+        );
+        assert_eq!(pty.finish(), 1, "{}", pty.screen());
+        pty
+    }
+
     /// Runs the built-in `playbook` on the scene's database at the terminal.
-    fn run(&self, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Pty {
+    pub fn run(&self, playbook: &str, extra: &[&str], env: &[(&str, &str)]) -> Pty {
         let database = format!("database={}", self.db.name);
         let mut args = vec!["--var", &database];
         args.extend_from_slice(extra);
@@ -161,14 +175,7 @@ fn verbose_shows_every_steps_rows_as_a_table() {
 #[test]
 fn an_emergency_dry_run_says_what_each_action_would_do_to_whom_and_shows_the_manual_text() {
     let scene = Scene::open();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let _turn = playbooks::live();
-    let mut pty = scene.run(
-        "emergency",
-        &["--dry-run", "--var", "lock_wait_after=1s"],
-        &[],
-    );
-    pty.finish();
+    let pty = scene.emergency_dry_run(&[]);
     let lines = lines(&pty);
     let terminate = below(&lines, "  [4/11] SKIPPED Terminate the root blockers");
     assert_eq!(

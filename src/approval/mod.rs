@@ -24,6 +24,7 @@ pub use dry_run::DryRun;
 pub use terminal::Terminal;
 pub use unattended::Unattended;
 
+use crate::outputs::record::{Decided, Decider};
 use crate::playbook::{Approval, Step};
 
 /// What the operator is asked to approve.
@@ -47,8 +48,8 @@ pub struct Preview<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Run it; `by` says how (`--yes`, or the operator at the prompt).
-    Approved { by: String },
+    /// Run it; `by` says who (`--yes`, or the operator at the prompt).
+    Approved { by: Decider },
     /// The operator declined it (skipped it at the prompt); the run goes on, and exits 4.
     Declined { reason: String },
     /// Not approved (no terminal, or `--yes` on a `confirm` action): the action does not
@@ -63,21 +64,17 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The journal's words for it: decision, who decided, and why.
-    pub fn describe(&self) -> (&'static str, String, Option<String>) {
+    /// What the journal and the report record of it: the decision, who took it (nobody, for
+    /// a refusal, a dry run or an interruption), and why.
+    pub fn describe(&self) -> (Decided, Option<Decider>, Option<String>) {
+        let operator = Some(Decider::Operator);
         match self {
-            Decision::Approved { by } => ("approved", by.clone(), None),
-            Decision::Declined { reason } => {
-                ("declined", "operator".to_owned(), Some(reason.clone()))
-            }
-            Decision::Refused { reason } => ("refused", "nobody".to_owned(), Some(reason.clone())),
-            Decision::Aborted { reason } => {
-                ("aborted", "operator".to_owned(), Some(reason.clone()))
-            }
-            Decision::Interrupted { reason } => {
-                ("interrupted", "operator".to_owned(), Some(reason.clone()))
-            }
-            Decision::DryRun => ("dry-run", "--dry-run".to_owned(), None),
+            Decision::Approved { by } => (Decided::Approved, Some(*by), None),
+            Decision::Declined { reason } => (Decided::Declined, operator, Some(reason.clone())),
+            Decision::Refused { reason } => (Decided::Refused, None, Some(reason.clone())),
+            Decision::Aborted { reason } => (Decided::Aborted, operator, Some(reason.clone())),
+            Decision::Interrupted { reason } => (Decided::Interrupted, None, Some(reason.clone())),
+            Decision::DryRun => (Decided::DryRun, None, None),
         }
     }
 }

@@ -21,6 +21,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::menu::{Answer, Menu};
 use super::{Approver, Decision, Request, StepChoice, screen, tty};
+use crate::outputs::record::Decider;
 use crate::playbook::{Approval, Step};
 use crate::terminal_text::for_terminal_line;
 
@@ -97,7 +98,7 @@ impl Approver for Terminal {
     fn decide<'a>(&'a mut self, request: &'a Request<'a>) -> LocalBoxFuture<'a, Decision> {
         if self.assume_yes && request.approval == Approval::Required {
             return Box::pin(futures_util::future::ready(Decision::Approved {
-                by: "--yes".to_owned(),
+                by: Decider::Yes,
             }));
         }
         let (rows, columns) = self.term.size();
@@ -192,7 +193,7 @@ fn approve_skip_abort(term: &Term, sql: &str, interrupted: &AtomicBool) -> Decis
                 continue;
             }
             Some(Answer::Item(0)) => Decision::Approved {
-                by: "operator".to_owned(),
+                by: Decider::Operator,
             },
             Some(Answer::Item(1)) => Decision::Declined {
                 reason: "declined by the operator (skipped at the prompt)".to_owned(),
@@ -220,7 +221,7 @@ fn confirm(term: &Term, id: &str, sql: &str) -> Decision {
         match typed.as_deref().map(str::trim) {
             Ok(answer) if answer == id => {
                 return Decision::Approved {
-                    by: "operator (typed the step id)".to_owned(),
+                    by: Decider::OperatorTypedStepId,
                 };
             }
             Ok("") => {

@@ -3,6 +3,7 @@
 use futures_util::future::{self, LocalBoxFuture};
 
 use super::{Approver, Decision, Request, StepChoice};
+use crate::outputs::record::Decider;
 use crate::playbook::{Approval, Step};
 
 pub struct Unattended {
@@ -12,9 +13,7 @@ pub struct Unattended {
 impl Unattended {
     fn answer(&self, request: &Request) -> Decision {
         match (request.approval, self.assume_yes) {
-            (Approval::Required, true) => Decision::Approved {
-                by: "--yes".to_owned(),
-            },
+            (Approval::Required, true) => Decision::Approved { by: Decider::Yes },
             (Approval::Confirm, true) => Decision::Refused {
                 reason: format!(
                     "not approved: `{}` needs `approval: confirm` (typing the step id at a terminal), which `--yes` never gives",

@@ -386,9 +386,9 @@ impl Engine<'_> {
     }
 
     fn approval_record(&self, decision: &Decision, preview_rows: Option<u64>) -> ApprovalRecord {
-        let (word, by, reason) = decision.describe();
+        let (decided, by, reason) = decision.describe();
         ApprovalRecord {
-            decision: word.to_owned(),
+            decision: decided,
             by,
             operator: self.settings.operator.clone(),
             role: self.facts.text("current_user"),

@@ -1,15 +1,16 @@
 //! Assessing a query's result: each assessment is evaluated (per-row ones already were, while
 //! the rows streamed), the worst severity that held is the step's status, and the messages of
-//! that severity are its message.
+//! that severity are its message. Each assessment that held names the sessions it held for
+//! (see [`sessions`]), so a report never names a session the condition did not hold for.
 
 use std::collections::BTreeMap;
 
 use minijinja::Value;
 
-use super::check::{Queried, RowMatches};
+use super::check::{Queried, RowMatches, pid_of};
 use super::context::Kept;
-use super::{Engine, Finished, StepError, failed};
-use crate::outputs::record::{AssessmentRecord, Cell, Status, StepRecord};
+use super::{Engine, Finished, KEPT_PIDS, StepError, failed};
+use crate::outputs::record::{AssessmentRecord, Cell, SessionsRecord, Status, StepRecord};
 use crate::playbook::{Assessment, Scope as AssessScope, Severity, Step};
 
 impl Engine<'_> {
@@ -33,8 +34,7 @@ impl Engine<'_> {
         let aggregate = self.scope.with(&aggregate);
         let mut worst: Option<Severity> = None;
         for (index, assessment) in step.assess.iter().enumerate() {
-            let matches = &queried.matches[index];
-            match self.assess(step, index, assessment, matches, &aggregate, row_count) {
+            match self.assess(step, index, assessment, &queried, &aggregate) {
                 Ok(result) => {
                     if result.held {
                         worst = worst.max(Some(assessment.severity));
@@ -87,10 +87,11 @@ impl Engine<'_> {
         step: &Step,
         index: usize,
         assessment: &Assessment,
-        matches: &RowMatches,
+        queried: &Queried,
         aggregate: &Value,
-        row_count: u64,
     ) -> Result<AssessmentRecord, StepError> {
+        let matches = &queried.matches[index];
+        let row_count = queried.row_count;
         let (held, matching_rows, ctx) = match assessment.scope {
             AssessScope::Row => {
                 let mut values: BTreeMap<String, Value> = matches.first.clone().unwrap_or_default();
@@ -121,10 +122,37 @@ impl Engine<'_> {
             condition: assessment.condition.clone(),
             held,
             matching_rows,
+            sessions: sessions(assessment.scope, held, &queried.matches[index], queried),
             message: render("message", &assessment.message),
             recommendation: render("recommendation", &assessment.recommendation),
         })
     }
+}
+
+/// The sessions an assessment that held is about: the rows it held for, or every row for a
+/// condition on the whole result — the one place that says which pids a finding names.
+fn sessions(
+    scope: AssessScope,
+    held: bool,
+    matches: &RowMatches,
+    queried: &Queried,
+) -> Option<SessionsRecord> {
+    queried.columns.find("pid").filter(|_| held)?;
+    Some(match scope {
+        AssessScope::Row => SessionsRecord {
+            pids: matches.pids.clone(),
+            count: matches.count,
+        },
+        AssessScope::Aggregate => SessionsRecord {
+            pids: queried
+                .kept
+                .iter()
+                .filter_map(|row| pid_of(&queried.columns, row))
+                .take(KEPT_PIDS)
+                .collect(),
+            count: queried.row_count,
+        },
+    })
 }
 
 fn status_of(severity: Severity) -> Status {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 
 use super::visibility::Read;
-use super::{Engine, Finished, KEPT_ROWS, RunError, StepError, failed};
+use super::{Engine, Finished, KEPT_PIDS, KEPT_ROWS, RunError, StepError, failed};
 use crate::expr::Condition;
 use crate::outputs::record::StepRecord;
 use crate::playbook::{Assessment, Scope as AssessScope, Step};
@@ -26,11 +26,13 @@ pub(super) struct Queried {
     pub rows_affected: u64,
 }
 
-/// Per-row assessment results: how many rows held, and the first that did.
+/// Per-row assessment results: how many rows held, the first that did, and the pids of the
+/// first `KEPT_PIDS` that did.
 #[derive(Default, Clone)]
 pub(super) struct RowMatches {
     pub count: u64,
     pub first: Option<BTreeMap<String, Value>>,
+    pub pids: Vec<i64>,
 }
 
 impl Engine<'_> {
@@ -221,6 +223,7 @@ impl RowJudge<'_, '_> {
             return Ok(());
         }
         let values = columns.row_value(row);
+        let pid = pid_of(columns, row);
         let mut scope = self.names.clone();
         scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         let ctx = Value::from(scope);
@@ -232,8 +235,17 @@ impl RowJudge<'_, '_> {
                 let matches = &mut matches[*i];
                 matches.count += 1;
                 matches.first.get_or_insert_with(|| values.clone());
+                if matches.pids.len() < KEPT_PIDS {
+                    matches.pids.extend(pid);
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The session a row is about: its `pid` column, when it has one holding an integer.
+pub(super) fn pid_of(columns: &Columns, row: &Row) -> Option<i64> {
+    let (index, _) = columns.find("pid")?;
+    row.get(index)?.as_deref()?.trim().parse().ok()
 }

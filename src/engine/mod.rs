@@ -59,6 +59,10 @@ use guards::Guard;
 /// are counted, not kept, so memory does not grow with the result.
 pub const KEPT_ROWS: usize = 10_000;
 
+/// Pids kept per assessment of the sessions it held for (see `SessionsRecord`): enough to name
+/// them, bounded however many rows held.
+pub const KEPT_PIDS: usize = 100;
+
 /// How the run goes, from the command line.
 pub struct Settings {
     /// `--only`: the steps to run; others are skipped.

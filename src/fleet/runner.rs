@@ -27,7 +27,7 @@ use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::interrupt::{Cause, Interrupts, Stop};
 use crate::outputs::file::{self, Destination};
-use crate::outputs::record::Status;
+use crate::outputs::record::{Decided, Status};
 use crate::outputs::{Artifact, Format, Recorder, Report, nagios, prometheus};
 use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, Step};
@@ -411,7 +411,7 @@ impl Fleet<'_> {
             .steps
             .iter()
             .filter_map(|step| step.approval.as_ref())
-            .any(|approval| approval.decision != "dry-run");
+            .any(|approval| approval.decision != Decided::DryRun);
         TargetResult {
             name: name.to_owned(),
             record,

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use super::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, MetricRecord,
-    Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, Status, StepRecord,
+    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, Decided, Decider, ErrorRecord, GuardRecord,
+    MetricRecord, Mode, ParamRecord, PrivilegesRecord, REPORT_VERSION, RunRecord, SessionsRecord,
+    Status, StepRecord,
 };
 use crate::fleet::report::FleetRun;
 use crate::fleet::{TargetResult, exit_code};
@@ -37,6 +38,7 @@ fn assessment(severity: Status, condition: &str, held: bool) -> AssessmentRecord
         condition: condition.to_owned(),
         held,
         matching_rows: None,
+        sessions: None,
         message: None,
         recommendation: None,
     }
@@ -79,9 +81,18 @@ fn idle_candidates() -> StepRecord {
     let mut any = assessment(Status::Warning, "row_count > 0", true);
     any.message = Some("3 idle connections older than 1h".to_owned());
     any.recommendation = Some("Terminate them with `terminate_idle`.".to_owned());
+    // The engine keeps more rows than the report shows: the third session is named too.
+    any.sessions = Some(SessionsRecord {
+        pids: vec![4242, 4243, 4244],
+        count: 3,
+    });
     let mut per_row = assessment(Status::Warning, "usename IS NULL", true);
     per_row.matching_rows = Some(1);
     per_row.message = Some("a session without a user".to_owned());
+    per_row.sessions = Some(SessionsRecord {
+        pids: vec![4243],
+        count: 1,
+    });
     let mut critical = assessment(Status::Critical, "idle_for > interval '1 day'", false);
     critical.matching_rows = Some(0);
     step.assessments = vec![any, per_row, critical];
@@ -122,8 +133,8 @@ pub fn record() -> RunRecord {
     cancel.duration_ms = 3;
     cancel.sql = Some("UPDATE app.jobs SET state = 'cancelled'\nWHERE state = 'stuck'".to_owned());
     cancel.approval = Some(ApprovalRecord {
-        decision: "approved".to_owned(),
-        by: "--yes".to_owned(),
+        decision: Decided::Approved,
+        by: Some(Decider::Yes),
         operator: "alice".to_owned(),
         role: "app_admin".to_owned(),
         at: "2026-11-26T14:10:01Z".to_owned(),

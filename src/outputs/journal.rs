@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::file::{effective_uid, private};
+use super::record::{Decided, Decider};
 use crate::engine::{Ended, Outcome};
 use crate::events::{Event, Listener, Veto};
 
@@ -44,10 +45,13 @@ pub enum What {
 /// An approval decision, on disk before the action runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionEntry {
-    /// `approved`, `skipped`, `refused`, `aborted`.
-    pub decision: String,
-    /// Who decided: `operator`, `--yes`, or why nobody could.
-    pub by: String,
+    /// `approved`, `declined`, `refused`, `aborted`, `interrupted`.
+    pub decision: Decided,
+    /// Who decided: `operator`, `operator (typed the step id)` or `--yes`; `null` when nobody
+    /// did (a refusal, an interruption: `reason` says why). Journals written before it was
+    /// typed said `nobody`: read as `null`.
+    #[serde(deserialize_with = "decider")]
+    pub by: Option<Decider>,
     /// The OS user or `--operator`.
     pub operator: String,
     /// The database role the action runs as.
@@ -55,6 +59,13 @@ pub struct DecisionEntry {
     pub sql: String,
     pub preview_rows: Option<u64>,
     pub reason: Option<String>,
+}
+
+/// `by` as any journal wrote it: a decider, `null`, or the words of older journals for nobody
+/// (`nobody`, `--dry-run`), so a journal of an earlier version stays readable.
+fn decider<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decider>, D::Error> {
+    let by: Option<String> = Option::deserialize(deserializer)?;
+    Ok(by.and_then(|by| serde_json::from_value(serde_json::Value::String(by)).ok()))
 }
 
 /// What an approved action did.
@@ -199,8 +210,8 @@ impl Listener for Journal {
                 approval,
             } => {
                 let decision = What::Decision(DecisionEntry {
-                    decision: approval.decision.clone(),
-                    by: approval.by.clone(),
+                    decision: approval.decision,
+                    by: approval.by,
                     operator: approval.operator.clone(),
                     role: approval.role.clone(),
                     sql: (*sql).to_owned(),
@@ -224,10 +235,10 @@ impl Listener for Journal {
 mod tests {
     use super::*;
 
-    fn decision(decision: &str, sql: &str) -> What {
+    fn decision(decision: Decided, sql: &str) -> What {
         What::Decision(DecisionEntry {
-            decision: decision.into(),
-            by: "--yes".into(),
+            decision,
+            by: Some(Decider::Yes),
             operator: "alice".into(),
             role: "postgres".into(),
             sql: sql.into(),
@@ -256,7 +267,7 @@ mod tests {
         let approved = journal.entry(
             "terminate_idle",
             "2026-11-26T14:00:01Z",
-            decision("approved", "SELECT 1"),
+            decision(Decided::Approved, "SELECT 1"),
         );
         let done = journal.entry("terminate_idle", "2026-11-26T14:00:02Z", succeeded(2));
         journal.append(&approved).unwrap();
@@ -291,5 +302,43 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn journals_of_earlier_versions_stay_readable_and_their_nobody_reads_as_null() {
+        let line = |decision: &str, by: &str| {
+            format!(
+                r#"{{"run":"1@T","at":"T","playbook":"p","step":"s","target":"t","kind":"decision","decision":"{decision}","by":{by},"operator":"alice","role":"app","sql":"SELECT 1","preview_rows":null,"reason":null}}"#
+            )
+        };
+        let by = |decision: &str, by: &str| match serde_json::from_str::<Entry>(&line(decision, by))
+        {
+            Ok(Entry {
+                what: What::Decision(entry),
+                ..
+            }) => (entry.decision, entry.by),
+            other => panic!("{decision} by {by}: {other:?}"),
+        };
+        assert_eq!(by("refused", r#""nobody""#), (Decided::Refused, None));
+        assert_eq!(by("refused", "null"), (Decided::Refused, None));
+        assert_eq!(
+            by("approved", r#""operator (typed the step id)""#),
+            (Decided::Approved, Some(Decider::OperatorTypedStepId))
+        );
+        assert_eq!(
+            by("declined", r#""operator""#),
+            (Decided::Declined, Some(Decider::Operator))
+        );
+        assert_eq!(
+            by("approved", r#""--yes""#),
+            (Decided::Approved, Some(Decider::Yes))
+        );
+        // What is written now says `null`.
+        let entry: Entry = serde_json::from_str(&line("interrupted", "null")).unwrap();
+        assert!(
+            serde_json::to_string(&entry)
+                .unwrap()
+                .contains(r#""by":null"#)
+        );
     }
 }

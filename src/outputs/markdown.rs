@@ -10,18 +10,15 @@
 //! Playbook prose written as Markdown (the description, a manual step's text) is rendered as
 //! Markdown, as `runbook show` does.
 
+mod steps;
+
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::Output;
-use super::prose::{cell_code, heading, inline, paragraph, quote, single_line};
-use super::record::{
-    ApprovalRecord, AssessmentRecord, Cell, ColumnKind, ErrorRecord, GuardRecord, Mode,
-    ParamRecord, RunRecord, Status, StepRecord,
-};
-use crate::count::count;
-use crate::duration::Duration;
-use crate::markdown::{cell, code, fenced, table};
+use super::prose::{cell_code, heading, inline, single_line};
+use super::record::{Mode, ParamRecord, RunRecord, SessionsRecord, Status, StepRecord};
+use crate::markdown::{cell, code, table};
 
 /// The Markdown report.
 pub struct Markdown;
@@ -56,9 +53,7 @@ fn markdown(record: &RunRecord) -> String {
         blocks.push(params(&record.params));
     }
     blocks.push("## Steps\n".to_owned());
-    for (index, step) in record.steps.iter().enumerate() {
-        blocks.extend(step_blocks(index + 1, step));
-    }
+    blocks.extend(steps::steps(&record.steps));
     let recommendations = recommendations(&record.steps);
     if !recommendations.is_empty() {
         blocks.push("## Recommendations\n".to_owned());
@@ -144,27 +139,58 @@ fn needs_attention(step: &StepRecord) -> bool {
     )
 }
 
-/// `pid 4242` or `pids 4242, 4243 (first 2 of 3 sessions)`: the sessions a step lists, by its
-/// `pid` column; `None` when it has none.
+/// Pids named per step in "What needs attention"; past these, how many more.
+const ATTENTION_PIDS: usize = 8;
+
+/// `pid 4242` or `pids 4242, 4243 (and 3 more)`: the sessions the step's finding is about — those
+/// its assessments of the step's status held for (as the record says), or, for a step that no
+/// assessment judged (an action, a failure), the rows it shows; `None` when it names none.
 fn pids(step: &StepRecord) -> Option<String> {
-    let column = step.columns.iter().position(|c| c == "pid")?;
-    let pids: Vec<String> = step
-        .rows
+    let judged: Vec<&SessionsRecord> = step
+        .assessments
         .iter()
-        .filter_map(|row| row.get(column)?.shown().map(Cow::into_owned))
+        .filter(|a| a.held && a.severity == step.status)
+        .filter_map(|a| a.sessions.as_ref())
         .collect();
-    let word = if pids.len() == 1 { "pid" } else { "pids" };
-    let mut out = format!("{word} {}", cell(&pids.join(", ")));
-    match pids.len() {
-        0 => return None,
-        shown if step.rows_truncated => {
-            let _ = write!(
-                out,
-                " (first {shown} of {})",
-                count(step.row_count, "session")
-            );
+    let (pids, total) = if judged.is_empty() {
+        let column = step.columns.iter().position(|c| c == "pid")?;
+        let pids: Vec<String> = step
+            .rows
+            .iter()
+            .filter_map(|row| row.get(column)?.shown().map(Cow::into_owned))
+            .collect();
+        let total = if step.rows_truncated {
+            step.row_count
+        } else {
+            pids.len() as u64
+        };
+        (pids, total)
+    } else {
+        let mut pids: Vec<String> = Vec::new();
+        for pid in judged.iter().flat_map(|s| &s.pids) {
+            let pid = pid.to_string();
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
         }
-        _ => {}
+        // Several assessments may name the same sessions: the most any one held for, at least.
+        let total = judged.iter().map(|s| s.count).max().unwrap_or_default();
+        let total = total.max(pids.len() as u64);
+        (pids, total)
+    };
+    if pids.is_empty() {
+        return None;
+    }
+    let shown = &pids[..pids.len().min(ATTENTION_PIDS)];
+    let word = if shown.len() == 1 && total == 1 {
+        "pid"
+    } else {
+        "pids"
+    };
+    let mut out = format!("{word} {}", cell(&shown.join(", ")));
+    let more = total.saturating_sub(shown.len() as u64);
+    if more > 0 {
+        let _ = write!(out, " (and {more} more)");
     }
     Some(out)
 }
@@ -206,195 +232,6 @@ fn summary(steps: &[StepRecord]) -> String {
     out
 }
 
-/// The blocks of one step's section, in the order a reader checks them.
-fn step_blocks(number: usize, step: &StepRecord) -> Vec<String> {
-    let mut line = format!("{} · {}", code(&single_line(&step.id)), cell(&step.kind));
-    if let Some(duration) = ran_for(step) {
-        let _ = write!(line, " · {duration}");
-    }
-    let mut blocks = vec![
-        format!(
-            "### {number}. {} — {}\n",
-            heading(&step.title),
-            step.status.label()
-        ),
-        format!("{line}\n"),
-    ];
-    if let Some(message) = &step.message {
-        blocks.push(format!("{}\n", paragraph(message)));
-    }
-    if !step.guards.is_empty() {
-        blocks.push(guards(&step.guards));
-    }
-    blocks.extend(result_rows(step));
-    if !step.assessments.is_empty() {
-        blocks.push(assessments(&step.assessments));
-    }
-    if let Some(approval) = &step.approval {
-        blocks.push(approval_line(approval));
-    }
-    if let Some(error) = &step.error {
-        blocks.extend(error_blocks(error));
-    }
-    if let Some(manual) = &step.manual {
-        blocks.push(quote(manual));
-    }
-    if let Some(sql) = &step.sql {
-        blocks.push(folded_sql(sql));
-    }
-    blocks
-}
-
-/// The step's SQL, folded: GitHub and most viewers show it collapsed, under "SQL", so the
-/// rows come first and the SQL is one click away.
-fn folded_sql(sql: &str) -> String {
-    format!(
-        "<details><summary>SQL</summary>\n\n{}\n</details>\n",
-        fenced("sql", sql)
-    )
-}
-
-fn guards(guards: &[GuardRecord]) -> String {
-    let mut out = "Guards:\n\n".to_owned();
-    for guard in guards {
-        let verdict = if guard.passed { "passed" } else { "failed" };
-        let _ = writeln!(
-            out,
-            "- {verdict}: {} — {}",
-            inline(&single_line(&guard.guard)),
-            inline(&guard.reason)
-        );
-    }
-    out
-}
-
-/// The result table and the line saying how many rows there were.
-fn result_rows(step: &StepRecord) -> Vec<String> {
-    let mut blocks = Vec::new();
-    if !step.rows.is_empty() && !step.columns.is_empty() {
-        let header: Vec<String> = step.columns.iter().map(|c| cell(c)).collect();
-        let header: Vec<&str> = header.iter().map(String::as_str).collect();
-        let rows: Vec<Vec<String>> = step
-            .rows
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .map(|(i, value)| {
-                        let kind = step.column_types.get(i).copied();
-                        shown(value, kind.unwrap_or(ColumnKind::Text))
-                    })
-                    .collect()
-            })
-            .collect();
-        blocks.push(table(&header, &rows));
-    }
-    let total = step.row_count;
-    if step.rows_truncated {
-        blocks.push(format!(
-            "_showing first {} of {total} rows_\n",
-            step.rows.len()
-        ));
-    } else if let Some(affected) = step.rows_affected.filter(|_| step.columns.is_empty()) {
-        // An action without a result (`UPDATE`): what its command tag counted.
-        blocks.push(format!("_no rows returned; {affected} affected_\n"));
-    } else if !step.rows.is_empty() || ran(step) {
-        blocks.push(match total {
-            0 => "_no rows_\n".to_owned(),
-            _ => format!("_{}_\n", count(total, "row")),
-        });
-    }
-    blocks
-}
-
-/// A value as the report shows it: as psql does, but an interval as a person reads it
-/// ([`Duration::human`]), the way the messages write it.
-fn shown(value: &Cell, kind: ColumnKind) -> String {
-    let Some(text) = value.shown() else {
-        return "_NULL_".to_owned();
-    };
-    match kind {
-        ColumnKind::Interval => {
-            Duration::parse_postgres(&text).map_or_else(|| text.into_owned(), Duration::human)
-        }
-        _ => text.into_owned(),
-    }
-}
-
-fn assessments(assessments: &[AssessmentRecord]) -> String {
-    let mut out = "Assessments:\n\n".to_owned();
-    for assessment in assessments {
-        let condition = code(&single_line(&assessment.condition));
-        let severity = assessment.severity.label();
-        if !assessment.held {
-            let _ = match assessment.severity {
-                Status::Ok => writeln!(out, "- {condition} did not hold"),
-                _ => writeln!(
-                    out,
-                    "- {condition} did not hold (it would have been {severity})"
-                ),
-            };
-            continue;
-        }
-        let _ = match assessment.severity {
-            Status::Ok => write!(out, "- OK {condition} held"),
-            _ => write!(out, "- **{severity}** {condition} held"),
-        };
-        if let Some(rows) = assessment.matching_rows {
-            let _ = write!(out, " (for {})", count(rows, "row"));
-        }
-        if let Some(message) = &assessment.message {
-            let _ = write!(out, ": {}", inline(message));
-        }
-        if let Some(recommendation) = &assessment.recommendation {
-            let _ = write!(out, " — {}", inline(recommendation));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// Who decided whether the action ran, and when: the journaled decision, in words.
-fn approval_line(approval: &ApprovalRecord) -> String {
-    let decided = match (approval.decision.as_str(), approval.by.as_str()) {
-        ("dry-run", _) => "not run: a dry run".to_owned(),
-        // Nobody decides a refusal: the run could not ask (no terminal, `--yes` on `confirm`).
-        (decision, "nobody") => inline(decision),
-        (decision, "operator") => format!("{} by the operator", inline(decision)),
-        (decision, by) => format!("{} by {}", inline(decision), inline(by)),
-    };
-    let mut out = format!(
-        "**Approval:** {decided} at {} (operator {}, role {}",
-        inline(&approval.at),
-        inline(&approval.operator),
-        inline(&approval.role)
-    );
-    if let Some(rows) = approval.preview_rows {
-        let _ = write!(out, ", preview of {}", count(rows, "row"));
-    }
-    out.push(')');
-    if let Some(reason) = &approval.reason {
-        let _ = write!(out, ": {}", inline(reason));
-    }
-    out.push('\n');
-    out
-}
-
-fn error_blocks(error: &ErrorRecord) -> Vec<String> {
-    let message = inline(&error.message);
-    let mut blocks = vec![match &error.sqlstate {
-        Some(sqlstate) => format!("**Error** {}: {message}\n", code(&single_line(sqlstate))),
-        None => format!("**Error:** {message}\n"),
-    }];
-    if let Some(detail) = &error.detail {
-        blocks.push(format!("**Detail:** {}\n", inline(detail)));
-    }
-    if let Some(hint) = &error.hint {
-        blocks.push(format!("**Hint:** {}\n", inline(hint)));
-    }
-    blocks
-}
-
 /// The recommendations of every step, then the text of the manual steps that were shown.
 fn recommendations(steps: &[StepRecord]) -> String {
     let mut out = String::new();
@@ -415,13 +252,6 @@ fn recommendations(steps: &[StepRecord]) -> String {
     out
 }
 
-/// Whether the step's SQL ran to completion, so its row count means something.
-fn ran(step: &StepRecord) -> bool {
-    step.sql.is_some()
-        && step.error.is_none()
-        && matches!(step.status, Status::Ok | Status::Warning | Status::Critical)
-}
-
 /// How long the run took, and how long it waited for the operator.
 fn run_duration(record: &RunRecord) -> String {
     match record.waited_ms {
@@ -435,7 +265,7 @@ fn run_duration(record: &RunRecord) -> String {
 }
 
 /// How long the step took, if it was attempted at all.
-fn ran_for(step: &StepRecord) -> Option<String> {
+pub(super) fn ran_for(step: &StepRecord) -> Option<String> {
     let waited = (step.waited_ms > 0).then(|| {
         format!(
             " (+ {} waiting for the operator)",
@@ -472,8 +302,7 @@ pub(crate) fn human_duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outputs::example::{record, step};
-    use crate::outputs::record::{Cell, ColumnKind};
+    use crate::outputs::example::record;
 
     const SNAPSHOT: &str = r##"# Connection Cleanup — UNKNOWN
 
@@ -491,7 +320,7 @@ mod tests {
 ## What needs attention
 
 - **Error:** step `cancel_jobs` failed and has `on_error: abort`
-- **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h — pids 4242, 4243 (first 2 of 3 sessions)
+- **WARNING** `idle_candidates` Idle connections older than 1h: 3 idle connections older than 1h — pids 4242, 4243, 4244
 - **UNKNOWN** `cancel_jobs` Cancel stuck jobs: the step failed
 - **Note:** `alice` is not a member of `pg_read_all_stats`: other users' query texts are hidden
 
@@ -551,22 +380,8 @@ WHERE state = 'idle'
 
 </details>
 
-### 2. pg_tviews queue backlog — SKIPPED
-
-`queue_backlog` · check
-
-relation `pg_tviews_queue` does not exist
-
-Guards:
-
-- failed: relation `pg_tviews_queue` — no such relation in database `app`
-
-### 3. Raise max_connections — MANUAL
-
-`raise_limit` · manual
-
-> Increase `max_connections` (requires a restart)
-> if utilization stays above 80%.
+- 2. pg_tviews queue backlog — SKIPPED · `queue_backlog`: relation `pg_tviews_queue` does not exist (failed: relation `pg_tviews_queue` — no such relation in database `app`)
+- 3. Raise max_connections — MANUAL · `raise_limit`: its text is under Recommendations
 
 ### 4. Cancel stuck jobs — UNKNOWN
 
@@ -591,11 +406,7 @@ WHERE state = 'stuck'
 
 </details>
 
-### 5. recheck — NOT RUN
-
-`recheck` · check
-
-the run stopped before this step
+- 5. recheck — NOT RUN · `recheck`: the run stopped before this step
 
 ## Recommendations
 
@@ -643,77 +454,8 @@ the run stopped before this step
             markdown
                 .starts_with("# Cleanup # &lt;img src=x onerror=alert(1)> \\| `x` — UNKNOWN\n\n")
         );
-        assert!(markdown.contains("\n### 5. two lines &lt;i> — NOT RUN\n"));
+        assert!(markdown.contains("\n- 5. two lines &lt;i> — NOT RUN · `recheck`: "));
         assert!(markdown.contains("| 5 | `recheck` two lines &lt;i> | check |"));
-    }
-
-    #[test]
-    fn row_counts_are_said_when_the_step_ran() {
-        let mut ran = step("x", "x", "check", Status::Ok);
-        ran.sql = Some("SELECT 1 WHERE false".to_owned());
-        assert_eq!(result_rows(&ran), ["_no rows_\n"]);
-        ran.columns = vec!["a".to_owned()];
-        ran.column_types = vec![ColumnKind::Number];
-        ran.rows = vec![vec![Cell::of(ColumnKind::Number, Some("1.50"))]];
-        ran.row_count = 1;
-        assert_eq!(
-            result_rows(&ran),
-            ["| a |\n| --- |\n| 1.50 |\n", "_1 row_\n"]
-        );
-        ran.row_count = 7;
-        assert_eq!(result_rows(&ran)[1], "_7 rows_\n");
-        let skipped = step("y", "y", "check", Status::Skipped);
-        assert!(result_rows(&skipped).is_empty());
-        let mut update = step("z", "z", "action", Status::Ok);
-        update.sql = Some("UPDATE t SET n = n + 1".to_owned());
-        update.rows_affected = Some(3);
-        assert_eq!(result_rows(&update), ["_no rows returned; 3 affected_\n"]);
-    }
-
-    #[test]
-    fn approvals_say_who_decided_in_words() {
-        let approval = |decision: &str, by: &str| ApprovalRecord {
-            decision: decision.to_owned(),
-            by: by.to_owned(),
-            operator: "alice".to_owned(),
-            role: "app".to_owned(),
-            at: "T".to_owned(),
-            reason: Some("no terminal to ask".to_owned()),
-            preview_rows: Some(1),
-        };
-        let line = |decision, by| approval_line(&approval(decision, by));
-        assert_eq!(
-            line("refused", "nobody"),
-            "**Approval:** refused at T (operator alice, role app, preview of 1 row): no terminal to ask\n"
-        );
-        assert!(line("dry-run", "--dry-run").starts_with("**Approval:** not run: a dry run at T"));
-        assert!(line("declined", "operator").starts_with("**Approval:** declined by the operator"));
-        assert!(line("approved", "--yes").starts_with("**Approval:** approved by --yes at T"));
-    }
-
-    #[test]
-    fn intervals_in_tables_read_as_the_messages_write_them() {
-        let mut step = step("x", "x", "check", Status::Ok);
-        step.columns = vec!["idle_for".to_owned(), "note".to_owned()];
-        step.column_types = vec![ColumnKind::Interval, ColumnKind::Text];
-        step.rows = vec![vec![
-            Cell::of(ColumnKind::Interval, Some("00:00:08.616016")),
-            Cell::of(ColumnKind::Text, Some("00:00:08")),
-        ]];
-        step.row_count = 1;
-        assert_eq!(
-            result_rows(&step)[0],
-            "| idle_for | note |\n| --- | --- |\n| 8s 616ms | 00:00:08 |\n"
-        );
-    }
-
-    #[test]
-    fn column_names_are_escaped_too() {
-        let mut step = step("x", "x", "check", Status::Ok);
-        step.columns = vec!["a|b".to_owned(), "<c>".to_owned()];
-        step.rows = vec![vec![Cell::of(ColumnKind::Integer, Some("1")), Cell::Null]];
-        step.row_count = 1;
-        assert!(result_rows(&step)[0].starts_with("| a\\|b | &lt;c&gt; |\n"));
     }
 
     #[test]

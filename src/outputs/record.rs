@@ -8,20 +8,21 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use super::cell::Cell;
 pub use crate::target::rows::ColumnKind;
 
 /// The version of the report's shape, raised when a reader must change: 2 types the values of
-/// `rows` (they were all strings in 1).
-pub const REPORT_VERSION: u32 = 2;
+/// `rows` (they were all strings in 1); 3 makes an approval's `by` `null` when nobody decided
+/// (it said `nobody` or `--dry-run`).
+pub const REPORT_VERSION: u32 = 3;
 
 /// The result of one run of a playbook.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunRecord {
-    /// Report format version: 2 since the values of `rows` are typed (they were all strings
-    /// in 1).
+    /// Report format version: 3 since an approval nobody decided is `by: null` (2: the values
+    /// of `rows` are typed; they were all strings in 1).
     pub report_version: u32,
     /// The playbook's name (slug).
     pub playbook: String,
@@ -220,10 +221,11 @@ pub struct MetricRecord {
 /// Who decided whether an action ran, and when.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ApprovalRecord {
-    /// `approved`, `skipped`, `refused`, `aborted` or `dry-run`.
-    pub decision: String,
-    /// `operator`, `--yes`, or nobody (with the reason).
-    pub by: String,
+    pub decision: Decided,
+    /// Who decided; `null` when nobody did — `decision` says why (`refused`: nobody could be
+    /// asked; `dry-run`: there was nothing to decide; `interrupted`: the question was cut short,
+    /// `reason` says by what).
+    pub by: Option<Decider>,
     /// The OS user or `--operator`.
     pub operator: String,
     /// The database role the action ran as.
@@ -233,6 +235,63 @@ pub struct ApprovalRecord {
     pub reason: Option<String>,
     /// Rows the preview returned, when there was one.
     pub preview_rows: Option<u64>,
+}
+
+/// What became of an action's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decided {
+    /// It may run.
+    Approved,
+    /// The operator skipped it at the prompt.
+    Declined,
+    /// Nobody could approve it: no terminal to ask, or `--yes` on a `confirm` action.
+    Refused,
+    /// The operator aborted the run at the prompt.
+    Aborted,
+    /// A Ctrl-C or a signal cut the question short.
+    Interrupted,
+    /// A dry run: never run, nobody asked.
+    DryRun,
+}
+
+impl Decided {
+    /// The word the reports and the journal use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Decided::Approved => "approved",
+            Decided::Declined => "declined",
+            Decided::Refused => "refused",
+            Decided::Aborted => "aborted",
+            Decided::Interrupted => "interrupted",
+            Decided::DryRun => "dry-run",
+        }
+    }
+}
+
+/// Who approved, declined or aborted an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Decider {
+    /// The operator, choosing at the prompt's menu.
+    #[serde(rename = "operator")]
+    Operator,
+    /// The operator, typing the step id (`approval: confirm`).
+    #[serde(rename = "operator (typed the step id)")]
+    OperatorTypedStepId,
+    /// `--yes`, which approves `approval: required` actions only.
+    #[serde(rename = "--yes")]
+    Yes,
+}
+
+impl Decider {
+    /// As a sentence says it after "by": `the operator`, `--yes`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Decider::Operator => "the operator",
+            Decider::OperatorTypedStepId => "the operator (typed the step id)",
+            Decider::Yes => "--yes",
+        }
+    }
 }
 
 impl StepRecord {
@@ -284,8 +343,21 @@ pub struct AssessmentRecord {
     pub held: bool,
     /// For per-row conditions: how many rows it held for.
     pub matching_rows: Option<u64>,
+    /// The sessions it held for, when it held and the result has a `pid` column: those of the
+    /// rows it held for (every row, for a condition on the whole result).
+    pub sessions: Option<SessionsRecord>,
     pub message: Option<String>,
     pub recommendation: Option<String>,
+}
+
+/// The sessions an assessment held for, by the `pid` column of its rows: what "What needs
+/// attention" names, so it never names a session the condition did not hold for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SessionsRecord {
+    /// Their pids, in result order: the first 100.
+    pub pids: Vec<i64>,
+    /// How many rows it held for in all; `pids` holds fewer when some had no pid or past 100.
+    pub count: u64,
 }
 
 /// A failed step: PostgreSQL's error fields where the server produced it.

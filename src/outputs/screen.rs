@@ -16,7 +16,7 @@ use indicatif::HumanDuration;
 
 use super::fitted::{self, Rows};
 use super::paint::Paint;
-use super::record::{RunRecord, Status, StepRecord};
+use super::record::{Decided, RunRecord, Status, StepRecord};
 use crate::terminal_text::{for_terminal, for_terminal_line};
 
 /// How much a run shows at a terminal (`--brief`, default, `--verbose`).
@@ -157,7 +157,7 @@ impl Screen {
         let dry_run = record
             .approval
             .as_ref()
-            .is_some_and(|approval| approval.decision == "dry-run");
+            .is_some_and(|approval| approval.decision == Decided::DryRun);
         if dry_run {
             lines.push(would(record));
         }
@@ -375,8 +375,8 @@ mod tests {
         let mut record = sessions(Status::Skipped);
         record.kind = "terminate".to_owned();
         record.approval = Some(ApprovalRecord {
-            decision: "dry-run".to_owned(),
-            by: "--dry-run".to_owned(),
+            decision: Decided::DryRun,
+            by: None,
             operator: "tester".to_owned(),
             role: "root".to_owned(),
             at: "2026-12-03T10:00:00Z".to_owned(),

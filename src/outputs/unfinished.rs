@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::journal::{DecisionEntry, Entry, What};
+use super::record::Decided;
 
 /// The journals read, most recently modified first.
 const FILES: usize = 50;
@@ -76,7 +77,7 @@ fn unfinished(entries: &[(PathBuf, Entry)]) -> Vec<(&Path, &Entry, &DecisionEntr
     entries
         .iter()
         .filter_map(|(path, e)| match &e.what {
-            What::Decision(d) if d.decision == "approved" => Some((path.as_path(), e, d)),
+            What::Decision(d) if d.decision == Decided::Approved => Some((path.as_path(), e, d)),
             _ => None,
         })
         .filter(|(_, e, _)| !done.contains(&(e.run.as_str(), e.step.as_str())))
@@ -94,7 +95,7 @@ fn note(path: &Path, entry: &Entry, decision: &DecisionEntry) -> String {
         "an earlier run (pid {pid}, started {start}) approved step `{}` at {} (by {}, operator {}) on `{}`, but the journal `{}` has no outcome for it: that run ended (or is still running) after the approval, so `{}` may or may not have run — check the server",
         entry.step,
         entry.at,
-        decision.by,
+        decision.by.map_or("nobody", |by| by.words()),
         decision.operator,
         entry.target,
         path.display(),

@@ -24,7 +24,7 @@ use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::file::{self, Destination};
 use crate::outputs::paint::Paint;
-use crate::outputs::record::{RunRecord, Status};
+use crate::outputs::record::{Decided, RunRecord, Status};
 use crate::outputs::{Artifact, Progress, Recorder, Report, counts, nagios, prometheus};
 use crate::param::{self, ParamValue};
 use crate::playbook::Playbook;
@@ -345,7 +345,7 @@ fn summary(
         .steps
         .iter()
         .filter_map(|step| step.approval.as_ref())
-        .any(|approval| approval.decision != "dry-run");
+        .any(|approval| approval.decision != Decided::DryRun);
     if let Some(journal) = journal.filter(|_| decided) {
         parts.push(format!("journal: {}", journal.display()));
     }

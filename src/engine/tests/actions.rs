@@ -2,6 +2,7 @@
 //! row limits and blast radius, decided before anyone is asked.
 
 use super::*;
+use crate::outputs::record::{Decided, Decider};
 
 const ACTION: &str = r#"
 version: 1
@@ -43,7 +44,7 @@ fn an_approved_action_runs_what_was_previewed_after_its_decision_is_heard() {
     let playbook = playbook(ACTION);
     let mut target = jobs(&["7", "9"]);
     let run = Run::new();
-    let by = "operator".to_owned();
+    let by = Decider::Operator;
     let record = run.record(
         &playbook,
         &mut target,
@@ -87,7 +88,7 @@ fn an_approved_action_runs_what_was_previewed_after_its_decision_is_heard() {
 #[test]
 fn an_approved_action_that_fails_or_loses_its_connection_is_told_as_such_once() {
     let playbook = playbook(ACTION);
-    let by = "operator".to_owned();
+    let by = Decider::Operator;
     let mut error = QueryError::plain("deadlock detected".to_owned());
     error.sqlstate = Some("40P01".to_owned());
     for (answer, acted) in [
@@ -99,7 +100,7 @@ fn an_approved_action_that_fails_or_loses_its_connection_is_told_as_such_once() 
     ] {
         let mut target = jobs_on(server().on("UPDATE jobs", answer), &["7"], true);
         let run = Run::new();
-        let approved = Decision::Approved { by: by.clone() };
+        let approved = Decision::Approved { by };
         let record = run.record(
             &playbook,
             &mut target,
@@ -141,10 +142,7 @@ fn a_dry_run_rehearses_without_lock_journal_entry_or_action() {
         "the approver was not asked, and a rehearsal is no decision to journal"
     );
     let approval = record.steps[0].approval.as_ref().unwrap();
-    assert_eq!(
-        (approval.decision.as_str(), approval.by.as_str()),
-        ("dry-run", "--dry-run")
-    );
+    assert_eq!((approval.decision, approval.by), (Decided::DryRun, None));
     assert_eq!(
         record.steps[0].sql.as_deref(),
         Some("UPDATE jobs SET state = 'cancelled' WHERE id = ANY(ARRAY[7])")
@@ -157,7 +155,7 @@ fn an_action_whose_decision_cannot_be_journaled_does_not_run() {
     let mut target = jobs(&["7"]);
     let mut run = Run::new();
     run.veto = true;
-    let by = "--yes".to_owned();
+    let by = Decider::Yes;
     let record = run.record(
         &playbook,
         &mut target,
@@ -256,7 +254,7 @@ fn an_approval_given_as_ctrl_c_arrives_runs_nothing() {
     let playbook = playbook(ACTION);
     let mut target = jobs(&["7"]);
     let run = Run::new();
-    let by = "operator".to_owned();
+    let by = Decider::Operator;
     let mut script = Script::new(&run.log, vec![Decision::Approved { by }]);
     script.interrupts = Some(run.interrupted.clone());
     let record = run.record(&playbook, &mut target, &mut script);

@@ -142,7 +142,7 @@ impl Listener for Audit {
         if let Event::Decided { step, approval, .. } = event {
             self.log
                 .borrow_mut()
-                .push(format!("decided {} {}", step.id, approval.decision));
+                .push(format!("decided {} {}", step.id, approval.decision.word()));
             if self.veto {
                 return Err(Veto {
                     reason: "cannot write the audit journal `j`: disk full".to_owned(),

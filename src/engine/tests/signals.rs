@@ -2,6 +2,7 @@
 //! an identity; `wait` needs PostgreSQL 14.
 
 use super::*;
+use crate::outputs::record::Decider;
 
 const TERMINATE: &str = r#"
 version: 1
@@ -52,7 +53,7 @@ fn terminate_signals_the_previewed_sessions_but_never_the_engines_own() {
         &[&["7", start, "t", NULL], &["9", start, NULL, "gone"]],
     );
     let run = Run::new();
-    let by = "operator".to_owned();
+    let by = Decider::Operator;
     let record = run.record(
         &playbook,
         &mut target,
