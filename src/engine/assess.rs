@@ -1,6 +1,7 @@
 //! Assessing a query's result: each assessment is evaluated (per-row ones already were, while
 //! the rows streamed), the worst severity that held is the step's status, and the messages of
-//! that severity are its message.
+//! that severity are its message. An assessment that too little history left undecided does
+//! not hold; its record says why, and so does the step's message, after what held.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use minijinja::Value;
 
 use super::check::{Queried, RowMatches};
 use super::context::Kept;
+use super::history::Decision;
 use super::{Engine, Finished, StepError, failed};
 use crate::outputs::record::{AssessmentRecord, Cell, Status, StepRecord};
 use crate::playbook::{Assessment, Scope as AssessScope, Severity, Step};
@@ -32,10 +34,16 @@ impl Engine<'_> {
         aggregate.insert("rows".to_owned(), kept.rows.clone());
         let aggregate = self.scope.with(&aggregate);
         let mut worst: Option<Severity> = None;
+        let mut shortfalls: Vec<String> = Vec::new();
         for (index, assessment) in step.assess.iter().enumerate() {
             let matches = &queried.matches[index];
             match self.assess(step, index, assessment, matches, &aggregate, row_count) {
-                Ok(result) => {
+                Ok((result, shortfall)) => {
+                    if let Some(shortfall) = shortfall
+                        && !shortfalls.contains(&shortfall)
+                    {
+                        shortfalls.push(shortfall);
+                    }
                     if result.held {
                         worst = worst.max(Some(assessment.severity));
                         record.recommendations.extend(result.recommendation.clone());
@@ -51,12 +59,13 @@ impl Engine<'_> {
             }
         }
         record.status = status_of(worst.unwrap_or(Severity::Ok));
-        let messages: Vec<String> = record
+        let mut messages: Vec<String> = record
             .assessments
             .iter()
             .filter(|a| a.held && Some(severity_of(a.severity)) == worst)
             .filter_map(|a| a.message.clone())
             .collect();
+        messages.extend(shortfalls);
         record.message = Some(if messages.is_empty() {
             format!("{row_count} row{}", if row_count == 1 { "" } else { "s" })
         } else {
@@ -90,40 +99,44 @@ impl Engine<'_> {
         matches: &RowMatches,
         aggregate: &Value,
         row_count: u64,
-    ) -> Result<AssessmentRecord, StepError> {
-        let (held, matching_rows, ctx) = match assessment.scope {
+    ) -> Result<(AssessmentRecord, Option<String>), StepError> {
+        let (decision, matching_rows, ctx) = match assessment.scope {
             AssessScope::Row => {
                 let mut values: BTreeMap<String, Value> = matches.first.clone().unwrap_or_default();
                 values.insert("row_count".to_owned(), Value::from(row_count));
                 values.insert("matching_rows".to_owned(), Value::from(matches.count));
-                (
-                    matches.count > 0,
-                    Some(matches.count),
-                    self.scope.with(&values),
-                )
+                let decision = match (matches.count, matches.short) {
+                    (0, Some(samples)) => Decision::Undecided { samples },
+                    (0, None) => Decision::DoesNotHold,
+                    _ => Decision::Holds,
+                };
+                (decision, Some(matches.count), self.scope.with(&values))
             }
             AssessScope::Aggregate => {
-                let held = self
+                let decision = self
                     .scope
-                    .holds(&assessment.condition, aggregate)
+                    .decide(&assessment.condition, aggregate)
                     .map_err(|failure| StepError::assessment(&assessment.condition, failure))?;
-                (held, None, aggregate.clone())
+                (decision, None, aggregate.clone())
             }
         };
+        let held = decision.held();
         let render = |what: &str, text: &Option<String>| {
             text.as_ref().filter(|_| held).map(|t| {
                 self.scope
                     .text(&format!("{}.assess.{index}.{what}", step.id), t, &ctx)
             })
         };
-        Ok(AssessmentRecord {
+        let shortfall = decision.shortfall();
+        let record = AssessmentRecord {
             severity: status_of(assessment.severity),
             condition: assessment.condition.clone(),
             held,
             matching_rows,
-            message: render("message", &assessment.message),
+            message: render("message", &assessment.message).or_else(|| shortfall.clone()),
             recommendation: render("recommendation", &assessment.recommendation),
-        })
+        };
+        Ok((record, shortfall))
     }
 }
 

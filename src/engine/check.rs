@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use minijinja::Value;
 
+use super::history::{Decision, History};
 use super::visibility::Read;
 use super::{Engine, Finished, KEPT_ROWS, RunError, StepError, failed};
 use crate::expr::Condition;
@@ -26,11 +27,13 @@ pub(super) struct Queried {
     pub rows_affected: u64,
 }
 
-/// Per-row assessment results: how many rows held, and the first that did.
+/// Per-row assessment results: how many rows held, and the first that did; the samples found
+/// where too little history left a row undecided (the first such row's).
 #[derive(Default, Clone)]
 pub(super) struct RowMatches {
     pub count: u64,
     pub first: Option<BTreeMap<String, Value>>,
+    pub short: Option<usize>,
 }
 
 impl Engine<'_> {
@@ -58,6 +61,8 @@ impl Engine<'_> {
             Ok(queried) => self.metrics(step, queried),
             Err(_) => Vec::new(),
         };
+        // Before the assessments: `history.change(…)` of this step ends at this run's value.
+        self.scope.history().read(step, &metrics);
         let mut finished = self.assessed(step, record, result);
         finished.record.metrics = metrics;
         finished
@@ -115,6 +120,7 @@ impl Engine<'_> {
             per_row,
             names: self.scope.names(),
             assess,
+            history: self.scope.history(),
         };
         self.not_interrupted().await?;
         let mut queried = Queried {
@@ -205,9 +211,10 @@ pub(super) fn judged_at(
 /// The per-row conditions of a query, evaluated on each row as it streams.
 struct RowJudge<'a, 'e> {
     per_row: Vec<(usize, Condition<'e>)>,
-    /// `params`, `facts`, `steps`, which a row's columns extend.
+    /// `params`, `facts`, `steps`, `history`, which a row's columns extend.
     names: BTreeMap<String, Value>,
     assess: &'a [Assessment],
+    history: &'e History,
 }
 
 impl RowJudge<'_, '_> {
@@ -225,13 +232,20 @@ impl RowJudge<'_, '_> {
         scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         let ctx = Value::from(scope);
         for (i, condition) in &self.per_row {
-            let held = condition
-                .holds(&ctx)
+            let decision = self
+                .history
+                .deciding(condition, &ctx)
                 .map_err(|failure| StepError::assessment(&self.assess[*i].condition, failure))?;
-            if held {
-                let matches = &mut matches[*i];
-                matches.count += 1;
-                matches.first.get_or_insert_with(|| values.clone());
+            let matches = &mut matches[*i];
+            match decision {
+                Decision::Holds => {
+                    matches.count += 1;
+                    matches.first.get_or_insert_with(|| values.clone());
+                }
+                Decision::DoesNotHold => {}
+                Decision::Undecided { samples } => {
+                    matches.short.get_or_insert(samples);
+                }
             }
         }
         Ok(())

@@ -24,6 +24,7 @@ mod context;
 mod error;
 mod facts;
 mod guards;
+mod history;
 mod lock;
 mod metrics;
 mod outcome;
@@ -54,6 +55,7 @@ use crate::playbook::{OnError, Playbook, Step, StepKind};
 use crate::target::Target;
 use context::{Kept, Scope};
 use guards::Guard;
+use history::History;
 
 /// Rows of a step kept for later steps' templates (`steps.x.rows`); beyond this a step's rows
 /// are counted, not kept, so memory does not grow with the result.
@@ -133,9 +135,6 @@ pub struct Engine<'r> {
     waited: std::time::Duration,
     /// Every finished step: id, status and message, for the verdict.
     statuses: Vec<verdict::Finding>,
-    /// Earlier runs' metric values of this playbook on this target (`history.*`).
-    #[expect(dead_code, reason = "read by the history expressions (issue 19)")]
-    past: Past,
 }
 
 /// How far the run got in reaching its target.
@@ -191,7 +190,10 @@ impl<'r> Engine<'r> {
             listeners,
             interrupted: stop.interruption(),
             stop,
-            scope: Scope::new(params_value(playbook, values)),
+            scope: Scope::new(
+                params_value(playbook, values),
+                History::new(Past::default(), clock.now()),
+            ),
             facts: Facts::default(),
             ending: Ending::default(),
             locked: false,
@@ -199,13 +201,14 @@ impl<'r> Engine<'r> {
             statuses: Vec::new(),
             waited: std::time::Duration::ZERO,
             databases: database_params(playbook, values),
-            past: Past::default(),
         }
     }
 
-    /// Gives the run the history store's past of this playbook on this target.
+    /// Gives the run the history store's past of this playbook on this target, which
+    /// `history.*` reads (earlier runs' metric values, measured from now).
+    #[allow(dead_code, reason = "the history store's run calls it (issue 19)")]
     pub fn remembering(mut self, past: Past) -> Engine<'r> {
-        self.past = past;
+        self.scope.set_history(History::new(past, self.clock.now()));
         self
     }
 

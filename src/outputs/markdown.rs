@@ -328,12 +328,18 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
         let severity = assessment.severity.label();
         if !assessment.held {
             let _ = match assessment.severity {
-                Status::Ok => writeln!(out, "- {condition} did not hold"),
-                _ => writeln!(
+                Status::Ok => write!(out, "- {condition} did not hold"),
+                _ => write!(
                     out,
                     "- {condition} did not hold (it would have been {severity})"
                 ),
             };
+            // An assessment that did not hold has a message only to say why it could not
+            // be decided (too little history).
+            if let Some(why) = &assessment.message {
+                let _ = write!(out, ": {}", inline(why));
+            }
+            out.push('\n');
             continue;
         }
         let _ = match assessment.severity {
