@@ -158,7 +158,7 @@ impl Validator<'_> {
                     match self.params.iter().find(|p| &p.name == param) {
                         Some(p) if p.kind == ParamType::Duration => return None,
                         Some(p) => format!(
-                            "`params.{param}` is a {} param, not a duration",
+                            "`params.{param}` is of type {}, not a duration",
                             p.kind.name()
                         ),
                         // The name check reports an unknown param.
