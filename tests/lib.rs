@@ -27,6 +27,7 @@ mod schema;
 mod screen;
 mod sessions;
 mod signals;
+mod trends;
 mod types;
 mod usage;
 mod validate;

@@ -1,7 +1,7 @@
 //! Assessing a query's result: each assessment is evaluated (per-row ones already were, while
 //! the rows streamed), the worst severity that held is the step's status, and the messages of
 //! that severity are its message. An assessment that too little history left undecided does
-//! not hold; its record says why, and so does the step's message, after what held.
+//! not hold; its record says why, and so does the message of a step that is OK.
 
 use std::collections::BTreeMap;
 
@@ -65,7 +65,11 @@ impl Engine<'_> {
             .filter(|a| a.held && Some(severity_of(a.severity)) == worst)
             .filter_map(|a| a.message.clone())
             .collect();
-        messages.extend(shortfalls);
+        // An OK may hide what history cannot tell yet: say so. A warning says what is wrong,
+        // and only that (the assessment's record says what was undecided).
+        if worst.is_none_or(|w| w == Severity::Ok) {
+            messages.extend(shortfalls);
+        }
         record.message = Some(if messages.is_empty() {
             format!("{row_count} row{}", if row_count == 1 { "" } else { "s" })
         } else {

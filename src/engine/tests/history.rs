@@ -234,3 +234,18 @@ steps:
         "average 40: it ran"
     );
 }
+
+#[test]
+fn a_warning_says_what_is_wrong_and_its_record_what_was_undecided() {
+    let yaml =
+        format!("{SHORT}      - warning: idle > 10\n        message: \"{{{{ idle }}}} idle\"\n");
+    let record = run_with(&yaml, Past::default(), &mut idle_now("30"));
+    assert_eq!(
+        statuses(&record),
+        [("overview", Status::Warning, "30 idle")]
+    );
+    assert_eq!(
+        assessment(&record, "overview", 0).message.as_deref(),
+        Some("not enough history yet (0 samples)")
+    );
+}
