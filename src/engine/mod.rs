@@ -15,7 +15,8 @@
 //! `session_action` and `signal` (`terminate:`/`cancel:` on that path, and the statement that
 //! signals), `outcome`
 //! (what an approved action did, journaled as soon as it returned), `lock`,
-//! `recovery` (after a lost connection), `context` (what templates see).
+//! `recovery` (after a lost connection), `context` (what templates see), `history` (`history.*`
+//! over the past the store gave, and a condition that too little history leaves undecided).
 
 mod action;
 mod assess;

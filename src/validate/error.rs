@@ -253,6 +253,8 @@ pub enum NameProblem {
     NotAColumn { name: String, columns: Vec<String> },
     #[error("unknown name `{name}` (names are `params.*`, `facts.*`, `steps.*`)")]
     UnknownName { name: String },
+    #[error("`history` is not in scope (steps read it: their `when`, `assess` and templates)")]
+    HistoryOutsideSteps,
 }
 
 /// A use of `history.*` that cannot work.

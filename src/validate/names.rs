@@ -245,6 +245,7 @@ impl Validator<'_> {
             "preview" if scope.preview => Ok(()),
             // Its functions and their arguments are checked by `history_call`.
             "history" if scope.step.is_some() => Ok(()),
+            "history" => Err((NameProblem::HistoryOutsideSteps, String::new())),
             _ if self.globals.iter().any(|g| g == head) => Ok(()),
             _ => check_column(head, scope.columns),
         }
