@@ -249,3 +249,88 @@ fn a_warning_says_what_is_wrong_and_its_record_what_was_undecided() {
         Some("not enough history yet (0 samples)")
     );
 }
+
+/// `server()` whose `overview` of the built-in daily-monitoring counts `idle` idle sessions
+/// (and nothing else of note); every other check finds no rows.
+fn daily_overview(idle: &str) -> FakeTarget {
+    let columns = [
+        ("total_connections", ColumnKind::Integer),
+        ("active", ColumnKind::Integer),
+        ("idle", ColumnKind::Integer),
+        ("idle_in_transaction", ColumnKind::Integer),
+        ("waiting_on_lock", ColumnKind::Integer),
+        ("long_running_queries", ColumnKind::Integer),
+        ("long_running_pids", ColumnKind::Text),
+        ("longest_active", ColumnKind::Interval),
+        ("longest_idle_in_transaction", ColumnKind::Interval),
+        ("longest_transaction", ColumnKind::Interval),
+        ("longest_lock_wait", ColumnKind::Interval),
+    ];
+    let row: &[&str] = &[
+        idle, "0", idle, "0", "0", "0", NULL, "00:00:00", "00:00:00", "00:00:00", "00:00:00",
+    ];
+    server().on("AS long_running_pids", Answer::typed(&columns, &[row]))
+}
+
+#[test]
+fn the_built_in_daily_monitoring_warns_of_a_connection_leak_by_its_growth() {
+    let yaml = include_str!("../../../playbooks/daily-monitoring.yaml");
+    // An hour ago 10 idle, half an hour ago 40; now 70: grew by 60, more than 50.
+    let record = run_with(
+        yaml,
+        past(&[(60, 10.0), (30, 40.0)]),
+        &mut daily_overview("70"),
+    );
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "overview",
+            Status::Warning,
+            "idle connections grew by 60 in 1h (more than 50; 70 now) — a connection leak?"
+        )
+    );
+    // Grew by 40 only: OK, and nothing undecided to say.
+    let record = run_with(yaml, past(&[(60, 30.0)]), &mut daily_overview("70"));
+    assert_eq!(
+        statuses(&record)[0],
+        (
+            "overview",
+            Status::Ok,
+            "70 client connections: 0 active, 70 idle, 0 idle in a transaction, 0 waiting on a lock"
+        )
+    );
+}
+
+#[test]
+fn the_built_in_daily_monitoring_warns_of_utilization_rising_over_the_week() {
+    let yaml = include_str!("../../../playbooks/daily-monitoring.yaml");
+    let mut target = daily_overview("0").on(
+        "AS utilization_percent",
+        Answer::typed(
+            &[
+                ("client_connections", ColumnKind::Integer),
+                ("utilization_percent", ColumnKind::Number),
+            ],
+            &[&["50", "50.0"]],
+        ),
+    );
+    let mut past = Past::default();
+    const DAY: i64 = 24 * 60;
+    for (minutes_ago, value) in [(6 * DAY, 10.0), (5 * DAY, 10.0), (DAY / 2, 60.0)] {
+        let at_ms = NOW_MS - minutes_ago * MINUTE_MS;
+        past.push(
+            "utilization_trend.utilization_percent",
+            Sample { at_ms, value },
+        );
+    }
+    let record = run_with(yaml, past, &mut target);
+    let trend = record.steps.iter().find(|s| s.id == "utilization_trend");
+    assert_eq!(
+        trend.map(|s| (s.status, s.message.as_deref().unwrap_or(""))),
+        Some((
+            Status::Warning,
+            "utilization averaged 55% over the last day, more than 20.0 points above the last 7 days' 32.5% (at most 60%)"
+        )),
+        "the last day (60, 50 now) against the week (10, 10, 60, 50)"
+    );
+}
