@@ -142,9 +142,9 @@ fn list_shows_local_playbooks_first_and_built_ins_not_overridden() {
              broken              playbooks/broken.yaml      -  (invalid: run `runbook validate`)\n\
              small               playbooks/small.yaml       3  Idle sessions\n\
              connection-cleanup  built-in                   7  Connection cleanup\n\
-             daily-monitoring    built-in                   6  Daily connection monitoring\n\
+             daily-monitoring    built-in                   7  Daily connection monitoring\n\
              emergency           built-in                  11  Emergency connection management\n\
-             pool-optimization   built-in                   6  Connection pool optimization\n\
+             pool-optimization   built-in                   7  Connection pool optimization\n\
              troubleshooting     built-in                   8  Connection troubleshooting\n\
              tview-connections   built-in                   6  TVIEW connection issues\n",
         )

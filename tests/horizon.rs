@@ -31,11 +31,11 @@ fn horizon_pids(report: &Value) -> Vec<i64> {
 
 /// The summary line of a pool-optimization run with no client holding too many connections.
 const POOL_OPTIMIZATION_OK: &str =
-    "pool-optimization: OK — 6 steps, 1 skipped — report: report.json\n";
+    "pool-optimization: OK — 7 steps, 1 skipped — report: report.json\n";
 
 /// The summary line of a daily-monitoring run whose only warning is the horizon's.
 const HORIZON_WARNING: &str =
-    "daily-monitoring: WARNING — [..] — 6 steps, 1 warning, 1 skipped — report: report.json\n";
+    "daily-monitoring: WARNING — [..] — 7 steps, 1 warning, 1 skipped — report: report.json\n";
 
 /// The `horizon` step of `report`, checked to be a WARNING naming `oldest` as the one open
 /// transaction older than `AGE`.
@@ -113,7 +113,7 @@ fn a_single_forgotten_transaction_idle_or_active_is_a_warning_naming_its_pid() {
         "daily-monitoring",
         &[],
         0,
-        "daily-monitoring: OK — 6 steps, 1 skipped — report: report.json\n",
+        "daily-monitoring: OK — 7 steps, 1 skipped — report: report.json\n",
     );
     assert_eq!(step(&report, "horizon")["status"], "OK");
     assert!(db.alive(active.pid), "a check terminates nothing");
@@ -189,7 +189,7 @@ fn at_connection_limit(db: &Database, limit_of: &str, counted: u32, limit: u32) 
         "daily-monitoring",
         &[],
         2,
-        "daily-monitoring: CRITICAL — [..] — 6 steps, 1 critical — report: report.json\n",
+        "daily-monitoring: CRITICAL — [..] — 7 steps, 1 critical — report: report.json\n",
     );
     let pool = step(&report, "pool");
     assert_eq!(pool["status"], "CRITICAL");

@@ -28,6 +28,7 @@ mod screen;
 mod screen_snapshots;
 mod sessions;
 mod signals;
+mod trends;
 mod types;
 mod usage;
 mod validate;

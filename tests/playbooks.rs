@@ -310,7 +310,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
     )
     .status(1)
     .stderr(
-        "daily-monitoring: WARNING — [..] — 6 steps, 2 warnings, 1 skipped — report: report.json\n",
+        "daily-monitoring: WARNING — [..] — 7 steps, 2 warnings, 1 skipped — report: report.json\n",
     )
     .run();
     let report = outcome.json();
@@ -442,7 +442,7 @@ fn daily_monitoring_counts_client_sessions_and_alerts_on_the_seed_thresholds() {
         &[],
     )
     .status(2)
-    .stderr("daily-monitoring: CRITICAL — [..] — 6 steps, 1 critical, 2 warnings — report: report.json\n")
+    .stderr("daily-monitoring: CRITICAL — [..] — 7 steps, 1 critical, 2 warnings — report: report.json\n")
     .run();
     let report = outcome.json();
     let overview = step(&report, "overview");
@@ -869,7 +869,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
     let scene = Scene::open(&db, &role, false);
     let outcome = run(&db, "pool-optimization", &[], &[])
         .status(1)
-        .stderr("pool-optimization: WARNING — [..] — 6 steps, 1 warning — report: report.json\n")
+        .stderr("pool-optimization: WARNING — [..] — 7 steps, 1 warning — report: report.json\n")
         .run();
     let report = outcome.json();
     let patterns = step(&report, "connection_patterns");
@@ -900,7 +900,7 @@ fn pool_optimization_shows_patterns_settings_and_busy_clients() {
         &["connections_per_client_max=8".to_owned()],
         &[],
     )
-    .stderr("pool-optimization: OK — 6 steps, 1 skipped — report: report.json\n")
+    .stderr("pool-optimization: OK — 7 steps, 1 skipped — report: report.json\n")
     .run();
     let report = outcome.json();
     assert_eq!(step(&report, "busy_clients")["row_count"], 0);
@@ -1131,7 +1131,7 @@ fn dry_run_of_every_playbook_terminates_nothing() {
         (
             "daily-monitoring",
             1,
-            "daily-monitoring: WARNING — [..] — 6 steps, 2 warnings, 1 skipped — report: report.json\n",
+            "daily-monitoring: WARNING — [..] — 7 steps, 2 warnings, 1 skipped — report: report.json\n",
         ),
         (
             "emergency",
@@ -1141,7 +1141,7 @@ fn dry_run_of_every_playbook_terminates_nothing() {
         (
             "pool-optimization",
             1,
-            "pool-optimization: WARNING — [..] — 6 steps, 1 warning — report: report.json\n",
+            "pool-optimization: WARNING — [..] — 7 steps, 1 warning — report: report.json\n",
         ),
         (
             "troubleshooting",

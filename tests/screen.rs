@@ -106,7 +106,7 @@ fn daily_monitoring_shows_the_blocker_and_the_open_transactions_by_pid_within_80
     assert_eq!(pty.finish(), 1, "{}", pty.screen());
     let lines = lines(&pty);
 
-    let blocking = below(&lines, "  [2/6] WARNING Sessions blocking others");
+    let blocking = below(&lines, "  [2/7] WARNING Sessions blocking others");
     let header: Vec<&str> = blocking[0].split_whitespace().take(3).collect();
     assert_eq!(header, ["pid", "usename", "datname"], "identities first");
     assert!(shows_pid(&blocking, scene.holder.pid), "{blocking:#?}");
@@ -115,12 +115,12 @@ fn daily_monitoring_shows_the_blocker_and_the_open_transactions_by_pid_within_80
         "the recommendation: {blocking:#?}"
     );
     // OK, but it lists sessions: the lock waiter and both idle transactions, by pid.
-    let horizon = below(&lines, "  [4/6] OK What holds back the transaction horizon");
+    let horizon = below(&lines, "  [4/7] OK What holds back the transaction horizon");
     for session in [&scene.holder, &scene.waiter, &scene.idle] {
         assert!(shows_pid(&horizon, session.pid), "{horizon:#?}");
     }
     // OK with one row: its counts on one line.
-    let overview = below(&lines, "  [1/6] OK Client connections by state");
+    let overview = below(&lines, "  [1/7] OK Client connections by state");
     assert_eq!(overview.len(), 1, "{overview:#?}");
     assert!(
         overview[0]
@@ -145,9 +145,9 @@ fn brief_shows_a_status_line_per_step_and_nothing_below() {
         .iter()
         .filter(|line| line.starts_with("  ["))
         .collect();
-    assert_eq!(steps.len(), 6, "{lines:#?}");
+    assert_eq!(steps.len(), 7, "{lines:#?}");
     assert!(
-        steps[1].starts_with("  [2/6] WARNING Sessions blocking others (root blockers) — session "),
+        steps[1].starts_with("  [2/7] WARNING Sessions blocking others (root blockers) — session "),
         "{steps:#?}"
     );
     assert!(
@@ -163,7 +163,7 @@ fn verbose_shows_every_steps_rows_as_a_table() {
     let scene = Scene::open();
     let mut pty = scene.run("daily-monitoring", &["--verbose"], &[]);
     assert_eq!(pty.finish(), 1, "{}", pty.screen());
-    let overview = below(&lines(&pty), "  [1/6] OK Client connections by state");
+    let overview = below(&lines(&pty), "  [1/7] OK Client connections by state");
     // A header and the row; at 80 columns, what does not fit is counted below them.
     assert!(
         overview.len() == 2 || (overview.len() == 3 && overview[2].starts_with("  … ")),

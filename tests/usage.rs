@@ -115,7 +115,7 @@ fn an_unknown_only_id_is_a_usage_error_with_did_you_mean() {
         .status(64)
         .stderr(
             "error: `--only overveiw`: playbook `daily-monitoring` has no step `overveiw`; did you mean \
-             `overview`? (steps: overview, blocking, by_client, horizon, pool, raise_limits)\n",
+             `overview`? (steps: overview, blocking, by_client, horizon, pool, utilization_trend, raise_limits)\n",
         )
         .run();
 }

@@ -76,9 +76,9 @@ fn every_built_in_playbook_is_valid() {
         )
         .stdout(
             "playbooks/connection-cleanup.yaml: ok (7 steps)\n\
-             playbooks/daily-monitoring.yaml: ok (6 steps)\n\
+             playbooks/daily-monitoring.yaml: ok (7 steps)\n\
              playbooks/emergency.yaml: ok (11 steps)\n\
-             playbooks/pool-optimization.yaml: ok (6 steps)\n\
+             playbooks/pool-optimization.yaml: ok (7 steps)\n\
              playbooks/troubleshooting.yaml: ok (8 steps)\n\
              playbooks/tview-connections.yaml: ok (6 steps)\n",
         )

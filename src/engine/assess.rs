@@ -1,7 +1,9 @@
 //! Assessing a query's result: each assessment is evaluated (per-row ones already were, while
 //! the rows streamed), the worst severity that held is the step's status, and the messages of
 //! that severity are its message. Each assessment that held names the sessions it held for
-//! (see [`sessions`]), so a report never names a session the condition did not hold for.
+//! (see [`sessions`]), so a report never names a session the condition did not hold for. An
+//! assessment that too little history left undecided does not hold; its record says why, and
+//! so does the message of a step that is OK.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use minijinja::Value;
 
 use super::check::{Queried, RowMatches, pid_of};
 use super::context::Kept;
+use super::history::Decision;
 use super::{Engine, Finished, KEPT_PIDS, StepError, failed};
 use crate::outputs::record::{AssessmentRecord, Cell, SessionsRecord, Status, StepRecord};
 use crate::playbook::{Assessment, Scope as AssessScope, Severity, Step};
@@ -33,9 +36,15 @@ impl Engine<'_> {
         aggregate.insert("rows".to_owned(), kept.rows.clone());
         let aggregate = self.scope.with(&aggregate);
         let mut worst: Option<Severity> = None;
+        let mut shortfalls: Vec<String> = Vec::new();
         for (index, assessment) in step.assess.iter().enumerate() {
             match self.assess(step, index, assessment, &queried, &aggregate) {
-                Ok(result) => {
+                Ok((result, shortfall)) => {
+                    if let Some(shortfall) = shortfall
+                        && !shortfalls.contains(&shortfall)
+                    {
+                        shortfalls.push(shortfall);
+                    }
                     if result.held {
                         worst = worst.max(Some(assessment.severity));
                         record.recommendations.extend(result.recommendation.clone());
@@ -51,12 +60,17 @@ impl Engine<'_> {
             }
         }
         record.status = status_of(worst.unwrap_or(Severity::Ok));
-        let messages: Vec<String> = record
+        let mut messages: Vec<String> = record
             .assessments
             .iter()
             .filter(|a| a.held && Some(severity_of(a.severity)) == worst)
             .filter_map(|a| a.message.clone())
             .collect();
+        // An OK may hide what history cannot tell yet: say so. A warning says what is wrong,
+        // and only that (the assessment's record says what was undecided).
+        if worst.is_none_or(|w| w == Severity::Ok) {
+            messages.extend(shortfalls);
+        }
         record.message = Some(if messages.is_empty() {
             format!("{row_count} row{}", if row_count == 1 { "" } else { "s" })
         } else {
@@ -89,43 +103,47 @@ impl Engine<'_> {
         assessment: &Assessment,
         queried: &Queried,
         aggregate: &Value,
-    ) -> Result<AssessmentRecord, StepError> {
+    ) -> Result<(AssessmentRecord, Option<String>), StepError> {
         let matches = &queried.matches[index];
         let row_count = queried.row_count;
-        let (held, matching_rows, ctx) = match assessment.scope {
+        let (decision, matching_rows, ctx) = match assessment.scope {
             AssessScope::Row => {
                 let mut values: BTreeMap<String, Value> = matches.first.clone().unwrap_or_default();
                 values.insert("row_count".to_owned(), Value::from(row_count));
                 values.insert("matching_rows".to_owned(), Value::from(matches.count));
-                (
-                    matches.count > 0,
-                    Some(matches.count),
-                    self.scope.with(&values),
-                )
+                let decision = match (matches.count, matches.short) {
+                    (0, Some(samples)) => Decision::Undecided { samples },
+                    (0, None) => Decision::DoesNotHold,
+                    _ => Decision::Holds,
+                };
+                (decision, Some(matches.count), self.scope.with(&values))
             }
             AssessScope::Aggregate => {
-                let held = self
+                let decision = self
                     .scope
-                    .holds(&assessment.condition, aggregate)
+                    .decide(&assessment.condition, aggregate)
                     .map_err(|failure| StepError::assessment(&assessment.condition, failure))?;
-                (held, None, aggregate.clone())
+                (decision, None, aggregate.clone())
             }
         };
+        let held = decision.held();
         let render = |what: &str, text: &Option<String>| {
             text.as_ref().filter(|_| held).map(|t| {
                 self.scope
                     .text(&format!("{}.assess.{index}.{what}", step.id), t, &ctx)
             })
         };
-        Ok(AssessmentRecord {
+        let shortfall = decision.shortfall();
+        let record = AssessmentRecord {
             severity: status_of(assessment.severity),
             condition: assessment.condition.clone(),
             held,
             matching_rows,
-            sessions: sessions(assessment.scope, held, &queried.matches[index], queried),
-            message: render("message", &assessment.message),
+            sessions: sessions(assessment.scope, held, matches, queried),
+            message: render("message", &assessment.message).or_else(|| shortfall.clone()),
             recommendation: render("recommendation", &assessment.recommendation),
-        })
+        };
+        Ok((record, shortfall))
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use minijinja::Value;
 
+use super::history::{Decision, History};
 use super::visibility::Read;
 use super::{Engine, Finished, KEPT_PIDS, KEPT_ROWS, RunError, StepError, failed};
 use crate::expr::Condition;
@@ -27,12 +28,14 @@ pub(super) struct Queried {
 }
 
 /// Per-row assessment results: how many rows held, the first that did, and the pids of the
-/// first `KEPT_PIDS` that did.
+/// first `KEPT_PIDS` that did; the samples found where too little history left a row
+/// undecided (the first such row's).
 #[derive(Default, Clone)]
 pub(super) struct RowMatches {
     pub count: u64,
     pub first: Option<BTreeMap<String, Value>>,
     pub pids: Vec<i64>,
+    pub short: Option<usize>,
 }
 
 impl Engine<'_> {
@@ -60,6 +63,8 @@ impl Engine<'_> {
             Ok(queried) => self.metrics(step, queried),
             Err(_) => Vec::new(),
         };
+        // Before the assessments: `history.change(…)` of this step ends at this run's value.
+        self.scope.history().read(step, &metrics);
         let mut finished = self.assessed(step, record, result);
         finished.record.metrics = metrics;
         finished
@@ -117,6 +122,7 @@ impl Engine<'_> {
             per_row,
             names: self.scope.names(),
             assess,
+            history: self.scope.history(),
         };
         self.not_interrupted().await?;
         let mut queried = Queried {
@@ -207,9 +213,10 @@ pub(super) fn judged_at(
 /// The per-row conditions of a query, evaluated on each row as it streams.
 struct RowJudge<'a, 'e> {
     per_row: Vec<(usize, Condition<'e>)>,
-    /// `params`, `facts`, `steps`, which a row's columns extend.
+    /// `params`, `facts`, `steps`, `history`, which a row's columns extend.
     names: BTreeMap<String, Value>,
     assess: &'a [Assessment],
+    history: &'e History,
 }
 
 impl RowJudge<'_, '_> {
@@ -228,15 +235,22 @@ impl RowJudge<'_, '_> {
         scope.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         let ctx = Value::from(scope);
         for (i, condition) in &self.per_row {
-            let held = condition
-                .holds(&ctx)
+            let decision = self
+                .history
+                .deciding(condition, &ctx)
                 .map_err(|failure| StepError::assessment(&self.assess[*i].condition, failure))?;
-            if held {
-                let matches = &mut matches[*i];
-                matches.count += 1;
-                matches.first.get_or_insert_with(|| values.clone());
-                if matches.pids.len() < KEPT_PIDS {
-                    matches.pids.extend(pid);
+            let matches = &mut matches[*i];
+            match decision {
+                Decision::Holds => {
+                    matches.count += 1;
+                    matches.first.get_or_insert_with(|| values.clone());
+                    if matches.pids.len() < KEPT_PIDS {
+                        matches.pids.extend(pid);
+                    }
+                }
+                Decision::DoesNotHold => {}
+                Decision::Undecided { samples } => {
+                    matches.short.get_or_insert(samples);
                 }
             }
         }

@@ -1,16 +1,18 @@
-//! What templates and expressions see: `params`, `facts` and `steps.<id>`, plus the names of
-//! the moment (a row's columns, `row_count`, `preview`), and the one environment that renders
-//! and evaluates them.
+//! What templates and expressions see: `params`, `facts`, `steps.<id>` and `history`, plus
+//! the names of the moment (a row's columns, `row_count`, `preview`), and the one environment
+//! that renders and evaluates them.
 //!
 //! A step's outcome becomes visible to later steps as `steps.<id>`: its first row's columns,
 //! then `rows`, `row_count`, `status`, `severity` and `message` (which win over columns of the
 //! same name). Rows are handed over as a value ([`Kept`]), never stashed between calls.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::{Environment, Value};
 
 use super::error::StepError;
+use super::history::{Decision, History};
 use crate::expr::{Condition, Failure};
 use crate::outputs::record::StepRecord;
 use crate::target::rows::Columns;
@@ -47,6 +49,7 @@ pub struct Scope {
     params: Value,
     facts: Value,
     steps: BTreeMap<String, Value>,
+    history: Arc<History>,
 }
 
 /// A step's rows, as later steps see them.
@@ -73,34 +76,48 @@ impl Kept {
 }
 
 impl Scope {
-    pub fn new(params: Value) -> Scope {
+    pub fn new(params: Value, history: History) -> Scope {
         Scope {
             env: template::environment(),
             params,
             facts: Value::from(()),
             steps: BTreeMap::new(),
+            history: Arc::new(history),
         }
+    }
+
+    /// The run's `history`, before anything has read it.
+    pub fn set_history(&mut self, history: History) {
+        self.history = Arc::new(history);
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     pub fn set_facts(&mut self, facts: Value) {
         self.facts = facts;
     }
 
-    /// `params`, `facts` and `steps`, as a map to extend.
+    /// `params`, `facts`, `steps` and `history`, as a map to extend.
     pub fn names(&self) -> BTreeMap<String, Value> {
         BTreeMap::from([
             ("params".to_owned(), self.params.clone()),
             ("facts".to_owned(), self.facts.clone()),
             ("steps".to_owned(), Value::from(self.steps.clone())),
+            (
+                "history".to_owned(),
+                Value::from_dyn_object(self.history.clone()),
+            ),
         ])
     }
 
-    /// `params`, `facts` and `steps`.
+    /// `params`, `facts`, `steps` and `history`.
     pub fn value(&self) -> Value {
         Value::from(self.names())
     }
 
-    /// `params`, `facts` and `steps`, plus `extra` names (which win).
+    /// `params`, `facts`, `steps` and `history`, plus `extra` names (which win).
     pub fn with(&self, extra: &BTreeMap<String, Value>) -> Value {
         let mut names = self.names();
         names.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -131,9 +148,10 @@ impl Scope {
         self.render(name, TemplateKind::Text, source, ctx)
     }
 
-    /// Whether the expression holds in `ctx`, every comparison in it typed.
-    pub fn holds(&self, expression: &str, ctx: &Value) -> Result<bool, Failure> {
-        self.condition(expression)?.holds(ctx)
+    /// How the expression comes out in `ctx` (made by this scope), every comparison in it
+    /// typed, and undecided when the history it reads is too short.
+    pub fn decide(&self, expression: &str, ctx: &Value) -> Result<Decision, Failure> {
+        self.history.deciding(&self.condition(expression)?, ctx)
     }
 
     /// A compiled condition, for evaluating once per row.
@@ -196,7 +214,11 @@ mod tests {
 
     #[test]
     fn a_template_that_renders_too_much_is_stopped_with_its_name() {
-        let scope = Scope::new(Value::from(()));
+        let history = History::new(
+            crate::history::Past::default(),
+            std::time::SystemTime::now(),
+        );
+        let scope = Scope::new(Value::from(()), history);
         let ctx = scope.value();
         let huge = "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}";
         let error = scope.sql("steps.big.check", huge, &ctx).unwrap_err();

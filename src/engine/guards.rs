@@ -1,5 +1,6 @@
 //! Guards: `requires` (facts the step needs), then `when` (an expression). The first that
-//! fails skips the step, and every decision taken is recorded with its reason. A step skipped
+//! fails skips the step, and every decision taken is recorded with its reason (a `when` that
+//! reads too little history skips it as "not enough history yet"). A step skipped
 //! because the role lacks a privilege it requires (`superuser`, `roles`) says so apart: an
 //! action that could not run for lack of privilege did not do its job, so it is UNKNOWN, not
 //! skipped (see `Guard::Unprivileged`).
@@ -42,19 +43,20 @@ impl Engine<'_> {
         let Some(when) = &step.when else {
             return Ok(Guard::Pass);
         };
-        let held = self
+        let decision = self
             .scope
-            .holds(when, &self.scope.value())
+            .decide(when, &self.scope.value())
             .map_err(StepError::when)?;
-        let reason = if held {
-            "the condition holds"
-        } else {
-            "the condition is false"
+        let reason = match decision.shortfall() {
+            Some(shortfall) => shortfall,
+            None if decision.held() => "the condition holds".to_owned(),
+            None => "the condition is false".to_owned(),
         };
+        let held = decision.held();
         guards.push(GuardRecord {
             guard: format!("`when: {when}`"),
             passed: held,
-            reason: reason.to_owned(),
+            reason,
         });
         Ok(if held { Guard::Pass } else { Guard::Skip })
     }

@@ -15,7 +15,8 @@
 //! `session_action` and `signal` (`terminate:`/`cancel:` on that path, and the statement that
 //! signals), `outcome`
 //! (what an approved action did, journaled as soon as it returned), `lock`,
-//! `recovery` (after a lost connection), `context` (what templates see).
+//! `recovery` (after a lost connection), `context` (what templates see), `history` (`history.*`
+//! over the past the store gave, and a condition that too little history leaves undecided).
 
 mod action;
 mod assess;
@@ -24,6 +25,7 @@ mod context;
 mod error;
 mod facts;
 mod guards;
+mod history;
 mod lock;
 mod metrics;
 mod outcome;
@@ -54,6 +56,7 @@ use crate::playbook::{OnError, Playbook, Step, StepKind};
 use crate::target::Target;
 use context::{Kept, Scope};
 use guards::Guard;
+use history::History;
 
 /// Rows of a step kept for later steps' templates (`steps.x.rows`); beyond this a step's rows
 /// are counted, not kept, so memory does not grow with the result.
@@ -137,8 +140,6 @@ pub struct Engine<'r> {
     waited: std::time::Duration,
     /// Every finished step: id, status and message, for the verdict.
     statuses: Vec<verdict::Finding>,
-    /// Earlier runs' metric values of this playbook on this target (`history.*`).
-    past: Past,
 }
 
 /// How far the run got in reaching its target.
@@ -194,7 +195,10 @@ impl<'r> Engine<'r> {
             listeners,
             interrupted: stop.interruption(),
             stop,
-            scope: Scope::new(params_value(playbook, values)),
+            scope: Scope::new(
+                params_value(playbook, values),
+                History::new(Past::default(), clock.now()),
+            ),
             facts: Facts::default(),
             ending: Ending::default(),
             locked: false,
@@ -202,17 +206,14 @@ impl<'r> Engine<'r> {
             statuses: Vec::new(),
             waited: std::time::Duration::ZERO,
             databases: database_params(playbook, values),
-            past: Past::default(),
         }
     }
 
-    /// Gives the run the history store's past of this playbook on this target.
-    #[expect(
-        dead_code,
-        reason = "called by the run once the history store lands (issue 19)"
-    )]
+    /// Gives the run the history store's past of this playbook on this target, which
+    /// `history.*` reads (earlier runs' metric values, measured from now).
+    #[allow(dead_code, reason = "the history store's run calls it (issue 19)")]
     pub fn remembering(mut self, past: Past) -> Engine<'r> {
-        self.past = past;
+        self.scope.set_history(History::new(past, self.clock.now()));
         self
     }
 

@@ -9,6 +9,7 @@ use minijinja::machinery::{Span, parse_expr};
 
 use super::kind::{Kind, Mismatch, Op, Operand};
 use super::print::{self, Mode};
+use crate::history::Function;
 
 /// A comparison of kinds that do not compare, and where it is in the expression's source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +121,12 @@ impl Walk<'_> {
             Expr::Call(call) => {
                 self.kind(&call.expr);
                 self.args(&call.args);
-                Kind::Unknown
+                match dotted(&call.expr).as_deref() {
+                    Some(["history", function]) if Function::named(function).is_some() => {
+                        Kind::Number
+                    }
+                    _ => Kind::Unknown,
+                }
             }
             Expr::List(list) => {
                 self.items(&list.items);
@@ -259,7 +265,7 @@ fn test_op(name: &str) -> Option<Op> {
     })
 }
 
-fn span_of(expr: &Expr<'_>) -> Span {
+pub(super) fn span_of(expr: &Expr<'_>) -> Span {
     match expr {
         Expr::Var(n) => n.span(),
         Expr::Const(n) => n.span(),
@@ -272,7 +278,13 @@ fn span_of(expr: &Expr<'_>) -> Span {
         Expr::Test(n) => n.span(),
         Expr::GetAttr(n) => n.span(),
         Expr::GetItem(n) => n.span(),
-        Expr::Call(n) => n.span(),
+        // minijinja's span of a method call starts at the `.`: from the callee's start.
+        Expr::Call(n) => Span {
+            start_line: span_of(&n.expr).start_line,
+            start_col: span_of(&n.expr).start_col,
+            start_offset: span_of(&n.expr).start_offset.min(n.span().start_offset),
+            ..n.span()
+        },
         Expr::List(n) => n.span(),
         Expr::Tuple(n) => n.span(),
         Expr::Map(n) => n.span(),
@@ -321,6 +333,12 @@ mod tests {
         assert_eq!(found("[n == 'x'] | first").len(), 1, "hidden in a list");
         assert_eq!(found("5 in s").len(), 1);
         assert_eq!(found("(idle_for.seconds + 1) ~ 'x' == n").len(), 1);
+        assert_eq!(
+            found("history.change('overview.idle', '1h') > params.idle_after"),
+            ["history.change('overview.idle', '1h') > params.idle_after @0+57"],
+            "a history function gives a number"
+        );
+        assert_eq!(found("history.avg('a.b', '1d') - 5 > 'x'").len(), 1);
     }
 
     #[test]
@@ -334,6 +352,8 @@ mod tests {
             "(n if s else 3) > 1",
             "'a' in s",
             "x | length > 0",
+            "history.previous('a.b') > n",
+            "history.unknown('a.b') > 'x'",
             "a >",
         ] {
             assert_eq!(found(source), Vec::<String>::new(), "{source}");

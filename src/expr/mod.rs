@@ -18,6 +18,7 @@
 //! is not judged. It relies on minijinja's unstable AST (`machinery`), which is why the
 //! minijinja version is pinned exactly in `Cargo.toml`.
 
+mod calls;
 mod compare;
 mod infer;
 mod kind;
@@ -27,6 +28,7 @@ mod scope;
 use minijinja::machinery::parse_expr;
 use minijinja::{Environment, Error, ErrorKind, Expression, Value};
 
+pub use calls::{Argument, HistoryUse, history_uses};
 pub use infer::mismatches;
 pub use kind::{Kind, Mismatch};
 pub use scope::{fact_kind, param_kind, step_attribute_kind};

@@ -8,5 +8,7 @@
 //! check.
 
 pub mod past;
+pub mod recall;
 
 pub use past::{Past, Sample};
+pub use recall::{Function, Moment, Recalled};

@@ -60,6 +60,48 @@ pub fn recursive_loops(source: &str) -> Vec<Range<usize>> {
     found
 }
 
+/// A tag's code, for checks that read expressions in templates (`history.*` calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagCode {
+    /// An expression: the body of a `{{ … }}`, or the condition of an `{% if … %}` or
+    /// `{% elif … %}`, without whitespace control.
+    Expression(Range<usize>),
+    /// Any other statement tag's body (`for`, `set`, …): no one expression to read.
+    Statement(Range<usize>),
+}
+
+/// The code of every tag of a template, outside comments and raw blocks.
+pub fn tag_code(source: &str) -> Vec<TagCode> {
+    tags(source)
+        .map(|tag| {
+            let body = without_control(source, tag.body);
+            if !tag.statement {
+                return TagCode::Expression(body);
+            }
+            let first = words(source, body.clone()).into_iter().next();
+            match first {
+                Some(word) if matches!(&source[word.clone()], "if" | "elif") => {
+                    TagCode::Expression(word.end..body.end)
+                }
+                _ => TagCode::Statement(body),
+            }
+        })
+        .collect()
+}
+
+/// Whether `word` is one of the identifier words of `range` (outside string literals).
+pub fn has_word(source: &str, range: Range<usize>, word: &str) -> bool {
+    words(source, range).into_iter().any(|w| &source[w] == word)
+}
+
+/// `body` without the whitespace-control marks at its ends (`{{- x -}}`).
+fn without_control(source: &str, body: Range<usize>) -> Range<usize> {
+    let text = &source[body.clone()];
+    let start = body.start + (text.len() - text.trim_start_matches(['-', '+', '~']).len());
+    let end = body.end - (text.len() - text.trim_end_matches(['-', '+', '~']).len());
+    start..end.max(start)
+}
+
 /// A `{{ }}` or `{% %}` tag: the byte range of its body.
 #[derive(Clone)]
 struct Tag {
@@ -228,6 +270,30 @@ fn find_endraw(source: &str, from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_code_reads_expressions_and_conditions() {
+        let source = "a {{- x | round -}} {% if y > 1 %}{% for r in rows %}{% elif z %}{% endif %}{# {{ c }} #}";
+        let code: Vec<(bool, &str)> = tag_code(source)
+            .into_iter()
+            .map(|code| match code {
+                TagCode::Expression(range) => (true, source[range].trim()),
+                TagCode::Statement(range) => (false, source[range].trim()),
+            })
+            .collect();
+        assert_eq!(
+            code,
+            [
+                (true, "x | round"),
+                (true, "y > 1"),
+                (false, "for r in rows"),
+                (true, "z"),
+                (false, "endif")
+            ]
+        );
+        assert!(has_word(source, 0..source.len(), "rows"));
+        assert!(!has_word("{{ 'history' }}", 0..15, "history"));
+    }
 
     #[test]
     fn raw_interpolations_finds_safe() {

@@ -40,7 +40,7 @@ use crate::sql::literal as sql_literal;
 
 mod lint;
 
-pub use lint::{raw_interpolations, recursive_loops};
+pub use lint::{TagCode, has_word, raw_interpolations, recursive_loops, tag_code};
 
 /// Auto-escape mode name for SQL templates.
 const SQL_ESCAPE: &str = "sql";

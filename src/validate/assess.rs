@@ -39,6 +39,7 @@ impl Validator<'_> {
                 columns,
                 kinds,
                 preview: has_preview,
+                step: Some(&raw.id),
             };
             match self.assessment(&path.key("assess").index(i), raw_assessment, &scope) {
                 Some(assessment) => assess.push(assessment),

@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::diagnostic::Level;
 use crate::duration::DurationError;
 use crate::expr::Mismatch;
+use crate::history::Function;
 use crate::sql::Concern;
 
 /// What a step exposes to later steps besides its columns.
@@ -175,6 +176,11 @@ pub enum Problem {
         place: String,
         hint: String,
     },
+    #[error("{problem}", problem = .problem.in_place(.place))]
+    History {
+        problem: HistoryProblem,
+        place: String,
+    },
 
     #[error(
         "an `action` may not signal sessions: {concern}; use `terminate: STEP` or `cancel: STEP`, which signal exactly the sessions the operator approved"
@@ -247,6 +253,95 @@ pub enum NameProblem {
     NotAColumn { name: String, columns: Vec<String> },
     #[error("unknown name `{name}` (names are `params.*`, `facts.*`, `steps.*`)")]
     UnknownName { name: String },
+    #[error("`history` is not in scope (steps read it: their `when`, `assess` and templates)")]
+    HistoryOutsideSteps,
+}
+
+/// A use of `history.*` that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryProblem {
+    /// `hint` is a did-you-mean or empty.
+    UnknownFunction {
+        function: String,
+        hint: String,
+    },
+    Arguments {
+        signature: String,
+        given: usize,
+    },
+    MetricNotText {
+        signature: String,
+    },
+    /// `known` lists the declared metrics, in backticks, comma-separated (may be empty).
+    UnknownMetric {
+        metric: String,
+        known: String,
+        hint: String,
+    },
+    MetricOfLaterStep {
+        metric: String,
+        step: String,
+        line: usize,
+    },
+    LabelledMetric {
+        metric: String,
+    },
+    Window {
+        signature: String,
+        why: String,
+    },
+    NotCalled,
+    InStatement,
+}
+
+impl HistoryProblem {
+    /// The message, naming `place`.
+    fn in_place(&self, place: &str) -> String {
+        let functions = Function::ALL
+            .map(|f| format!("`{}`", f.signature()))
+            .join(", ");
+        match self {
+            HistoryProblem::UnknownFunction { function, hint } => format!(
+                "unknown history function `history.{function}` in {place} (the functions are {functions}){hint}"
+            ),
+            HistoryProblem::Arguments { signature, given } => format!(
+                "`{signature}` in {place} is given {}; it is called as `{signature}`",
+                crate::count::count_usize(*given, "argument")
+            ),
+            HistoryProblem::MetricNotText { signature } => format!(
+                "the metric of `{signature}` in {place} must be written out as a text, `'step.metric'` (such as 'overview.idle'), so validation can check it"
+            ),
+            HistoryProblem::UnknownMetric {
+                metric,
+                known,
+                hint,
+            } => {
+                let known = if known.is_empty() {
+                    "no step declares `metrics`".to_owned()
+                } else {
+                    format!("the declared metrics are {known}")
+                };
+                format!(
+                    "unknown metric `{metric}` in {place}: history keeps the `metrics` a step declares, named `step.metric` ({known}){hint}"
+                )
+            }
+            HistoryProblem::MetricOfLaterStep { metric, step, line } => format!(
+                "metric `{metric}` in {place} is read before step `{step}` runs (it is declared on line {line}; a step reads the history of its own and earlier steps' metrics)"
+            ),
+            HistoryProblem::LabelledMetric { metric } => format!(
+                "metric `{metric}` in {place} has `labels` (a value per row); history follows one value per run, so declare an unlabelled metric (a total) to read its history"
+            ),
+            HistoryProblem::Window { signature, why } => {
+                format!("invalid window of `{signature}` in {place}: {why}")
+            }
+            HistoryProblem::NotCalled => {
+                format!("`history` in {place} is read only through its functions: {functions}")
+            }
+            HistoryProblem::InStatement => format!(
+                "`history` in a `{{% … %}}` tag of {place}: call its functions in `{{{{ … }}}}` or `{{% if … %}}`"
+            ),
+        }
+    }
 }
 
 /// `a` or `an`, for a step kind.

@@ -12,6 +12,7 @@
 
 mod assess;
 mod error;
+mod history;
 mod ident;
 mod metrics;
 mod names;
@@ -60,6 +61,8 @@ struct Validator<'a> {
     checks: HashMap<String, SourceCheck>,
     /// Every step id with the line it is declared on, to say "defined later".
     declared: HashMap<String, usize>,
+    /// Every step's declared metrics, which `history.*` may read.
+    declared_metrics: HashMap<String, history::DeclaredMetric>,
     globals: Vec<String>,
 }
 
@@ -84,6 +87,7 @@ impl<'a> Validator<'a> {
             earlier_kinds: HashMap::new(),
             checks: HashMap::new(),
             declared,
+            declared_metrics: history::declared_metrics(document),
             globals,
         }
     }

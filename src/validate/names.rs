@@ -26,6 +26,7 @@ const NOT_COLUMNS: &[&str] = &[
     "rows",
     "matching_rows",
     "preview",
+    "history",
 ];
 
 /// What the names of one template or expression may refer to.
@@ -38,6 +39,9 @@ pub(super) struct NameScope<'s> {
     pub(super) kinds: Option<&'s [Kind]>,
     /// Whether `preview` (an action's preview rows) is in scope.
     pub(super) preview: bool,
+    /// The step whose key it is: `history.*` reads its metrics and earlier steps'. `None` at
+    /// the playbook's own keys, where `history` is not in scope.
+    pub(super) step: Option<&'s str>,
 }
 
 impl NameScope<'_> {
@@ -48,16 +52,18 @@ impl NameScope<'_> {
             columns: None,
             kinds: None,
             preview: false,
+            step: None,
         }
     }
 
     /// A key of step `id` that sees neither columns nor a preview.
-    pub(super) fn of_step(id: &str, key: &str) -> NameScope<'static> {
+    pub(super) fn of_step<'i>(id: &'i str, key: &str) -> NameScope<'i> {
         NameScope {
             place: format!("`{key}` of step `{id}`"),
             columns: None,
             kinds: None,
             preview: false,
+            step: Some(id),
         }
     }
 }
@@ -100,7 +106,9 @@ impl Validator<'_> {
             let place = scope.place.clone();
             self.report(Problem::RecursiveLoop { place }, location);
         }
-        self.names(path, text, &names, scope) && recursive.is_empty()
+        let named = self.names(path, text, &names, scope);
+        let history = named && self.history_in_template(path, text, scope);
+        named && history && recursive.is_empty()
     }
 
     /// Compiles an expression and checks its names; returns them.
@@ -113,7 +121,8 @@ impl Validator<'_> {
         match template::expression_names(&self.env, text) {
             Ok(names) => {
                 let named = self.names(path, text, &names, scope);
-                (named && self.compared_kinds(path, text, scope)).then_some(names)
+                let history = named && self.history_in_expression(path, text, scope);
+                (history && self.compared_kinds(path, text, scope)).then_some(names)
             }
             Err(error) => {
                 let location = self.template_error_location(path, text, &error);
@@ -234,6 +243,9 @@ impl Validator<'_> {
             },
             "row_count" | "rows" | "matching_rows" if scope.columns.is_some() => Ok(()),
             "preview" if scope.preview => Ok(()),
+            // Its functions and their arguments are checked by `history_call`.
+            "history" if scope.step.is_some() => Ok(()),
+            "history" => Err((NameProblem::HistoryOutsideSteps, String::new())),
             _ if self.globals.iter().any(|g| g == head) => Ok(()),
             _ => check_column(head, scope.columns),
         }
@@ -309,14 +321,14 @@ fn check_column(head: &str, columns: Option<Option<&[String]>>) -> Result<(), Mi
         Some(Some(columns)) if columns.iter().any(|c| c == head) => Ok(()),
         Some(Some(columns)) => {
             let mut candidates: Vec<&str> = columns.iter().map(String::as_str).collect();
-            candidates.extend(["params", "facts", "steps", "row_count"]);
+            candidates.extend(["params", "facts", "steps", "row_count", "history"]);
             let hint = did_you_mean(head, candidates);
             let columns = columns.to_vec();
             Err((NameProblem::NotAColumn { name, columns }, hint))
         }
         None => Err((
             NameProblem::UnknownName { name },
-            did_you_mean(head, ["params", "facts", "steps"]),
+            did_you_mean(head, ["params", "facts", "steps", "history"]),
         )),
     }
 }

@@ -12,6 +12,7 @@ use crate::approval::{Approver, Decision, DryRun, Request, StepChoice};
 use crate::clock::FixedClock;
 use crate::commands::Checked;
 use crate::events::{Event, Listener, Listeners, Veto};
+use crate::history::Past;
 use crate::interrupt::{Cause, Interruption, Stop};
 use crate::load::Source;
 use crate::outputs::record::{Mode, RunRecord, Status};
@@ -22,6 +23,7 @@ use crate::target::rows::ColumnKind;
 use crate::target::{QueryError, Wrap};
 
 mod actions;
+mod history;
 mod signals;
 
 /// What happened, in order, across the approver and the listeners.
@@ -161,6 +163,8 @@ struct Run {
     veto: bool,
     log: Log,
     interrupted: Interruption,
+    /// What the history store would give the run.
+    past: Past,
 }
 
 impl Run {
@@ -172,6 +176,7 @@ impl Run {
             veto: false,
             log: Log::default(),
             interrupted: Interruption::default(),
+            past: Past::default(),
         }
     }
 
@@ -215,7 +220,8 @@ impl Run {
                 approver,
                 Listeners::new(listeners),
                 Stop::new(self.interrupted.clone()),
-            );
+            )
+            .remembering(self.past.clone());
             let reach = Reach::Reached {
                 name: "dba@fake:5432/app",
                 target,

@@ -283,14 +283,28 @@ fn shown(value: &Cell, kind: ColumnKind) -> String {
 
 /// The assessments that held, one line each, then those that did not, on one line.
 fn assessments(assessments: &[AssessmentRecord]) -> String {
+    let would = |severity: &str| match severity {
+        "OK" => String::new(),
+        _ => format!(" (it would have been {severity})"),
+    };
     let mut out = "Assessments:\n\n".to_owned();
     let mut not_held = Vec::new();
     for assessment in assessments {
         let condition = code(&single_line(&assessment.condition));
         let severity = assessment.severity.label();
-        if !assessment.held {
-            not_held.push((condition, severity));
-            continue;
+        // An assessment that did not hold has a message only to say why it could not be
+        // decided (too little history): it gets a line of its own.
+        match (&assessment.held, &assessment.message) {
+            (false, None) => {
+                not_held.push((condition, severity));
+                continue;
+            }
+            (false, Some(why)) => {
+                let would = would(severity);
+                let _ = writeln!(out, "- {condition} did not hold{would}: {}", inline(why));
+                continue;
+            }
+            (true, _) => {}
         }
         let _ = match assessment.severity {
             Status::Ok => write!(out, "- OK {condition} held"),
@@ -307,10 +321,6 @@ fn assessments(assessments: &[AssessmentRecord]) -> String {
         }
         out.push('\n');
     }
-    let would = |severity: &str| match severity {
-        "OK" => String::new(),
-        _ => format!(" (it would have been {severity})"),
-    };
     match not_held.as_slice() {
         [] => {}
         [(condition, severity)] => {
