@@ -10,6 +10,7 @@ mod escaping;
 mod fleet;
 mod fleet_hostile;
 mod fuzz;
+mod history;
 mod horizon;
 mod hostile;
 mod manual;

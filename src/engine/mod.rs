@@ -134,7 +134,6 @@ pub struct Engine<'r> {
     /// Every finished step: id, status and message, for the verdict.
     statuses: Vec<verdict::Finding>,
     /// Earlier runs' metric values of this playbook on this target (`history.*`).
-    #[expect(dead_code, reason = "read by the history expressions (issue 19)")]
     past: Past,
 }
 

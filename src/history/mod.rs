@@ -7,6 +7,12 @@
 //! whose store cannot be read or written has an empty past and a warning, never a failed
 //! check.
 
+pub(crate) mod command;
+mod keeper;
 pub mod past;
+mod render;
+pub mod store;
 
+pub use keeper::Settings;
+pub(crate) use keeper::{Keeper, Pruning};
 pub use past::{Past, Sample};
