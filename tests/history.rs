@@ -494,3 +494,41 @@ fn the_shared_postgres_store_is_created_once_by_runs_at_once_and_holds_no_passwo
     assert!(!outcome.stderr.contains(secret));
     assert!(!outcome.read("report.json").contains(secret));
 }
+
+#[test]
+fn a_fleet_whose_store_cannot_be_written_says_so_once_on_its_summary_line() {
+    let targets = [Database::new(), Database::new()];
+    let mut fleet = Test::new()
+        .playbook("hist.yaml", PLAYBOOK)
+        .file(
+            "bad.sqlite",
+            "not a database, not at all: garbage bytes ".repeat(100),
+        )
+        .args([
+            "run",
+            "hist.yaml",
+            "--history",
+            "bad.sqlite",
+            "--report-dir",
+            "out",
+        ])
+        .stderr_any("checked below");
+    for target in &targets {
+        fleet = fleet.args(["--target", &target.url()]);
+    }
+    let outcome = fleet.run();
+    let summary = outcome.stderr.lines().last().unwrap_or_default();
+    assert!(
+        summary.ends_with(
+            ": the run is not in the history: cannot open the history store `bad.sqlite`: \
+             file is not a database)"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        summary.contains(" — warning: 2 targets are not in the history ("),
+        "{summary}"
+    );
+    assert!(summary.starts_with("hist: OK"), "{summary}");
+}
