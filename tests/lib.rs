@@ -11,6 +11,7 @@ mod fleet;
 mod fleet_hostile;
 mod fuzz;
 mod history;
+mod history_command;
 mod horizon;
 mod hostile;
 mod manual;

@@ -12,6 +12,8 @@ mod entry;
 mod location;
 mod postgres;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
