@@ -29,10 +29,10 @@ import fleet
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("BENCH_RUNBOOK_BIN") or os.path.join(ROOT, "target", "release", "runbook")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-DEFAULT_CASES = {"A", "B", "C", "D", "E", "F"}
+DEFAULT_CASES = {"A", "B", "C", "D", "E", "F", "H"}
 # "ABCDEF" or "F F2": a letter, optionally with a number ("F1" is F); RESULTS.md is rewritten
 # only when every default case runs.
-CASES = {c if c != "F1" else "F" for c in re.findall(r"[A-Z][0-9]*", os.environ.get("BENCH_CASES", "ABCDEF").upper())}
+CASES = {c if c != "F1" else "F" for c in re.findall(r"[A-Z][0-9]*", os.environ.get("BENCH_CASES", "ABCDEFH").upper())}
 RUNBOOK_OK = {0, 1, 2}  # OK / WARNING / CRITICAL are normal outcomes; 3+ is a failure
 PSQL = shutil.which("psql")
 PSQL_ARGS = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -40,6 +40,8 @@ PSQL_ARGS = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
 WORK = tempfile.mkdtemp(prefix="runbook-bench-")
 os.chdir(WORK)  # playbook names resolve to ./playbooks/NAME.yaml first: here, only built-ins
 ERR = os.path.join(WORK, "stderr.txt")
+# Every run remembers itself in the default history store: the benchmark's own, not the home's.
+os.environ["XDG_STATE_HOME"] = os.path.join(WORK, "state")
 RUNNING = [None]  # the measured command being waited for, stopped with the benchmark
 
 
@@ -206,6 +208,37 @@ def f2_run(targets, inventory, name):
     return t, rss, cpu_s, code, missing, unknown, emfile
 
 
+H_RUNS = 100_000
+
+
+def fill_history(path, runs):
+    """Fills the store at `path` (its schema made by runbook's first run, whose steps and
+    metrics every copy repeats) with `runs` runs, one a minute up to now, in SQL directly."""
+    import sqlite3
+    now_ms = int(time.time() * 1000)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+            INSERT INTO runs (playbook, target, fleet_name, started_ms, duration_ms, mode, status,
+                              exit_code, why)
+            SELECT r.playbook, r.target, r.fleet_name, ? - n.i * 60000, r.duration_ms, r.mode,
+                   CASE WHEN n.i % 7 = 0 THEN 'WARNING' ELSE r.status END, r.exit_code, r.why
+              FROM n, (SELECT * FROM runs ORDER BY id LIMIT 1) r""", (runs - 1, now_ms))
+        db.execute("""
+            INSERT INTO steps (run_id, position, step, status, message, duration_ms)
+            SELECT r.id, s.position, s.step, s.status, s.message, s.duration_ms
+              FROM runs r, steps s WHERE s.run_id = 1 AND r.id > 1""")
+        db.execute("""
+            INSERT INTO metrics (run_id, step, name, unit, labels, value)
+            SELECT r.id, m.step, m.name, m.unit, m.labels, m.value + r.id % 13
+              FROM runs r, metrics m WHERE m.run_id = 1 AND r.id > 1""")
+    count = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    db.close()
+    if count != runs:
+        fail(f"case H: the store holds {count} runs, not {runs}")
+
+
 def playbook(name, steps, timeout=None):
     lines = ["version: 1", f"name: {name}"]
     if timeout:
@@ -325,6 +358,28 @@ def main():
         row("E", "daily-monitoring + `--nagios --metrics FILE`", fmt_t(mt), fmt_t(et) + " (runbook plain)",
             f"{ratio:.2f}×", cpu(mcpu, ecpu), "≤ 1.10× plain", ratio <= 1.10)
 
+    # --- H: the history: what remembering a run costs, and reading 100,000 of them
+    if "H" in CASES:
+        print("==> case H: daily-monitoring with and without the history; history over 100,000 runs",
+              file=sys.stderr)
+        plain = runbook_run("daily-monitoring", rep)
+        (ht, _, hcpu), (nt, _, ncpu) = bench(
+            [(plain, RUNBOOK_OK), (plain + ["--no-history"], RUNBOOK_OK)], r(40, 10), 3)
+        added = (med(ht) - med(nt)) * 1000
+        row("H", "daily-monitoring, default history store", fmt_t(ht), fmt_t(nt) + " (`--no-history`)",
+            f"+{added:.1f} ms", cpu(hcpu, ncpu), "≤ 5 ms added", added <= 5)
+        store = os.path.join(WORK, "h-100k.sqlite")
+        spawn(plain + ["--history", store], RUNBOOK_OK)
+        fill_history(store, H_RUNS)
+        listing = [BIN, "history", "--history", store]
+        series = [BIN, "history", "daily-monitoring", "--metric", "overview.total_connections",
+                  "--since", "7d", "--history", store]
+        (lt, _, lcpu), (st, _, scpu) = bench([(listing, {0}), (series, {0})], r(20, 5), 2)
+        row("H", f"`runbook history` over {H_RUNS:,} runs (last 50)", fmt_t(lt), "—", "", cpu(lcpu),
+            "< 200 ms", med(lt) < 0.200)
+        row("H", "`history --metric … --since 7d` (10,080 values)", fmt_t(st), "—", "", cpu(scpu),
+            "< 200 ms", med(st) < 0.200)
+
     # --- F: daily-monitoring on a fleet of 100 targets, one process against a shell loop
     fleet_notes = []
     if "F" in CASES:
@@ -426,6 +481,11 @@ def main():
         "server's work is not in it. Targets are judged on wall time.",
         "- D: one `runbook validate` call with every built-in playbook name (resolved to the "
         "embedded ones); no database involved.",
+        "- H: daily-monitoring with the default history store (SQLite in the benchmark's own "
+        "`XDG_STATE_HOME`) against the same run with `--no-history`, alternated; then a store "
+        f"filled to {H_RUNS:,} runs (one a minute, each with the first run's steps and metrics, "
+        "written in SQL by the benchmark) read by `runbook history` (the last 50 runs) and by "
+        "`runbook history daily-monitoring --metric overview.total_connections --since 7d`.",
         "- E: the anchor is runbook itself, the same daily-monitoring run without the "
         "monitoring outputs; the measured run adds `--nagios` (plugin answer on stdout, "
         "/dev/null here) and `--metrics FILE` (the Prometheus text, written atomically). Its CPU "

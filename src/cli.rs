@@ -45,6 +45,12 @@ pub enum Command {
     },
     /// Print the JSON Schema of the playbook format (for editor completion).
     Schema,
+    /// List the runs the history remembers (newest first), or with `--step`/`--metric` a
+    /// metric's values over time (with a sparkline per series in the table).
+    ///
+    /// Exits 0 (also when nothing matches: it says so), 1 when the store cannot be read (none
+    /// at the path, a corrupt file, a server that cannot be reached), 64 on a usage error.
+    History(HistoryQuery),
     /// Print the shell completion script, e.g. `runbook completions bash >
     /// ~/.local/share/bash-completion/completions/runbook`.
     Completions {
@@ -160,6 +166,74 @@ pub struct RunArgs {
     /// Name recorded as the operator in the report and journal. Default: the OS user.
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
+/// `runbook history`: which runs, and how to show them.
+#[derive(Debug, clap::Args)]
+pub struct HistoryQuery {
+    /// Only the runs of this playbook (its name, e.g. `daily-monitoring`).
+    #[arg(value_name = "PLAYBOOK")]
+    pub playbook: Option<String>,
+    /// Only the runs on this target: `user@host:port/db` as the report names it, or a fleet
+    /// target's name.
+    #[arg(long, value_name = "T")]
+    pub target: Option<String>,
+    /// Show the metric values of this step (all its metrics, or `--metric`'s).
+    #[arg(long, value_name = "ID")]
+    pub step: Option<String>,
+    /// Show the values of this metric: `NAME` (with `--step`, or of any step) or `STEP.NAME`.
+    #[arg(long, value_name = "NAME")]
+    pub metric: Option<String>,
+    /// Only runs started within this long before now, e.g. `1h`, `7d`. Without it (and
+    /// without `--limit`) the last 50 runs.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<crate::duration::Duration>,
+    /// At most this many runs (the newest).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Output format: `table` for people, `json` or `csv` for machines.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: HistoryFormat,
+    /// The history store to read: an SQLite file or a `postgres://` URL. Default: the one
+    /// `run` writes, `$XDG_STATE_HOME/runbook/history.sqlite`.
+    #[arg(long, value_name = "PATH|URL")]
+    pub history: Option<String>,
+}
+
+/// `runbook history --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// A duration as playbooks write it (`30m`, `7d`), for `--since`.
+fn parse_duration(text: &str) -> Result<crate::duration::Duration, String> {
+    let duration: crate::duration::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if duration.as_micros() <= 0 {
+        return Err("give a positive duration, e.g. `7d`".to_owned());
+    }
+    Ok(duration)
+}
+
+/// Where runs are remembered, for `run`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Remember the run in this history store: an SQLite file, or a shared PostgreSQL
+    /// database (`postgres://…`, schema `runbook_history`, created on first use). Default:
+    /// `$XDG_STATE_HOME/runbook/history.sqlite` (else `~/.local/state/runbook/…`).
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "no_history")]
+    pub history: Option<String>,
+    /// Do not remember the run (and give `history` expressions no past).
+    #[arg(long)]
+    pub no_history: bool,
+    /// Keep runs for this many days; older ones are deleted in the background of a run.
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub history_keep: u32,
 }
 
 /// `--color`: when the statuses on standard error are coloured.

@@ -16,6 +16,7 @@ use crate::approval::{Approver, DryRun, Terminal, Unattended};
 use crate::cli::{ColorChoice, ReportFormat, RunArgs};
 use crate::engine::{Pace, Settings};
 use crate::fleet::shard::Shard;
+use crate::history::{self, store::Location};
 use crate::outputs::Header;
 use crate::outputs::paint::Paint;
 use crate::outputs::record::Mode;
@@ -53,6 +54,8 @@ pub struct RunConfig {
     pub metrics: Option<Destination>,
     /// A fleet run's targets and how they run; `None` for a single run.
     pub fleet: Option<FleetConfig>,
+    /// Where runs are remembered; `None`: `--no-history`.
+    pub history: Option<history::Settings>,
 }
 
 /// The command line of a fleet run (`--target`, `--targets`, `--service` and what goes with
@@ -191,6 +194,12 @@ impl RunConfig {
             },
             metrics,
             fleet,
+            history: (!args.history.no_history).then(|| history::Settings {
+                location: Location::of(args.history.history.as_deref()),
+                keep: std::time::Duration::from_secs(
+                    u64::from(args.history.history_keep) * 24 * 60 * 60,
+                ),
+            }),
         })
     }
 

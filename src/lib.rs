@@ -66,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::List => commands::list(),
         Command::Show { playbook } => commands::show(&playbook),
         Command::Schema => commands::schema(),
+        Command::History(query) => history::command::history(&query),
         Command::Completions { shell } => manual::completions(shell),
         Command::Man => manual::man(),
     };

@@ -355,6 +355,7 @@ fn a_parallel_beyond_the_open_file_limit_runs_fewer_at_once_and_loses_no_target(
         .args(["-c", "ulimit -n 256 && exec \"$@\"", "sh"])
         .arg(env!("CARGO_BIN_EXE_runbook"))
         .args(["run", "levels.yaml", "--targets", "targets.yaml"])
+        .env("XDG_STATE_HOME", crate::common::state_home(dir.path()))
         .args([
             "--parallel",
             "300",

@@ -12,7 +12,7 @@
 //! CRITICAL if the attack left an advisory lock behind.
 
 use std::fs;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::common::db::Database;
 use crate::common::root;
@@ -71,7 +71,7 @@ fn attack(name: &str, mode: Mode) -> Aftermath {
         format!("{}{WITNESS}", yaml.trim_end()),
     )
     .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+    let mut command = crate::common::runbook_in(dir.path());
     command
         .args(["run", "attack.yaml", "--database-url", &db.url()])
         .args(["--var", &format!("victim={}", victim.pid)])
@@ -303,7 +303,7 @@ fn every_attack_in_the_corpus_has_its_test() {
 
 /// Runs `runbook <args>` on a generated playbook; returns exit code and stderr.
 fn runbook(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_runbook"))
+    let output = crate::common::runbook_in(dir)
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())

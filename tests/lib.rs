@@ -10,6 +10,8 @@ mod escaping;
 mod fleet;
 mod fleet_hostile;
 mod fuzz;
+mod history;
+mod history_command;
 mod horizon;
 mod hostile;
 mod manual;

@@ -147,6 +147,7 @@ fn the_man_page_has_its_sections_and_the_run_options() {
             "\"RUN OPTIONS\"",
             "\"VALIDATE OPTIONS\"",
             "\"SHOW OPTIONS\"",
+            "\"HISTORY OPTIONS\"",
             "\"COMPLETIONS OPTIONS\"",
             "\"EXIT STATUS\"",
             "VERSION",

@@ -6,12 +6,12 @@
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::common::db::Database;
 use crate::common::plugin::{self, Perf};
-use crate::common::{Outcome, Test};
+use crate::common::{Outcome, Test, Unwritable};
 use crate::report_schema::{fleet_results, fleet_run};
 
 /// Two checks with declared metrics: one labelled by a text column over several rows (one
@@ -452,32 +452,6 @@ fn the_metrics_file_is_replaced_by_a_rename_readable_by_all() {
         ["keep", "runbook.prom"],
         "no temporary file left behind"
     );
-}
-
-/// Makes a directory unwritable, even for root (`chattr +i`), until dropped.
-struct Unwritable(PathBuf);
-
-impl Unwritable {
-    fn new(directory: &Path) -> Unwritable {
-        fs::set_permissions(directory, fs::Permissions::from_mode(0o555)).unwrap();
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            let status = Command::new("chattr").arg("+i").arg(directory).status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "chattr +i {}: root needs it to be refused a write",
-                directory.display()
-            );
-        }
-        Unwritable(directory.to_owned())
-    }
-}
-
-impl Drop for Unwritable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(0o755));
-    }
 }
 
 #[test]

@@ -237,7 +237,7 @@ fn runs_started_in_the_same_second_write_reports_of_their_own() {
     std::fs::write(dir.path().join("same.yaml"), yaml).unwrap();
     let children: Vec<_> = (0..5)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_runbook"))
+            crate::common::runbook_in(dir.path())
                 .args(["run", "same.yaml", "--database-url", &db.url()])
                 .current_dir(dir.path())
                 .stdin(std::process::Stdio::null())
@@ -354,7 +354,7 @@ fn another_users_file_in_a_sticky_directory_is_refused_before_anything_runs() {
     let output = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&binary)
-        .args(["run", "act.yaml", "--yes", "--report"])
+        .args(["run", "act.yaml", "--yes", "--no-history", "--report"])
         .arg(&theirs)
         .args(["--database-url", &db.url_as(&role.name)])
         .current_dir(dir.path())

@@ -174,6 +174,7 @@ pub(crate) fn fleet_results() -> Vec<TargetResult> {
         record,
         report: report.map(PathBuf::from),
         journal: None,
+        unkept: None,
     };
     vec![
         target("db1", db1, Some("runbook-reports/run/db1.json")),

@@ -211,7 +211,6 @@ impl<'r> Engine<'r> {
 
     /// Gives the run the history store's past of this playbook on this target, which
     /// `history.*` reads (earlier runs' metric values, measured from now).
-    #[allow(dead_code, reason = "the history store's run calls it (issue 19)")]
     pub fn remembering(mut self, past: Past) -> Engine<'r> {
         self.scope.set_history(History::new(past, self.clock.now()));
         self

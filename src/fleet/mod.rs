@@ -75,6 +75,8 @@ pub struct TargetResult {
     pub report: Option<PathBuf>,
     /// Where its decisions were journaled, when an action was decided.
     pub journal: Option<PathBuf>,
+    /// Why its run is not in the history, when it could not be written there.
+    pub unkept: Option<String>,
 }
 
 /// `record` as a fleet keeps it once its report is written: what the combined outputs read

@@ -417,6 +417,7 @@ impl Fleet<'_> {
             record,
             report: written.is_ok().then_some(path),
             journal: ran.journal.filter(|_| decided),
+            unkept: ran.unkept,
         }
     }
 
@@ -434,6 +435,7 @@ impl Fleet<'_> {
             record: super::slim(record, self.metrics),
             report: None,
             journal: None,
+            unkept: None,
         }
     }
 }
@@ -500,6 +502,24 @@ impl Approver for FleetApprover {
     }
 }
 
+/// ` — warning: 2 targets are not in the history (db1: …)`, when the history could not be
+/// written for some; else nothing. Each target's report says why in full.
+fn unkept(results: &[TargetResult]) -> String {
+    let mut unkept = results
+        .iter()
+        .filter_map(|result| Some((&result.name, result.unkept.as_deref()?)));
+    let Some((first, why)) = unkept.next() else {
+        return String::new();
+    };
+    let count = 1 + unkept.count();
+    let verb = if count == 1 { "is" } else { "are" };
+    format!(
+        " — warning: {} {verb} not in the history ({first}: {})",
+        count_usize(count, "target"),
+        run::shortened(why, 240)
+    )
+}
+
 /// Writes the combined report and the metrics, then says the summary line or the plugin
 /// answer; gives the fleet's exit code. An output that cannot be written makes the fleet
 /// UNKNOWN, as it makes a single run.
@@ -538,6 +558,7 @@ fn finish(config: &RunConfig, summary: &report::FleetRun, combined: &Report) -> 
             if lost.contains(&Artifact::Metrics) {
                 line.push_str(" — the metrics could not be written");
             }
+            line.push_str(&unkept(summary.results));
             say(&for_terminal_line(&line));
         }
         Closing::Quiet => {}

@@ -7,8 +7,14 @@
 //! whose store cannot be read or written has an empty past and a warning, never a failed
 //! check.
 
+pub(crate) mod command;
+mod keeper;
 pub mod past;
 pub mod recall;
+mod render;
+pub mod store;
 
+pub use keeper::Settings;
+pub(crate) use keeper::{Keeper, Pruning};
 pub use past::{Past, Sample};
 pub use recall::{Function, Moment, Recalled};

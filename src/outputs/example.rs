@@ -207,6 +207,7 @@ pub fn target(name: &str, status: Status, why: Option<&str>) -> TargetResult {
         record,
         report: written.then(|| PathBuf::from(format!("runbook-reports/run/{name}.md"))),
         journal: None,
+        unkept: None,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::config::{Closing, RunConfig, Usage};
 use crate::diagnostic::did_you_mean;
 use crate::exit;
 use crate::fleet;
+use crate::history::Pruning;
 use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::file::{self, Destination};
@@ -60,6 +61,8 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(work) => work,
         Err(code) => return code,
     };
+    // Old runs are deleted beside this one, never before it.
+    let pruning = Pruning::start(config.history.as_ref());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -100,8 +103,13 @@ pub fn run(args: RunArgs) -> u8 {
     };
     // A prompt abandoned on Ctrl-C may still be blocked reading the terminal: do not wait for it.
     runtime.shutdown_background();
+    pruning.finish(PRUNING_WAIT);
     code
 }
+
+/// How long a run that is over waits for its pruning of the history (a store that hangs
+/// must not hold a cron job).
+const PRUNING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the run does once the playbook is checked.
 enum Work {
@@ -237,7 +245,10 @@ async fn run_playbook(
             ran.recorder.record(),
             config,
             &report,
-            ran.journal.as_deref(),
+            Left {
+                journal: ran.journal.as_deref(),
+                unkept: ran.unkept.as_deref(),
+            },
         ),
         Err(error) => early(config, &playbook.name, exit::UNKNOWN, &error),
     }
@@ -259,11 +270,19 @@ fn destined(report: &mut Report, default: bool) -> Result<(), file::WriteError> 
     Ok(())
 }
 
+/// What a run left beside its record, for the summary line.
+struct Left<'a> {
+    /// Where the decisions went.
+    journal: Option<&'a Path>,
+    /// Why the run is not in the history: a warning, never a change of status.
+    unkept: Option<&'a str>,
+}
+
 /// Writes the report, the metrics, and the summary line or the plugin answer. A report that
 /// cannot be written makes the run UNKNOWN (exit 3), since its audit trail is lost; so do
 /// metrics that cannot be written, since monitoring would read the previous run's as this
-/// one's. `journal`: where the decisions went.
-fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Option<&Path>) -> u8 {
+/// one's. A history that cannot be written is only a warning: the checks saw what they saw.
+fn finish(record: &RunRecord, config: &RunConfig, report: &Report, left: Left<'_>) -> u8 {
     let mut lost = Vec::new();
     let written = report.write(record);
     if let Err(error) = &written {
@@ -287,7 +306,7 @@ fn finish(record: &RunRecord, config: &RunConfig, report: &Report, journal: Opti
                 record,
                 written.is_ok().then(|| report.shown_as()),
                 &lost,
-                journal,
+                &left,
                 config.paint,
             );
             say(&line);
@@ -317,15 +336,15 @@ pub(crate) fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// The summary line: `name: STATUS — why — 7 steps, 1 warning — report: PATH`, and the
-/// journal's path when an action was decided. `report`: where it was written, `None` when it
-/// could not be (the run is then UNKNOWN: its record is lost); `lost`: what could not be
-/// written.
+/// The summary line: `name: STATUS — why — 7 steps, 1 warning — report: PATH`, the
+/// journal's path when an action was decided, and a warning when the history could not be
+/// written. `report`: where it was written, `None` when it could not be (the run is then
+/// UNKNOWN: its record is lost); `lost`: what could not be written.
 fn summary(
     record: &RunRecord,
     report: Option<String>,
     lost: &[Artifact],
-    journal: Option<&Path>,
+    left: &Left<'_>,
     paint: Paint,
 ) -> String {
     let (status, why) = match lost {
@@ -346,8 +365,11 @@ fn summary(
         .iter()
         .filter_map(|step| step.approval.as_ref())
         .any(|approval| approval.decision != Decided::DryRun);
-    if let Some(journal) = journal.filter(|_| decided) {
+    if let Some(journal) = left.journal.filter(|_| decided) {
         parts.push(format!("journal: {}", journal.display()));
+    }
+    if let Some(unkept) = left.unkept {
+        parts.push(format!("warning: {}", shortened(unkept, WHY_CHARS)));
     }
     // Made safe first: the colour's codes are the only ones that reach the terminal.
     let line = for_terminal_line(&parts.join(" — ")).into_owned();

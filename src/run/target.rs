@@ -1,6 +1,7 @@
 //! One target's run: what a single run and every target of a fleet share — the audit
-//! journal opened before anything can be approved, the endpoint resolved, the session
-//! connected (a stop drops the attempt), the engine run through it, and the session closed.
+//! journal opened before anything can be approved, the endpoint resolved, the target's past
+//! read from the history, the session connected (a stop drops the attempt), the engine run
+//! through it, the session closed, and the run written to the history.
 //! What differs between the two callers comes in a [`Plan`]; nothing here knows which one
 //! it serves.
 
@@ -13,6 +14,7 @@ use crate::clock::SystemClock;
 use crate::config::RunConfig;
 use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
+use crate::history::{Keeper, Past};
 use crate::interrupt::{Cause, Stop};
 use crate::outputs::{Connecting, Journal, Recorder, unfinished};
 use crate::param::ParamValue;
@@ -36,11 +38,14 @@ pub(crate) struct Plan<'a> {
     pub name: Option<&'a str>,
 }
 
-/// What a target's run left: its record, and the journal its decisions went to, when one was
-/// opened.
+/// What a target's run left: its record, the journal its decisions went to when one was
+/// opened, and whether the history has it.
 pub(crate) struct Ran<'c> {
     pub recorder: Recorder<'c>,
     pub journal: Option<PathBuf>,
+    /// Why the run is not in the history, when it could not be written there (or its past
+    /// could not be read).
+    pub unkept: Option<String>,
 }
 
 /// Runs `playbook` on one target through the engine; `recorder` was made when the target
@@ -63,6 +68,13 @@ pub(crate) async fn run_target<'c>(
             recorder.note(note);
         }
     }
+    let application_name = format!("runbook:{}", playbook.name);
+    let endpoint = Endpoint::resolve(plan.conninfo, &application_name);
+    let mut keeper = Keeper::new(config.history.as_ref());
+    let past = match &endpoint {
+        Ok(endpoint) => keeper.past(&playbook.name, &endpoint.display).await,
+        Err(_) => Past::default(),
+    };
     {
         let mut listeners: Vec<&mut dyn Listener> = vec![&mut recorder, plan.progress];
         if let Some(journal) = journal.as_mut() {
@@ -76,9 +88,9 @@ pub(crate) async fn run_target<'c>(
             plan.approver,
             Listeners::new(listeners),
             stop.clone(),
-        );
-        let application_name = format!("runbook:{}", playbook.name);
-        match Endpoint::resolve(plan.conninfo, &application_name) {
+        )
+        .remembering(past);
+        match endpoint {
             Err(error) => {
                 let error = RunError::CannotConnect {
                     message: error.to_string(),
@@ -97,8 +109,17 @@ pub(crate) async fn run_target<'c>(
             }
         }
     }
+    // Written before the report is, so a report can say the run is not in the history.
+    let unkept = keeper.keep(recorder.record(), plan.name).await;
+    if let Some(warning) = &unkept {
+        recorder.note(warning.clone());
+    }
     let journal = journal.and(plan.journal.map(Path::to_owned));
-    Ok(Ran { recorder, journal })
+    Ok(Ran {
+        recorder,
+        journal,
+        unkept,
+    })
 }
 
 /// `text`, after the target's fleet name when it has one.

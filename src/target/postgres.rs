@@ -102,7 +102,7 @@ impl Endpoint {
 
     /// Opens a connection, retrying transient failures (refused, too many connections,
     /// starting up) with backoff until the connect timeout.
-    pub(super) async fn open(&self) -> Result<PgConnection, ConnectError> {
+    pub(crate) async fn open(&self) -> Result<PgConnection, ConnectError> {
         let started = Instant::now();
         let deadline = started + self.connect_timeout;
         let mut delay = StdDuration::from_millis(100);

@@ -29,6 +29,7 @@ pub mod pty;
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
@@ -66,6 +67,50 @@ const CONNECTION_VARIABLES: &[&str] = &[
     "PGOPTIONS",
     "PGCONNECT_TIMEOUT",
 ];
+
+/// Makes a directory unwritable, even for root (`chattr +i`), until dropped.
+pub struct Unwritable(PathBuf);
+
+impl Unwritable {
+    pub fn new(directory: &Path) -> Unwritable {
+        fs::set_permissions(directory, fs::Permissions::from_mode(0o555)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let status = Command::new("chattr").arg("+i").arg(directory).status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "chattr +i {}: root needs it to be refused a write",
+                directory.display()
+            );
+        }
+        Unwritable(directory.to_owned())
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// The `runbook` binary, with the history store of its runs in `dir` (`XDG_STATE_HOME`):
+/// every test's runs are remembered apart, and never in the machine's `~/.local/state`.
+pub fn runbook_in(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+    command.env("XDG_STATE_HOME", state_home(dir));
+    command
+}
+
+/// Where the runs started by [`runbook_in`]`(dir)` keep their default history store.
+pub fn state_home(dir: &Path) -> PathBuf {
+    dir.join(".state")
+}
+
+/// The default history store of the runs started in `dir`.
+pub fn history_store(dir: &Path) -> PathBuf {
+    state_home(dir).join("runbook").join("history.sqlite")
+}
 
 /// What a stream must show.
 #[derive(Debug)]
@@ -345,7 +390,7 @@ impl Test {
 
     /// Starts the binary; `Running::wait` (or `kill`) checks it like `run`.
     pub fn spawn(self) -> Running {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        let mut command = runbook_in(self.dir.path());
         command.args(&self.args);
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);

@@ -81,7 +81,7 @@ impl Pty {
     ) -> Pty {
         let dir = tempfile::tempdir().expect("a temporary directory");
         fs::write(dir.path().join("playbook.yaml"), playbook).expect("write the playbook");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        let mut command = super::runbook_in(dir.path());
         command
             .args(["run", "playbook.yaml", "--database-url", url])
             .args(["--report", "r.json", "--format", "json"])
@@ -104,7 +104,7 @@ impl Pty {
         for (name, contents) in files {
             fs::write(dir.path().join(name), contents).expect("write a file of the test");
         }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        let mut command = super::runbook_in(dir.path());
         command
             .args(args)
             .current_dir(dir.path())
