@@ -85,7 +85,10 @@ pub enum ParamType {
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     /// Unique slug (lower-case letters, digits, `_`); later steps refer to it as `steps.<id>`.
-    pub id: String,
+    // Optional here only so that a step without one is still validated (and named by its
+    // position); validation reports it missing, and the schema requires it.
+    #[schemars(required)]
+    pub id: Option<String>,
     /// One-line title; a template (`{{ params.idle_after }}`).
     pub title: Option<String>,
     /// Markdown explaining the step; a template.

@@ -13,6 +13,7 @@
 mod assess;
 mod error;
 mod ident;
+mod keys;
 mod metrics;
 mod names;
 mod params;
@@ -69,11 +70,13 @@ impl<'a> Validator<'a> {
         let globals = env.globals().map(|(name, _)| name.to_owned()).collect();
         let mut declared = HashMap::new();
         for (index, step) in document.steps.iter().enumerate() {
-            let Some(step) = step else { continue };
+            let Some(id) = step.as_ref().and_then(|step| step.id.as_ref()) else {
+                continue;
+            };
             let line = document
                 .key_location(&Path::root().key("steps").index(index))
                 .map_or(0, |location| location.line);
-            declared.entry(step.id.clone()).or_insert(line);
+            declared.entry(id.clone()).or_insert(line);
         }
         Validator {
             document,
@@ -162,7 +165,9 @@ impl<'a> Validator<'a> {
             if let Some(step) = self.step(index, raw, analysis) {
                 steps.push(step);
             }
-            self.earlier.entry(raw.id.clone()).or_insert(None);
+            if let Some(id) = &raw.id {
+                self.earlier.entry(id.clone()).or_insert(None);
+            }
         }
         steps
     }

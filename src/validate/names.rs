@@ -51,10 +51,11 @@ impl NameScope<'_> {
         }
     }
 
-    /// A key of step `id` that sees neither columns nor a preview.
-    pub(super) fn of_step(id: &str, key: &str) -> NameScope<'static> {
+    /// A key of `step` (its name in messages, `step_name`) that sees neither columns nor a
+    /// preview.
+    pub(super) fn of_step(step: &str, key: &str) -> NameScope<'static> {
         NameScope {
-            place: format!("`{key}` of step `{id}`"),
+            place: format!("`{key}` of {step}"),
             columns: None,
             kinds: None,
             preview: false,
