@@ -134,7 +134,8 @@ pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
         }
         return (None, diagnostics);
     };
-    let steps = deserialize_steps(&playbook.steps, &spans, &mut diagnostics, &mut rejected);
+    let steps = playbook.steps.as_deref().unwrap_or_default();
+    let steps = deserialize_steps(steps, &spans, &mut diagnostics, &mut rejected);
     let params = playbook
         .params
         .iter()

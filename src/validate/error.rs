@@ -26,6 +26,8 @@ pub enum Problem {
     InvalidName { name: String },
     #[error("the playbook has no steps")]
     NoSteps,
+    #[error("the playbook has no `{key}`")]
+    PlaybookWithout { key: &'static str },
     #[error("{error}")]
     InvalidDuration { error: DurationError },
     #[error("`{path}` must be longer than zero")]

@@ -123,10 +123,13 @@ impl<'a> Validator<'a> {
     fn header(&mut self) -> (String, Option<Duration>) {
         let raw = &self.document.playbook;
         let root = Path::root();
-        if raw.version != 1 {
-            let location = self.document.value_location(&root.key("version"));
-            let version = raw.version;
-            self.report(Problem::UnsupportedVersion { version }, location);
+        match raw.version {
+            Some(1) => {}
+            Some(version) => {
+                let location = self.document.value_location(&root.key("version"));
+                self.report(Problem::UnsupportedVersion { version }, location);
+            }
+            None => self.missing("version"),
         }
         let name = match &raw.name {
             Some(name) => {
@@ -154,9 +157,13 @@ impl<'a> Validator<'a> {
 
     /// Every step that checks out, in order; each sees the ones before it.
     fn steps(&mut self) -> Vec<Step> {
-        if self.document.steps.is_empty() {
-            let location = self.document.key_location(&Path::root().key("steps"));
-            self.report(Problem::NoSteps, location);
+        match &self.document.playbook.steps {
+            Some(steps) if steps.is_empty() => {
+                let location = self.document.key_location(&Path::root().key("steps"));
+                self.report(Problem::NoSteps, location);
+            }
+            Some(_) => {}
+            None => self.missing("steps"),
         }
         let analyses = sql::analyze_all(&self.document.steps);
         let mut steps = Vec::new();
@@ -170,6 +177,14 @@ impl<'a> Validator<'a> {
             }
         }
         steps
+    }
+
+    /// A key the playbook must have, unless it was given and rejected (already reported).
+    fn missing(&mut self, key: &'static str) {
+        if !self.document.rejected.contains(&Path::root().key(key)) {
+            let location = self.document.key_location(&Path::root());
+            self.report(Problem::PlaybookWithout { key }, location);
+        }
     }
 
     fn duration(&mut self, path: &Path, text: &str) -> Option<Duration> {
