@@ -3,8 +3,8 @@
 //! The text is parsed once by serde_yaml (syntax errors, alias bombs, duplicate keys) into a
 //! generic value, then the top level, each param and each step are deserialized separately
 //! through `serde_path_to_error`, so one broken step does not hide the others. Within one
-//! mapping, its keys are checked against the type's own fields (`fields`) and each rejected
-//! value is left out in turn, so one bad key does not hide the next. Positions come from
+//! step, each rejected key is left out in turn, at whatever depth (`typed`), so one bad key
+//! does not hide the next. Positions come from
 //! `Spans`, and inside a scalar from `scalar`. serde_yaml is used only here: swapping it for a
 //! maintained fork is a one-file change.
 
@@ -13,17 +13,18 @@ pub(crate) mod raw;
 mod scalar;
 mod source;
 pub(crate) mod spans;
+mod typed;
 
 pub use source::{Origin, Source, SourceError};
 
-use serde::de::DeserializeOwned;
 use std::collections::HashSet;
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
-use crate::diagnostic::{Diagnostic, Location, did_you_mean, suggestion};
+use crate::diagnostic::{Diagnostic, Location, did_you_mean};
 use raw::{RawParam, RawPlaybook, RawStep};
 use spans::{Path, ScalarStyle, Spans};
+use typed::deserialize;
 
 /// A playbook read into raw types, with what is needed to point at any part of it.
 #[derive(Debug)]
@@ -133,7 +134,8 @@ pub fn load(source: Source) -> (Option<Document>, Vec<Diagnostic>) {
         }
         return (None, diagnostics);
     };
-    let steps = deserialize_steps(&playbook.steps, &spans, &mut diagnostics, &mut rejected);
+    let steps = playbook.steps.as_deref().unwrap_or_default();
+    let steps = deserialize_steps(steps, &spans, &mut diagnostics, &mut rejected);
     let params = playbook
         .params
         .iter()
@@ -170,78 +172,6 @@ fn deserialize_steps(
         .collect()
 }
 
-/// Deserializes `value` (found at `base`) into `T`, reporting every problem at its position:
-/// every key `T` does not know, then every value it rejects, one after another, each left out
-/// so the next shows. What remains is still returned, so validation judges the rest of the
-/// mapping; `rejected` gets the paths left out, which it must not judge as missing.
-fn deserialize<T: DeserializeOwned>(
-    value: &Value,
-    base: &Path,
-    spans: &Spans,
-    diagnostics: &mut Vec<Diagnostic>,
-    rejected: &mut HashSet<Path>,
-) -> Option<T> {
-    let error = match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(parsed) => return Some(parsed),
-        Err(error) => error,
-    };
-    let context = describe_context(base, value);
-    let known = fields::of::<T>();
-    let Value::Mapping(mapping) = value else {
-        diagnostics.push(located_error(error, base, &context, spans));
-        return None;
-    };
-    if known.is_empty() {
-        diagnostics.push(located_error(error, base, &context, spans));
-        return None;
-    }
-    let mut kept = Mapping::new();
-    for (key, item) in mapping {
-        match key.as_str() {
-            Some(name) if !known.contains(&name) => {
-                let meant = suggestion(name, known.iter().copied());
-                let hint = meant.map(|s| format!("; did you mean `{s}`?"));
-                let hint = hint.unwrap_or_default();
-                diagnostics.push(unknown_key(name, &hint, base, &context, spans));
-                rejected.insert(base.key(name));
-                // A misspelt key is not also missing: the hint already names it.
-                rejected.extend(meant.map(|meant| base.key(meant)));
-            }
-            _ => {
-                kept.insert(key.clone(), item.clone());
-            }
-        }
-    }
-    let mut kept = Value::Mapping(kept);
-    // Each round leaves out one key, so there are at most as many rounds as keys.
-    loop {
-        let error = match serde_path_to_error::deserialize::<_, T>(&kept) {
-            Ok(parsed) => return Some(parsed),
-            Err(error) => error,
-        };
-        let key = match error.path().iter().next() {
-            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
-            _ => None,
-        };
-        let message = error.inner().to_string();
-        let echo = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-            .is_some_and(|field| rejected.contains(&base.key(field)));
-        if !echo {
-            diagnostics.push(located_error(error, base, &context, spans));
-        }
-        let removed = match (&mut kept, key) {
-            (Value::Mapping(kept), Some(key)) => kept.remove(key.as_str()).is_some().then_some(key),
-            _ => None,
-        };
-        match removed {
-            Some(key) => rejected.insert(base.key(&key)),
-            None => return None,
-        };
-    }
-}
-
 /// serde's error at its path below `base`, in our words.
 fn located_error(
     error: serde_path_to_error::Error<serde_yaml::Error>,
@@ -249,16 +179,8 @@ fn located_error(
     context: &str,
     spans: &Spans,
 ) -> Diagnostic {
-    let mut path = base.clone();
-    for segment in error.path().iter() {
-        path = match segment {
-            serde_path_to_error::Segment::Seq { index } => path.index(*index),
-            serde_path_to_error::Segment::Map { key } => path.key(key),
-            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {
-                path
-            }
-        };
-    }
+    let segments: Vec<_> = error.path().iter().cloned().collect();
+    let path = typed::within(base, &segments);
     type_error(&error.into_inner().to_string(), &path, context, spans)
 }
 
@@ -305,7 +227,10 @@ fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagn
             value_location(spans, path),
         );
     }
-    let detail = if message.starts_with("data did not match any variant of untagged enum") {
+    let detail = if message.starts_with("data did not match any variant of untagged enum RawNumber")
+    {
+        "expected a number, or a text template that gives one".to_owned()
+    } else if message.starts_with("data did not match any variant of untagged enum") {
         "expected a number, or a percentage such as \"20%\"".to_owned()
     } else {
         message
@@ -313,6 +238,10 @@ fn type_error(message: &str, path: &Path, context: &str, spans: &Spans) -> Diagn
             .map(|rest| rest.replace(", expected", "; expected"))
             .map(|rest| format!("found {rest}"))
             .unwrap_or_else(|| message.to_owned())
+            // serde's names of Rust's number types.
+            .replace("; expected u32", "; expected a whole number")
+            .replace("; expected u64", "; expected a whole number")
+            .replace("; expected f64", "; expected a number")
     };
     Diagnostic::error(
         format!("invalid value for {field}: {detail}"),

@@ -18,7 +18,10 @@ use serde::Deserialize;
 #[schemars(title = "runbook playbook", extend("$id" = "https://runbook.dev/schema/playbook.schema.json"))]
 pub struct RawPlaybook {
     /// Playbook format version. Always `1`.
-    pub version: u32,
+    // Optional here (like `steps`) only so that a playbook without one, or with a bad one, still
+    // has its steps validated; validation reports it missing, and the schema requires it.
+    #[schemars(required)]
+    pub version: Option<u32>,
     /// Short name (a slug: lower-case letters, digits, `-` and `_`). Defaults to the file stem.
     /// Used in reports, the advisory lock and `application_name`.
     pub name: Option<String>,
@@ -33,8 +36,8 @@ pub struct RawPlaybook {
     #[schemars(with = "IndexMap<String, RawParam>")]
     pub params: IndexMap<String, serde_yaml::Value>,
     /// The steps, run in order. Later steps see earlier ones as `steps.<id>`.
-    #[schemars(with = "Vec<RawStep>")]
-    pub steps: Vec<serde_yaml::Value>,
+    #[schemars(required, with = "Vec<RawStep>")]
+    pub steps: Option<Vec<serde_yaml::Value>>,
 }
 
 /// A parameter of the playbook.
@@ -85,7 +88,10 @@ pub enum ParamType {
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     /// Unique slug (lower-case letters, digits, `_`); later steps refer to it as `steps.<id>`.
-    pub id: String,
+    // Optional here only so that a step without one is still validated (and named by its
+    // position); validation reports it missing, and the schema requires it.
+    #[schemars(required)]
+    pub id: Option<String>,
     /// One-line title; a template (`{{ params.idle_after }}`).
     pub title: Option<String>,
     /// Markdown explaining the step; a template.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::TScalarStyle;
 
 /// One step into a YAML document: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -116,18 +116,44 @@ impl Spans {
     /// Records the positions in `text`. A document that the event parser cannot read yields
     /// whatever it recorded before the problem; positions are a help, never a requirement.
     pub fn of(text: &str) -> Spans {
+        match Spans::record(text, &[]) {
+            Ok(spans) => spans,
+            // yaml-rust2 refuses a continuation line of a quoted scalar indented with a tab, or
+            // less than its mapping, which serde_yaml reads. Read again with such lines indented
+            // with spaces, deeper, and each position on them moved back.
+            Err(_) if text.contains('\t') => {
+                let (text, shifts) = tabs_as_spaces(text);
+                Spans::record(&text, &shifts).unwrap_or_else(|spans| spans)
+            }
+            Err(spans) => spans,
+        }
+    }
+
+    /// The positions of `text`, whose line `n` (0-based) was moved right by `shifts[n]`
+    /// columns; `Err` with what was recorded when the parser stopped early.
+    fn record(text: &str, shifts: &[usize]) -> Result<Spans, Spans> {
         let mut recorder = Recorder::default();
         let mut parser = Parser::new_from_str(text);
-        while let Ok((event, marker)) = parser.next_token() {
-            if event == Event::StreamEnd {
-                break;
+        let complete = loop {
+            match parser.next_token() {
+                Ok((Event::StreamEnd, _)) => break true,
+                Ok((event, marker)) => {
+                    let flow = text.as_bytes().get(marker.index()) == Some(&b'{');
+                    let shift = marker.line().checked_sub(1).and_then(|n| shifts.get(n));
+                    let position = Position {
+                        line: marker.line(),
+                        column: (marker.col() + 1).saturating_sub(shift.copied().unwrap_or(0)),
+                    };
+                    recorder.event(event, position, flow);
+                }
+                Err(_) => break false,
             }
-            recorder.event(event, marker);
-        }
-        Spans {
+        };
+        let spans = Spans {
             entries: recorder.entries,
             duplicates: recorder.duplicates,
-        }
+        };
+        if complete { Ok(spans) } else { Err(spans) }
     }
 
     /// The position of the value at `path`, or of its nearest recorded ancestor.
@@ -158,6 +184,35 @@ impl Spans {
     }
 }
 
+/// `text` with each line indented with a tab indented with spaces instead, one column deeper
+/// than the line before it (counting a sequence's `- ` as indentation) when it was not already,
+/// and how far each line moved right. Deeper is harmless where such a line can be: a quoted or
+/// plain scalar's continuation, whose indentation is folded away.
+fn tabs_as_spaces(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut shifts = Vec::new();
+    let mut before = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start_matches([' ', '\t']);
+        let indent = line.len() - body.len();
+        let mut shift = 0;
+        if line[..indent].contains('\t') {
+            let spaces = indent.max(before + 1);
+            shift = spaces - indent;
+            out.extend(std::iter::repeat_n(' ', spaces));
+            out.push_str(body);
+        } else {
+            out.push_str(line);
+        }
+        if !body.trim().is_empty() {
+            let written = &out[out.len() - line.len() - shift..];
+            before = written.len() - written.trim_start_matches([' ', '-']).len();
+        }
+        shifts.push(shift);
+    }
+    (out, shifts)
+}
+
 /// Nesting depth below which positions are recorded (a playbook needs about six).
 const MAX_DEPTH: usize = 32;
 
@@ -183,11 +238,8 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn event(&mut self, event: Event, marker: Marker) {
-        let position = Position {
-            line: marker.line(),
-            column: marker.col() + 1,
-        };
+    /// `flow`: the event is at a `{`, so a mapping starting there is a flow mapping.
+    fn event(&mut self, event: Event, position: Position, flow: bool) {
         match event {
             Event::Scalar(value, style, ..) => {
                 if let Some(mapping) = self.mapping_starts_at_next_key.take()
@@ -218,8 +270,11 @@ impl Recorder {
                 let frame = match self.node(None, position, ScalarStyle::NotScalar) {
                     Some(path) => {
                         // yaml-rust2 marks a block mapping after its first key; its first
-                        // key's position is where a reader sees the mapping start.
-                        self.mapping_starts_at_next_key = Some(path.clone());
+                        // key's position is where a reader sees the mapping start. A flow
+                        // mapping is marked at its `{`, where it starts.
+                        if !flow {
+                            self.mapping_starts_at_next_key = Some(path.clone());
+                        }
                         Frame::Mapping {
                             path,
                             pending_key: None,
@@ -320,6 +375,27 @@ mod tests {
     fn paths_display_like_javascript() {
         let path = Path::root().key("steps").index(2).key("assess").index(0);
         assert_eq!(path.to_string(), "steps[2].assess[0]");
+    }
+
+    #[test]
+    fn a_flow_mapping_starts_at_its_brace() {
+        let spans = Spans::of("a: 1\nb: {c: d}\ne:\n  f: g\n");
+        let at = |key| spans.value(&Path::root().key(key)).unwrap().start;
+        assert_eq!(at("b"), Position { line: 2, column: 4 });
+        assert_eq!(at("e"), Position { line: 4, column: 3 });
+    }
+
+    #[test]
+    fn a_tab_indenting_a_quoted_continuation_line_keeps_the_positions() {
+        let spans = Spans::of("a:\n  b: \"x\n\ty\"\n  c: d\n  e: {h: \"z\n\tw\", f: 1}\n");
+        let c = Path::root().key("a").key("c");
+        assert_eq!(spans.key(&c), Some(Position { line: 4, column: 3 }));
+        let b = spans.value(&Path::root().key("a").key("b")).unwrap();
+        assert_eq!(b.start, Position { line: 2, column: 6 });
+        assert_eq!(b.style, ScalarStyle::DoubleQuoted);
+        // On a line read indented deeper, in its own column still.
+        let f = Path::root().key("a").key("e").key("f");
+        assert_eq!(spans.key(&f), Some(Position { line: 6, column: 6 }));
     }
 
     #[test]

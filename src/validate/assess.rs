@@ -3,7 +3,7 @@
 
 use crate::load::raw::{RawAssessment, RawStep};
 use crate::load::spans::Path;
-use crate::playbook::{Act, Action, Assessment, Scope, Severity, SqlAction, StepKind};
+use crate::playbook::{Assessment, Scope, Severity};
 use crate::template::TemplateKind;
 
 use super::Validator;
@@ -12,34 +12,19 @@ use super::names::NameScope;
 
 impl Validator<'_> {
     /// Every assessment of the step; `None` when any has an error (all are reported).
+    /// `step` is what the assessments see, its place the step's name.
     pub(super) fn assessments(
         &mut self,
         path: &Path,
         raw: &RawStep,
-        kind: &StepKind,
-        columns: Option<&[String]>,
-        kinds: Option<&[crate::expr::Kind]>,
+        step: &NameScope,
     ) -> Option<Vec<Assessment>> {
-        let has_preview = matches!(
-            kind,
-            StepKind::Action(Action {
-                act: Act::Sql(SqlAction {
-                    preview: Some(_),
-                    ..
-                }),
-                ..
-            })
-        );
-        let columns = (!matches!(kind, StepKind::Manual { .. })).then_some(columns);
         let mut ok = true;
         let mut assess = Vec::new();
         for (i, raw_assessment) in raw.assess.iter().flatten().enumerate() {
             let scope = NameScope {
-                place: format!("assessment {} of step `{}`", i + 1, raw.id),
-                columns,
-                kinds,
-                preview: has_preview,
-                step: Some(&raw.id),
+                place: format!("assessment {} of {}", i + 1, step.place),
+                ..*step
             };
             match self.assessment(&path.key("assess").index(i), raw_assessment, &scope) {
                 Some(assessment) => assess.push(assessment),
@@ -98,6 +83,13 @@ impl Validator<'_> {
         let place = scope.place.clone();
         match given.as_slice() {
             [one] => Some(*one),
+            // A severity left out for a problem already reported (or misspelt) is not missing.
+            [] if ["critical", "warning", "ok"]
+                .iter()
+                .any(|key| self.document.rejected.contains(&path.key(key))) =>
+            {
+                None
+            }
             [] => {
                 let location = self.document.key_location(path);
                 self.report(Problem::AssessmentWithoutSeverity { place }, location);

@@ -27,6 +27,8 @@ pub enum Problem {
     InvalidName { name: String },
     #[error("the playbook has no steps")]
     NoSteps,
+    #[error("the playbook has no `{key}`")]
+    PlaybookWithout { key: &'static str },
     #[error("{error}")]
     InvalidDuration { error: DurationError },
     #[error("`{path}` must be longer than zero")]
@@ -60,17 +62,19 @@ pub enum Problem {
         "invalid step id `{id}`: use lower-case letters, digits and `_`, starting with a letter (later steps read it as `steps.{id}`)"
     )]
     InvalidStepId { id: String },
+    #[error("{step} has no `id`")]
+    StepWithoutId { step: String },
     #[error("duplicate step id `{id}` (first used on line {first})")]
     DuplicateStepId { id: String, first: usize },
     #[error(
-        "step `{id}` has none of `check`, `action`, `terminate`, `cancel`, `manual`; a step does exactly one of them"
+        "{step} has none of `check`, `action`, `terminate`, `cancel`, `manual`; a step does exactly one of them"
     )]
-    StepWithoutKind { id: String },
+    StepWithoutKind { step: String },
     #[error(
-        "step `{id}` has both `{first}` and `{second}`; a step does exactly one of `check`, `action`, `terminate`, `cancel`, `manual`"
+        "{step} has both `{first}` and `{second}`; a step does exactly one of `check`, `action`, `terminate`, `cancel`, `manual`"
     )]
     StepWithTwoKinds {
-        id: String,
+        step: String,
         first: &'static str,
         second: &'static str,
     },
@@ -193,7 +197,7 @@ pub enum Problem {
     #[error("`preview` must be read-only: {concern}")]
     PreviewNotReadOnly { concern: Concern },
     #[error(
-        "`metrics` of step `{step}`: `{name}` is not a result column (the columns are {}){hint}",
+        "`metrics` of {step}: `{name}` is not a result column (the columns are {}){hint}",
         .columns.join(", ")
     )]
     MetricNotAColumn {

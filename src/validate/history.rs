@@ -30,16 +30,20 @@ pub(super) struct DeclaredMetric {
 /// Every metric of the document's steps, by `step.metric`.
 pub(super) fn declared_metrics(document: &Document) -> HashMap<String, DeclaredMetric> {
     let mut declared = HashMap::new();
+    // A step without an id declares nothing `history` could name.
     for step in document.steps.iter().flatten() {
+        let Some(id) = &step.id else {
+            continue;
+        };
         for (column, metric) in step.metrics.iter().flatten() {
             let labelled = metric
                 .as_ref()
                 .and_then(|m| m.labels.as_ref())
                 .is_some_and(|labels| !labels.is_empty());
             declared
-                .entry(format!("{}.{column}", step.id))
+                .entry(format!("{id}.{column}"))
                 .or_insert(DeclaredMetric {
-                    step: step.id.clone(),
+                    step: id.clone(),
                     labelled,
                 });
         }

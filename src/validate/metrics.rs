@@ -15,7 +15,7 @@ use crate::template::TemplateKind;
 
 use super::Validator;
 use super::error::Problem;
-use super::names::NameScope;
+use super::names::{NameScope, StepName};
 use super::steps::gives;
 
 impl Validator<'_> {
@@ -23,18 +23,19 @@ impl Validator<'_> {
     pub(super) fn metrics(
         &mut self,
         path: &Path,
-        id: &str,
+        name: &StepName,
         raw: Option<&IndexMap<String, Option<RawMetric>>>,
         columns: Option<&[String]>,
         kinds: Option<&[Kind]>,
     ) -> Option<Vec<Metric>> {
+        let step = name.shown.as_str();
         let mut ok = true;
         let mut metrics = Vec::new();
         let empty = RawMetric::default();
         for (column, raw_metric) in raw.into_iter().flatten() {
             let path = path.key("metrics").key(column);
             let raw_metric = raw_metric.as_ref().unwrap_or(&empty);
-            let kind = self.metric_column(&path, id, column, columns, kinds);
+            let kind = self.metric_column(&path, step, column, columns, kinds);
             ok &= kind.is_some();
             if kind == Some(Kind::Duration)
                 && let Some(unit) = raw_metric.unit.filter(|unit| *unit != Unit::Seconds)
@@ -54,10 +55,10 @@ impl Validator<'_> {
             let mut labels = Vec::new();
             for (i, label) in raw_metric.labels.iter().flatten().enumerate() {
                 let at = path.key("labels").index(i);
-                ok &= self.is_result_column(&at, id, label, columns);
+                ok &= self.is_result_column(&at, step, label, columns);
                 labels.push(label.clone());
             }
-            let scope = NameScope::of_step(id, "metrics");
+            let scope = NameScope::of_step(name, "metrics");
             let mut text = |key: &'static str, value: &Option<RawNumber>| {
                 let source = value.as_ref().map(|value| match value {
                     RawNumber::Number(number) => number.to_string(),
@@ -85,7 +86,7 @@ impl Validator<'_> {
     fn metric_column(
         &mut self,
         path: &Path,
-        id: &str,
+        step: &str,
         column: &str,
         columns: Option<&[String]>,
         kinds: Option<&[Kind]>,
@@ -93,7 +94,7 @@ impl Validator<'_> {
         if counts_rows(column, columns) {
             return Some(Kind::Number);
         }
-        if !self.is_result_column(path, id, column, columns) {
+        if !self.is_result_column(path, step, column, columns) {
             return None;
         }
         let index = columns.and_then(|columns| columns.iter().position(|c| c == column));
@@ -118,7 +119,7 @@ impl Validator<'_> {
     fn is_result_column(
         &mut self,
         path: &Path,
-        id: &str,
+        step: &str,
         name: &str,
         columns: Option<&[String]>,
     ) -> bool {
@@ -131,7 +132,7 @@ impl Validator<'_> {
         let location = self.document.key_location(path);
         let hint = did_you_mean(name, columns.iter().map(String::as_str));
         let problem = Problem::MetricNotAColumn {
-            step: id.to_owned(),
+            step: step.to_owned(),
             name: name.to_owned(),
             columns: columns.to_vec(),
             hint,

@@ -14,6 +14,7 @@ mod assess;
 mod error;
 mod history;
 mod ident;
+mod keys;
 mod metrics;
 mod names;
 mod params;
@@ -72,11 +73,13 @@ impl<'a> Validator<'a> {
         let globals = env.globals().map(|(name, _)| name.to_owned()).collect();
         let mut declared = HashMap::new();
         for (index, step) in document.steps.iter().enumerate() {
-            let Some(step) = step else { continue };
+            let Some(id) = step.as_ref().and_then(|step| step.id.as_ref()) else {
+                continue;
+            };
             let line = document
                 .key_location(&Path::root().key("steps").index(index))
                 .map_or(0, |location| location.line);
-            declared.entry(step.id.clone()).or_insert(line);
+            declared.entry(id.clone()).or_insert(line);
         }
         Validator {
             document,
@@ -124,10 +127,13 @@ impl<'a> Validator<'a> {
     fn header(&mut self) -> (String, Option<Duration>) {
         let raw = &self.document.playbook;
         let root = Path::root();
-        if raw.version != 1 {
-            let location = self.document.value_location(&root.key("version"));
-            let version = raw.version;
-            self.report(Problem::UnsupportedVersion { version }, location);
+        match raw.version {
+            Some(1) => {}
+            Some(version) => {
+                let location = self.document.value_location(&root.key("version"));
+                self.report(Problem::UnsupportedVersion { version }, location);
+            }
+            None => self.missing("version"),
         }
         let name = match &raw.name {
             Some(name) => {
@@ -155,9 +161,13 @@ impl<'a> Validator<'a> {
 
     /// Every step that checks out, in order; each sees the ones before it.
     fn steps(&mut self) -> Vec<Step> {
-        if self.document.steps.is_empty() {
-            let location = self.document.key_location(&Path::root().key("steps"));
-            self.report(Problem::NoSteps, location);
+        match &self.document.playbook.steps {
+            Some(steps) if steps.is_empty() => {
+                let location = self.document.key_location(&Path::root().key("steps"));
+                self.report(Problem::NoSteps, location);
+            }
+            Some(_) => {}
+            None => self.missing("steps"),
         }
         let analyses = sql::analyze_all(&self.document.steps);
         let mut steps = Vec::new();
@@ -166,9 +176,19 @@ impl<'a> Validator<'a> {
             if let Some(step) = self.step(index, raw, analysis) {
                 steps.push(step);
             }
-            self.earlier.entry(raw.id.clone()).or_insert(None);
+            if let Some(id) = &raw.id {
+                self.earlier.entry(id.clone()).or_insert(None);
+            }
         }
         steps
+    }
+
+    /// A key the playbook must have, unless it was given and rejected (already reported).
+    fn missing(&mut self, key: &'static str) {
+        if !self.document.rejected.contains(&Path::root().key(key)) {
+            let location = self.document.key_location(&Path::root());
+            self.report(Problem::PlaybookWithout { key }, location);
+        }
     }
 
     fn duration(&mut self, path: &Path, text: &str) -> Option<Duration> {

@@ -56,16 +56,25 @@ impl NameScope<'_> {
         }
     }
 
-    /// A key of step `id` that sees neither columns nor a preview.
-    pub(super) fn of_step<'i>(id: &'i str, key: &str) -> NameScope<'i> {
+    /// A key of `step` that sees neither columns nor a preview.
+    pub(super) fn of_step<'i>(step: &StepName<'i>, key: &str) -> NameScope<'i> {
         NameScope {
-            place: format!("`{key}` of step `{id}`"),
+            place: format!("`{key}` of {}", step.shown),
             columns: None,
             kinds: None,
             preview: false,
-            step: Some(id),
+            // A step without a usable id still has `history` in scope; none of its own
+            // metrics can be named.
+            step: Some(step.id.unwrap_or_default()),
         }
     }
+}
+
+/// A step as validation names it: its id, when it has a usable one, and how messages say it
+/// (`step `x``, or its position when it has no id).
+pub(super) struct StepName<'a> {
+    pub(super) id: Option<&'a str>,
+    pub(super) shown: String,
 }
 
 /// A problem with a name, and the did-you-mean hint that goes with it.

@@ -39,7 +39,7 @@ impl Validator<'_> {
             let source = check.clone();
             return Some(SessionAction { signal, source });
         }
-        let raw = self.document.steps.iter().flatten().find(|s| s.id == id);
+        let raw = (self.document.steps.iter().flatten()).find(|s| s.id.as_deref() == Some(id));
         let problem = match (self.earlier.contains_key(id), raw) {
             // An earlier check with problems of its own, already reported.
             (true, Some(raw)) if raw.check.is_some() => return None,

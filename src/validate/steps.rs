@@ -1,10 +1,13 @@
-//! Steps: ids, the one kind each step has, the keys that apply to it, and what it requires
-//! (assessments: `assess.rs`; `terminate:`/`cancel:`: `signal.rs`).
+//! Steps: ids, the one kind each step has, and what it requires (the keys that apply to each
+//! kind: `keys.rs`; assessments: `assess.rs`; `terminate:`/`cancel:`: `signal.rs`).
 //!
 //! The raw step is a flat bag of optional keys (so the schema stays simple for authors); here
 //! it becomes a `StepKind` whose variants hold exactly what that kind uses, and a key that does
-//! not apply is an error rather than a silently ignored setting.
+//! not apply is an error rather than a silently ignored setting. What the other keys are judged
+//! by is the step's `Shape`, told by its kind key alone: a step whose id, `wait` or named check
+//! is wrong still has every other key judged, so one round shows all of its problems.
 
+use crate::duration::Duration;
 use crate::load::raw::{RawMaxRows, RawRequires, RawStep};
 use crate::load::spans::Path;
 use crate::param;
@@ -18,27 +21,22 @@ use crate::template::{self, TemplateKind};
 use super::Validator;
 use super::error::Problem;
 use super::ident::{is_identifier, is_relation_name};
-use super::names::NameScope;
+use super::names::{NameScope, StepName};
 use super::signal::{signal_assessments, signal_columns};
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
 
 /// The keys that give a step its kind; a step has exactly one.
 const KINDS: [&str; 5] = ["check", "action", "terminate", "cancel", "manual"];
 
-/// The keys a step may have besides its kind, and the kinds they apply to.
-const OPTIONAL_KEYS: [&str; 11] = [
-    "preview",
-    "approval",
-    "max_rows",
-    "assess",
-    "timeout",
-    "on_error",
-    "transaction",
-    "functions",
-    "sees",
-    "wait",
-    "metrics",
-];
+/// What a step does, as far as judging its other keys needs: known from its kind key before
+/// (and whether or not) the check a `terminate`/`cancel` names resolves.
+#[derive(Debug, Clone)]
+pub(super) enum Shape<'r> {
+    Check(&'r str),
+    Action(SqlAction),
+    Signal(Signal),
+    Manual(&'r str),
+}
 
 impl Validator<'_> {
     /// The checked step, or `None` when it has an error (already reported).
@@ -49,60 +47,85 @@ impl Validator<'_> {
         analysis: StepAnalysis,
     ) -> Option<Step> {
         let path = Path::root().key("steps").index(index);
-        let id = raw.id.as_str();
-        let mut ok = self.step_id(&path, id);
-        // Judged before the kind, which may end the step's checks early.
+        // A step without a usable id is named by its position.
+        let name = StepName {
+            id: raw.id.as_deref(),
+            shown: match &raw.id {
+                Some(id) => format!("step `{id}`"),
+                None => format!("`{path}`"),
+            },
+        };
+        let step = name.shown.clone();
+        let mut ok = self.step_id(&path, raw.id.as_deref());
         let timeout = raw
             .timeout
             .as_ref()
             .map(|text| self.duration(&path.key("timeout"), text));
-        let kind = self.step_kind(&path, raw)?;
-        ok &= self.keys_apply(&path, raw, &kind);
-        let columns = match &kind {
-            StepKind::Action(Action {
-                act: Act::Signal(action),
-                ..
-            }) => Some(signal_columns(action.signal)),
+        // `wait` is a `terminate`'s (`keys_apply` says so of any other kind).
+        let wait = raw.wait.as_ref().filter(|_| raw.terminate.is_some());
+        let wait = wait.map(|text| self.duration(&path.key("wait"), text));
+        ok &= !matches!(wait, Some(None));
+        let shape = self.shape(&path, raw, &step, wait.flatten());
+        ok &= shape
+            .as_ref()
+            .is_some_and(|shape| self.keys_apply(&path, raw, shape));
+        let columns = match &shape {
+            Some(Shape::Signal(signal)) => Some(signal_columns(*signal)),
             _ => analysis.sql.as_ref().and_then(|a| a.columns.clone()),
         };
-        ok &= self.step_texts(&path, raw, &kind, &analysis);
-        let functions = self.functions(&path.key("functions"), raw.functions.as_deref());
-        let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
-        let kinds = match &kind {
-            StepKind::Action(Action {
-                act: Act::Signal(_),
-                ..
-            }) => None,
+        let kinds = match &shape {
+            Some(Shape::Signal(_)) => None,
             _ => analysis.sql.as_ref().and_then(|a| a.kinds.clone()),
         };
-        let assess = self.assessments(&path, raw, &kind, columns.as_deref(), kinds.as_deref());
-        let metrics = self.metrics(
-            &path,
-            id,
-            raw.metrics.as_ref(),
-            columns.as_deref(),
-            kinds.as_deref(),
-        );
+        ok &= self.step_texts(&path, raw, &name, shape.as_ref(), &analysis);
+        let functions = self.functions(&path.key("functions"), raw.functions.as_deref());
+        let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
+        let (assess, metrics) = match &shape {
+            Some(shape) => {
+                let scope = NameScope {
+                    place: step.clone(),
+                    columns: (!matches!(shape, Shape::Manual(_))).then_some(columns.as_deref()),
+                    kinds: kinds.as_deref(),
+                    preview: matches!(shape, Shape::Action(action) if action.preview.is_some()),
+                    ..NameScope::of_step(&name, "")
+                };
+                let assess = self.assessments(&path, raw, &scope);
+                let metrics = self.metrics(
+                    &path,
+                    &name,
+                    raw.metrics.as_ref(),
+                    columns.as_deref(),
+                    kinds.as_deref(),
+                );
+                (assess, metrics)
+            }
+            None => (None, None),
+        };
+        let kind = shape.and_then(|shape| self.kind(&path, raw, &name, shape));
         let timeout = match timeout {
             Some(duration) => Some(duration?),
             None => None,
         };
-        let on_error = raw.on_error.unwrap_or(match kind {
-            StepKind::Action(_) => OnError::Abort,
-            _ => OnError::Continue,
-        });
+        let id = raw.id.as_deref()?;
         self.earlier.insert(id.to_owned(), columns);
         if let Some(kinds) = kinds {
             self.earlier_kinds.insert(id.to_owned(), kinds);
         }
-        let metrics = metrics.filter(|_| ok)?;
-        let assess = assess.filter(|_| ok)?;
-        let assess = match &kind {
-            StepKind::Action(Action {
-                act: Act::Signal(action),
-                ..
-            }) if assess.is_empty() => signal_assessments(action.signal),
-            _ => assess,
+        let kind = kind.filter(|_| ok)?;
+        let on_error = raw.on_error.unwrap_or(match kind {
+            StepKind::Action(_) => OnError::Abort,
+            _ => OnError::Continue,
+        });
+        let metrics = metrics?;
+        let assess = match (&kind, assess?) {
+            (
+                StepKind::Action(Action {
+                    act: Act::Signal(action),
+                    ..
+                }),
+                assess,
+            ) if assess.is_empty() => signal_assessments(action.signal),
+            (_, assess) => assess,
         };
         let step = Step {
             id: id.to_owned(),
@@ -161,7 +184,17 @@ impl Validator<'_> {
         names
     }
 
-    fn step_id(&mut self, path: &Path, id: &str) -> bool {
+    /// The id is a slug not used before; a step without one (or with one that is no text,
+    /// already reported) is checked all the same, but no later step can name it.
+    fn step_id(&mut self, path: &Path, id: Option<&str>) -> bool {
+        let Some(id) = id else {
+            if !self.document.rejected.contains(&path.key("id")) {
+                let location = self.document.key_location(path);
+                let step = format!("`{path}`");
+                self.report(Problem::StepWithoutId { step }, location);
+            }
+            return false;
+        };
         let location = self.document.value_location(&path.key("id"));
         let id = id.to_owned();
         if !is_identifier(&id) {
@@ -176,7 +209,15 @@ impl Validator<'_> {
         true
     }
 
-    fn step_kind(&mut self, path: &Path, raw: &RawStep) -> Option<StepKind> {
+    /// The step's one kind key, with what judging the other keys needs; `None` (reported)
+    /// when it has none or several. `wait` is a `terminate`'s, already judged.
+    fn shape<'r>(
+        &mut self,
+        path: &Path,
+        raw: &'r RawStep,
+        step: &str,
+        wait: Option<Duration>,
+    ) -> Option<Shape<'r>> {
         let given: Vec<&'static str> = KINDS
             .into_iter()
             .zip([
@@ -189,7 +230,7 @@ impl Validator<'_> {
             .filter(|(_, text)| text.is_some())
             .map(|(key, _)| key)
             .collect();
-        let id = raw.id.clone();
+        let step = step.to_owned();
         match given.as_slice() {
             [] if KINDS
                 .iter()
@@ -199,164 +240,118 @@ impl Validator<'_> {
             }
             [] => {
                 let location = self.document.key_location(path);
-                self.report(Problem::StepWithoutKind { id }, location);
+                self.report(Problem::StepWithoutKind { step }, location);
                 None
             }
-            [_] => {
-                let act = if let Some(sql) = &raw.check {
-                    return Some(StepKind::Check { sql: sql.clone() });
-                } else if let Some(sql) = &raw.action {
-                    Act::Sql(SqlAction {
-                        sql: sql.clone(),
-                        preview: raw.preview.clone(),
-                        transaction: match raw.transaction {
-                            Some(false) => Transaction::Autocommit,
-                            _ => Transaction::Wrapped,
-                        },
-                    })
-                } else if let Some(source) = &raw.terminate {
-                    let wait = match &raw.wait {
-                        Some(text) => Some(self.duration(&path.key("wait"), text)?),
-                        None => None,
-                    };
-                    let signal = Signal::Terminate { wait };
-                    Act::Signal(self.session_action(path, signal, source)?)
-                } else if let Some(source) = &raw.cancel {
-                    Act::Signal(self.session_action(path, Signal::Cancel, source)?)
-                } else {
-                    let text = raw.manual.clone().unwrap_or_default();
-                    return Some(StepKind::Manual { text });
-                };
-                let max_rows = self.max_rows(&path.key("max_rows"), &id, raw.max_rows.as_ref());
-                if max_rows.is_some() && matches!(&act, Act::Sql(sql) if sql.preview.is_none()) {
-                    let location = self.document.key_location(&path.key("max_rows"));
-                    self.report(Problem::MaxRowsWithoutCount, location);
-                }
-                Some(StepKind::Action(Action {
-                    act,
-                    approval: raw.approval.unwrap_or(Approval::Required),
-                    max_rows,
-                }))
-            }
+            [_] => Some(if let Some(sql) = &raw.check {
+                Shape::Check(sql)
+            } else if let Some(sql) = &raw.action {
+                Shape::Action(SqlAction {
+                    sql: sql.clone(),
+                    preview: raw.preview.clone(),
+                    transaction: match raw.transaction {
+                        Some(false) => Transaction::Autocommit,
+                        _ => Transaction::Wrapped,
+                    },
+                })
+            } else if raw.terminate.is_some() {
+                Shape::Signal(Signal::Terminate { wait })
+            } else if raw.cancel.is_some() {
+                Shape::Signal(Signal::Cancel)
+            } else {
+                Shape::Manual(raw.manual.as_deref().unwrap_or_default())
+            }),
             [first, second, ..] => {
                 let location = self.document.key_location(&path.key(second));
                 let (first, second) = (*first, *second);
-                self.report(Problem::StepWithTwoKinds { id, first, second }, location);
+                self.report(
+                    Problem::StepWithTwoKinds {
+                        step,
+                        first,
+                        second,
+                    },
+                    location,
+                );
                 None
             }
         }
     }
 
-    /// Keys that do not apply to the step's kind are errors, like unknown keys.
-    fn keys_apply(&mut self, path: &Path, raw: &RawStep, kind: &StepKind) -> bool {
-        let present = [
-            raw.preview.is_some(),
-            raw.approval.is_some(),
-            raw.max_rows.is_some(),
-            raw.assess.is_some(),
-            raw.timeout.is_some(),
-            raw.on_error.is_some(),
-            raw.transaction.is_some(),
-            raw.functions.is_some(),
-            raw.sees.is_some(),
-            raw.wait.is_some(),
-            raw.metrics.is_some(),
-        ];
-        const SIGNAL: [&str; 5] = ["approval", "max_rows", "assess", "timeout", "on_error"];
-        let (kind, allowed): (&'static str, &[&str]) = match kind {
-            StepKind::Check { .. } => (
-                "check",
-                &[
-                    "assess",
-                    "timeout",
-                    "on_error",
-                    "functions",
-                    "sees",
-                    "metrics",
-                ],
-            ),
-            StepKind::Action(Action {
-                act: Act::Sql(_), ..
-            }) => ("action", &OPTIONAL_KEYS[..9]),
-            StepKind::Action(Action {
-                act: Act::Signal(action),
-                ..
-            }) => match action.signal {
-                Signal::Terminate { .. } => (
-                    "terminate",
-                    &[
-                        "approval", "max_rows", "assess", "timeout", "on_error", "wait",
-                    ],
-                ),
-                Signal::Cancel => ("cancel", &SIGNAL),
-            },
-            StepKind::Manual { .. } => ("manual", &[]),
-        };
-        let mut ok = true;
-        for (key, is_present) in OPTIONAL_KEYS.into_iter().zip(present) {
-            if is_present && !allowed.contains(&key) {
-                let location = self.document.key_location(&path.key(key));
-                let why = match (kind, key) {
-                    (_, "wait") if kind != "manual" => " (it applies to `terminate`)",
-                    (_, "metrics") if kind != "manual" => " (it applies to checks)",
-                    ("check", "transaction") => " (a check always runs in a READ ONLY transaction)",
-                    ("check", _) => " (it applies to actions)",
-                    ("manual", _) => " (a manual step runs nothing)",
-                    (_, "preview") => {
-                        " (the check it names runs again as its preview, at the moment it asks)"
-                    }
-                    (_, "transaction") => " (the engine runs its own statement)",
-                    (_, "functions") => " (list them on the check it names)",
-                    (_, "sees") => " (declare it on the check it names)",
-                    _ => "",
-                };
-                self.report(Problem::KeyDoesNotApply { key, kind, why }, location);
-                ok = false;
+    /// The step's kind: for an action, its row limit and, for `terminate`/`cancel`, the check
+    /// it names; `None` when either has an error (reported).
+    fn kind(
+        &mut self,
+        path: &Path,
+        raw: &RawStep,
+        step: &StepName,
+        shape: Shape,
+    ) -> Option<StepKind> {
+        let act = match shape {
+            Shape::Check(sql) => {
+                return Some(StepKind::Check {
+                    sql: sql.to_owned(),
+                });
             }
+            Shape::Manual(text) => {
+                let text = text.to_owned();
+                return Some(StepKind::Manual { text });
+            }
+            Shape::Action(action) => Act::Sql(action),
+            Shape::Signal(signal) => {
+                let source = raw.terminate.as_ref().or(raw.cancel.as_ref());
+                let source = source.map(|source| self.session_action(path, signal, source));
+                Act::Signal(source.flatten()?)
+            }
+        };
+        let max_rows = self.max_rows(&path.key("max_rows"), step, raw.max_rows.as_ref());
+        if max_rows.is_some() && matches!(&act, Act::Sql(sql) if sql.preview.is_none()) {
+            let location = self.document.key_location(&path.key("max_rows"));
+            self.report(Problem::MaxRowsWithoutCount, location);
         }
-        ok
+        Some(StepKind::Action(Action {
+            act,
+            approval: raw.approval.unwrap_or(Approval::Required),
+            max_rows,
+        }))
     }
 
     /// The step's templates and its `when`: they compile, their names are in scope, and the
-    /// SQL that must only read does.
+    /// SQL that must only read does. Without a kind, only what every kind has.
     fn step_texts(
         &mut self,
         path: &Path,
         raw: &RawStep,
-        kind: &StepKind,
+        step: &StepName,
+        shape: Option<&Shape>,
         analysis: &StepAnalysis,
     ) -> bool {
-        let id = raw.id.as_str();
         let mut ok = true;
         for (key, text) in [("title", &raw.title), ("description", &raw.description)] {
             if let Some(text) = text {
-                let scope = NameScope::of_step(id, key);
+                let scope = NameScope::of_step(step, key);
                 ok &= self.template(&path.key(key), text, TemplateKind::Text, &scope);
             }
         }
-        match kind {
-            StepKind::Check { sql } => {
-                let scope = NameScope::of_step(id, "check");
+        match shape {
+            Some(Shape::Check(sql)) => {
+                let scope = NameScope::of_step(step, "check");
                 let compiled = self.template(&path.key("check"), sql, TemplateKind::Sql, &scope);
                 let findings = parsed_findings(findings_of(&analysis.sql), compiled);
                 ok &= compiled & self.judged(&path.key("check"), sql, SqlKey::Check, &findings);
             }
-            StepKind::Action(Action {
-                act: Act::Sql(action),
-                ..
-            }) => {
+            Some(Shape::Action(action)) => {
                 let preview = findings_of(&analysis.preview);
-                ok &= self.action(path, id, action, findings_of(&analysis.sql), preview);
+                ok &= self.action(path, step, action, findings_of(&analysis.sql), preview);
             }
             // Its SQL is the engine's; the check it names was judged as a check.
-            StepKind::Action(_) => {}
-            StepKind::Manual { text } => {
-                let scope = NameScope::of_step(id, "manual");
+            Some(Shape::Signal(_)) | None => {}
+            Some(Shape::Manual(text)) => {
+                let scope = NameScope::of_step(step, "manual");
                 ok &= self.template(&path.key("manual"), text, TemplateKind::Text, &scope);
             }
         }
         if let Some(when) = &raw.when {
-            let scope = NameScope::of_step(id, "when");
+            let scope = NameScope::of_step(step, "when");
             ok &= self.expression(&path.key("when"), when, &scope).is_some();
         }
         ok
@@ -367,14 +362,14 @@ impl Validator<'_> {
     fn action(
         &mut self,
         path: &Path,
-        id: &str,
+        step: &StepName,
         action: &SqlAction,
         findings: &[Finding],
         preview_findings: &[Finding],
     ) -> bool {
         let mut ok = true;
         if let Some(preview) = &action.preview {
-            let scope = NameScope::of_step(id, "preview");
+            let scope = NameScope::of_step(step, "preview");
             let compiled = self.template(&path.key("preview"), preview, TemplateKind::Sql, &scope);
             ok &= compiled;
             let findings = parsed_findings(preview_findings, compiled);
@@ -382,7 +377,7 @@ impl Validator<'_> {
         }
         let scope = NameScope {
             preview: action.preview.is_some(),
-            ..NameScope::of_step(id, "action")
+            ..NameScope::of_step(step, "action")
         };
         let key = path.key("action");
         let compiled = self.template(&key, &action.sql, TemplateKind::Sql, &scope);
@@ -394,12 +389,17 @@ impl Validator<'_> {
     /// the params' defaults are enough to render it, rendered so that a default that gives no
     /// limit is an error here rather than a refusal at 3 a.m. Text with nothing to render is a
     /// fixed limit.
-    fn max_rows(&mut self, path: &Path, id: &str, raw: Option<&RawMaxRows>) -> Option<MaxRows> {
+    fn max_rows(
+        &mut self,
+        path: &Path,
+        step: &StepName,
+        raw: Option<&RawMaxRows>,
+    ) -> Option<MaxRows> {
         let text = match raw? {
             RawMaxRows::Count(count) => return Some(MaxRows::Limit(RowLimit::Count(*count))),
             RawMaxRows::Text(text) => text,
         };
-        let scope = NameScope::of_step(id, "max_rows");
+        let scope = NameScope::of_step(step, "max_rows");
         if !self.template(path, text, TemplateKind::Text, &scope) {
             return None;
         }

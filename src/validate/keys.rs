@@ -1,0 +1,90 @@
+//! Which of a step's optional keys apply to its kind: one that does not is an error, like an
+//! unknown key, rather than a setting silently ignored.
+
+use crate::load::raw::RawStep;
+use crate::load::spans::Path;
+use crate::playbook::Signal;
+
+use super::Validator;
+use super::error::Problem;
+use super::steps::Shape;
+
+/// The keys a step may have besides its kind.
+const OPTIONAL_KEYS: [&str; 11] = [
+    "preview",
+    "approval",
+    "max_rows",
+    "assess",
+    "timeout",
+    "on_error",
+    "transaction",
+    "functions",
+    "sees",
+    "wait",
+    "metrics",
+];
+
+impl Validator<'_> {
+    /// Reports every key of `raw` that does not apply to its kind; `false` when there is one.
+    pub(super) fn keys_apply(&mut self, path: &Path, raw: &RawStep, shape: &Shape) -> bool {
+        let present = [
+            raw.preview.is_some(),
+            raw.approval.is_some(),
+            raw.max_rows.is_some(),
+            raw.assess.is_some(),
+            raw.timeout.is_some(),
+            raw.on_error.is_some(),
+            raw.transaction.is_some(),
+            raw.functions.is_some(),
+            raw.sees.is_some(),
+            raw.wait.is_some(),
+            raw.metrics.is_some(),
+        ];
+        const SIGNAL: [&str; 5] = ["approval", "max_rows", "assess", "timeout", "on_error"];
+        let (kind, allowed): (&'static str, &[&str]) = match shape {
+            Shape::Check(_) => (
+                "check",
+                &[
+                    "assess",
+                    "timeout",
+                    "on_error",
+                    "functions",
+                    "sees",
+                    "metrics",
+                ],
+            ),
+            Shape::Action(_) => ("action", &OPTIONAL_KEYS[..9]),
+            Shape::Signal(Signal::Terminate { .. }) => (
+                "terminate",
+                &[
+                    "approval", "max_rows", "assess", "timeout", "on_error", "wait",
+                ],
+            ),
+            Shape::Signal(Signal::Cancel) => ("cancel", &SIGNAL),
+            Shape::Manual(_) => ("manual", &[]),
+        };
+        let mut ok = true;
+        for (key, is_present) in OPTIONAL_KEYS.into_iter().zip(present) {
+            if is_present && !allowed.contains(&key) {
+                let location = self.document.key_location(&path.key(key));
+                let why = match (kind, key) {
+                    (_, "wait") if kind != "manual" => " (it applies to `terminate`)",
+                    (_, "metrics") if kind != "manual" => " (it applies to checks)",
+                    ("check", "transaction") => " (a check always runs in a READ ONLY transaction)",
+                    ("check", _) => " (it applies to actions)",
+                    ("manual", _) => " (a manual step runs nothing)",
+                    (_, "preview") => {
+                        " (the check it names runs again as its preview, at the moment it asks)"
+                    }
+                    (_, "transaction") => " (the engine runs its own statement)",
+                    (_, "functions") => " (list them on the check it names)",
+                    (_, "sees") => " (declare it on the check it names)",
+                    _ => "",
+                };
+                self.report(Problem::KeyDoesNotApply { key, kind, why }, location);
+                ok = false;
+            }
+        }
+        ok
+    }
+}
