@@ -55,7 +55,9 @@ fn normalise(screen: &str, known: &Known) -> String {
             }
             let line = timestamps(&line);
             let line = durations(&line);
-            let everywhere = is_table(&line) || line.contains("server-wide");
+            // A status line cut to the width may have lost its "server-wide": its slots are.
+            let everywhere =
+                is_table(&line) || line.contains("server-wide") || line.contains(" usable");
             // A status line's `[5/6]` stays.
             let counter = match line.trim_start().starts_with('[') {
                 true => line.find(']').map_or(0, |at| at + 1),
