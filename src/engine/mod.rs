@@ -461,9 +461,9 @@ impl<'r> Engine<'r> {
     }
 }
 
-/// The params as templates see them: every declared param, unset ones as none (NULL in SQL).
-/// The set params of type `database`, whose names the server must have.
-fn database_params(
+/// The set params of type `database`, each with the database it scopes the checks to (which
+/// the server must have).
+pub(crate) fn database_params(
     playbook: &Playbook,
     values: &IndexMap<String, ParamValue>,
 ) -> Vec<(String, String)> {
@@ -478,6 +478,7 @@ fn database_params(
         .collect()
 }
 
+/// The params as templates see them: every declared param, unset ones as none (NULL in SQL).
 fn params_value(playbook: &Playbook, values: &IndexMap<String, ParamValue>) -> Value {
     let map: std::collections::BTreeMap<String, Value> = playbook
         .params

@@ -32,6 +32,19 @@ pub(crate) struct Keeper<'a> {
     store: Option<Store>,
     /// What went wrong so far (the first failure to open ends the tries).
     problems: Vec<String>,
+    /// Whose history it is (see [`series_target`]), once the target is resolved.
+    target: Option<String>,
+}
+
+/// The target a run's history is kept under: the server as `user@host:port/db`, and the
+/// databases its `database` params scope the checks to — a fleet that checks each database
+/// of one server through one connection keeps one history per database, not one mixed.
+pub(crate) fn series_target(display: &str, scoped: &[(String, String)]) -> String {
+    if scoped.is_empty() {
+        return display.to_owned();
+    }
+    let scope: Vec<String> = scoped.iter().map(|(p, db)| format!("{p}={db}")).collect();
+    format!("{display} ({})", scope.join(", "))
 }
 
 impl<'a> Keeper<'a> {
@@ -41,6 +54,7 @@ impl<'a> Keeper<'a> {
             settings,
             store: None,
             problems: Vec::new(),
+            target: None,
         }
     }
 
@@ -62,16 +76,18 @@ impl<'a> Keeper<'a> {
         self.store.as_mut()
     }
 
-    /// The past of `playbook` on `target` within the retention window (none when the store
-    /// cannot be read: the run goes on without it).
-    pub(crate) async fn past(&mut self, playbook: &str, target: &str) -> Past {
+    /// The past of `playbook` on `target` (see [`series_target`]) within the retention
+    /// window (none when the store cannot be read: the run goes on without it); the run is
+    /// kept under `target` too.
+    pub(crate) async fn past(&mut self, playbook: &str, target: String) -> Past {
+        let target = self.target.insert(target).clone();
         let Some(horizon) = self.settings.map(|s| s.horizon(SystemTime::now())) else {
             return Past::default();
         };
         let Some(store) = self.store().await else {
             return Past::default();
         };
-        match store.past(playbook, target, horizon).await {
+        match store.past(playbook, &target, horizon).await {
             Ok(past) => past,
             Err(error) => {
                 self.problems.push(error.to_string());
@@ -90,7 +106,8 @@ impl<'a> Keeper<'a> {
         self.settings?;
         let started =
             humantime::parse_rfc3339(&record.started_at).unwrap_or_else(|_| SystemTime::now());
-        let entry = Entry::of(record, fleet_name, epoch_ms(started));
+        let target = self.target.take().unwrap_or_else(|| record.target.clone());
+        let entry = Entry::of(record, &target, fleet_name, epoch_ms(started));
         if let Some(store) = self.store().await
             && let Err(error) = store.write(entry).await
         {
@@ -151,5 +168,21 @@ impl Pruning {
         if let Some(done) = self.done {
             let _ = done.recv_timeout(bound);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::series_target;
+
+    #[test]
+    fn a_scoped_run_is_kept_apart_from_the_servers_other_databases() {
+        let server = "root@/var/run/postgresql:5432/postgres";
+        assert_eq!(series_target(server, &[]), server);
+        let scoped = [("database".to_owned(), "app".to_owned())];
+        assert_eq!(
+            series_target(server, &scoped),
+            "root@/var/run/postgresql:5432/postgres (database=app)"
+        );
     }
 }

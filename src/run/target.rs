@@ -14,7 +14,7 @@ use crate::clock::SystemClock;
 use crate::config::RunConfig;
 use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
-use crate::history::{Keeper, Past};
+use crate::history::{Keeper, Past, series_target};
 use crate::interrupt::{Cause, Stop};
 use crate::outputs::{Connecting, Journal, Recorder, unfinished};
 use crate::param::ParamValue;
@@ -72,7 +72,11 @@ pub(crate) async fn run_target<'c>(
     let endpoint = Endpoint::resolve(plan.conninfo, &application_name);
     let mut keeper = Keeper::new(config.history.as_ref());
     let past = match &endpoint {
-        Ok(endpoint) => keeper.past(&playbook.name, &endpoint.display).await,
+        Ok(endpoint) => {
+            let scoped = crate::engine::database_params(playbook, values);
+            let target = series_target(&endpoint.display, &scoped);
+            keeper.past(&playbook.name, target).await
+        }
         Err(_) => Past::default(),
     };
     {

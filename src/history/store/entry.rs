@@ -8,7 +8,8 @@ use crate::outputs::record::RunRecord;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub playbook: String,
-    /// `user@host:port/db` (empty when the target could not even be resolved).
+    /// `user@host:port/db`, with the databases the run was scoped to (see
+    /// `keeper::series_target`); empty when the target could not even be resolved.
     pub target: String,
     /// The target's name in a fleet run.
     pub fleet_name: Option<String>,
@@ -50,11 +51,16 @@ impl Entry {
     /// What the store keeps of `record`, a run started at `started_ms`. A value that is not a
     /// finite number has no place in a series (SQLite would keep a NaN as NULL) and is left
     /// out.
-    pub fn of(record: &RunRecord, fleet_name: Option<&str>, started_ms: i64) -> Entry {
+    pub fn of(
+        record: &RunRecord,
+        target: &str,
+        fleet_name: Option<&str>,
+        started_ms: i64,
+    ) -> Entry {
         let millis = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
         Entry {
             playbook: record.playbook.clone(),
-            target: record.target.clone(),
+            target: target.to_owned(),
             fleet_name: fleet_name.map(str::to_owned),
             started_ms,
             duration_ms: millis(record.duration_ms),
