@@ -22,6 +22,8 @@ pub struct Playbook {
     pub timeout: Duration,
     pub params: Vec<Param>,
     pub steps: Vec<Step>,
+    /// The metrics (`step.metric`) that `history.*` reads: all a run asks of the store.
+    pub remembered: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

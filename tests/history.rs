@@ -369,3 +369,24 @@ fn a_fleet_whose_store_cannot_be_written_says_so_once_on_its_summary_line() {
     );
     assert!(summary.starts_with("hist: OK"), "{summary}");
 }
+
+/// Both stores give a run the past of the metrics its playbook's `history.*` reads, and only
+/// those: the shared PostgreSQL store too.
+#[test]
+fn the_postgres_store_gives_the_past_of_the_metrics_asked_for() {
+    let store = Database::new();
+    let url = format!("postgres://root@localhost:5432/{}", store.name);
+    let asked = ["usage.used".to_owned()];
+    let (series, unasked) = with_store(&url, async |store: &mut Store| {
+        for (ago, used) in [(120, 40.0), (60, 45.0)] {
+            let written = entry("t", Duration::from_secs(ago), used);
+            store.write(written).await.unwrap();
+        }
+        let past = store.past("hist", "t", &asked, 0).await.unwrap();
+        let series: Vec<f64> = past.series("usage.used").iter().map(|s| s.value).collect();
+        let unasked = store.past("hist", "t", &[], 0).await.unwrap();
+        (series, unasked.is_empty())
+    });
+    assert_eq!(series, [40.0, 45.0]);
+    assert!(unasked);
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::Past;
 use super::store::{Access, Entry, Location, Store, epoch_ms};
 use crate::outputs::record::RunRecord;
+use crate::playbook::Playbook;
 
 /// `--history`, `--history-keep`; `--no-history` is no `Settings` at all.
 #[derive(Debug, Clone)]
@@ -79,15 +80,22 @@ impl<'a> Keeper<'a> {
     /// The past of `playbook` on `target` (see [`series_target`]) within the retention
     /// window (none when the store cannot be read: the run goes on without it); the run is
     /// kept under `target` too.
-    pub(crate) async fn past(&mut self, playbook: &str, target: String) -> Past {
+    pub(crate) async fn past(&mut self, playbook: &Playbook, target: String) -> Past {
         let target = self.target.insert(target).clone();
         let Some(horizon) = self.settings.map(|s| s.horizon(SystemTime::now())) else {
             return Past::default();
         };
+        // A playbook that reads no history asks nothing of the store before it runs.
+        if playbook.remembered.is_empty() {
+            return Past::default();
+        }
         let Some(store) = self.store().await else {
             return Past::default();
         };
-        match store.past(playbook, &target, horizon).await {
+        match store
+            .past(&playbook.name, &target, &playbook.remembered, horizon)
+            .await
+        {
             Ok(past) => past,
             Err(error) => {
                 self.problems.push(error.to_string());

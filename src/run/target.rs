@@ -75,7 +75,7 @@ pub(crate) async fn run_target<'c>(
         Ok(endpoint) => {
             let scoped = crate::engine::database_params(playbook, values);
             let target = series_target(&endpoint.display, &scoped);
-            keeper.past(&playbook.name, target).await
+            keeper.past(playbook, target).await
         }
         Err(_) => Past::default(),
     };

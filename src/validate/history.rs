@@ -110,7 +110,13 @@ impl Validator<'_> {
                     args,
                     offset,
                     len,
-                } => (offset, len, self.history_call(&function, &args, scope)),
+                } => {
+                    let problem = self.history_call(&function, &args, scope);
+                    if let (None, Some(Argument::Text(metric))) = (&problem, args.first()) {
+                        self.remembered.insert(metric.clone());
+                    }
+                    (offset, len, problem)
+                }
             };
             if let Some(problem) = problem {
                 let location = self.document.offset_location(path, text, at + offset, len);

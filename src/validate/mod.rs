@@ -64,6 +64,8 @@ struct Validator<'a> {
     declared: HashMap<String, usize>,
     /// Every step's declared metrics, which `history.*` may read.
     declared_metrics: HashMap<String, history::DeclaredMetric>,
+    /// The metrics `history.*` reads (`Playbook::remembered`).
+    remembered: std::collections::BTreeSet<String>,
     globals: Vec<String>,
 }
 
@@ -91,6 +93,7 @@ impl<'a> Validator<'a> {
             checks: HashMap::new(),
             declared,
             declared_metrics: history::declared_metrics(document),
+            remembered: Default::default(),
             globals,
         }
     }
@@ -119,6 +122,7 @@ impl<'a> Validator<'a> {
             timeout: timeout?,
             params: std::mem::take(&mut self.params),
             steps,
+            remembered: std::mem::take(&mut self.remembered).into_iter().collect(),
         })
     }
 

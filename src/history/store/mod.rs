@@ -163,16 +163,18 @@ impl Store {
         Ok(Store { kind })
     }
 
-    /// The unlabelled metrics of `playbook` on `target` since `since_ms`, per `step.metric`.
+    /// The unlabelled `metrics` (`step.metric`) of `playbook` on `target` since `since_ms`:
+    /// each metric read through the runs' index, never every value of every run.
     pub async fn past(
         &mut self,
         playbook: &str,
         target: &str,
+        metrics: &[String],
         since_ms: i64,
     ) -> Result<Past, StoreError> {
         match &mut self.kind {
-            Kind::Sqlite(store) => store.past(playbook, target, since_ms).await,
-            Kind::Postgres(store) => store.past(playbook, target, since_ms).await,
+            Kind::Sqlite(store) => store.past(playbook, target, metrics, since_ms).await,
+            Kind::Postgres(store) => store.past(playbook, target, metrics, since_ms).await,
         }
     }
 

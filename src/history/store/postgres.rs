@@ -121,21 +121,27 @@ impl Postgres {
         &mut self,
         playbook: &str,
         target: &str,
+        metrics: &[String],
         since_ms: i64,
     ) -> Result<Past, StoreError> {
         let mut past = Past::default();
         if self.empty {
             return Ok(past);
         }
+        let (steps, names): (Vec<&str>, Vec<&str>) =
+            metrics.iter().filter_map(|m| m.split_once('.')).unzip();
         let rows = sqlx::query(
             "SELECT r.started_ms, m.step, m.name, m.value
                FROM runbook_history.runs r JOIN runbook_history.metrics m ON m.run_id = r.id
-              WHERE r.playbook = $1 AND r.target = $2 AND r.started_ms >= $3 AND m.labels = $4",
+              WHERE r.playbook = $1 AND r.target = $2 AND r.started_ms >= $3 AND m.labels = $4
+                AND (m.step, m.name) IN (SELECT * FROM unnest($5::text[], $6::text[]))",
         )
         .bind(playbook)
         .bind(target)
         .bind(since_ms)
         .bind(NO_LABELS)
+        .bind(steps)
+        .bind(names)
         .fetch_all(&mut self.connection)
         .await
         .map_err(|error| self.failed(&error))?;

@@ -100,25 +100,32 @@ impl Sqlite {
         &mut self,
         playbook: &str,
         target: &str,
+        metrics: &[String],
         since_ms: i64,
     ) -> Result<Past, StoreError> {
         let (playbook, target) = (playbook.to_owned(), target.to_owned());
+        let metrics = metrics.to_vec();
         self.with(Past::default(), move |connection| {
             let mut past = Past::default();
             let mut query = connection.prepare_cached(
-                "SELECT r.started_ms, m.step, m.name, m.value
+                "SELECT r.started_ms, m.value
                    FROM runs r JOIN metrics m ON m.run_id = r.id
                   WHERE r.playbook = ?1 AND r.target = ?2 AND r.started_ms >= ?3
-                    AND m.labels = ?4",
+                    AND m.step = ?4 AND m.name = ?5 AND m.labels = ?6",
             )?;
-            let mut rows = query.query(params![playbook, target, since_ms, NO_LABELS])?;
-            while let Some(row) = rows.next()? {
-                let (step, name): (String, String) = (row.get(1)?, row.get(2)?);
-                let sample = Sample {
-                    at_ms: row.get(0)?,
-                    value: row.get(3)?,
+            for metric in &metrics {
+                let Some((step, name)) = metric.split_once('.') else {
+                    continue;
                 };
-                past.push(&format!("{step}.{name}"), sample);
+                let mut rows =
+                    query.query(params![playbook, target, since_ms, step, name, NO_LABELS])?;
+                while let Some(row) = rows.next()? {
+                    let sample = Sample {
+                        at_ms: row.get(0)?,
+                        value: row.get(1)?,
+                    };
+                    past.push(metric, sample);
+                }
             }
             Ok(past)
         })
@@ -424,6 +431,9 @@ fn migrate(connection: &Connection, access: Access) -> Result<bool, Migration> {
         // close need not checkpoint: SQLite checkpoints as the log grows instead. Either would
         // cost every cron run a few fsyncs of its own.
         connection.execute_batch("PRAGMA synchronous = NORMAL")?;
+        // A checkpoint that resets the log truncates it to this: cron's runs never end
+        // together, so the log would otherwise keep its largest size for good.
+        connection.execute_batch("PRAGMA journal_size_limit = 4194304")?;
         connection.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,

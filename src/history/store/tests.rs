@@ -48,7 +48,8 @@ async fn the_past_holds_this_targets_unlabelled_metrics_in_the_window_oldest_fir
     ] {
         store.write(written).await.unwrap();
     }
-    let past = store.past("p", "a", 100).await.unwrap();
+    let asked = ["s.idle".to_owned(), "s.n".to_owned()];
+    let past = store.past("p", "a", &asked, 100).await.unwrap();
     let idle: Vec<(i64, f64)> = past
         .series("s.idle")
         .iter()
@@ -59,10 +60,12 @@ async fn the_past_holds_this_targets_unlabelled_metrics_in_the_window_oldest_fir
         past.series("s.n").is_empty(),
         "labelled metrics are left out"
     );
+    let unasked = store.past("p", "a", &asked[1..], 100).await.unwrap();
+    assert!(unasked.is_empty(), "only the metrics asked for are read");
     assert_eq!(store.prune(200).await.unwrap(), 2, "the runs of 50 and 100");
     assert_eq!(
         store
-            .past("p", "a", 0)
+            .past("p", "a", &asked, 0)
             .await
             .unwrap()
             .series("s.idle")
