@@ -133,10 +133,10 @@ impl<'a> Keeper<'a> {
     }
 }
 
-/// Retention, off the run's path: a thread of its own deletes the runs older than
-/// `--history-keep`, in one transaction, while the run goes on. [`Pruning::finish`] waits a
-/// moment for it once the report is written; if the process ends first, the transaction is
-/// rolled back and the next run prunes.
+/// Retention, off the run's path: once the run is written and reported, a thread of its own
+/// deletes the runs older than `--history-keep`, in one transaction. [`Pruning::finish`]
+/// waits a moment for it; if the process ends first, the transaction is rolled back and the
+/// next run prunes.
 pub(crate) struct Pruning {
     done: Option<mpsc::Receiver<()>>,
 }

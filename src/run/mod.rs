@@ -61,8 +61,6 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(work) => work,
         Err(code) => return code,
     };
-    // Old runs are deleted beside this one, never before it.
-    let pruning = Pruning::start(config.history.as_ref());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -103,7 +101,10 @@ pub fn run(args: RunArgs) -> u8 {
     };
     // A prompt abandoned on Ctrl-C may still be blocked reading the terminal: do not wait for it.
     runtime.shutdown_background();
-    pruning.finish(PRUNING_WAIT);
+    // Old runs are deleted once this one is written and reported, never before: started
+    // beside the run, the pruner's connection and the run's opened the file at once, and one
+    // slept in SQLite's busy handler (8 ms of a daily-monitoring run).
+    Pruning::start(config.history.as_ref()).finish(PRUNING_WAIT);
     code
 }
 
