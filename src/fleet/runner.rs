@@ -7,6 +7,7 @@
 //! at any prompt into a stop of the whole fleet; the shared [`Stop`] (signals too) cancels
 //! the queries in flight on their servers, and the targets not started yet end NOT RUN.
 
+use crate::history::Opened;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -198,9 +199,11 @@ pub async fn run(config: &RunConfig, playbook: &Playbook, plan: &Plan) -> u8 {
         )),
         directory: &directory,
         metrics: config.closing == Closing::Nagios || config.metrics.is_some(),
+        history: Opened::default(),
     };
     let results = fleet_run.all(plan).await;
     fleet_run.screen.clear();
+    fleet_run.history.close().await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }
@@ -274,6 +277,8 @@ struct Fleet<'a> {
     directory: &'a Path,
     /// Whether the targets' metrics are kept, for `--nagios` or `--metrics`.
     metrics: bool,
+    /// The history store, opened once for every target.
+    history: Opened,
 }
 
 impl Fleet<'_> {
@@ -370,6 +375,7 @@ impl Fleet<'_> {
             progress: &mut line,
             connecting: false,
             name: Some(name),
+            history: &self.history,
         };
         let ran = run::run_target(
             config,

@@ -27,11 +27,35 @@ impl Settings {
     }
 }
 
-/// One target's run's store, opened when its past is read.
+/// The store of a run, opened by the first of its targets that needs it and shared by all
+/// of them: a fleet's targets take turns on one connection instead of each opening the file
+/// (100 targets opened it 100 times, each checking the schema). Closed by [`Opened::close`].
+#[derive(Default)]
+pub(crate) struct Opened(tokio::sync::Mutex<Slot>);
+
+#[derive(Default)]
+enum Slot {
+    #[default]
+    NotYet,
+    Open(Store),
+    /// Why it could not be opened: every target says so, none tries again.
+    Failed(String),
+}
+
+impl Opened {
+    pub(crate) async fn close(self) {
+        if let Slot::Open(store) = self.0.into_inner() {
+            store.close().await;
+        }
+    }
+}
+
+/// One target's run's side of the history: its past read, its run written, through the run's
+/// [`Opened`] store.
 pub(crate) struct Keeper<'a> {
     settings: Option<&'a Settings>,
-    store: Option<Store>,
-    /// What went wrong so far (the first failure to open ends the tries).
+    opened: &'a Opened,
+    /// What went wrong so far.
     problems: Vec<String>,
     /// Whose history it is (see [`series_target`]), once the target is resolved.
     target: Option<String>,
@@ -49,32 +73,50 @@ pub(crate) fn series_target(display: &str, scoped: &[(String, String)]) -> Strin
 }
 
 impl<'a> Keeper<'a> {
-    /// The history of a run with `settings` (`None`: `--no-history`).
-    pub(crate) fn new(settings: Option<&'a Settings>) -> Keeper<'a> {
+    /// The history of a run with `settings` (`None`: `--no-history`) in the run's store.
+    pub(crate) fn new(settings: Option<&'a Settings>, opened: &'a Opened) -> Keeper<'a> {
         Keeper {
             settings,
-            store: None,
+            opened,
             problems: Vec::new(),
             target: None,
         }
     }
 
-    /// Opens the store; a failure is kept as a problem, and nothing more is tried.
-    async fn store(&mut self) -> Option<&mut Store> {
+    /// Runs `work` on the store, opening it first if no target has; a failure to open is
+    /// kept as a problem.
+    async fn with_store<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut Store) -> Result<T, super::store::StoreError>,
+    ) -> Option<T> {
         let settings = self.settings?;
-        if self.store.is_none() && self.problems.is_empty() {
+        let mut slot = self.opened.0.lock().await;
+        if matches!(*slot, Slot::NotYet) {
             let opened = match &settings.location {
                 Ok(location) => Store::open(location, Access::Write)
                     .await
                     .map_err(|error| error.to_string()),
                 Err(why) => Err(why.clone()),
             };
-            match opened {
-                Ok(store) => self.store = Some(store),
-                Err(problem) => self.problems.push(problem),
-            }
+            *slot = match opened {
+                Ok(store) => Slot::Open(store),
+                Err(problem) => Slot::Failed(problem),
+            };
         }
-        self.store.as_mut()
+        match &mut *slot {
+            Slot::Open(store) => match work(store).await {
+                Ok(answer) => Some(answer),
+                Err(error) => {
+                    self.problems.push(error.to_string());
+                    None
+                }
+            },
+            Slot::Failed(problem) => {
+                self.problems.push(problem.clone());
+                None
+            }
+            Slot::NotYet => None,
+        }
     }
 
     /// The past of `playbook` on `target` (see [`series_target`]) within the retention
@@ -89,23 +131,16 @@ impl<'a> Keeper<'a> {
         if playbook.remembered.is_empty() {
             return Past::default();
         }
-        let Some(store) = self.store().await else {
-            return Past::default();
-        };
-        match store
-            .past(&playbook.name, &target, &playbook.remembered, horizon)
-            .await
-        {
-            Ok(past) => past,
-            Err(error) => {
-                self.problems.push(error.to_string());
-                Past::default()
-            }
-        }
+        let metrics = &playbook.remembered;
+        self.with_store(async |store: &mut Store| {
+            store.past(&playbook.name, &target, metrics, horizon).await
+        })
+        .await
+        .unwrap_or_default()
     }
 
-    /// Writes the finished run (`fleet_name`: its name in a fleet), and closes the store. What
-    /// went wrong, read or write, comes back as one warning.
+    /// Writes the finished run (`fleet_name`: its name in a fleet). What went wrong, read or
+    /// write, comes back as one warning.
     pub(crate) async fn keep(
         mut self,
         record: &RunRecord,
@@ -116,14 +151,8 @@ impl<'a> Keeper<'a> {
             humantime::parse_rfc3339(&record.started_at).unwrap_or_else(|_| SystemTime::now());
         let target = self.target.take().unwrap_or_else(|| record.target.clone());
         let entry = Entry::of(record, &target, fleet_name, epoch_ms(started));
-        if let Some(store) = self.store().await
-            && let Err(error) = store.write(entry).await
-        {
-            self.problems.push(error.to_string());
-        }
-        if let Some(store) = self.store.take() {
-            store.close().await;
-        }
+        self.with_store(async |store: &mut Store| store.write(entry).await)
+            .await;
         (!self.problems.is_empty()).then(|| {
             format!(
                 "the run is not in the history: {}",

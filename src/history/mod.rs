@@ -15,6 +15,6 @@ mod render;
 pub mod store;
 
 pub use keeper::Settings;
-pub(crate) use keeper::{Keeper, Pruning, series_target};
+pub(crate) use keeper::{Keeper, Opened, Pruning, series_target};
 pub use past::{Past, Sample};
 pub use recall::{Function, Moment, Recalled};

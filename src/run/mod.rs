@@ -5,6 +5,7 @@
 //! written as the report, and its exit code is returned. Only a playbook or variables that do
 //! not validate end before that.
 
+use crate::history::Opened;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -229,6 +230,7 @@ async fn run_playbook(
     );
     let watcher = interrupts.watch();
     let mut progress = Progress::new(config.progress, config.detail, config.paint);
+    let history = Opened::default();
     let plan = Plan {
         conninfo: config.database_url.as_deref(),
         approver: gate.approver.as_mut(),
@@ -236,8 +238,10 @@ async fn run_playbook(
         progress: &mut progress,
         connecting: config.progress,
         name: None,
+        history: &history,
     };
     let ran = run_target(config, playbook, values, &clock, recorder, &stop, plan).await;
+    history.close().await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }

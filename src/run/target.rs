@@ -14,7 +14,7 @@ use crate::clock::SystemClock;
 use crate::config::RunConfig;
 use crate::engine::{Engine, Reach, RunError};
 use crate::events::{Listener, Listeners};
-use crate::history::{Keeper, Past, series_target};
+use crate::history::{Keeper, Opened, Past, series_target};
 use crate::interrupt::{Cause, Stop};
 use crate::outputs::{Connecting, Journal, Recorder, unfinished};
 use crate::param::ParamValue;
@@ -36,6 +36,8 @@ pub(crate) struct Plan<'a> {
     pub connecting: bool,
     /// The target's fleet name, which its warnings start with.
     pub name: Option<&'a str>,
+    /// The run's history store, shared by a fleet's targets.
+    pub history: &'a Opened,
 }
 
 /// What a target's run left: its record, the journal its decisions went to when one was
@@ -70,7 +72,7 @@ pub(crate) async fn run_target<'c>(
     }
     let application_name = format!("runbook:{}", playbook.name);
     let endpoint = Endpoint::resolve(plan.conninfo, &application_name);
-    let mut keeper = Keeper::new(config.history.as_ref());
+    let mut keeper = Keeper::new(config.history.as_ref(), plan.history);
     let past = match &endpoint {
         Ok(endpoint) => {
             let scoped = crate::engine::database_params(playbook, values);
