@@ -15,13 +15,15 @@
 
 mod limits;
 mod markdown;
+mod plan;
 pub mod report;
 mod runner;
 mod screen;
 pub mod shard;
 pub mod targets;
 
-pub use runner::{Plan, plan, run};
+pub use plan::{Plan, Planned, plan};
+pub use runner::run;
 
 use std::path::PathBuf;
 

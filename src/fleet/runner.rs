@@ -1,4 +1,4 @@
-//! Running a fleet: the targets planned before anything connects, then at most `--parallel`
+//! Running a fleet: the targets planned before anything connects (`plan`), then at most `--parallel`
 //! of them at once, each through `run::run_target` — the path a single run takes — in one
 //! task of the engine's thread, so the approver and the screen need no locks across threads.
 //!
@@ -7,156 +7,29 @@
 //! at any prompt into a stop of the whole fleet; the shared [`Stop`] (signals too) cancels
 //! the queries in flight on their servers, and the targets not started yet end NOT RUN.
 
-use crate::history::Opened;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
-use indexmap::IndexMap;
 
+use super::plan::{Plan, Planned};
 use super::screen::Screen;
-use super::shard::Shard;
-use super::targets;
-use super::{FleetTarget, TargetResult, limits, markdown, report};
+use super::{TargetResult, markdown, report};
 use crate::approval::{Approver, Decision, Request, StepChoice};
 use crate::clock::{Clock, SystemClock, millis_between};
-use crate::config::{Closing, FleetConfig, RunConfig};
+use crate::config::{Closing, RunConfig};
 use crate::count::count_usize;
-use crate::diagnostic::Diagnostic;
 use crate::exit;
+use crate::history::Opened;
 use crate::interrupt::{Cause, Interrupts, Stop};
 use crate::outputs::file::{self, Destination};
 use crate::outputs::record::{Decided, Status};
 use crate::outputs::{Artifact, Format, Recorder, Report, nagios, prometheus};
-use crate::param::{self, ParamValue};
 use crate::playbook::{Playbook, Step};
 use crate::run::{self, Plan as TargetPlan, early, say};
-use crate::target::spec::Environment;
 use crate::terminal_text::{for_terminal, for_terminal_line};
-
-/// The targets of a fleet run, each with its params' values and its report's file name,
-/// decided before anything connects.
-pub struct Plan {
-    pub targets: Vec<Planned>,
-    pub shard: Option<Shard>,
-    /// At most this many targets run at once.
-    pub parallel: usize,
-    /// `--max-failures`.
-    pub max_failures: Option<usize>,
-    /// `--report-dir`: reports there replace the last run's; `None`: a new directory.
-    pub report_dir: Option<PathBuf>,
-}
-
-pub struct Planned {
-    pub target: FleetTarget,
-    pub values: IndexMap<String, ParamValue>,
-    /// Its report's and journal's file name in the run's directory, without extension.
-    pub stem: String,
-}
-
-/// Gathers the fleet's targets (`--target`, `--targets`, `--service`, in that order), cuts
-/// them to the shard and resolves each one's params (the playbook's defaults, then the
-/// inventory's `vars`, then `--var`). Any mistake in any target runs nothing: the exit code
-/// of why comes back, the problems printed, an inventory's at `file:line:column`.
-pub fn plan(config: &RunConfig, fleet: &FleetConfig, playbook: &Playbook) -> Result<Plan, u8> {
-    let env = Environment::current();
-    let usage = |error: &str| {
-        eprintln!("error: {}", for_terminal(error));
-        early(config, &playbook.name, exit::USAGE, error)
-    };
-    let mut all = targets::from_conninfos(&fleet.targets, &env);
-    let mut inventory = None;
-    if let Some(path) = &fleet.inventory {
-        match targets::inventory(path) {
-            Ok(read) => {
-                all.extend(read.targets.iter().cloned());
-                inventory = Some(read.source);
-            }
-            Err(error) => {
-                eprint!("{}", for_terminal(&error.render()));
-                let error = format!("{error}; nothing was run");
-                return Err(early(config, &playbook.name, exit::UNKNOWN, &error));
-            }
-        }
-    }
-    if let Some(glob) = &fleet.service {
-        all.extend(targets::from_services(glob, &env).map_err(|error| usage(&error))?);
-    }
-    targets::check_unique(&all).map_err(|error| usage(&error))?;
-    if let Some(shard) = &fleet.shard {
-        all.retain(|target| shard.keeps(&target.name));
-    }
-    let mut problems = Vec::new();
-    let mut errors = Vec::new();
-    let mut planned = Vec::new();
-    let stems = targets::file_stems(&all);
-    for (target, stem) in all.into_iter().zip(stems) {
-        for var in &target.vars {
-            if let Err(error) = param::check_setting(&playbook.params, &var.name, &var.value) {
-                problems.push(Diagnostic::error(
-                    format!("target `{}`: {error}", target.name),
-                    var.at,
-                ));
-            }
-        }
-        let mut vars: Vec<String> = target.vars.iter().map(|var| var.assignment()).collect();
-        vars.extend(config.vars.iter().cloned());
-        match param::resolve(&playbook.params, &vars) {
-            Ok(values) => planned.push(Planned {
-                target,
-                values,
-                stem,
-            }),
-            Err(found) if problems.is_empty() => errors.extend(
-                found
-                    .into_iter()
-                    .map(|error| format!("target `{}`: {error}", target.name)),
-            ),
-            Err(_) => {}
-        }
-    }
-    if let (Some(source), false) = (&inventory, problems.is_empty()) {
-        for problem in &problems {
-            eprintln!("{}", problem.render(source));
-        }
-        errors.push(format!(
-            "`{}` sets vars the playbook does not accept; nothing was run",
-            source.name
-        ));
-    }
-    if !errors.is_empty() {
-        for error in &errors {
-            eprintln!("error: {}", for_terminal(error));
-        }
-        return Err(early(
-            config,
-            &playbook.name,
-            exit::UNKNOWN,
-            &errors.join("; "),
-        ));
-    }
-    // Only when it matters: with fewer targets than `--parallel`, fewer run at once anyway.
-    let (bounded, files) = limits::bounded(fleet.parallel);
-    let parallel = if bounded < fleet.parallel.min(planned.len()) {
-        eprintln!(
-            "warning: {bounded} targets at once, not {}: this process may open {files} files \
-             (`ulimit -n`), and each running target needs a few",
-            fleet.parallel
-        );
-        bounded
-    } else {
-        fleet.parallel
-    };
-    Ok(Plan {
-        targets: planned,
-        shard: fleet.shard,
-        parallel,
-        max_failures: fleet.max_failures,
-        report_dir: fleet.report_dir.clone(),
-    })
-}
 
 /// Runs the fleet and says how it went: the targets' reports and journals in the run's
 /// directory, the combined report, `--metrics`, and the summary line or the plugin answer.

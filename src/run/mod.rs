@@ -5,7 +5,6 @@
 //! written as the report, and its exit code is returned. Only a playbook or variables that do
 //! not validate end before that.
 
-use crate::history::Opened;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -21,7 +20,7 @@ use crate::config::{Closing, RunConfig, Usage};
 use crate::diagnostic::did_you_mean;
 use crate::exit;
 use crate::fleet;
-use crate::history::Pruning;
+use crate::history::{Opened, Pruning};
 use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::file::{self, Destination};
