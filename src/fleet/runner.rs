@@ -25,7 +25,7 @@ use crate::exit;
 use crate::history::Opened;
 use crate::interrupt::{Cause, Interrupts, Stop};
 use crate::outputs::file::{self, Destination};
-use crate::outputs::record::{Decided, Status};
+use crate::outputs::record::Status;
 use crate::outputs::{Artifact, Format, Recorder, Report, nagios, prometheus};
 use crate::playbook::{Playbook, Step};
 use crate::run::{self, Plan as TargetPlan, early, say};
@@ -286,11 +286,7 @@ impl Fleet<'_> {
                 for_terminal(&format!("{name}: {error}"))
             ));
         }
-        let decided = record
-            .steps
-            .iter()
-            .filter_map(|step| step.approval.as_ref())
-            .any(|approval| approval.decision != Decided::DryRun);
+        let decided = record.decided_an_action();
         TargetResult {
             name: name.to_owned(),
             record,

@@ -63,6 +63,17 @@ pub struct RunRecord {
     pub steps: Vec<StepRecord>,
 }
 
+impl RunRecord {
+    /// Whether an action's approval was decided (not only rehearsed by a dry run): its
+    /// journal then holds what the summary line must point to.
+    pub fn decided_an_action(&self) -> bool {
+        self.steps
+            .iter()
+            .filter_map(|step| step.approval.as_ref())
+            .any(|approval| approval.decision != Decided::DryRun)
+    }
+}
+
 /// The privileges of the role a run connected as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct PrivilegesRecord {

@@ -25,7 +25,7 @@ use crate::interrupt::Interrupts;
 use crate::load::Source;
 use crate::outputs::file::{self, Destination};
 use crate::outputs::paint::Paint;
-use crate::outputs::record::{Decided, RunRecord, Status};
+use crate::outputs::record::{RunRecord, Status};
 use crate::outputs::{Artifact, Progress, Recorder, Report, counts, nagios, prometheus};
 use crate::param::{self, ParamValue};
 use crate::playbook::Playbook;
@@ -364,12 +364,7 @@ fn summary(
     parts.extend(why.as_deref().map(|why| shortened(why, WHY_CHARS)));
     parts.push(counts(&record.steps));
     parts.push(format!("report: {written}"));
-    let decided = record
-        .steps
-        .iter()
-        .filter_map(|step| step.approval.as_ref())
-        .any(|approval| approval.decision != Decided::DryRun);
-    if let Some(journal) = left.journal.filter(|_| decided) {
+    if let Some(journal) = left.journal.filter(|_| record.decided_an_action()) {
         parts.push(format!("journal: {}", journal.display()));
     }
     if let Some(unkept) = left.unkept {
