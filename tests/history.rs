@@ -390,3 +390,34 @@ fn the_postgres_store_gives_the_past_of_the_metrics_asked_for() {
     assert_eq!(series, [40.0, 45.0]);
     assert!(unasked);
 }
+
+/// A playbook that reads its history asks the store twice (its past, then its run): a store
+/// that cannot be opened is still said once.
+#[test]
+fn a_store_that_cannot_be_opened_is_said_once_when_the_past_is_asked_too() {
+    let db = Database::new();
+    let remembering = PLAYBOOK.replace(
+        "        unit: \"%\"\n",
+        "        unit: \"%\"\n    assess:\n      - warning: history.previous('usage.used') > 90\n",
+    );
+    let outcome = Test::new()
+        .playbook("hist.yaml", &remembering)
+        .args(["run", "hist.yaml"])
+        .database(&db)
+        .json_report()
+        .file(
+            "bad.sqlite",
+            b"not a database, not at all, not even close to one........",
+        )
+        .args(["--history", "bad.sqlite"])
+        .stderr_any("checked below: the warning's text")
+        .run();
+    let notes = outcome.json()["notes"].clone();
+    assert_eq!(
+        notes,
+        serde_json::json!([
+            "the run is not in the history: cannot open the history store `bad.sqlite`: file is not a database"
+        ]),
+        "{notes}"
+    );
+}

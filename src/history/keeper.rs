@@ -1,5 +1,5 @@
-//! A run's side of the history: the store opened once for one target's run, the `Past` read
-//! before it, the run written after it — and every way that fails turned into a warning, never
+//! A run's side of the history: the run's store opened once (and shared by a fleet's
+//! targets), each target's `Past` read before it runs, its run written after — and every way that fails turned into a warning, never
 //! into the run's status or exit code. A check's result does not depend on whether a file in
 //! the home directory could be written.
 
@@ -111,8 +111,11 @@ impl<'a> Keeper<'a> {
                     None
                 }
             },
+            // Said once, though the past and the write both ran into it.
             Slot::Failed(problem) => {
-                self.problems.push(problem.clone());
+                if !self.problems.contains(problem) {
+                    self.problems.push(problem.clone());
+                }
                 None
             }
             Slot::NotYet => None,
