@@ -91,6 +91,11 @@ pub(super) fn deserialize<T: DeserializeOwned>(
                 None => located_error(error, base, &context, spans),
             };
             diagnostics.push(diagnostic);
+            // The list this bad item goes with may hold more: each is said too.
+            for (index, message) in other_bad_items::<T>(&kept, &segments) {
+                let item = within(base, &segments[..segments.len() - 1]).index(index);
+                diagnostics.push(type_error(&message, &item, &context, spans));
+            }
         }
         let left_out = within(base, leave_out(&mut kept, &segments)?);
         if let (Some(meant), Some(parent)) = (meant, left_out.parent()) {
@@ -98,6 +103,42 @@ pub(super) fn deserialize<T: DeserializeOwned>(
         }
         rejected.insert(left_out);
     }
+}
+
+/// When `segments` end at an item of a list (one of the wrong type, which goes with its list),
+/// the list's other items of the wrong type, with what serde says of each: every item is
+/// judged alone in the list's place, so the first bad one hides none of the others.
+fn other_bad_items<T: DeserializeOwned>(
+    kept: &Value,
+    segments: &[Segment],
+) -> Vec<(usize, String)> {
+    let Some((Segment::Seq { index: reported }, list)) = segments.split_last() else {
+        return Vec::new();
+    };
+    let mut probe = kept.clone();
+    let Some(items) = at(&mut probe, list).and_then(|v| v.as_sequence().cloned()) else {
+        return Vec::new();
+    };
+    let alone = within(&Path::root(), list).index(0);
+    let mut bad = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let Some(place) = at(&mut probe, list) else {
+            break;
+        };
+        *place = Value::Sequence(vec![item]);
+        if index == *reported {
+            continue;
+        }
+        if let Err(error) = serde_path_to_error::deserialize::<_, T>(&probe)
+            && within(
+                &Path::root(),
+                &error.path().iter().cloned().collect::<Vec<_>>(),
+            ) == alone
+        {
+            bad.push((index, error.into_inner().to_string()));
+        }
+    }
+    bad
 }
 
 /// The path below `base` that serde's `segments` name.
@@ -202,5 +243,30 @@ mod tests {
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert!(step.unwrap().functions.is_none());
         assert!(rejected.contains(&Path::root().key("functions")));
+    }
+
+    #[test]
+    fn every_bad_item_of_a_list_is_reported() {
+        let yaml = "id: a\nfunctions: [{x: 1}, f, [g], h, [i]]\ncheck: x\nrequires:\n  roles: [[r], s, {t: 1}]\n";
+        let (step, messages, rejected) = problems(yaml);
+        assert_eq!(messages.len(), 5, "{messages:?}");
+        assert!(
+            messages.iter().all(|m| m.contains("expected a string")),
+            "{messages:?}"
+        );
+        let step = step.unwrap();
+        assert!(step.functions.is_none() && step.requires.unwrap().roles.is_none());
+        assert!(rejected.contains(&Path::root().key("functions")));
+        let value: Value = serde_yaml::from_str(yaml).unwrap();
+        let mut diagnostics = Vec::new();
+        let spans = Spans::of(yaml);
+        let base = Path::root();
+        deserialize::<RawStep>(&value, &base, &spans, &mut diagnostics, &mut HashSet::new());
+        let places: Vec<_> = diagnostics
+            .iter()
+            .map(|d| d.location.map(|l| (l.line, l.column)))
+            .collect();
+        let expected = [(2, 13), (2, 24), (2, 32), (5, 11), (5, 19)];
+        assert_eq!(places, expected.map(Some), "{diagnostics:?}");
     }
 }

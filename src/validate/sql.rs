@@ -11,6 +11,7 @@ use crate::sql::{self, Analysis, Concern, Finding, OptIn, Role};
 
 use super::Validator;
 use super::error::Problem;
+use super::steps::Shape;
 
 /// The keys whose SQL is judged, and so what as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +67,19 @@ pub(super) fn opted_in(step: &RawStep) -> Vec<String> {
 /// What the parser made of a step's SQL and of its preview.
 #[derive(Debug, Default)]
 pub(super) struct StepAnalysis {
-    /// Of the `check` or the `action`.
-    pub sql: Option<Analysis>,
+    pub check: Option<Analysis>,
+    pub action: Option<Analysis>,
     pub preview: Option<Analysis>,
+}
+
+impl StepAnalysis {
+    /// Of the SQL a step of `shape` runs: its check, or its action.
+    pub(super) fn of(&self, shape: Option<&Shape>) -> Option<&Analysis> {
+        match shape {
+            Some(Shape::Action(_)) => self.action.as_ref(),
+            _ => self.check.as_ref(),
+        }
+    }
 }
 
 /// Parses the SQL of every step (the costliest part of validation) on all cores, on threads
@@ -85,7 +96,8 @@ pub(super) fn analyze_all(steps: &[Option<RawStep>]) -> Vec<StepAnalysis> {
         };
         let analyze = |sql: &Option<String>, role| Some(sql::analyze(sql.as_deref()?, role));
         StepAnalysis {
-            sql: analyze(&step.check, query).or_else(|| analyze(&step.action, action)),
+            check: analyze(&step.check, query),
+            action: analyze(&step.action, action),
             preview: analyze(&step.preview, query),
         }
     }

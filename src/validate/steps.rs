@@ -38,6 +38,13 @@ pub(super) enum Shape<'r> {
     Manual(&'r str),
 }
 
+impl Shape<'_> {
+    /// An action of some kind, which `max_rows` and `approval` apply to.
+    fn acts(&self) -> bool {
+        matches!(self, Shape::Action(_) | Shape::Signal(_))
+    }
+}
+
 impl Validator<'_> {
     /// The checked step, or `None` when it has an error (already reported).
     pub(super) fn step(
@@ -65,22 +72,26 @@ impl Validator<'_> {
         let wait = raw.wait.as_ref().filter(|_| raw.terminate.is_some());
         let wait = wait.map(|text| self.duration(&path.key("wait"), text));
         ok &= !matches!(wait, Some(None));
-        let shape = self.shape(&path, raw, &step, wait.flatten());
-        ok &= shape
-            .as_ref()
-            .is_some_and(|shape| self.keys_apply(&path, raw, shape));
-        let columns = match &shape {
+        // A step with several kinds (reported) still has each kind's keys judged; its
+        // assessments and metrics are judged as the first kind's.
+        let shapes = self.shapes(&path, raw, &step, wait.flatten());
+        ok &= shapes.len() == 1;
+        if !shapes.is_empty() {
+            ok &= self.keys_apply(&path, raw, &shapes);
+        }
+        let shape = shapes.first();
+        let columns = match shape {
             Some(Shape::Signal(signal)) => Some(signal_columns(*signal)),
-            _ => analysis.sql.as_ref().and_then(|a| a.columns.clone()),
+            _ => analysis.of(shape).and_then(|a| a.columns.clone()),
         };
-        let kinds = match &shape {
+        let kinds = match shape {
             Some(Shape::Signal(_)) => None,
-            _ => analysis.sql.as_ref().and_then(|a| a.kinds.clone()),
+            _ => analysis.of(shape).and_then(|a| a.kinds.clone()),
         };
-        ok &= self.step_texts(&path, raw, &name, shape.as_ref(), &analysis);
+        ok &= self.step_texts(&path, raw, &name, &shapes, &analysis);
         let functions = self.functions(&path.key("functions"), raw.functions.as_deref());
         let requires = self.requires(&path.key("requires"), raw.requires.as_ref());
-        let (assess, metrics) = match &shape {
+        let (assess, metrics) = match shape {
             Some(shape) => {
                 let scope = NameScope {
                     place: step.clone(),
@@ -101,7 +112,17 @@ impl Validator<'_> {
             }
             None => (None, None),
         };
-        let kind = shape.and_then(|shape| self.kind(&path, raw, &name, shape));
+        let limited = shapes.iter().any(Shape::acts);
+        let max_rows =
+            limited.then(|| self.max_rows(&path.key("max_rows"), &name, raw.max_rows.as_ref()));
+        let max_rows = max_rows.flatten();
+        let kinds_judged: Vec<_> = (shapes.into_iter())
+            .map(|shape| self.kind(&path, raw, shape, max_rows.clone()))
+            .collect();
+        let kind = match <[_; 1]>::try_from(kinds_judged) {
+            Ok([kind]) => kind,
+            Err(_) => None,
+        };
         let timeout = match timeout {
             Some(duration) => Some(duration?),
             None => None,
@@ -209,15 +230,15 @@ impl Validator<'_> {
         true
     }
 
-    /// The step's one kind key, with what judging the other keys needs; `None` (reported)
-    /// when it has none or several. `wait` is a `terminate`'s, already judged.
-    fn shape<'r>(
+    /// The shapes of the step's kind keys, with what judging the other keys needs: one, or
+    /// none or several (reported). `wait` is a `terminate`'s, already judged.
+    fn shapes<'r>(
         &mut self,
         path: &Path,
         raw: &'r RawStep,
         step: &str,
         wait: Option<Duration>,
-    ) -> Option<Shape<'r>> {
+    ) -> Vec<Shape<'r>> {
         let given: Vec<&'static str> = KINDS
             .into_iter()
             .zip([
@@ -234,33 +255,12 @@ impl Validator<'_> {
         match given.as_slice() {
             [] if KINDS
                 .iter()
-                .any(|k| self.document.rejected.contains(&path.key(k))) =>
-            {
-                None
-            }
+                .any(|k| self.document.rejected.contains(&path.key(k))) => {}
             [] => {
                 let location = self.document.key_location(path);
                 self.report(Problem::StepWithoutKind { step }, location);
-                None
             }
-            [_] => Some(if let Some(sql) = &raw.check {
-                Shape::Check(sql)
-            } else if let Some(sql) = &raw.action {
-                Shape::Action(SqlAction {
-                    sql: sql.clone(),
-                    preview: raw.preview.clone(),
-                    transaction: match raw.transaction {
-                        Some(false) => Transaction::Autocommit,
-                        _ => Transaction::Wrapped,
-                    },
-                })
-            } else if raw.terminate.is_some() {
-                Shape::Signal(Signal::Terminate { wait })
-            } else if raw.cancel.is_some() {
-                Shape::Signal(Signal::Cancel)
-            } else {
-                Shape::Manual(raw.manual.as_deref().unwrap_or_default())
-            }),
+            [_] => {}
             [first, second, ..] => {
                 let location = self.document.key_location(&path.key(second));
                 let (first, second) = (*first, *second);
@@ -272,19 +272,42 @@ impl Validator<'_> {
                     },
                     location,
                 );
-                None
             }
         }
+        let mut shapes = Vec::new();
+        if let Some(sql) = &raw.check {
+            shapes.push(Shape::Check(sql));
+        }
+        if let Some(sql) = &raw.action {
+            shapes.push(Shape::Action(SqlAction {
+                sql: sql.clone(),
+                preview: raw.preview.clone(),
+                transaction: match raw.transaction {
+                    Some(false) => Transaction::Autocommit,
+                    _ => Transaction::Wrapped,
+                },
+            }));
+        }
+        if raw.terminate.is_some() {
+            shapes.push(Shape::Signal(Signal::Terminate { wait }));
+        }
+        if raw.cancel.is_some() {
+            shapes.push(Shape::Signal(Signal::Cancel));
+        }
+        if let Some(text) = &raw.manual {
+            shapes.push(Shape::Manual(text));
+        }
+        shapes
     }
 
-    /// The step's kind: for an action, its row limit and, for `terminate`/`cancel`, the check
-    /// it names; `None` when either has an error (reported).
+    /// The step's kind: for an action, its row limit (judged) and, for `terminate`/`cancel`,
+    /// the check it names; `None` when that has an error (reported).
     fn kind(
         &mut self,
         path: &Path,
         raw: &RawStep,
-        step: &StepName,
         shape: Shape,
+        max_rows: Option<MaxRows>,
     ) -> Option<StepKind> {
         let act = match shape {
             Shape::Check(sql) => {
@@ -303,7 +326,6 @@ impl Validator<'_> {
                 Act::Signal(source.flatten()?)
             }
         };
-        let max_rows = self.max_rows(&path.key("max_rows"), step, raw.max_rows.as_ref());
         if max_rows.is_some() && matches!(&act, Act::Sql(sql) if sql.preview.is_none()) {
             let location = self.document.key_location(&path.key("max_rows"));
             self.report(Problem::MaxRowsWithoutCount, location);
@@ -322,7 +344,7 @@ impl Validator<'_> {
         path: &Path,
         raw: &RawStep,
         step: &StepName,
-        shape: Option<&Shape>,
+        shapes: &[Shape],
         analysis: &StepAnalysis,
     ) -> bool {
         let mut ok = true;
@@ -332,22 +354,25 @@ impl Validator<'_> {
                 ok &= self.template(&path.key(key), text, TemplateKind::Text, &scope);
             }
         }
-        match shape {
-            Some(Shape::Check(sql)) => {
-                let scope = NameScope::of_step(step, "check");
-                let compiled = self.template(&path.key("check"), sql, TemplateKind::Sql, &scope);
-                let findings = parsed_findings(findings_of(&analysis.sql), compiled);
-                ok &= compiled & self.judged(&path.key("check"), sql, SqlKey::Check, &findings);
-            }
-            Some(Shape::Action(action)) => {
-                let preview = findings_of(&analysis.preview);
-                ok &= self.action(path, step, action, findings_of(&analysis.sql), preview);
-            }
-            // Its SQL is the engine's; the check it names was judged as a check.
-            Some(Shape::Signal(_)) | None => {}
-            Some(Shape::Manual(text)) => {
-                let scope = NameScope::of_step(step, "manual");
-                ok &= self.template(&path.key("manual"), text, TemplateKind::Text, &scope);
+        for shape in shapes {
+            match shape {
+                Shape::Check(sql) => {
+                    let scope = NameScope::of_step(step, "check");
+                    let key = path.key("check");
+                    let compiled = self.template(&key, sql, TemplateKind::Sql, &scope);
+                    let findings = parsed_findings(findings_of(&analysis.check), compiled);
+                    ok &= compiled & self.judged(&key, sql, SqlKey::Check, &findings);
+                }
+                Shape::Action(action) => {
+                    let preview = findings_of(&analysis.preview);
+                    ok &= self.action(path, step, action, findings_of(&analysis.action), preview);
+                }
+                // Its SQL is the engine's; the check it names was judged as a check.
+                Shape::Signal(_) => {}
+                Shape::Manual(text) => {
+                    let scope = NameScope::of_step(step, "manual");
+                    ok &= self.template(&path.key("manual"), text, TemplateKind::Text, &scope);
+                }
             }
         }
         if let Some(when) = &raw.when {
