@@ -49,11 +49,7 @@ impl Document {
 
     /// The position of the value at `path` (underlining to the end of its line).
     pub fn value_location(&self, path: &Path) -> Option<Location> {
-        self.spans.value(path).map(|span| Location {
-            line: span.start.line,
-            column: span.start.column,
-            width: 0,
-        })
+        value_location(&self.spans, path)
     }
 
     /// The position of byte `offset` of `text`, the value at `path`, underlining `width` bytes
@@ -278,7 +274,7 @@ pub(crate) fn value_location(spans: &Spans, path: &Path) -> Option<Location> {
     spans.value(path).map(|span| Location {
         line: span.start.line,
         column: span.start.column,
-        width: 0,
+        width: span.width,
     })
 }
 

@@ -96,6 +96,9 @@ pub enum ScalarStyle {
 pub struct ValueSpan {
     pub start: Position,
     pub style: ScalarStyle,
+    /// The characters it takes when it is all on its first line (a scalar, a flow sequence or
+    /// mapping); 0 when it runs on, or is not known.
+    pub width: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,7 +135,10 @@ impl Spans {
     /// The positions of `text`, whose line `n` (0-based) was moved right by `shifts[n]`
     /// columns; `Err` with what was recorded when the parser stopped early.
     fn record(text: &str, shifts: &[usize]) -> Result<Spans, Spans> {
-        let mut recorder = Recorder::default();
+        let mut recorder = Recorder {
+            lines: text.lines().collect(),
+            ..Recorder::default()
+        };
         let mut parser = Parser::new_from_str(text);
         let complete = loop {
             match parser.next_token() {
@@ -140,11 +146,12 @@ impl Spans {
                 Ok((event, marker)) => {
                     let flow = text.as_bytes().get(marker.index()) == Some(&b'{');
                     let shift = marker.line().checked_sub(1).and_then(|n| shifts.get(n));
+                    let shift = shift.copied().unwrap_or(0);
                     let position = Position {
                         line: marker.line(),
-                        column: (marker.col() + 1).saturating_sub(shift.copied().unwrap_or(0)),
+                        column: (marker.col() + 1).saturating_sub(shift),
                     };
-                    recorder.event(event, position, flow);
+                    recorder.event(event, position, flow, shift);
                 }
                 Err(_) => break false,
             }
@@ -230,16 +237,19 @@ enum Frame {
 }
 
 #[derive(Default)]
-struct Recorder {
+struct Recorder<'t> {
+    /// The text read, by line, for how wide a value is.
+    lines: Vec<&'t str>,
     entries: HashMap<Path, Entry>,
     stack: Vec<Frame>,
     mapping_starts_at_next_key: Option<Path>,
     duplicates: Vec<(Path, Position)>,
 }
 
-impl Recorder {
-    /// `flow`: the event is at a `{`, so a mapping starting there is a flow mapping.
-    fn event(&mut self, event: Event, position: Position, flow: bool) {
+impl Recorder<'_> {
+    /// `flow`: the event is at a `{`, so a mapping starting there is a flow mapping. `shift`:
+    /// how far the text read moved the event's line right.
+    fn event(&mut self, event: Event, position: Position, flow: bool, shift: usize) {
         match event {
             Event::Scalar(value, style, ..) => {
                 if let Some(mapping) = self.mapping_starts_at_next_key.take()
@@ -254,7 +264,11 @@ impl Recorder {
                     TScalarStyle::Folded => ScalarStyle::Folded,
                     _ => ScalarStyle::Plain,
                 };
-                self.node(Some(value), position, style);
+                let rest = self.rest_of_line(position, shift);
+                let width = scalar_width(rest, &value, style);
+                if let Some(path) = self.node(Some(value), position, style) {
+                    self.set_width(&path, width);
+                }
             }
             Event::Alias(_) => {
                 self.node(None, position, ScalarStyle::NotScalar);
@@ -286,9 +300,34 @@ impl Recorder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.mapping_starts_at_next_key = None;
-                self.stack.pop();
+                let path = match self.stack.pop() {
+                    Some(Frame::Sequence { path, .. } | Frame::Mapping { path, .. }) => path,
+                    _ => return,
+                };
+                // A flow collection ends at its `]` or `}`: as wide as from its start to there.
+                let closes = self.rest_of_line(position, shift).starts_with([']', '}']);
+                let start = self.entries.get(&path).map(|entry| entry.value.start);
+                if let Some(start) = start.filter(|start| closes && start.line == position.line) {
+                    self.set_width(&path, position.column + 1 - start.column);
+                }
             }
             _ => {}
+        }
+    }
+
+    /// The line of `position` from its column on, as read (moved right by `shift`).
+    fn rest_of_line(&self, position: Position, shift: usize) -> &str {
+        let line = self.lines.get(position.line.wrapping_sub(1)).copied();
+        let line = line.unwrap_or_default();
+        let column = position.column + shift - 1;
+        line.char_indices()
+            .nth(column)
+            .map_or("", |(at, _)| &line[at..])
+    }
+
+    fn set_width(&mut self, path: &Path, width: usize) {
+        if let Some(entry) = self.entries.get_mut(path) {
+            entry.value.width = width;
         }
     }
 
@@ -307,6 +346,7 @@ impl Recorder {
         let value = ValueSpan {
             start: position,
             style,
+            width: 0,
         };
         let (path, key) = match self.stack.last_mut() {
             None => (Path::root(), None),
@@ -334,6 +374,22 @@ impl Recorder {
             .entry(path.clone())
             .or_insert(Entry { key, value });
         Some(path)
+    }
+}
+
+/// How many characters the scalar `value` takes where it is written (`rest`, its line from
+/// its first character on), when that is all on the line; 0 when it runs on or cannot be told
+/// (escapes).
+fn scalar_width(rest: &str, value: &str, style: ScalarStyle) -> usize {
+    let written = match style {
+        ScalarStyle::Plain => value.to_owned(),
+        ScalarStyle::SingleQuoted => format!("'{}'", value.replace('\'', "''")),
+        ScalarStyle::DoubleQuoted if !value.contains(['"', '\\']) => format!("\"{value}\""),
+        _ => return 0,
+    };
+    match rest.starts_with(&written) {
+        true => written.chars().count(),
+        false => 0,
     }
 }
 
@@ -369,6 +425,20 @@ mod tests {
             spans.value(&missing).unwrap().start,
             Position { line: 6, column: 5 }
         );
+    }
+
+    #[test]
+    fn values_on_one_line_have_their_width() {
+        let text = "a: [x, 'it''s', \"q\", {b: c}, [d, e]]\nf: plain text\ng: \"esc\\tape\"\nh: [i,\n  j]\n";
+        let spans = Spans::of(text);
+        let width = |path: &Path| spans.value(path).unwrap().width;
+        let a = Path::root().key("a");
+        let widths: Vec<_> = (0..5).map(|i| width(&a.index(i))).collect();
+        assert_eq!(widths, [1, 7, 3, 6, 6]);
+        assert_eq!(width(&a), 33);
+        assert_eq!(width(&Path::root().key("f")), 10);
+        assert_eq!(width(&Path::root().key("g")), 0, "an escape: not told");
+        assert_eq!(width(&Path::root().key("h")), 0, "runs on");
     }
 
     #[test]

@@ -53,15 +53,15 @@ fn a_valid_inventory_gives_its_targets_in_order() {
             "none=[]",
         ]
     );
-    let at = |line, column| {
+    let at = |line, column, width| {
         Some(Location {
             line,
             column,
-            width: 0,
+            width,
         })
     };
-    assert_eq!(targets[0].vars[0].at, at(5, 17));
-    assert_eq!(targets[0].vars[4].at, at(9, 12));
+    assert_eq!(targets[0].vars[0].at, at(5, 17, "15m".len()));
+    assert_eq!(targets[0].vars[4].at, at(9, 12, "[postgres, admin]".len()));
     assert_eq!(inventory.source.name, "targets.yaml");
 }
 
