@@ -18,6 +18,7 @@ mod keys;
 mod metrics;
 mod names;
 mod params;
+mod requires;
 mod signal;
 mod sql;
 mod steps;

@@ -1,5 +1,6 @@
 //! Steps: ids, the one kind each step has, and what it requires (the keys that apply to each
-//! kind: `keys.rs`; assessments: `assess.rs`; `terminate:`/`cancel:`: `signal.rs`).
+//! kind: `keys.rs`; assessments: `assess.rs`; `terminate:`/`cancel:`: `signal.rs`;
+//! `requires:`: `requires.rs`).
 //!
 //! The raw step is a flat bag of optional keys (so the schema stays simple for authors); here
 //! it becomes a `StepKind` whose variants hold exactly what that kind uses, and a key that does
@@ -8,19 +9,19 @@
 //! is wrong still has every other key judged, so one round shows all of its problems.
 
 use crate::duration::Duration;
-use crate::load::raw::{RawMaxRows, RawRequires, RawStep};
+use crate::load::raw::{RawMaxRows, RawStep};
 use crate::load::spans::Path;
 use crate::param;
 use crate::playbook::{
-    Act, Action, Approval, MaxRows, OnError, Requirements, RowLimit, Signal, SourceCheck,
-    SqlAction, Step, StepKind, Transaction,
+    Act, Action, Approval, MaxRows, OnError, RowLimit, Signal, SourceCheck, SqlAction, Step,
+    StepKind, Transaction,
 };
 use crate::sql::{Analysis, Finding, opt_in_name};
 use crate::template::{self, TemplateKind};
 
 use super::Validator;
 use super::error::Problem;
-use super::ident::{is_identifier, is_relation_name};
+use super::ident::is_identifier;
 use super::names::{NameScope, StepName};
 use super::signal::{signal_assessments, signal_columns};
 use super::sql::{SqlKey, StepAnalysis, parsed_findings};
@@ -448,41 +449,6 @@ impl Validator<'_> {
     /// needs what only a run has (facts, earlier steps): then it is judged then.
     pub(super) fn with_defaults(&self, source: &str) -> Option<String> {
         template::render_text(source, &param::defaults(&self.params)).ok()
-    }
-
-    fn requires(&mut self, path: &Path, raw: Option<&RawRequires>) -> Option<Requirements> {
-        let raw = raw?;
-        if let Some(version) = raw.server_version
-            && !(9..=99).contains(&version)
-        {
-            let location = self.document.value_location(&path.key("server_version"));
-            self.report(Problem::InvalidServerVersion { version }, location);
-        }
-        let lists = [
-            ("relations", &raw.relations),
-            ("extensions", &raw.extensions),
-            ("roles", &raw.roles),
-        ];
-        for (key, list) in lists {
-            for (i, name) in list.iter().flatten().enumerate() {
-                let name = name.clone();
-                let problem = match key {
-                    "relations" if !is_relation_name(&name) => Problem::InvalidRelation { name },
-                    "relations" => continue,
-                    _ if name.trim().is_empty() => Problem::BlankRequirement { name, key },
-                    _ => continue,
-                };
-                let location = self.document.value_location(&path.key(key).index(i));
-                self.report(problem, location);
-            }
-        }
-        Some(Requirements {
-            server_version: raw.server_version,
-            superuser: raw.superuser.unwrap_or(false),
-            relations: raw.relations.clone().unwrap_or_default(),
-            extensions: raw.extensions.clone().unwrap_or_default(),
-            roles: raw.roles.clone().unwrap_or_default(),
-        })
     }
 }
 
