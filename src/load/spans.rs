@@ -144,7 +144,9 @@ impl Spans {
             match parser.next_token() {
                 Ok((Event::StreamEnd, _)) => break true,
                 Ok((event, marker)) => {
-                    let flow = text.as_bytes().get(marker.index()) == Some(&b'{');
+                    // The marker counts characters, not bytes.
+                    let line = recorder.lines.get(marker.line().wrapping_sub(1));
+                    let flow = line.and_then(|l| l.chars().nth(marker.col())) == Some('{');
                     let shift = marker.line().checked_sub(1).and_then(|n| shifts.get(n));
                     let shift = shift.copied().unwrap_or(0);
                     let position = Position {

@@ -322,7 +322,10 @@ impl Validator<'_> {
             }
             Shape::Action(action) => Act::Sql(action),
             Shape::Signal(signal) => {
-                let source = raw.terminate.as_ref().or(raw.cancel.as_ref());
+                let source = match signal {
+                    Signal::Terminate { .. } => raw.terminate.as_ref(),
+                    Signal::Cancel => raw.cancel.as_ref(),
+                };
                 let source = source.map(|source| self.session_action(path, signal, source));
                 Act::Signal(source.flatten()?)
             }
