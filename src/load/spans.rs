@@ -144,16 +144,13 @@ impl Spans {
             match parser.next_token() {
                 Ok((Event::StreamEnd, _)) => break true,
                 Ok((event, marker)) => {
-                    // The marker counts characters, not bytes.
-                    let line = recorder.lines.get(marker.line().wrapping_sub(1));
-                    let flow = line.and_then(|l| l.chars().nth(marker.col())) == Some('{');
                     let shift = marker.line().checked_sub(1).and_then(|n| shifts.get(n));
                     let shift = shift.copied().unwrap_or(0);
                     let position = Position {
                         line: marker.line(),
                         column: (marker.col() + 1).saturating_sub(shift),
                     };
-                    recorder.event(event, position, flow, shift);
+                    recorder.event(event, position, shift);
                 }
                 Err(_) => break false,
             }
@@ -249,9 +246,8 @@ struct Recorder<'t> {
 }
 
 impl Recorder<'_> {
-    /// `flow`: the event is at a `{`, so a mapping starting there is a flow mapping. `shift`:
-    /// how far the text read moved the event's line right.
-    fn event(&mut self, event: Event, position: Position, flow: bool, shift: usize) {
+    /// `shift`: how far the text read moved the event's line right.
+    fn event(&mut self, event: Event, position: Position, shift: usize) {
         match event {
             Event::Scalar(value, style, ..) => {
                 if let Some(mapping) = self.mapping_starts_at_next_key.take()
@@ -283,6 +279,8 @@ impl Recorder<'_> {
                 self.stack.push(frame);
             }
             Event::MappingStart(..) => {
+                // A mapping that starts at a `{` is a flow mapping.
+                let flow = self.rest_of_line(position, shift).starts_with('{');
                 let frame = match self.node(None, position, ScalarStyle::NotScalar) {
                     Some(path) => {
                         // yaml-rust2 marks a block mapping after its first key; its first

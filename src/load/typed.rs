@@ -207,13 +207,18 @@ mod tests {
     use super::*;
     use crate::load::raw::RawStep;
 
-    fn problems(yaml: &str) -> (Option<RawStep>, Vec<String>, HashSet<Path>) {
+    fn diagnosed(yaml: &str) -> (Option<RawStep>, Vec<Diagnostic>, HashSet<Path>) {
         let value: Value = serde_yaml::from_str(yaml).unwrap();
         let spans = Spans::of(yaml);
         let mut diagnostics = Vec::new();
         let mut rejected = HashSet::new();
         let base = Path::root();
         let step = deserialize(&value, &base, &spans, &mut diagnostics, &mut rejected);
+        (step, diagnostics, rejected)
+    }
+
+    fn problems(yaml: &str) -> (Option<RawStep>, Vec<String>, HashSet<Path>) {
+        let (step, diagnostics, rejected) = diagnosed(yaml);
         let messages = diagnostics.into_iter().map(|d| d.message).collect();
         (step, messages, rejected)
     }
@@ -257,11 +262,7 @@ mod tests {
         let step = step.unwrap();
         assert!(step.functions.is_none() && step.requires.unwrap().roles.is_none());
         assert!(rejected.contains(&Path::root().key("functions")));
-        let value: Value = serde_yaml::from_str(yaml).unwrap();
-        let mut diagnostics = Vec::new();
-        let spans = Spans::of(yaml);
-        let base = Path::root();
-        deserialize::<RawStep>(&value, &base, &spans, &mut diagnostics, &mut HashSet::new());
+        let (_, diagnostics, _) = diagnosed(yaml);
         let places: Vec<_> = diagnostics
             .iter()
             .map(|d| d.location.map(|l| (l.line, l.column)))
